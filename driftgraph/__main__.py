@@ -1,0 +1,3 @@
+from driftgraph.cli import cli
+
+cli()

@@ -1,0 +1,146 @@
+"""The `driftgraph` command: a thin click shell over the library; each command calls one library function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from driftgraph import __version__
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_ERROR = 1  # fatal: nothing was written (bad credentials, unreadable ignore file, ...)
+EXIT_USAGE = 2  # click's own: a wrong option
+EXIT_FINDINGS = 3  # report --fail-on found what it was told to fail on
+
+
+class RedactingFormatter(logging.Formatter):
+    """Log lines pass the same redaction as the database: no secret reaches a log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from graph.redact import redact_text
+
+        return redact_text(super().format(record))
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("driftgraph")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="driftgraph")
+@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Inventory AWS and tell, for every resource, which code owns it, what no code owns and what drifted."""
+    _setup_logging(verbose)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def types(fmt: str) -> None:
+    """List the resource-type catalog: what is listed, how, and how Terraform names it."""
+    from graph.resource_types import catalog_as_dicts
+
+    rows = catalog_as_dicts()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        tf = ", ".join(t["type"] for t in row["terraform_types"])
+        click.echo(f"{row['type']:<45} {row['scope']:<11} {row['service']}.{row['list_call']:<32} {tf}")
+    click.echo(f"{len(rows)} resource types")
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite database to write (appended).")
+@click.option("--region", "regions", multiple=True, help="Region to scan (repeatable); default: every enabled region.")
+@click.option("--tfstate", "tfstates", multiple=True, help="Terraform state: file, directory, glob or s3://bucket/prefix (repeatable).")
+@click.option("--cfn-template", "cfn_templates", multiple=True, type=click.Path(exists=True),
+              help="CloudFormation template file or directory (repeatable).")
+@click.option("--profile", help="AWS profile (default: boto3's standard credential chain).")
+@click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False), help="Rules for resources to mark ignored.")
+@click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
+@click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
+@click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
+def scan(db, regions, tfstates, cfn_templates, profile, ignore_file, no_stacks, types_, workers) -> None:
+    """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
+    from driftgraph.scan import ScanOptions, run_scan
+    from graph.resource_types import CATALOG
+
+    unknown = [t for t in types_ if t not in CATALOG]
+    if unknown:
+        raise click.BadParameter(f"not in the catalog: {', '.join(unknown)} (see `driftgraph types`)", param_hint="--type")
+    options = ScanOptions(db, tuple(regions), tuple(tfstates), tuple(cfn_templates), profile, ignore_file,
+                          not no_stacks, tuple(types_), workers)
+    try:
+        result = run_scan(options)
+    except Exception as exc:  # fatal: report it plainly, the previous database is untouched
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, (BotoCoreError, ClientError, OSError, ValueError)):
+            raise click.ClickException(f"scan failed, database left as it was: {exc}") from exc
+        raise
+    click.echo(
+        f"scan {result['id']} {result['status']}: {result['resource_count']} resources in account {result['account']}, "
+        f"{len(result['regions'])} regions, {result['duration_seconds']} s; "
+        f"{result['failed_listings']} failed listings, {result['errors']} errors/warnings -> {db}"
+    )
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
+@click.option("--scan", "scan_id", type=int, help="Scan id (default: the latest).")
+@click.option("--fail-on", default="", help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="Write here instead of stdout.")
+def report(db, fmt, scan_id, fail_on, output) -> None:
+    """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
+    from graph.report import build_report, render_markdown
+    from graph.store import open_database
+
+    try:
+        data = build_report(open_database(db), scan_id)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    output.write(json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data))
+    wanted = {w.strip() for w in fail_on.split(",") if w.strip()}
+    found = {s for s, n in data["summary"]["by_status"].items() if n and s in wanted}
+    if "drift" in wanted and data["summary"]["drifted_resources"]:
+        found.add("drift")
+    if "errors" in wanted and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
+        found.add("errors")
+    if found:
+        click.echo(f"found: {', '.join(sorted(found))}", err=True)
+        sys.exit(EXIT_FINDINGS)
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--port", default=8001, show_default=True)
+def serve(db, port) -> None:
+    """Browse the database in Datasette, read-only, on 127.0.0.1."""
+    from driftgraph.serve import serve as serve_datasette
+
+    serve_datasette(db, port=port)
+
+
+@cli.command()
+@click.option("--db", default=".demo/driftgraph.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--no-serve", is_flag=True, help="Exit after writing the database instead of serving it.")
+@click.option("--port", default=8001, show_default=True, help="Datasette port.")
+def demo(db, no_serve, port) -> None:
+    """Build the embedded demo estate in moto (server mode, loopback), scan it, summarise, and serve it."""
+    from driftgraph.demo import run_demo
+
+    run_demo(db, serve=not no_serve, port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

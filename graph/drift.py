@@ -1,0 +1,289 @@
+"""Drift, first cut: pick the catalog's comparable attributes out of each source and compare them.
+
+Pure functions. Every normaliser hides one way sources spell the same value differently; anything a
+declaration cannot pin down (an unresolved intrinsic, a value the source leaves out) is skipped, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Callable
+
+import jmespath
+
+from graph.records import CLOUDFORMATION, LIVE, TERRAFORM, UNRESOLVED, holds_unresolved
+from graph.resource_types import Comparable, ResourceType
+
+_MISSING = object()
+
+
+@lru_cache(maxsize=None)
+def _compiled(path: str):
+    return jmespath.compile(path)
+
+
+def search(path: str, data: Any) -> Any:
+    """JMESPath search that tolerates unresolved markers and odd shapes (None when nothing is there)."""
+    if not path or data is None:
+        return None
+    try:
+        return _compiled(path).search(data)
+    except (jmespath.exceptions.JMESPathError, TypeError, AttributeError):
+        return None
+
+
+def _path_for(comparable: Comparable, source_kind: str) -> str:
+    return {LIVE: comparable.live, TERRAFORM: comparable.terraform, CLOUDFORMATION: comparable.cloudformation}[
+        source_kind
+    ]
+
+
+def pick_values(row: ResourceType, source_kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The comparable attributes a source states, by our attribute name. Tags are handled on their own."""
+    values: dict[str, Any] = {}
+    for comparable in row.comparables:
+        if comparable.kind == "tags":
+            continue
+        path = _path_for(comparable, source_kind)
+        if not path:
+            continue
+        value = _search_keeping_unresolved(path, data)
+        if value is None:
+            continue
+        values[comparable.name] = value
+    return values
+
+
+def _search_keeping_unresolved(path: str, data: dict[str, Any]) -> Any:
+    """A simple dotted path that runs into an unresolved value reports it instead of None."""
+    head = path.split(".", 1)[0].split("[", 1)[0]
+    if isinstance(data, dict) and data.get(head) is UNRESOLVED:
+        return UNRESOLVED
+    return search(path, data)
+
+
+# ------------------------------------------------------------------------------------------------ normalisers
+
+
+def _to_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "enabled", "yes", "1"):
+        return True
+    if text in ("false", "disabled", "suspended", "no", "0", ""):
+        return False
+    return text
+
+
+def _to_int(value: Any) -> Any:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return value
+
+
+def _to_float(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _to_set(value: Any) -> frozenset:
+    if value is None:
+        return frozenset()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(str(v) for v in value)
+    return frozenset([str(value)])
+
+
+def _to_retention(value: Any) -> Any:
+    """CloudWatch Logs: no retention is 'never expire'; Terraform writes that as 0."""
+    value = _to_int(value)
+    return None if value in (0, None) else value
+
+
+def _to_key_id(value: Any) -> Any:
+    """A KMS key named by ARN or by id is the same key."""
+    text = str(value)
+    return text.rsplit("key/", 1)[-1] if ":key/" in text else text
+
+
+def _to_name_tail(value: Any) -> Any:
+    """A task definition named by ARN or by 'family:revision' is the same revision."""
+    text = str(value)
+    return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
+
+
+def _to_scheme(value: Any) -> Any:
+    """Terraform says internal = true/false; the API says 'internal' or 'internet-facing'."""
+    if isinstance(value, bool):
+        return "internal" if value else "internet-facing"
+    return str(value).lower()
+
+
+def canonical_policy(value: Any) -> Any:
+    """A policy document with the spelling differences removed: JSON text or dict, one-item lists, order."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+
+    def canon(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: canon(v) for k, v in sorted(node.items())}
+        if isinstance(node, list):
+            items = [canon(v) for v in node]
+            if len(items) == 1:
+                return items[0]
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+        return node
+
+    return canon(value)
+
+
+_PROTOCOLS = {"-1": "-1", "all": "-1", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+
+def _rule_key(protocol: Any, from_port: Any, to_port: Any) -> tuple:
+    proto = str(protocol).lower()
+    proto = _PROTOCOLS.get(proto, proto)
+    if proto == "-1":
+        return ("-1", 0, 0)
+    return (proto, _to_int(from_port) if from_port is not None else 0, _to_int(to_port) if to_port is not None else 0)
+
+
+def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
+    """Security group rules from any source as a set of (protocol, from, to, peer).
+
+    The API nests peers under each permission, Terraform lists cidr_blocks/security_groups/self per rule,
+    CloudFormation has one peer per rule; descriptions are not compared."""
+    if value is None:
+        return frozenset()
+    if holds_unresolved(value):
+        return UNRESOLVED
+    rules: set[tuple] = set()
+    for rule in value if isinstance(value, list) else [value]:
+        if not isinstance(rule, dict):
+            continue
+        if "IpProtocol" in rule:
+            key = _rule_key(rule["IpProtocol"], rule.get("FromPort"), rule.get("ToPort"))
+            peers = [f"cidr:{r['CidrIp']}" for r in rule.get("IpRanges", []) if "CidrIp" in r]
+            peers += [f"cidr:{r['CidrIpv6']}" for r in rule.get("Ipv6Ranges", []) if "CidrIpv6" in r]
+            peers += [f"sg:{r['GroupId']}" for r in rule.get("UserIdGroupPairs", []) if "GroupId" in r]
+            peers += [f"pl:{r['PrefixListId']}" for r in rule.get("PrefixListIds", []) if "PrefixListId" in r]
+            # CloudFormation spells a rule with one peer at top level
+            for field, prefix in (
+                ("CidrIp", "cidr"),
+                ("CidrIpv6", "cidr"),
+                ("SourceSecurityGroupId", "sg"),
+                ("DestinationSecurityGroupId", "sg"),
+                ("SourcePrefixListId", "pl"),
+                ("DestinationPrefixListId", "pl"),
+            ):
+                if field in rule:
+                    peers.append(f"{prefix}:{rule[field]}")
+        else:
+            key = _rule_key(rule.get("protocol"), rule.get("from_port"), rule.get("to_port"))
+            peers = [f"cidr:{c}" for c in rule.get("cidr_blocks") or []]
+            peers += [f"cidr:{c}" for c in rule.get("ipv6_cidr_blocks") or []]
+            peers += [f"sg:{g}" for g in rule.get("security_groups") or []]
+            peers += [f"pl:{p}" for p in rule.get("prefix_list_ids") or []]
+            if rule.get("self") and own_group_id:
+                peers.append(f"sg:{own_group_id}")
+        for peer in peers or ["none"]:
+            rules.add(key + (peer,))
+    return frozenset(rules)
+
+
+NORMALIZERS: dict[str, Callable[[Any], Any]] = {
+    "scalar": lambda v: v,
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "lower": lambda v: str(v).lower(),
+    "set": _to_set,
+    "policy": canonical_policy,
+    "key_id": _to_key_id,
+    "name_tail": _to_name_tail,
+    "retention": _to_retention,
+    "scheme": _to_scheme,
+}
+
+
+def normalize_tags(tags: dict[str, Any] | None) -> dict[str, str] | None:
+    """Tags without the aws: ones AWS itself adds (CloudFormation, Auto Scaling), values as text."""
+    if tags is None:
+        return None
+    return {str(k): "" if v is None else str(v) for k, v in tags.items() if not str(k).startswith("aws:")}
+
+
+def tags_from_pairs(pairs: Any, key: str = "Key", value: str = "Value") -> dict[str, Any] | None:
+    """Tags as a dict, from the API's list of pairs, a map, or CloudFormation's Tags property."""
+    if pairs is None:
+        return None
+    if isinstance(pairs, dict):
+        return dict(pairs)
+    if pairs is UNRESOLVED:
+        return None
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        if isinstance(pair, dict) and key in pair:
+            result[str(pair[key])] = pair.get(value)
+    return result
+
+
+def _normalize(kind: str, value: Any, own_id: str | None) -> Any:
+    if kind == "rules":
+        return normalize_rules(value, own_id)
+    if value is None:
+        return None
+    return NORMALIZERS[kind](value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted((list(v) if isinstance(v, tuple) else v for v in value), key=str)
+    return value
+
+
+def compare(
+    row: ResourceType,
+    declared: dict[str, Any],
+    declared_tags: dict[str, Any] | None,
+    live: dict[str, Any],
+    live_tags: dict[str, Any] | None,
+    own_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The differences between one declaration and the live resource, as {attribute, declared, live}."""
+    differences: list[dict[str, Any]] = []
+    for comparable in row.comparables:
+        if comparable.kind == "tags":
+            continue
+        if comparable.name not in declared or comparable.name not in live:
+            continue  # a source that says nothing is no evidence of drift
+        want_raw = declared[comparable.name]
+        if holds_unresolved(want_raw):
+            continue
+        want = _normalize(comparable.kind, want_raw, own_id)
+        have = _normalize(comparable.kind, live[comparable.name], own_id)
+        if want is UNRESOLVED or have is UNRESOLVED or want is None:
+            continue
+        if want != have:
+            differences.append({"attribute": comparable.name, "declared": _jsonable(want), "live": _jsonable(have)})
+    if any(c.kind == "tags" for c in row.comparables) and declared_tags is not None and live_tags is not None:
+        want_tags = normalize_tags({k: v for k, v in declared_tags.items() if not holds_unresolved(v)})
+        unresolved_keys = {k for k, v in declared_tags.items() if holds_unresolved(v)}
+        have_tags = {k: v for k, v in (normalize_tags(live_tags) or {}).items() if k not in unresolved_keys}
+        if want_tags != have_tags:
+            for key in sorted(set(want_tags) | set(have_tags)):
+                if want_tags.get(key) != have_tags.get(key):
+                    differences.append(
+                        {"attribute": f"tags.{key}", "declared": want_tags.get(key), "live": have_tags.get(key)}
+                    )
+    return differences

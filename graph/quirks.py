@@ -1,0 +1,124 @@
+"""AWS quirks that decide the status of a live resource no code declares, in order; the first that speaks wins.
+
+Each rule hides one AWS behaviour that would otherwise make an AWS-made or dependent resource look
+hand-made. A rule returns (status, reason, parent node key or None), or None to pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Optional
+
+from graph.records import CHILD, DEFAULT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from graph.reconcile import Node, NodeIndex
+
+Verdict = Optional[tuple[str, str, Optional[str]]]
+
+
+def _edge_targets(node: "Node", relation: str, index: "NodeIndex") -> list["Node"]:
+    live = node.live
+    if live is None:
+        return []
+    found = []
+    for rel, target_type, value in live.edges:
+        if rel == relation:
+            target = index.find(target_type, live.account, live.region, value)
+            if target is not None:
+                found.append(target)
+    return found
+
+
+def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
+    """The default VPC comes with a default group, a main route table, a default ACL and a gateway.
+
+    Only those: an instance or group someone made by hand inside the default VPC is still hand-made."""
+    live = node.live
+    made_with_default_vpc = (
+        (live.type == "AWS::EC2::SecurityGroup" and live.note == "default-group")
+        or (live.type == "AWS::EC2::RouteTable" and live.note == "main")
+        or (live.type == "AWS::EC2::NetworkAcl" and live.is_default)
+        or live.type == "AWS::EC2::InternetGateway"
+    )
+    if not made_with_default_vpc:
+        return None
+    for relation in ("in_vpc", "attached_to"):
+        for vpc in _edge_targets(node, relation, index):
+            if vpc.type == "AWS::EC2::VPC" and vpc.live is not None and vpc.live.is_default:
+                return DEFAULT, f"part of the default VPC {vpc.natural_id}", vpc.key
+    return None
+
+
+def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
+    """Every VPC gets a default security group, a main route table and a default network ACL."""
+    live = node.live
+    made_with_vpc = (
+        (live.type == "AWS::EC2::SecurityGroup" and live.note == "default-group")
+        or (live.type == "AWS::EC2::RouteTable" and live.note == "main")
+        or (live.type == "AWS::EC2::NetworkAcl" and live.is_default)
+    )
+    if not made_with_vpc:
+        return None
+    for vpc in _edge_targets(node, "in_vpc", index):
+        what = {"AWS::EC2::SecurityGroup": "default security group", "AWS::EC2::RouteTable": "main route table"}
+        return CHILD, f"the {what.get(live.type, 'default network ACL')} AWS made with VPC {vpc.name}", vpc.key
+    return None
+
+
+def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
+    """A volume launched with an instance (deleted with it) belongs to the instance, not to anyone's code."""
+    if node.type != "AWS::EC2::Volume" or node.live.note != "delete-on-termination":
+        return None
+    for instance in _edge_targets(node, "attached_to", index):
+        return CHILD, f"launched with instance {instance.name} and deleted with it", instance.key
+    return None
+
+
+def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
+    """An instance's primary network interface is made and deleted with the instance."""
+    if node.type != "AWS::EC2::NetworkInterface" or node.live.note != "primary":
+        return None
+    for instance in _edge_targets(node, "attached_to", index):
+        return CHILD, f"the primary network interface of instance {instance.name}", instance.key
+    return None
+
+
+def instance_of_auto_scaling_group(node: "Node", index: "NodeIndex") -> Verdict:
+    """Auto Scaling launches and replaces its instances; the group is what code owns."""
+    if node.type != "AWS::EC2::Instance":
+        return None
+    group = (node.live.tags or {}).get("aws:autoscaling:groupName")
+    if not group:
+        return None
+    parent = index.find("AWS::AutoScaling::AutoScalingGroup", node.live.account, node.live.region, group)
+    return CHILD, f"launched by Auto Scaling group {group}", parent.key if parent else None
+
+
+def log_group_of_function(node: "Node", index: "NodeIndex") -> Verdict:
+    """Lambda creates /aws/lambda/<function> on first run when nobody declared it."""
+    if node.type != "AWS::Logs::LogGroup" or not node.natural_id.startswith("/aws/lambda/"):
+        return None
+    function_name = node.natural_id[len("/aws/lambda/"):]
+    parent = index.find("AWS::Lambda::Function", node.live.account, node.live.region, function_name)
+    if parent is None:
+        return None
+    return CHILD, f"the log group Lambda made for function {function_name}", parent.key
+
+
+def aws_made(node: "Node", index: "NodeIndex") -> Verdict:
+    """The catalog's own default rule: service-linked roles, AWS-managed keys, default VPCs..."""
+    if node.live.is_default:
+        return DEFAULT, node.live.default_reason or "made by AWS", None
+    return None
+
+
+# Order matters: the default VPC's parts are `default` before they could be a VPC's `child`.
+UNOWNED_RULES: tuple[Callable[["Node", "NodeIndex"], Verdict], ...] = (
+    aws_made,
+    part_of_default_vpc,
+    made_with_its_vpc,
+    root_volume_of_instance,
+    primary_interface_of_instance,
+    instance_of_auto_scaling_group,
+    log_group_of_function,
+)

@@ -1,0 +1,363 @@
+"""Matching and classification: records from every source in, one node per resource with a status out.
+
+A pure function of its inputs (no clock, no network, no database). Live records are indexed by natural id
+and by every alias (ARN, URL, name); each declaration finds its resource through any of them. The status
+rules run in a fixed order and each names itself in `rule`, so every status can be explained.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Iterable
+
+from graph import quirks
+from graph.drift import compare
+from graph.records import (
+    CHILD,
+    CLOUDFORMATION,
+    CONFLICT,
+    GLOBAL,
+    IGNORED,
+    LISTING_OK,
+    MANAGED,
+    MISSING,
+    UNKNOWN,
+    UNMANAGED,
+    Listing,
+    Record,
+)
+from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, format_arn
+
+
+@dataclass
+class Scope:
+    """What the scan looked at: declarations outside it are `unknown`, never `missing`."""
+
+    accounts: set[str]
+    regions: set[str]
+    partition: str = "aws"
+    listings: list[Listing] = field(default_factory=list)
+
+    def failed_listing(self, type_: str, account: str | None, region: str | None) -> Listing | None:
+        """The failed listing that covers (type, account, region), if any."""
+        for listing in self.listings:
+            if listing.type != type_ or listing.outcome == LISTING_OK:
+                continue
+            if account and listing.account != account:
+                continue
+            if listing.region in (region, GLOBAL):
+                return listing
+        return None
+
+    def listed(self, type_: str, account: str | None, region: str | None) -> bool:
+        for listing in self.listings:
+            if listing.type == type_ and (not account or listing.account == account):
+                if listing.region in (region, GLOBAL) and listing.outcome == LISTING_OK:
+                    return True
+        return False
+
+
+@dataclass
+class Node:
+    """One resource as the graph sees it, with everything every source said about it."""
+
+    key: str
+    type: str
+    account: str | None
+    region: str | None
+    natural_id: str
+    arn: str | None = None
+    name: str | None = None
+    live: Record | None = None
+    declarations: list[Record] = field(default_factory=list)
+    status: str = UNMANAGED
+    reason: str = ""
+    rule: str = ""
+    parent_key: str | None = None
+    drift: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _norm_id(type_: str, value: str) -> str:
+    row = CATALOG.get(type_)
+    return value.lower() if row is not None and row.lowercase_id else value
+
+
+class NodeIndex:
+    """Finds nodes by (type, account, region, identifier) where the identifier is a natural id or an alias."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._by_id: dict[tuple[str, str], list[Node]] = {}
+
+    def add(self, node: Node, identifiers: Iterable[str]) -> None:
+        self.nodes[node.key] = node
+        for identifier in identifiers:
+            if identifier:
+                bucket = self._by_id.setdefault((node.type, _norm_id(node.type, str(identifier))), [])
+                if node not in bucket:
+                    bucket.append(node)
+
+    def find(self, type_: str, account: str | None, region: str | None, identifier: str) -> Node | None:
+        candidates = self._by_id.get((type_, _norm_id(type_, str(identifier))), [])
+        for strict in (True, False):
+            for node in candidates:
+                if strict and not (
+                    (account is None or node.account in (None, account))
+                    and (region is None or node.region in (None, region, GLOBAL) or region == GLOBAL)
+                ):
+                    continue
+                return node
+            if len(candidates) != 1:
+                break
+        return None
+
+    def find_any_type(self, types: Iterable[str], account, region, identifier) -> Node | None:
+        for type_ in types:
+            node = self.find(type_, account, region, identifier)
+            if node is not None:
+                return node
+        return None
+
+
+def node_key(type_: str, account: str | None, region: str | None, natural_id: str, arn: str | None) -> str:
+    """ARN where the type has one; else a key that is unique by construction."""
+    if arn:
+        return arn
+    return f"{type_}:{account or '-'}:{region or '-'}:{natural_id}"
+
+
+def _identifiers(record: Record) -> list[str]:
+    return [x for x in (record.natural_id, record.arn, *record.aliases) if x]
+
+
+def _owner_text(record: Record) -> str:
+    owner = record.owner
+    if owner is None:
+        return record.source_kind
+    if owner.tool == CLOUDFORMATION:
+        where = f"stack {owner.stack_name}" if owner.stack_name else owner.source
+        return f"CloudFormation {where} ({owner.address})"
+    return f"Terraform state {owner.source} ({owner.address})"
+
+
+def _distinct_owners(declarations: list[Record]) -> list[Record]:
+    """One declaration per (tool, source, address); a template file gives way to its deployed stack."""
+    seen: dict[tuple, Record] = {}
+    for record in declarations:
+        owner = record.owner
+        seen.setdefault((owner.tool, owner.source, owner.address), record)
+    owners = list(seen.values())
+    stack_addresses = {r.owner.address for r in owners if r.owner.tool == CLOUDFORMATION and r.owner.stack_name}
+    return [
+        r
+        for r in owners
+        if not (r.owner.tool == CLOUDFORMATION and not r.owner.stack_name and r.owner.address in stack_addresses)
+    ]
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]
+    edges: list[tuple[str, str, str]]  # (source key, relation, target key)
+
+
+def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: "IgnoreRules | None" = None) -> Graph:
+    index = NodeIndex()
+    for record in live:
+        key = node_key(record.type, record.account, record.region, record.natural_id, record.arn)
+        node = Node(key, record.type, record.account, record.region, record.natural_id, record.arn, record.name, live=record)
+        index.add(node, _identifiers(record))
+
+    children: list[Record] = []
+    others: list[Record] = []
+    for record in declared:
+        if record.type in CATALOG:
+            _attach_declaration(index, record, scope)
+        elif record.type in CHILD_TYPES or record.parent is not None:
+            children.append(record)
+        else:
+            others.append(record)
+    for record in others:
+        _attach_declaration(index, record, scope)
+
+    for node in list(index.nodes.values()):
+        classify(node, index, scope)
+    child_edges = [_attach_child(index, record) for record in children]
+
+    if ignore is not None:
+        for node in index.nodes.values():
+            reason = ignore.match(node)
+            if reason:
+                node.status, node.reason, node.rule = IGNORED, reason, "ignore_file"
+
+    edges = set(e for e in child_edges if e)
+    for node in index.nodes.values():
+        if node.parent_key and node.parent_key in index.nodes:
+            edges.add((node.key, "belongs_to", node.parent_key))
+        if node.live is None:
+            continue
+        for relation, target_type, value in node.live.edges:
+            target = index.find(target_type, node.live.account, node.live.region, value)
+            if target is not None and target.key != node.key:
+                edges.add((node.key, relation, target.key))
+    return Graph(sorted(index.nodes.values(), key=lambda n: n.key), sorted(edges))
+
+
+def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
+    node = None
+    for identifier in _identifiers(record):
+        node = index.find(record.type, record.account, record.region, identifier)
+        if node is not None:
+            break
+    if node is None:
+        arn = record.arn
+        row = CATALOG.get(record.type)
+        if not arn and row is not None and record.natural_id:
+            region = "" if record.region == GLOBAL else record.region or ""
+            arn = format_arn(row, scope.partition, region, record.account or "", record.natural_id)
+        key = node_key(record.type, record.account, record.region, record.natural_id, arn)
+        node = index.nodes.get(key) or Node(
+            key, record.type, record.account, record.region, record.natural_id, arn, record.name or record.natural_id
+        )
+        index.add(node, _identifiers(record) + ([arn] if arn else []))
+    node.declarations.append(record)
+
+
+def _attach_child(index: NodeIndex, record: Record) -> tuple[str, str, str] | None:
+    """A declaration that belongs to a parent: a node of its own with status `child` and an edge up."""
+    parent = None
+    if record.parent is not None:
+        parent_type, parent_ref = record.parent
+        if parent_ref:
+            parent = index.find(parent_type, record.account, record.region, str(parent_ref))
+    natural_id = record.natural_id or f"{record.owner.source}#{record.owner.address}"
+    key = node_key(record.raw_type or record.type, record.account, record.region, natural_id, None)
+    if key in index.nodes:
+        node = index.nodes[key]
+    else:
+        node = Node(key, record.raw_type or record.type, record.account, record.region, natural_id, None,
+                    record.name or natural_id)
+        index.nodes[key] = node
+    node.declarations.append(record)
+    node.status, node.rule = CHILD, "declared_child"
+    if parent is not None:
+        node.parent_key = parent.key
+        node.reason = f"belongs to {parent.type} {parent.name} ({parent.status}); declared by {_owner_text(record)}"
+        return (node.key, "belongs_to", parent.key)
+    node.reason = f"belongs to a {record.parent[0] if record.parent else 'parent'} that was not found; declared by {_owner_text(record)}"
+    return None
+
+
+def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
+    """Set status, reason and rule; the rules run in this order and the first that applies decides."""
+    owners = _distinct_owners(node.declarations)
+    node.declarations = owners
+    row = CATALOG.get(node.type)
+
+    if node.type in BOOKKEEPING_TYPES or node.type.startswith("Custom::"):
+        node.status, node.rule = IGNORED, "tool_bookkeeping"
+        node.reason = f"{node.type} is bookkeeping of the deploying tool, not an AWS resource ({_owner_text(owners[0])})"
+        return
+
+    in_scope = node.live is not None or (
+        (not scope.accounts or node.account in (None, *scope.accounts))
+        and (node.region in (None, GLOBAL) or node.region in scope.regions)
+    )
+    if not in_scope:
+        node.status, node.rule = UNKNOWN, "outside_scan"
+        node.reason = f"declared by {_owner_text(owners[0])} in {node.account}/{node.region}, which this scan did not cover"
+        return
+
+    if node.live is None and row is not None:
+        failed = scope.failed_listing(node.type, node.account, node.region)
+        if failed is not None:
+            node.status, node.rule = UNKNOWN, "listing_failed"
+            node.reason = (
+                f"could not list {node.type} in {failed.account}/{failed.region} ({failed.error_code or failed.outcome});"
+                f" declared by {_owner_text(owners[0])}"
+            )
+            return
+        if not scope.listed(node.type, node.account, node.region):
+            node.status, node.rule = UNKNOWN, "not_listed"
+            node.reason = f"{node.type} was not listed in {node.account}/{node.region}; declared by {_owner_text(owners[0])}"
+            return
+
+    if len(owners) >= 2:
+        node.status, node.rule = CONFLICT, "two_owners"
+        node.reason = "claimed by " + " and by ".join(_owner_text(o) for o in owners)
+        if node.live is None:
+            node.reason += "; and not found live"
+        _compute_drift(node, owners, row)
+        return
+
+    if owners:
+        owner = owners[0]
+        if row is None:
+            node.status, node.rule = MANAGED, "declared_unverified_type"
+            node.reason = f"declared by {_owner_text(owner)}; {node.type} is not in the catalog, so not checked live"
+            return
+        if node.live is not None:
+            node.status, node.rule = MANAGED, "declared_and_live"
+            node.reason = f"declared by {_owner_text(owner)}"
+            _compute_drift(node, owners, row)
+            return
+        node.status, node.rule = MISSING, "declared_not_live"
+        node.reason = f"declared by {_owner_text(owner)} but not found in {node.account}/{node.region}"
+        return
+
+    for rule in quirks.UNOWNED_RULES:
+        verdict = rule(node, index)
+        if verdict is not None:
+            node.status, node.reason, node.parent_key = verdict
+            node.rule = rule.__name__
+            return
+    node.status, node.rule = UNMANAGED, "no_owner"
+    node.reason = "no Terraform state or CloudFormation stack declares it"
+
+
+def _compute_drift(node: Node, owners: list[Record], row) -> None:
+    if node.live is None or row is None:
+        return
+    for owner in owners:
+        for difference in compare(
+            row, owner.attributes, owner.tags, node.live.attributes, node.live.tags, own_id=node.natural_id
+        ):
+            node.drift.append({**difference, "tool": owner.owner.tool, "source": owner.owner.source,
+                               "address": owner.owner.address})
+
+
+_IGNORE_LINE = re.compile(r"^((?:[A-Za-z0-9*]+::){2}[A-Za-z0-9*]+|[a-z0-9_*]+|\*):(.+)$")
+
+
+class IgnoreRules:
+    """Ignore-file rules, one a line: `TYPE:GLOB` (type may be `*`, glob matches id, ARN or name) or
+    `tag:KEY=GLOB`; '#' starts a comment. Matching resources get status `ignored`, with the rule as reason."""
+
+    def __init__(self, lines: Iterable[str], source: str = ".driftignore"):
+        self.source = source
+        self.rules: list[tuple[str, str, str]] = []
+        for number, raw in enumerate(lines, 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("tag:"):
+                key, _, value = line[4:].partition("=")
+                self.rules.append(("tag", key.strip(), value.strip() or "*"))
+                continue
+            match = _IGNORE_LINE.match(line)
+            if not match:
+                raise ValueError(f"{source}:{number}: cannot read ignore rule {line!r} (want TYPE:GLOB or tag:KEY=GLOB)")
+            self.rules.append(("id", match.group(1), match.group(2)))
+
+    def match(self, node: Node) -> str | None:
+        tags = (node.live.tags if node.live else None) or {}
+        for kind, a, b in self.rules:
+            if kind == "tag" and a in tags and fnmatchcase(str(tags[a]), b):
+                return f"ignored by {self.source}: tag {a}={tags[a]}"
+            if kind == "id" and fnmatchcase(node.type, a) and any(
+                fnmatchcase(str(x), b) for x in (node.natural_id, node.arn, node.name) if x
+            ):
+                return f"ignored by {self.source}: {a}:{b}"
+        return None

@@ -1,0 +1,146 @@
+"""The one record every source produces (live AWS, CloudFormation, CDK, Terraform), and the statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GLOBAL = "global"  # the region of a global resource (IAM, Route 53, S3 names are global but buckets are regional)
+
+LIVE = "live"
+TERRAFORM = "terraform"
+CLOUDFORMATION = "cloudformation"
+
+# Statuses, in the order a reader meets them in a report.
+MANAGED = "managed"
+UNMANAGED = "unmanaged"
+MISSING = "missing"
+CONFLICT = "conflict"
+CHILD = "child"
+DEFAULT = "default"
+IGNORED = "ignored"
+UNKNOWN = "unknown"
+STATUSES = (MANAGED, UNMANAGED, MISSING, CONFLICT, CHILD, DEFAULT, IGNORED, UNKNOWN)
+
+
+class Unresolved:
+    """A declared value we cannot know without deploying (an unresolved Ref, an ImportValue, a module output).
+
+    Drift comparison skips any attribute whose declared value holds one: skip, don't guess."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unresolved>"
+
+    def __reduce__(self):
+        return (Unresolved, ())
+
+
+UNRESOLVED = Unresolved()
+
+
+def holds_unresolved(value: Any) -> bool:
+    if value is UNRESOLVED:
+        return True
+    if isinstance(value, dict):
+        return any(holds_unresolved(v) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(holds_unresolved(v) for v in value)
+    return False
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who declares a resource: which tool, which file or stack, which address in it."""
+
+    tool: str  # "terraform" | "cloudformation"
+    source: str  # state file path or s3:// URL; stack ARN; template path
+    address: str  # Terraform address (module.a.aws_sqs_queue.q["x"]) or CloudFormation logical id
+    framework: str  # "terraform" | "cloudformation" (CDK detection arrives later: "cdk-v1", "cdk-v2", "sam")
+    stack_name: str | None = None
+
+
+@dataclass
+class Record:
+    """One observation of one resource by one source.
+
+    `type` is the CloudFormation type name (our canonical type) or, for declarations we do not catalog,
+    the declaring tool's own type name. `natural_id` is the identifier the catalog says is unique within
+    (type, account, region); `aliases` are other identifiers the same resource answers to (its ARN, a queue
+    URL, an EIP's public address) so declarations written with any of them still match.
+    """
+
+    source_kind: str  # LIVE | TERRAFORM | CLOUDFORMATION
+    type: str
+    account: str | None
+    region: str | None
+    natural_id: str | None
+    arn: str | None = None
+    name: str | None = None
+    aliases: tuple[str, ...] = ()
+    tags: dict[str, Any] | None = None  # None: the source says nothing about tags
+    attributes: dict[str, Any] = field(default_factory=dict)  # comparable attributes, snake_case, redacted
+    owner: Owner | None = None
+    parent: tuple[str, str] | None = None  # (parent type, parent natural id or alias) for children
+    edges: tuple[tuple[str, str, str], ...] = ()  # (relation, target type, target natural id or alias)
+    raw_type: str | None = None  # the declaring tool's type (aws_sqs_queue, AWS::SQS::Queue)
+    is_default: bool = False  # live only: AWS made it (default VPC, service-linked role, AWS-managed key)
+    default_reason: str | None = None
+    note: str | None = None  # anything the source wants a reader to see (e.g. "deposed instance")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The outcome of listing one resource type in one account and region."""
+
+    account: str
+    region: str
+    type: str
+    outcome: str  # "ok" | "access_denied" | "throttled" | "error" | "unsupported"
+    count: int = 0
+    error_code: str | None = None
+    message: str | None = None
+    duration_ms: int = 0
+
+
+LISTING_OK = "ok"
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A problem with one input or one call: recorded, shown, never silent."""
+
+    source: str  # file path, s3 URL, stack name, or "aws:<service>:<operation>"
+    message: str
+    kind: str = "error"  # "error" | "warning"
+    line: int | None = None
+    account: str | None = None
+    region: str | None = None
+    type: str | None = None
+    code: str | None = None
+
+
+@dataclass
+class ImportResult:
+    """What an importer hands the graph: records, problems, and one row per input it read."""
+
+    records: list[Record] = field(default_factory=list)
+    errors: list[SourceError] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # rows of the `sources` table
+    stacks: list[dict[str, Any]] = field(default_factory=list)  # rows of the `stacks` table
+    exports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_exports`
+    imports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_imports`
+
+    def extend(self, other: "ImportResult") -> None:
+        self.records += other.records
+        self.errors += other.errors
+        self.sources += other.sources
+        self.stacks += other.stacks
+        self.exports += other.exports
+        self.imports += other.imports

@@ -1,0 +1,196 @@
+"""The report contract (`driftgraph/report/1`) built from the database, and its Markdown rendering.
+
+The JSON shape is what scripts and our own tests rely on; the README documents it. Fields are added,
+never renamed or removed, without a new schema name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+import sqlite_utils
+
+from graph.records import STATUSES
+
+SCHEMA = "driftgraph/report/1"
+
+# Statuses a coverage figure counts: AWS-made, dependent and ignored resources are nobody's code to write.
+COUNTED = ("managed", "unmanaged", "missing", "conflict")
+
+
+def _loads(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def latest_scan_id(db: sqlite_utils.Database) -> int | None:
+    row = db.execute("select max(id) from scans").fetchone()
+    return row[0] if row else None
+
+
+def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
+    scan_id = scan_id or latest_scan_id(db)
+    if scan_id is None:
+        raise ValueError("the database holds no scan yet")
+    scans = list(db.query("select * from scans where id = ?", [scan_id]))
+    if not scans:
+        raise ValueError(f"no scan with id {scan_id}")
+    scan = scans[0]
+    owners: dict[str, list[dict]] = defaultdict(list)
+    for row in db.query(
+        "select resource_id, tool, source, address, framework, stack_name from owners where scan_id = ? order by tool, source, address",
+        [scan_id],
+    ):
+        owners[row["resource_id"]].append(
+            {"tool": row["tool"], "source": row["source"], "address": row["address"], "framework": row["framework"]}
+        )
+    drift: dict[str, list[dict]] = defaultdict(list)
+    for row in db.query(
+        "select resource_id, attribute, declared, live, tool, source, address from drift where scan_id = ? order by attribute",
+        [scan_id],
+    ):
+        drift[row["resource_id"]].append(
+            {
+                "attribute": row["attribute"],
+                "declared": _loads(row["declared"]),
+                "live": _loads(row["live"]),
+                "tool": row["tool"],
+                "source": row["source"],
+                "address": row["address"],
+            }
+        )
+    parents = {
+        row["source_id"]: row["target_id"]
+        for row in db.query(
+            "select source_id, target_id from edges where scan_id = ? and relation = 'belongs_to'", [scan_id]
+        )
+    }
+    resources = []
+    for row in db.query("select * from resources where scan_id = ? order by type, account, region, id", [scan_id]):
+        resources.append(
+            {
+                "id": row["id"],
+                "arn": row["arn"],
+                "type": row["type"],
+                "account": row["account"],
+                "region": row["region"],
+                "name": row["name"],
+                "status": row["status"],
+                "reason": row["reason"],
+                "rule": row["rule"],
+                "parent": parents.get(row["id"]),
+                "tags": _loads(row["tags"]),
+                "owners": owners.get(row["id"], []),
+                "drift": drift.get(row["id"], []),
+            }
+        )
+    by_status = Counter(r["status"] for r in resources)
+    counted = sum(by_status[s] for s in COUNTED)
+    errors = [
+        {k: row[k] for k in ("source", "kind", "message", "line", "account", "region", "type", "code")}
+        for row in db.query("select * from scan_errors where scan_id = ? order by kind, source", [scan_id])
+    ]
+    failed_listings = [
+        {k: row[k] for k in ("account", "region", "type", "outcome", "error_code", "message")}
+        for row in db.query("select * from listings where scan_id = ? and outcome != 'ok' order by type", [scan_id])
+    ]
+    stacks = [
+        {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
+         "resource_count": row["resource_count"]}
+        for row in db.query("select * from stacks where scan_id = ? order by account, region, name", [scan_id])
+    ] if db["stacks"].exists() else []
+    return {
+        "schema": SCHEMA,
+        "scan": {
+            "id": scan["id"],
+            "started_at": scan["started_at"],
+            "finished_at": scan["finished_at"],
+            "status": scan["status"],
+            "accounts": _loads(scan["accounts"]),
+            "regions": _loads(scan["regions"]),
+            "duration_seconds": scan["duration_seconds"],
+            "driftgraph_version": scan["driftgraph_version"],
+        },
+        "summary": {
+            "resources": len(resources),
+            "by_status": {status: by_status.get(status, 0) for status in STATUSES},
+            "drifted_resources": sum(1 for r in resources if r["drift"]),
+            "drifted_attributes": sum(len(r["drift"]) for r in resources),
+            "managed_percent": round(100.0 * (by_status["managed"] + by_status["conflict"]) / counted, 1)
+            if counted
+            else None,
+            "failed_listings": len(failed_listings),
+            "errors": sum(1 for e in errors if e["kind"] == "error"),
+            "warnings": sum(1 for e in errors if e["kind"] != "error"),
+        },
+        "resources": resources,
+        "stacks": stacks,
+        "failed_listings": failed_listings,
+        "errors": errors,
+    }
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    scan, summary = report["scan"], report["summary"]
+    lines = [
+        f"# driftgraph report: scan {scan['id']}",
+        "",
+        f"Accounts {', '.join(scan['accounts'] or [])}; regions {', '.join(scan['regions'] or [])}; "
+        f"finished {scan['finished_at']} ({scan['status']}, {scan['duration_seconds']} s).",
+        "",
+        "| status | resources |",
+        "|---|---:|",
+    ]
+    lines += [f"| {status} | {count} |" for status, count in summary["by_status"].items()]
+    lines += [
+        "",
+        f"Managed: {summary['managed_percent']}% of the resources code could own. "
+        f"Drift: {summary['drifted_attributes']} attributes on {summary['drifted_resources']} resources. "
+        f"Failed listings: {summary['failed_listings']}. Errors: {summary['errors']}.",
+    ]
+
+    def section(title: str, status: str, columns: tuple[str, ...]) -> None:
+        rows = [r for r in report["resources"] if r["status"] == status]
+        if not rows:
+            return
+        lines.extend(["", f"## {title} ({len(rows)})", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)])
+        for r in rows:
+            values = {
+                "type": r["type"],
+                "name": r["name"],
+                "where": f"{r['account']}/{r['region']}",
+                "reason": r["reason"],
+                "owners": "; ".join(f"{o['tool']} {o['source']} {o['address']}" for o in r["owners"]),
+            }
+            lines.append("| " + " | ".join(_cell(values[c]) for c in columns) + " |")
+
+    section("Unmanaged", "unmanaged", ("type", "name", "where"))
+    section("Missing", "missing", ("type", "name", "where", "owners"))
+    section("Conflicts", "conflict", ("type", "name", "where", "owners"))
+    section("Unknown", "unknown", ("type", "name", "where", "reason"))
+    drifted = [r for r in report["resources"] if r["drift"]]
+    if drifted:
+        lines += ["", f"## Drift ({len(drifted)} resources)", "", "| resource | attribute | declared | live | declared by |", "|---|---|---|---|---|"]
+        for r in drifted:
+            for d in r["drift"]:
+                lines.append(
+                    f"| {_cell(r['type'] + ' ' + str(r['name']))} | {_cell(d['attribute'])} | {_cell(d['declared'])} "
+                    f"| {_cell(d['live'])} | {_cell(d['tool'] + ' ' + d['address'])} |"
+                )
+    if report["errors"]:
+        lines += ["", f"## Errors and warnings ({len(report['errors'])})", "", "| kind | source | where | message |", "|---|---|---|---|"]
+        for e in report["errors"]:
+            where = "/".join(x for x in (e["account"], e["region"], e["type"]) if x) or (f"line {e['line']}" if e["line"] else "")
+            lines.append(f"| {e['kind']} | {_cell(e['source'])} | {_cell(where)} | {_cell(e['message'])} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,287 @@
+"""The only module that writes SQLite: the graph's schema and an atomic, append-only scan writer.
+
+A scan is written into a copy of the database and moved over the original only when complete, so a crash
+mid-scan leaves the last good database as it was. Every row is redacted on the way in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from graph.redact import REDACTED, is_secret_key, redact, redact_tags, redact_text
+
+SCHEMA_VERSION = 1
+
+# Columns by table; sqlite-utils creates them. Keys and indexes follow.
+TABLES: dict[str, dict[str, type]] = {
+    "scans": {
+        "id": int,
+        "started_at": str,
+        "finished_at": str,
+        "status": str,  # complete | partial (some listings failed: see listings and scan_errors)
+        "accounts": str,
+        "regions": str,
+        "partition": str,
+        "caller_arn": str,
+        "driftgraph_version": str,
+        "options": str,
+        "duration_seconds": float,
+        "resource_count": int,
+    },
+    "resources": {
+        "scan_id": int,
+        "id": str,
+        "arn": str,
+        "type": str,
+        "service": str,
+        "account": str,
+        "region": str,
+        "name": str,
+        "natural_id": str,
+        "status": str,
+        "reason": str,
+        "rule": str,
+        "owner_tools": str,
+        "owner_count": int,
+        "drift_count": int,
+        "tags": str,
+        "attributes": str,
+    },
+    "owners": {
+        "scan_id": int,
+        "resource_id": str,
+        "tool": str,
+        "source": str,
+        "address": str,
+        "framework": str,
+        "stack_name": str,
+        "declared_type": str,
+    },
+    "edges": {"scan_id": int, "source_id": str, "relation": str, "target_id": str},
+    "drift": {
+        "scan_id": int,
+        "resource_id": str,
+        "attribute": str,
+        "declared": str,
+        "live": str,
+        "tool": str,
+        "source": str,
+        "address": str,
+    },
+    "listings": {
+        "scan_id": int,
+        "account": str,
+        "region": str,
+        "type": str,
+        "outcome": str,
+        "count": int,
+        "error_code": str,
+        "message": str,
+        "duration_ms": int,
+    },
+    "scan_errors": {
+        "scan_id": int,
+        "source": str,
+        "kind": str,
+        "message": str,
+        "line": int,
+        "account": str,
+        "region": str,
+        "type": str,
+        "code": str,
+    },
+    "stacks": {
+        "scan_id": int,
+        "id": str,
+        "name": str,
+        "account": str,
+        "region": str,
+        "status": str,
+        "framework": str,
+        "parent_id": str,
+        "root_id": str,
+        "description": str,
+        "resource_count": int,
+        "created_at": str,
+        "updated_at": str,
+        "tags": str,
+    },
+    "stack_exports": {"scan_id": int, "stack_id": str, "export_name": str, "account": str, "region": str},
+    "stack_imports": {
+        "scan_id": int,
+        "stack_id": str,
+        "export_name": str,
+        "exporting_stack_id": str,
+        "account": str,
+        "region": str,
+    },
+    "sources": {
+        "scan_id": int,
+        "path": str,
+        "kind": str,
+        "status": str,
+        "format_version": str,
+        "tool_version": str,
+        "lineage": str,
+        "serial": int,
+        "resource_count": int,
+        "message": str,
+    },
+    "resource_types": {
+        "type": str,
+        "service": str,
+        "scope": str,
+        "list_call": str,
+        "terraform_types": str,
+        "compared_attributes": str,
+        "default_rule": str,
+    },
+    "meta": {"key": str, "value": str},
+}
+
+PRIMARY_KEYS = {
+    "scans": "id",
+    "resources": ("scan_id", "id"),
+    "resource_types": "type",
+    "meta": "key",
+}
+
+INDEXES = {
+    "resources": [["scan_id", "status"], ["scan_id", "type"], ["scan_id", "account", "region"]],
+    "owners": [["scan_id", "resource_id"]],
+    "edges": [["scan_id", "source_id"], ["scan_id", "target_id"]],
+    "drift": [["scan_id", "resource_id"]],
+    "listings": [["scan_id"]],
+    "scan_errors": [["scan_id"]],
+    "stacks": [["scan_id"]],
+}
+
+FOREIGN_KEYS = {
+    "owners": [("scan_id", "scans", "id")],
+    "drift": [("scan_id", "scans", "id")],
+    "listings": [("scan_id", "scans", "id")],
+    "scan_errors": [("scan_id", "scans", "id")],
+}
+
+# The latest scan: what Datasette's canned queries and the report read unless asked for another.
+VIEWS = {
+    "latest_scan": "select * from scans where id = (select max(id) from scans)",
+    "current_resources": "select * from resources where scan_id = (select max(id) from scans)",
+}
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    for name, columns in TABLES.items():
+        if not db[name].exists():
+            db[name].create(columns, pk=PRIMARY_KEYS.get(name), not_null=None)
+            for index in INDEXES.get(name, []):
+                db[name].create_index(index)
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql, replace=True)
+    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
+    """A drift row keeps its attribute name; its values go if the attribute's name says secret."""
+    secret = is_secret_key(row["attribute"].split(".")[-1])
+    return {
+        **row,
+        "declared": REDACTED if secret and row.get("declared") is not None else _json(redact(row.get("declared"))),
+        "live": REDACTED if secret and row.get("live") is not None else _json(redact(row.get("live"))),
+    }
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "tags":
+            out[key] = _json(redact_tags(value))
+        elif isinstance(value, (dict, list, tuple)):
+            out[key] = _json(redact(value))
+        elif isinstance(value, str):
+            out[key] = redact_text(value)
+        else:
+            out[key] = value
+    return out
+
+
+class ScanWriter:
+    """Writes one scan into a working copy of the database; `commit()` moves it into place atomically."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.work_path = self.path.with_name(self.path.name + f".tmp-{os.getpid()}")
+        if self.path.exists():
+            # sqlite3's backup API copies a consistent snapshot even if a reader has the file open
+            source = sqlite3.connect(self.path)
+            target = sqlite3.connect(self.work_path)
+            source.backup(target)
+            source.close()
+            target.close()
+        elif self.work_path.exists():
+            self.work_path.unlink()
+        self.db = sqlite_utils.Database(self.work_path)
+        ensure_schema(self.db)
+        self.scan_id: int | None = None
+
+    def begin(self, scan: dict[str, Any]) -> int:
+        table = self.db["scans"]
+        table.insert(_clean(scan))
+        self.scan_id = table.last_pk
+        return self.scan_id
+
+    def write(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        if table == "drift":
+            cleaned = [{**_redacted_drift(r), "scan_id": self.scan_id} for r in rows]
+        else:
+            cleaned = [{**_clean(r), "scan_id": self.scan_id} for r in rows]
+        if cleaned:
+            self.db[table].insert_all(cleaned, alter=True)
+
+    def write_catalog(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.db["resource_types"].upsert_all([_clean(r) for r in rows], pk="type", alter=True)
+
+    def finish(self, updates: dict[str, Any]) -> None:
+        self.db["scans"].update(self.scan_id, _clean(updates))
+
+    def commit(self) -> Path:
+        self.db.conn.commit()
+        self.db.close()
+        os.replace(self.work_path, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            if self.work_path.exists():
+                self.work_path.unlink()
+
+
+def open_database(path: str | os.PathLike) -> sqlite_utils.Database:
+    """Open an existing graph for reading; a clear error when it is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such database (run `driftgraph scan --db {path}` first)")
+    db = sqlite_utils.Database(path)
+    if not db["scans"].exists():
+        raise ValueError(f"{path}: not a driftgraph database (no scans table)")
+    return db
+
+
+def copy_database(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)

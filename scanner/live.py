@@ -1,0 +1,315 @@
+"""Live AWS listing: runs the catalog's calls across regions and types and turns answers into records.
+
+Fetching is dumb (paginate, describe, return); `to_record` is a pure transform of one listed item. Every
+(account, region, type) listing ends as a `Listing` with its outcome, so a type that could not be listed is
+known as such and never silently empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from graph.drift import pick_values, search, tags_from_pairs
+from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record, SourceError
+from graph.redact import redact_text
+from graph.resource_types import CATALOG, RESOURCE_TYPES, Call, ResourceType, format_arn, function
+from scanner.clients import AwsSession, ReadOnlyViolation
+
+log = logging.getLogger("driftgraph.scanner")
+
+ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+                 "UnauthorizedException", "NotAuthorized", "AuthFailure", "InvalidClientTokenId",
+                 "UnrecognizedClientException", "OptInRequired")
+THROTTLED = ("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+             "SlowDown", "RequestThrottled", "ProvisionedThroughputExceededException")
+
+
+@dataclass(frozen=True)
+class Failure:
+    outcome: str  # access_denied | throttled | error
+    code: str
+    message: str
+
+
+def classify_failure(exc: Exception) -> Failure:
+    """Name what went wrong with a call the way a reader of the report needs it."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "ClientError")
+        message = redact_text(str(error.get("Message") or exc))
+        if code in ACCESS_DENIED or "AccessDenied" in code:
+            return Failure("access_denied", code, message)
+        if code in THROTTLED:
+            return Failure("throttled", code, message)
+        return Failure("error", code, message)
+    if isinstance(exc, EndpointConnectionError):
+        return Failure("error", "EndpointConnectionError", redact_text(str(exc)))
+    if isinstance(exc, ReadOnlyViolation):
+        return Failure("error", "ReadOnlyViolation", str(exc))
+    return Failure("error", type(exc).__name__, redact_text(str(exc)))
+
+
+def _format_params(params: Any, item: dict) -> Any:
+    """Fill a call's parameter templates from an item: '{QueueUrl}', ['{clusterArn}'], '{Table[TableArn]}'."""
+    if isinstance(params, str):
+        return params.format_map(item) if "{" in params else params
+    if isinstance(params, list):
+        return [_format_params(p, item) for p in params]
+    if isinstance(params, dict):
+        return {k: _format_params(v, item) for k, v in params.items()}
+    return params
+
+
+def call_and_collect(client, call: Call, params: dict) -> list[Any]:
+    """All items a list call answers, following pagination when boto3 knows how."""
+    if client.can_paginate(call.method):
+        items: list[Any] = []
+        for page in client.get_paginator(call.method).paginate(**params):
+            found = search(call.path, page)
+            items.extend(found if isinstance(found, list) else [] if found is None else [found])
+        return items
+    found = search(call.path, getattr(client, call.method)(**params))
+    return found if isinstance(found, list) else [] if found is None else [found]
+
+
+def call_one(client, call: Call, params: dict) -> Any:
+    """One describe-style answer; None when the service says there is nothing (a `missing_ok` code)."""
+    try:
+        return search(call.path, getattr(client, call.method)(**params))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in call.missing_ok:
+            return None
+        raise
+
+
+# --------------------------------------------------------------------------------------- the transform
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def to_record(row: ResourceType, item: dict, account: str, region: str, partition: str) -> Record | None:
+    """One live record from one listed (and described) item; None when the row's `keep` rule drops it."""
+    keep = function(row.keep)
+    if keep and not keep(item):
+        return None
+    natural_id = search(row.id, item)
+    if natural_id is None:
+        return None
+    natural_id = str(natural_id).lower() if row.lowercase_id else str(natural_id)
+    if row.scope == "global":
+        region = GLOBAL
+    elif row.scope == "global_list":
+        region = item.get("Region") or region
+    arn = search(row.arn_field, item) if row.arn_field else None
+    arn = arn or format_arn(row, partition, region if region != GLOBAL else "", account, natural_id)
+    tags = None
+    if row.tags:
+        raw_tags = item.get("__tags__") if row.tags.call else search(row.tags.path, item)
+        if row.tags.key == "map":
+            tags = dict(raw_tags or {})
+        else:
+            tags = tags_from_pairs(raw_tags or [], row.tags.key, row.tags.value)
+    name = search(row.name, item) if row.name else None
+    name = name or (tags or {}).get("Name") or natural_id
+    aliases = {str(a) for path in row.aliases for a in _as_list(search(path, item)) if a}
+    if arn:
+        aliases.add(arn)
+    aliases.discard(natural_id)
+    edges = tuple(
+        (edge.relation, edge.target, str(value))
+        for edge in row.edges
+        for value in _as_list(search(edge.path, item))
+        if value
+    )
+    default = function(row.default)
+    default_reason = default(item) if default else None
+    return Record(
+        source_kind=LIVE,
+        type=row.type,
+        account=account,
+        region=region,
+        natural_id=natural_id,
+        arn=arn,
+        name=str(name),
+        aliases=tuple(sorted(aliases)),
+        tags=tags,
+        attributes=pick_values(row, LIVE, item),
+        edges=edges,
+        raw_type=row.type,
+        is_default=bool(default_reason),
+        default_reason=default_reason,
+        note=_live_note(row, item),
+    )
+
+
+def _live_note(row: ResourceType, item: dict) -> str | None:
+    """Facts the classification quirks read that are not attributes: kept small and free of secrets."""
+    facts = {
+        "AWS::EC2::SecurityGroup": lambda i: "default-group" if i.get("GroupName") == "default" else None,
+        "AWS::EC2::RouteTable": lambda i: "main" if any(a.get("Main") for a in i.get("Associations", [])) else None,
+        "AWS::EC2::Volume": lambda i: "delete-on-termination"
+        if any(a.get("DeleteOnTermination") for a in i.get("Attachments", []))
+        else None,
+        "AWS::EC2::NetworkInterface": lambda i: "primary"
+        if (i.get("Attachment") or {}).get("DeviceIndex") == 0 and (i.get("Attachment") or {}).get("InstanceId")
+        else None,
+    }
+    fact = facts.get(row.type)
+    return fact(item) if fact else None
+
+
+# ---------------------------------------------------------------------------------------- the fetching
+
+
+@dataclass
+class LiveScan:
+    records: list[Record]
+    listings: list[Listing]
+    errors: list[SourceError]
+
+
+def _describe(client, row: ResourceType, item: dict, account: str, region: str, errors: list[SourceError]) -> dict:
+    """Run the row's detail and tag calls for one item; a failed detail is a warning, never a lost item."""
+    for key, call in row.details:
+        try:
+            answer = call_one(client, call, _format_params(dict(call.params), item))
+        except (ClientError, BotoCoreError) as exc:
+            failure = classify_failure(exc)
+            errors.append(_error(row, account, region, call.method, failure, kind="warning"))
+            continue
+        if key == "":
+            item = {**item, **(answer or {})}
+        else:
+            item = {**item, key: answer}
+    if row.tags and row.tags.call:
+        try:
+            answer = call_one(client, row.tags.call, _format_params(dict(row.tags.call.params), item))
+            item = {**item, "__tags__": search(row.tags.path, answer) if answer is not None else []}
+        except (ClientError, BotoCoreError) as exc:
+            failure = classify_failure(exc)
+            errors.append(_error(row, account, region, row.tags.call.method, failure, kind="warning"))
+    return item
+
+
+def _error(row: ResourceType, account: str, region: str, method: str, failure: Failure, kind="error") -> SourceError:
+    return SourceError(
+        source=f"aws:{row.service}:{method}",
+        message=failure.message,
+        kind=kind,
+        account=account,
+        region=region,
+        type=row.type,
+        code=failure.code,
+    )
+
+
+def list_type(
+    session: AwsSession,
+    row: ResourceType,
+    account: str,
+    region: str,
+    partition: str,
+    parent_items: list[dict] | None = None,
+) -> tuple[list[dict], list[Record], Listing, list[SourceError]]:
+    """List one type in one region: items (for child listings), records, the listing outcome, warnings."""
+    started = time.monotonic()
+    client = session.client(row.service, region if row.scope == "regional" else session.region_name)
+    errors: list[SourceError] = []
+    listing_region = region if row.scope == "regional" else GLOBAL
+    try:
+        if row.parent:
+            raw = []
+            for parent in parent_items or []:
+                params = {**row.list.params, **_format_params(dict(row.parent[1]), parent)}
+                raw += [(item, parent) for item in call_and_collect(client, row.list, params)]
+        else:
+            raw = [(item, None) for item in call_and_collect(client, row.list, dict(row.list.params))]
+    except (ClientError, BotoCoreError, ReadOnlyViolation) as exc:
+        failure = classify_failure(exc)
+        elapsed = int((time.monotonic() - started) * 1000)
+        listing = Listing(account, listing_region, row.type, failure.outcome, 0, failure.code, failure.message, elapsed)
+        return [], [], listing, [_error(row, account, listing_region, row.list.method, failure)]
+    normalize = function(row.normalize)
+    items, records = [], []
+    for item, parent in raw:
+        item = normalize(item) if normalize else dict(item)
+        if parent is not None:
+            item = {**{k: v for k, v in parent.items() if isinstance(v, str)}, **item}
+        item = _describe(client, row, item, account, region, errors)
+        items.append(item)
+        record = to_record(row, item, account, region, partition)
+        if record is not None:
+            records.append(record)
+    elapsed = int((time.monotonic() - started) * 1000)
+    listing = Listing(account, listing_region, row.type, LISTING_OK, len(records), None, None, elapsed)
+    return items, records, listing, errors
+
+
+def plan_tasks(rows: Iterable[ResourceType], regions: list[str]) -> list[tuple[str, ResourceType]]:
+    """(region, type) pairs to list: regional types in every region, global ones once.
+
+    Types listed per parent item (ECS services per cluster) ride along with their parent's task."""
+    tasks = []
+    for row in rows:
+        if row.parent:
+            continue
+        if row.scope == "regional":
+            tasks += [(region, row) for region in regions]
+        else:
+            tasks.append((regions[0], row))
+    return tasks
+
+
+def scan_live(
+    session: AwsSession,
+    account: str,
+    partition: str,
+    regions: list[str],
+    types: Iterable[str] | None = None,
+    workers: int = 16,
+) -> LiveScan:
+    """List every catalog type (or the ones named) in every region, concurrently across region x type."""
+    rows = [CATALOG[t] for t in types] if types else list(RESOURCE_TYPES)
+    children = {row.parent[0]: [] for row in rows if row.parent}
+    for row in rows:
+        if row.parent:
+            children[row.parent[0]].append(row)
+    wanted_regions = set(regions)
+
+    def run(task: tuple[str, ResourceType]) -> LiveScan:
+        region, row = task
+        items, records, listing, errors = list_type(session, row, account, region, partition)
+        listings = [listing]
+        if row.scope == "global_list":
+            records = [r for r in records if r.region in wanted_regions]
+        for child in children.get(row.type, []):
+            if listing.outcome != LISTING_OK:
+                listings.append(Listing(account, region, child.type, listing.outcome, 0, listing.error_code,
+                                        f"its parent {row.type} could not be listed", 0))
+                continue
+            _, child_records, child_listing, child_errors = list_type(
+                session, child, account, region, partition, parent_items=items
+            )
+            records += child_records
+            listings.append(child_listing)
+            errors += child_errors
+        log.debug("listed %s in %s: %s (%d)", row.type, region, listing.outcome, len(records))
+        return LiveScan(records, listings, errors)
+
+    result = LiveScan([], [], [])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list") as pool:
+        for part in pool.map(run, plan_tasks(rows, regions)):
+            result.records += part.records
+            result.listings += part.listings
+            result.errors += part.errors
+    return result
