@@ -99,6 +99,7 @@ class ResourceType:
     edges: tuple[Edge, ...] = ()
     keep: str | None = None  # name of a predicate on the raw item: False drops it (terminated, deleted)
     normalize: str | None = None  # name of a function turning a listed item into the item the paths read
+    finish: str | None = None  # name of a function run on the item after its detail calls
     default: str | None = None  # name of a predicate returning a reason when AWS made the resource
     physical_id: str | None = None  # name of a function mapping a CloudFormation physical id to the natural id
     lowercase_id: bool = False  # the service lowercases identifiers (RDS): compare ids case-insensitively
@@ -179,12 +180,11 @@ def normalize_log_group(item: dict) -> dict:
     return {**item, "arn": arn[:-2] if arn.endswith(":*") else arn}
 
 
-def normalize_bucket(item: dict) -> dict:
+def finish_bucket(item: dict) -> dict:
     """GetBucketLocation answers None for us-east-1 and 'EU' for the oldest eu-west-1 buckets."""
-    location = (item.get("Location") or {}).get("LocationConstraint")
+    location = item.get("Location")
     region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
-    versioning = (item.get("Versioning") or {}).get("Status")
-    return {**item, "Region": region, "VersioningEnabled": versioning == "Enabled"}
+    return {**item, "Region": region, "VersioningEnabled": item.get("Versioning") == "Enabled"}
 
 
 def physical_id_url_tail(physical_id: str) -> str:
@@ -267,7 +267,7 @@ FUNCTIONS: dict[str, Callable] = {
         normalize_table,
         normalize_hosted_zone,
         normalize_log_group,
-        normalize_bucket,
+        finish_bucket,
         physical_id_url_tail,
         physical_id_zone,
         physical_id_rule,
@@ -341,7 +341,6 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         terraform_children=(
             ChildType("aws_vpc_ipv4_cidr_block_association", "vpc_id"),
             ChildType("aws_vpc_dhcp_options_association", "vpc_id"),
-            ChildType("aws_default_network_acl", "vpc_id"),
             ChildType("aws_flow_log", "vpc_id"),
         ),
         cloudformation_children=(
@@ -654,8 +653,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:s3:::{id}",
         scope="global_list",
         details=(
-            ("Location", Call("get_bucket_location", {"Bucket": "{Name}"})),
-            ("Versioning", Call("get_bucket_versioning", {"Bucket": "{Name}"})),
+            ("Location", Call("get_bucket_location", {"Bucket": "{Name}"}, path="LocationConstraint")),
+            ("Versioning", Call("get_bucket_versioning", {"Bucket": "{Name}"}, path="Status")),
         ),
         tags=Tags("TagSet", Call("get_bucket_tagging", {"Bucket": "{Name}"}, missing_ok=("NoSuchTagSet",))),
         terraform=(TerraformType("aws_s3_bucket", "bucket"),),
@@ -671,7 +670,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
             ),
             TAGS,
         ),
-        normalize="normalize_bucket",
+        finish="finish_bucket",
         import_identifier=("BucketName",),
         cloudformation_name="BucketName",
     ),

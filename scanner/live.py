@@ -246,6 +246,8 @@ def list_type(
         if parent is not None:
             item = {**{k: v for k, v in parent.items() if isinstance(v, str)}, **item}
         item = _describe(client, row, item, account, region, errors)
+        finish = function(row.finish)
+        item = finish(item) if finish else item
         items.append(item)
         record = to_record(row, item, account, region, partition)
         if record is not None:

@@ -1,0 +1,122 @@
+"""Meta-tests over the catalog: every row is real (botocore, CloudFormation schemas) and consistent."""
+
+from __future__ import annotations
+
+import json
+import string
+
+import boto3
+import botocore.session
+import jmespath
+import pytest
+
+from graph.resource_types import (
+    CATALOG,
+    CHILD_TYPES,
+    FUNCTIONS,
+    RESOURCE_TYPES,
+    TERRAFORM_TYPES,
+    catalog_as_dicts,
+    format_arn,
+)
+
+REQUIRED_TYPES = {
+    "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::SecurityGroup", "AWS::EC2::Instance", "AWS::EC2::Volume",
+    "AWS::EC2::EIP", "AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::RouteTable",
+    "AWS::EC2::NetworkInterface", "AWS::S3::Bucket", "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group",
+    "AWS::IAM::ManagedPolicy", "AWS::IAM::InstanceProfile", "AWS::Lambda::Function", "AWS::SQS::Queue",
+    "AWS::SNS::Topic", "AWS::DynamoDB::Table", "AWS::RDS::DBInstance", "AWS::RDS::DBCluster",
+    "AWS::RDS::DBSubnetGroup", "AWS::KMS::Key", "AWS::KMS::Alias", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
+    "AWS::ECS::Cluster", "AWS::ECS::Service", "AWS::ECS::TaskDefinition",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup",
+    "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElastiCache::CacheCluster", "AWS::ElastiCache::ReplicationGroup",
+    "AWS::Route53::HostedZone", "AWS::SSM::Parameter", "AWS::SecretsManager::Secret", "AWS::Events::Rule",
+    "AWS::ECR::Repository", "AWS::CloudFormation::Stack",
+}
+
+_session = botocore.session.get_session()
+
+
+def _operation(service: str, method: str):
+    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    operation = client.meta.method_to_api_mapping.get(method)
+    assert operation, f"{service} has no method {method}"
+    return client.meta.service_model.operation_model(operation)
+
+
+def test_catalog_covers_the_required_types_and_more_than_forty():
+    assert REQUIRED_TYPES <= set(CATALOG)
+    assert len(RESOURCE_TYPES) >= 40
+    assert len(CATALOG) == len(RESOURCE_TYPES), "a type is declared twice"
+
+
+@pytest.mark.parametrize("row", RESOURCE_TYPES, ids=lambda r: r.type)
+def test_every_call_exists_in_botocore_and_is_a_read(row):
+    calls = [row.list] + [call for _, call in row.details] + ([row.tags.call] if row.tags and row.tags.call else [])
+    for call in calls:
+        model = _operation(row.service, call.method)
+        assert model.name.startswith(("Describe", "List", "Get")), model.name
+        members = model.input_shape.members if model.input_shape else {}
+        params = set(call.params) | (set(row.parent[1]) if row.parent and call is row.list else set())
+        assert params <= set(members), f"{call.method} takes no {params - set(members)}"
+        jmespath.compile(call.path)
+
+
+@pytest.mark.parametrize("row", RESOURCE_TYPES, ids=lambda r: r.type)
+def test_every_row_is_complete_and_its_functions_exist(row):
+    assert row.type.count("::") == 2 and row.type.startswith("AWS::")
+    assert row.terraform, "every type says how Terraform declares it"
+    assert row.scope in ("regional", "global", "global_list")
+    for name in (row.keep, row.normalize, row.finish, row.default, row.physical_id):
+        assert name is None or name in FUNCTIONS, name
+    for path in (row.id, row.arn_field, row.name, *row.aliases, *(e.path for e in row.edges)):
+        if path:
+            jmespath.compile(path)
+    for edge in row.edges:
+        assert edge.target in CATALOG, edge.target
+    if row.parent:
+        assert row.parent[0] in CATALOG
+    arn = format_arn(row, "aws", "us-east-1", "123456789012", "arn:aws:x:us-east-1:123456789012:thing/x"
+                     if row.arn == "{id}" else "thing-1")
+    assert arn and arn.startswith("arn:aws:")
+    assert not set(f for _, f, _, _ in string.Formatter().parse(row.arn) if f) - {"partition", "region", "account", "id"}
+
+
+def test_cloudformation_types_and_compared_properties_are_real():
+    """Checked against the CloudFormation resource schemas that cfn-lint ships."""
+    schemas = pytest.importorskip("cfnlint.schema", reason="cfn-lint is a test dependency (pip install -e .[test])")
+    manager = schemas.PROVIDER_SCHEMA_MANAGER
+    for row in RESOURCE_TYPES:
+        schema = manager.get_resource_schema("us-east-1", row.type).schema
+        properties = schema["properties"]
+        for comparable in row.comparables:
+            if comparable.cloudformation:
+                head = comparable.cloudformation.split(".")[0].split("[")[0]
+                assert head in properties, f"{row.type} has no property {head}"
+        if row.cloudformation_name:
+            assert row.cloudformation_name in properties, (row.type, row.cloudformation_name)
+    for child, (parent, attribute) in CHILD_TYPES.items():
+        if child.startswith("AWS::"):
+            properties = manager.get_resource_schema("us-east-1", child).schema["properties"]
+            assert attribute in properties, (child, attribute)
+
+
+def test_terraform_types_are_unique_and_children_point_at_catalog_types():
+    declared = [tf for row in RESOURCE_TYPES for tf in row.terraform_types]
+    assert len(declared) == len(set(declared)) == len(TERRAFORM_TYPES)
+    assert all(t.startswith("aws_") for t in declared)
+    assert not set(declared) & set(CHILD_TYPES)
+    for parent, _ in CHILD_TYPES.values():
+        assert parent in CATALOG
+
+
+def test_types_command_lists_the_catalog_as_json():
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    result = CliRunner().invoke(cli, ["types", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["type"] for r in rows] == [r.type for r in RESOURCE_TYPES]
+    assert rows == catalog_as_dicts()
