@@ -1,0 +1,218 @@
+"""Matching and classification as a pure function: every status, every quirk, every rule explained."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.drift import compare, normalize_rules
+from graph.records import (
+    CHILD,
+    CLOUDFORMATION,
+    CONFLICT,
+    DEFAULT,
+    GLOBAL,
+    IGNORED,
+    LIVE,
+    MANAGED,
+    MISSING,
+    STATUSES,
+    TERRAFORM,
+    UNKNOWN,
+    UNMANAGED,
+    UNRESOLVED,
+    Listing,
+    Owner,
+    Record,
+)
+from graph.reconcile import IgnoreRules, Scope, reconcile
+from graph.resource_types import CATALOG
+
+A, R = "111122223333", "us-east-1"
+
+
+def live(type_, natural_id, region=R, **kw):
+    return Record(LIVE, type_, A, region, natural_id, **kw)
+
+
+def tf(type_, natural_id, address, source="state.tfstate", region=R, **kw):
+    return Record(TERRAFORM, type_, A, region, natural_id,
+                  owner=Owner("terraform", source, address, "terraform"), raw_type=kw.pop("raw_type", None), **kw)
+
+
+def cfn(type_, natural_id, logical, stack="arn:aws:cloudformation:us-east-1:111122223333:stack/s/1", region=R, **kw):
+    return Record(CLOUDFORMATION, type_, A, region, natural_id,
+                  owner=Owner("cloudformation", stack, logical, "cloudformation", stack_name="s"), raw_type=type_, **kw)
+
+
+def scope(*failed: Listing, regions=(R,)):
+    listings = [Listing(A, r, t, "ok") for t, row in CATALOG.items() for r in ((GLOBAL,) if row.scope != "regional" else regions)]
+    failed_keys = {(l.type, l.region) for l in failed}
+    listings = [l for l in listings if (l.type, l.region) not in failed_keys] + list(failed)
+    return Scope({A}, set(regions), "aws", listings)
+
+
+def by_id(graph):
+    return {n.natural_id: n for n in graph.nodes}
+
+
+def test_every_status_is_produced_with_a_reason_and_a_rule():
+    records_live = [
+        live("AWS::SQS::Queue", "owned", aliases=("https://sqs/owned",)),
+        live("AWS::SQS::Queue", "handmade"),
+        live("AWS::SQS::Queue", "twice"),
+        live("AWS::EC2::VPC", "vpc-default", is_default=True, default_reason="the default VPC"),
+        live("AWS::SQS::Queue", "scratch-1", tags={"driftgraph": "ignore"}),
+    ]
+    declared = [
+        tf("AWS::SQS::Queue", "owned", "aws_sqs_queue.a"),
+        tf("AWS::SQS::Queue", "gone", "aws_sqs_queue.ghost"),
+        tf("AWS::SQS::Queue", "twice", "aws_sqs_queue.t"),
+        cfn("AWS::SQS::Queue", "twice", "Twice"),
+        tf("aws_sqs_queue_policy", "https://sqs/owned", "aws_sqs_queue_policy.p", raw_type="aws_sqs_queue_policy",
+           parent=("AWS::SQS::Queue", "https://sqs/owned")),
+        tf("AWS::DynamoDB::Table", "unlisted", "aws_dynamodb_table.t"),
+    ]
+    graph = reconcile(records_live, declared, scope(Listing(A, R, "AWS::DynamoDB::Table", "access_denied", error_code="AccessDenied")),
+                      IgnoreRules(["tag:driftgraph=ignore"]))
+    nodes = by_id(graph)
+    assert nodes["owned"].status == MANAGED
+    assert nodes["handmade"].status == UNMANAGED
+    assert nodes["gone"].status == MISSING
+    assert nodes["twice"].status == CONFLICT
+    assert "aws_sqs_queue.t" in nodes["twice"].reason and "stack s" in nodes["twice"].reason
+    assert nodes["vpc-default"].status == DEFAULT
+    assert nodes["https://sqs/owned"].status == CHILD
+    assert nodes["https://sqs/owned"].parent_key == nodes["owned"].key
+    assert nodes["unlisted"].status == UNKNOWN and "AccessDenied" in nodes["unlisted"].reason
+    assert nodes["scratch-1"].status == IGNORED
+    assert {n.status for n in graph.nodes} == set(STATUSES)
+    assert all(n.reason and n.rule for n in graph.nodes)
+    assert nodes["gone"].key == "arn:aws:sqs:us-east-1:111122223333:gone"  # missing resources get their ARN
+
+
+def test_a_declaration_matches_by_any_alias_and_case_rules():
+    records_live = [
+        live("AWS::EC2::EIP", "eipalloc-1", aliases=("54.1.2.3",)),
+        live("AWS::RDS::DBInstance", "mydb"),
+        live("AWS::ECS::Cluster", "edge", aliases=("arn:aws:ecs:us-east-1:111122223333:cluster/edge",)),
+    ]
+    declared = [
+        cfn("AWS::EC2::EIP", "54.1.2.3", "Ip"),
+        cfn("AWS::RDS::DBInstance", "MyDB", "Db"),
+        tf("AWS::ECS::Cluster", "arn:aws:ecs:us-east-1:111122223333:cluster/edge", "aws_ecs_cluster.edge"),
+    ]
+    nodes = by_id(reconcile(records_live, declared, scope()))
+    assert nodes["eipalloc-1"].status == MANAGED
+    assert nodes["mydb"].status == MANAGED
+    assert nodes["edge"].status == MANAGED
+    assert len(nodes) == 3
+
+
+def test_unowned_quirks_explain_what_aws_made():
+    vpc = live("AWS::EC2::VPC", "vpc-1")
+    default_vpc = live("AWS::EC2::VPC", "vpc-d", is_default=True, default_reason="the default VPC")
+    records_live = [
+        vpc, default_vpc,
+        live("AWS::EC2::SecurityGroup", "sg-default", note="default-group", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-1"),)),
+        live("AWS::EC2::SecurityGroup", "sg-d-default", note="default-group", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-d"),)),
+        live("AWS::EC2::SecurityGroup", "sg-hand", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-d"),)),
+        live("AWS::EC2::Instance", "i-hand", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-d"),)),
+        live("AWS::EC2::Volume", "vol-root", note="delete-on-termination", edges=(("attached_to", "AWS::EC2::Instance", "i-hand"),)),
+        live("AWS::EC2::RouteTable", "rtb-main", note="main", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-1"),)),
+        live("AWS::Lambda::Function", "worker"),
+        live("AWS::Logs::LogGroup", "/aws/lambda/worker"),
+        live("AWS::Logs::LogGroup", "/aws/lambda/deleted-fn"),
+        live("AWS::IAM::Role", "AWSServiceRoleForX", region=GLOBAL, is_default=True, default_reason="service-linked"),
+    ]
+    nodes = by_id(reconcile(records_live, [tf("AWS::EC2::VPC", "vpc-1", "aws_vpc.main"), tf("AWS::Lambda::Function", "worker", "aws_lambda_function.w")], scope()))
+    assert nodes["sg-default"].status == CHILD and nodes["sg-default"].rule == "made_with_its_vpc"
+    assert nodes["sg-d-default"].status == DEFAULT and nodes["sg-d-default"].rule == "part_of_default_vpc"
+    assert nodes["sg-hand"].status == UNMANAGED, "a hand-made group in the default VPC is still hand-made"
+    assert nodes["i-hand"].status == UNMANAGED
+    assert nodes["vol-root"].status == CHILD and nodes["vol-root"].parent_key == nodes["i-hand"].key
+    assert nodes["rtb-main"].status == CHILD
+    assert nodes["/aws/lambda/worker"].status == CHILD
+    assert nodes["/aws/lambda/deleted-fn"].status == UNMANAGED
+    assert nodes["AWSServiceRoleForX"].status == DEFAULT
+
+
+def test_declarations_outside_the_scan_are_unknown_not_missing():
+    declared = [tf("AWS::SQS::Queue", "far-away", "aws_sqs_queue.west", region="eu-west-1")]
+    node = by_id(reconcile([], declared, scope()))["far-away"]
+    assert node.status == UNKNOWN and node.rule == "outside_scan"
+
+
+def test_a_template_file_gives_way_to_its_deployed_stack():
+    template_file = Record(CLOUDFORMATION, "AWS::SQS::Queue", A, R, "q", owner=Owner("cloudformation", "t.yaml", "Q", "cloudformation"))
+    graph = reconcile([live("AWS::SQS::Queue", "q")], [cfn("AWS::SQS::Queue", "q", "Q"), template_file], scope())
+    assert by_id(graph)["q"].status == MANAGED
+
+
+def test_bookkeeping_and_uncatalogued_declarations():
+    declared = [
+        cfn("AWS::CDK::Metadata", "meta-1", "CDKMetadata"),
+        tf("aws_cloudfront_distribution", "E123", "aws_cloudfront_distribution.cdn", raw_type="aws_cloudfront_distribution"),
+    ]
+    nodes = by_id(reconcile([], declared, scope()))
+    assert nodes["meta-1"].status == IGNORED
+    assert nodes["E123"].status == MANAGED and nodes["E123"].rule == "declared_unverified_type"
+
+
+def test_drift_is_found_on_managed_resources_and_named_by_owner():
+    records_live = [live("AWS::SQS::Queue", "q", tags={"team": "a", "aws:cloudformation:stack-name": "s"},
+                         attributes={"visibility_timeout": "90", "delay_seconds": "0"})]
+    declared = [tf("AWS::SQS::Queue", "q", "aws_sqs_queue.q", tags={"team": "a"},
+                   attributes={"visibility_timeout": 30, "delay_seconds": 0})]
+    node = by_id(reconcile(records_live, declared, scope()))["q"]
+    assert node.drift == [{"attribute": "visibility_timeout", "declared": 30, "live": 90, "tool": "terraform",
+                           "source": "state.tfstate", "address": "aws_sqs_queue.q"}]
+
+
+SG = CATALOG["AWS::EC2::SecurityGroup"]
+
+
+def test_no_false_drift_from_ordering_spelling_defaults_or_unresolved_values():
+    live_rules = [
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}, {"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+    ]
+    tf_rules = [
+        {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"], "self": False},
+        {"protocol": "6", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0", "10.0.0.0/8"], "description": "x"},
+    ]
+    assert normalize_rules(live_rules) == normalize_rules(tf_rules)
+    assert compare(SG, {"ingress": tf_rules}, {"a": "1"}, {"ingress": live_rules}, {"a": "1", "aws:cloudformation:logical-id": "X"}) == []
+    # CloudFormation spells one peer per rule, and may leave values to intrinsics it resolves at deploy time
+    cfn_rules = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"},
+                 {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8"},
+                 {"IpProtocol": "-1", "CidrIp": "0.0.0.0/0"}]
+    assert compare(SG, {"ingress": cfn_rules}, None, {"ingress": live_rules}, {"x": "y"}) == []
+    assert compare(SG, {"ingress": [{"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "CidrIp": UNRESOLVED}]}, None,
+                   {"ingress": live_rules}, {}) == []
+    assert compare(SG, {"description": UNRESOLVED}, {"team": UNRESOLVED}, {"description": "d"}, {"team": "x"}) == []
+    role = CATALOG["AWS::IAM::Role"]
+    policy_text = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}'
+    policy_dict = {"Statement": [{"Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}, "Effect": "Allow"}],
+                   "Version": "2012-10-17"}
+    assert compare(role, {"assume_role_policy": policy_text}, None, {"assume_role_policy": policy_dict}, None) == []
+    logs = CATALOG["AWS::Logs::LogGroup"]
+    assert compare(logs, {"retention_in_days": 0}, {}, {}, {}) == []  # never expire: 0 in Terraform, absent live
+
+
+def test_real_differences_are_drift():
+    live_rules = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    diff = compare(SG, {"ingress": []}, {"team": "a"}, {"ingress": live_rules}, {"team": "b", "extra": "1"})
+    attributes = {d["attribute"] for d in diff}
+    assert attributes == {"ingress", "tags.team", "tags.extra"}
+    bucket = CATALOG["AWS::S3::Bucket"]
+    assert compare(bucket, {"versioning_enabled": "Enabled"}, None, {"versioning_enabled": False}, None)[0]["attribute"] == "versioning_enabled"
+
+
+def test_ignore_rules_read_types_globs_and_tags_and_reject_nonsense():
+    rules = IgnoreRules(["# comment", "AWS::S3::Bucket:scratch-*", "*:tmp-*", "tag:lifecycle=ephemeral"])
+    nodes = by_id(reconcile([live("AWS::S3::Bucket", "scratch-1"), live("AWS::SQS::Queue", "tmp-q"),
+                             live("AWS::SQS::Queue", "keep-q", tags={"lifecycle": "ephemeral"}), live("AWS::SQS::Queue", "real")],
+                            [], scope(), rules))
+    assert [nodes[k].status for k in ("scratch-1", "tmp-q", "keep-q", "real")] == [IGNORED, IGNORED, IGNORED, UNMANAGED]
+    with pytest.raises(ValueError, match="line|:2:"):
+        IgnoreRules(["AWS::S3::Bucket:ok", "not a rule"], "x.ignore")
