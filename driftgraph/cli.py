@@ -58,6 +58,14 @@ def types(fmt: str) -> None:
     click.echo(f"{len(rows)} resource types")
 
 
+@cli.command("iam-policy")
+def iam_policy() -> None:
+    """Print the minimal read-only IAM policy a scan needs (also shipped as docs/iam-policy.json)."""
+    from scanner.permissions import policy_json
+
+    click.echo(policy_json(), nl=False)
+
+
 @cli.command()
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite database to write (appended).")
 @click.option("--region", "regions", multiple=True, help="Region to scan (repeatable); default: every enabled region.")

@@ -120,3 +120,16 @@ def test_types_command_lists_the_catalog_as_json():
     rows = json.loads(result.output)
     assert [r["type"] for r in rows] == [r.type for r in RESOURCE_TYPES]
     assert rows == catalog_as_dicts()
+
+
+def test_the_shipped_iam_policy_is_the_one_the_catalog_needs_and_only_reads():
+    from pathlib import Path
+
+    from scanner.permissions import policy_json, required_actions
+
+    shipped = (Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json").read_text()
+    assert shipped == policy_json(), "regenerate with: driftgraph iam-policy > docs/iam-policy.json"
+    actions = required_actions()
+    assert "s3:ListAllMyBuckets" in actions and "cloudwatch:DescribeAlarms" in actions
+    assert "elasticloadbalancing:DescribeTags" in actions and "cloudformation:GetTemplate" in actions
+    assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions), actions
