@@ -194,7 +194,7 @@ def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
             peers += [f"cidr:{c}" for c in rule.get("ipv6_cidr_blocks") or []]
             peers += [f"sg:{g}" for g in rule.get("security_groups") or []]
             peers += [f"pl:{p}" for p in rule.get("prefix_list_ids") or []]
-            if rule.get("self") and own_group_id:
+            if _to_bool(rule.get("self") or False) is True and own_group_id:
                 peers.append(f"sg:{own_group_id}")
         for peer in peers or ["none"]:
             rules.add(key + (peer,))

@@ -100,24 +100,13 @@ class NodeIndex:
                     bucket.append(node)
 
     def find(self, type_: str, account: str | None, region: str | None, identifier: str) -> Node | None:
-        candidates = self._by_id.get((type_, _norm_id(type_, str(identifier))), [])
-        for strict in (True, False):
-            for node in candidates:
-                if strict and not (
-                    (account is None or node.account in (None, account))
-                    and (region is None or node.region in (None, region, GLOBAL) or region == GLOBAL)
-                ):
-                    continue
-                return node
-            if len(candidates) != 1:
-                break
-        return None
-
-    def find_any_type(self, types: Iterable[str], account, region, identifier) -> Node | None:
-        for type_ in types:
-            node = self.find(type_, account, region, identifier)
-            if node is not None:
-                return node
+        """Account and region must agree where both sides know them; a global resource matches any region."""
+        for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), []):
+            if account is not None and node.account not in (None, account):
+                continue
+            if region is not None and node.region not in (None, region, GLOBAL) and region != GLOBAL:
+                continue
+            return node
         return None
 
 

@@ -1,0 +1,670 @@
+"""The Terraform state importer: fixtures in, whole records out; bad inputs named; the third-party corpus read."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from graph.records import GLOBAL, TERRAFORM, Owner
+from graph.resource_types import CHILD_TYPES, TERRAFORM_TYPES
+from importers import terraform_state
+from importers.terraform_state import (
+    Defaults,
+    ProviderConfig,
+    format_index,
+    load_terraform_states,
+    parse_provider,
+    parse_state,
+    to_records,
+    unflatten,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures" / "tfstate"
+V4 = FIXTURES / "v4-modules-count-foreach.tfstate"
+V3 = FIXTURES / "v3-flat-count.tfstate"
+TRUNCATED = FIXTURES / "truncated.tfstate"
+VERSION_5 = FIXTURES / "version-5.tfstate"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS_STATES = CORPUS / "tfstate"
+
+PLANTED = "Planted-Secret-123!"
+ACCOUNT, OTHER_ACCOUNT = "123456789012", "210987654321"
+
+
+def _by_address(result) -> dict[str, object]:
+    return {record.owner.address: record for record in result.records}
+
+
+def _write(path: Path, document: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def _v4(resources: list[dict], lineage: str = "11111111-2222-3333-4444-555555555555", serial: int = 1) -> dict:
+    return {"version": 4, "terraform_version": "1.9.8", "serial": serial, "lineage": lineage, "outputs": {},
+            "resources": resources, "check_results": None}
+
+
+def _resource(rtype: str, name: str, instances: list[dict], provider: str = "", module: str | None = None) -> dict:
+    resource = {"mode": "managed", "type": rtype, "name": name,
+                "provider": provider or 'provider["registry.terraform.io/hashicorp/aws"]', "instances": instances}
+    if module:
+        resource["module"] = module
+    return resource
+
+
+# ------------------------------------------------------------------------------------------- format 4
+
+
+def test_v4_fixture_gives_one_record_per_managed_aws_instance():
+    result = load_terraform_states([str(V4)])
+    got = {
+        (r.owner.address, r.type, r.natural_id, r.region, r.account, r.raw_type) for r in result.records
+    }
+    assert got == {
+        ("aws_acm_certificate.site", "aws_acm_certificate",
+         "arn:aws:acm:us-east-1:123456789012:certificate/6c1e9a53-2f0d-4e8b-9a71-3d5c8f2b4e60", "us-east-1", ACCOUNT,
+         "aws_acm_certificate"),
+        ("aws_db_instance.orders", "AWS::RDS::DBInstance", "orders-db", "us-east-1", ACCOUNT, "aws_db_instance"),
+        ("aws_iam_role.app", "AWS::IAM::Role", "orders-app", GLOBAL, ACCOUNT, "aws_iam_role"),
+        ("aws_iam_role_policy_attachment.app_ssm", "aws_iam_role_policy_attachment",
+         "orders-app-20241102101404123400000001", GLOBAL, ACCOUNT, "aws_iam_role_policy_attachment"),
+        ("aws_instance.web[0]", "AWS::EC2::Instance", "i-0f1e2d3c4b5a69788", "us-east-1", ACCOUNT, "aws_instance"),
+        ("aws_instance.web[1]", "AWS::EC2::Instance", "i-0a9b8c7d6e5f40312", "us-east-1", ACCOUNT, "aws_instance"),
+        ("aws_s3_bucket.logs", "AWS::S3::Bucket", "acme-orders-logs-123456789012", "us-east-1", ACCOUNT,
+         "aws_s3_bucket"),
+        ("aws_s3_bucket_versioning.logs", "aws_s3_bucket_versioning", "acme-orders-logs-123456789012", "us-east-1",
+         ACCOUNT, "aws_s3_bucket_versioning"),
+        ("aws_security_group.web", "AWS::EC2::SecurityGroup", "sg-0c9d8e7f6a5b4c3d2", "us-east-1", ACCOUNT,
+         "aws_security_group"),
+        ("aws_security_group_rule.https_in", "aws_security_group_rule", "sgrule-2841751329", "us-east-1", ACCOUNT,
+         "aws_security_group_rule"),
+        ("aws_sqs_queue.orders", "AWS::SQS::Queue", "orders", "eu-west-1", ACCOUNT, "aws_sqs_queue"),
+        ('module.network.aws_subnet.private["us-east-1a"]', "AWS::EC2::Subnet", "subnet-0aa11bb22cc33dd44",
+         "us-east-1", ACCOUNT, "aws_subnet"),
+        ('module.network.aws_subnet.private["us-east-1b"]', "AWS::EC2::Subnet", "subnet-0ee55ff66aa77bb88",
+         "us-east-1", ACCOUNT, "aws_subnet"),
+        ("module.network.aws_vpc.this", "AWS::EC2::VPC", "vpc-0a1b2c3d4e5f60718", "us-east-1", ACCOUNT, "aws_vpc"),
+    }
+    assert all(r.source_kind == TERRAFORM for r in result.records)
+    assert {r.owner for r in result.records} == {
+        Owner("terraform", str(V4), r.owner.address, "terraform") for r in result.records
+    }
+    assert result.errors == []
+
+
+def test_v4_fixture_source_row_counts_what_was_read_and_left_out():
+    (row,) = load_terraform_states([str(V4)]).sources
+    assert row == {
+        "path": str(V4),
+        "kind": "terraform_state",
+        "status": "loaded",
+        "format_version": "4",
+        "tool_version": "1.9.8",
+        "lineage": "3f6a1c52-9d0e-4b7a-8c21-5e4d7b9a0f13",
+        "serial": 42,
+        "resource_count": 15,  # managed, current: 14 AWS instances + random_id; not the data source, not deposed
+        "message": "15 managed instances, 14 records; 1 bookkeeping skipped (random_id); "
+        "1 data source instances not read; "
+        "1 deposed objects skipped (left by an unfinished create_before_destroy)",
+    }
+
+
+def test_v4_records_carry_identifiers_tags_and_only_comparable_attributes():
+    records = _by_address(load_terraform_states([str(V4)]))
+    db = records["aws_db_instance.orders"]
+    assert db.arn == "arn:aws:rds:us-east-1:123456789012:db:orders-db"
+    assert db.name == "orders-db"
+    # provider 5 made `id` the DbiResourceId; it stays an alias
+    assert db.aliases == ("db-4XQZ7NPLK2MBRWJ6D3A5YC2FHE", "arn:aws:rds:us-east-1:123456789012:db:orders-db")
+    assert db.tags == {"Name": "orders-db", "env": "demo", "team": "orders"}  # tags_all: with default_tags
+    assert db.attributes == {"instance_class": "db.t4g.micro", "engine": "postgres", "multi_az": False}
+
+    queue = records["aws_sqs_queue.orders"]
+    assert queue.aliases == (
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+        "arn:aws:sqs:eu-west-1:123456789012:orders",
+    )
+    assert queue.attributes == {"visibility_timeout": 60, "message_retention_seconds": 345600, "delay_seconds": 0,
+                                "receive_wait_time_seconds": 0, "fifo_queue": False}
+
+    bucket = records["aws_s3_bucket.logs"]
+    assert (bucket.arn, bucket.name, bucket.attributes) == (
+        "arn:aws:s3:::acme-orders-logs-123456789012", "acme-orders-logs-123456789012", {"versioning_enabled": True})
+
+    web = records["aws_instance.web[0]"]
+    assert web.aliases == ("arn:aws:ec2:us-east-1:123456789012:instance/i-0f1e2d3c4b5a69788",)
+    assert web.name == "web-0"  # from tags.Name
+    assert web.attributes == {"instance_type": "t3.micro", "security_groups": ["sg-0c9d8e7f6a5b4c3d2"]}
+
+    sg = records["aws_security_group.web"]
+    assert sg.attributes["description"] == "web tier"
+    assert sg.attributes["ingress"][0]["from_port"] == 443
+
+
+def test_v4_children_point_at_their_parent():
+    records = _by_address(load_terraform_states([str(V4)]))
+    assert records["aws_security_group_rule.https_in"].parent == ("AWS::EC2::SecurityGroup", "sg-0c9d8e7f6a5b4c3d2")
+    assert records["aws_s3_bucket_versioning.logs"].parent == ("AWS::S3::Bucket", "acme-orders-logs-123456789012")
+    attachment = records["aws_iam_role_policy_attachment.app_ssm"]
+    assert attachment.parent == ("AWS::IAM::Role", "orders-app")
+    assert attachment.attributes == {} and attachment.tags is None
+
+
+def test_planted_secret_never_reaches_a_record_or_a_row():
+    result = load_terraform_states([str(V4), str(V3)])
+    everything = repr(result.records) + repr(result.sources) + repr(result.errors)
+    assert PLANTED not in everything
+    assert "Planted" not in everything
+    assert "orders_admin" not in everything  # the master username is no comparable attribute either
+    assert "3d6e5b8f0a1c2d4e6f8091a2b3c4d5e6f708192a" not in everything  # user_data (its hash)
+    for record in result.records:  # nothing but the catalog's comparable attributes is kept
+        row = TERRAFORM_TYPES[record.raw_type][0] if record.raw_type in TERRAFORM_TYPES else None
+        allowed = {c.name for c in row.comparables} if row else set()
+        assert set(record.attributes) <= allowed, record.owner.address
+
+
+def test_sensitive_attributes_are_dropped_even_when_compared():
+    queue = {"arn": "arn:aws:sqs:us-east-1:123456789012:q", "id": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+             "name": "q", "visibility_timeout_seconds": 30, "delay_seconds": 0}
+    state = _v4([_resource("aws_sqs_queue", "q", [
+        {"schema_version": 0, "attributes": queue,
+         "sensitive_attributes": [[{"type": "get_attr", "value": "visibility_timeout_seconds"}]]}])])
+    (record,) = to_records(parse_state(json.dumps(state), "x.tfstate"), "x.tfstate")
+    assert record.attributes == {"delay_seconds": 0}
+
+
+# ------------------------------------------------------------------------------------------- format 3
+
+
+def test_v3_fixture_reads_flat_attributes_count_and_nested_modules():
+    result = load_terraform_states([str(V3)])
+    got = {(r.owner.address, r.type, r.natural_id, r.region, r.account) for r in result.records}
+    assert got == {
+        ("aws_instance.web[0]", "AWS::EC2::Instance", "i-04c1d7a2e9b3f5a68", "eu-central-1", OTHER_ACCOUNT),
+        ("aws_instance.web[1]", "AWS::EC2::Instance", "i-0b8f3d5a7c9e1b246", "eu-central-1", OTHER_ACCOUNT),
+        ("aws_s3_bucket.assets", "AWS::S3::Bucket", "acme-web-assets-eu", "eu-central-1", OTHER_ACCOUNT),
+        ("aws_security_group.web", "AWS::EC2::SecurityGroup", "sg-0e4a2c6b8d1f3a597", "eu-central-1", OTHER_ACCOUNT),
+        ("module.app.module.queues.aws_sqs_queue.this", "AWS::SQS::Queue", "jobs", "eu-central-1", OTHER_ACCOUNT),
+    }
+    (row,) = result.sources
+    assert (row["status"], row["format_version"], row["tool_version"], row["serial"], row["resource_count"]) == (
+        "loaded", "3", "0.11.14", 7, 5)
+    assert "1 data source instances not read" in row["message"]
+
+
+def test_v3_attributes_are_unflattened_into_the_v4_shape():
+    records = _by_address(load_terraform_states([str(V3)]))
+    web = records["aws_instance.web[0]"]
+    assert web.tags == {"Name": "web-0", "kubernetes.io/cluster/demo": "owned"}  # a map key with dots and slashes
+    assert web.attributes == {"instance_type": "t2.micro", "security_groups": ["sg-0e4a2c6b8d1f3a597"]}
+    assert records["aws_s3_bucket.assets"].attributes == {"versioning_enabled": True}
+    ingress = records["aws_security_group.web"].attributes["ingress"]
+    assert sorted((rule["from_port"], rule["self"], tuple(rule["cidr_blocks"])) for rule in ingress) == [
+        ("443", False, ("0.0.0.0/0",)), ("80", False, ("0.0.0.0/0",))]
+    assert records["aws_security_group.web"].tags == {}
+
+
+def test_unflatten_maps_lists_sets_and_lists_of_objects():
+    flat = {
+        "id": "x", "enabled": "true", "count": "3",
+        "tags.%": "2", "tags.Name": "a", "tags.kubernetes.io/role/elb": "1",
+        "list.#": "2", "list.0": "first", "list.1": "true",
+        "empty.#": "0", "empty_map.%": "0",
+        "ingress.#": "2",
+        "ingress.12345.from_port": "80",
+        "ingress.12345.cidr_blocks.#": "1", "ingress.12345.cidr_blocks.0": "1.2.3.4/32",
+        "ingress.678.from_port": "443", "ingress.678.cidr_blocks.#": "0",
+        "block.#": "1", "block.0.inner.%": "1", "block.0.inner.k": "v",
+        "legacy.#": "1", "legacy.what": "0",  # formats 1 and 2 counted map entries with '#'
+    }
+    assert unflatten(flat) == {
+        "id": "x", "enabled": True, "count": "3",
+        "tags": {"Name": "a", "kubernetes.io/role/elb": "1"},
+        "list": ["first", "true"],
+        "empty": [], "empty_map": {},
+        "ingress": [{"from_port": "443", "cidr_blocks": []}, {"from_port": "80", "cidr_blocks": ["1.2.3.4/32"]}],
+        "block": [{"inner": {"k": "v"}}],
+        "legacy": {"what": "0"},
+    }
+
+
+def test_v3_deposed_and_data_are_not_instances():
+    state = {"version": 3, "terraform_version": "0.11.8", "serial": 2, "lineage": "l3", "modules": [
+        {"path": ["root"], "resources": {
+            "aws_instance.a": {"type": "aws_instance", "primary": {"id": "i-1", "attributes": {"id": "i-1"}},
+                               "deposed": [{"id": "i-0", "attributes": {"id": "i-0"}}], "provider": "provider.aws"},
+            "aws_instance.b": {"type": "aws_instance", "primary": None,
+                               "deposed": [{"id": "i-2", "attributes": {"id": "i-2"}}]},
+            "data.aws_region.current": {"type": "aws_region", "primary": {"id": "us-east-1", "attributes": {}}},
+        }}]}
+    parsed = parse_state(json.dumps(state), "s")
+    assert [i.address for i in parsed.instances] == ["aws_instance.a"]
+    assert (parsed.deposed, parsed.data_sources) == (2, 1)
+
+
+# ------------------------------------------------------------------------------------------- addresses
+
+
+def test_addresses_are_spelt_as_terraform_prints_them():
+    instance = {"schema_version": 0, "attributes": {"id": "i-1"}}
+    state = _v4([
+        _resource("aws_instance", "web", [instance], module='module.app["blue"]'),
+        _resource("aws_sqs_queue", "q", [{**instance, "index_key": "orders", "attributes": {"id": "u"}}]),
+        _resource("aws_subnet", "private", [{**instance, "index_key": 0}], module="module.net"),
+        _resource("aws_instance", "legacy", [{**instance, "index_key": "a"}], module="module.m"),
+    ])
+    state["resources"][3]["each"] = "map"  # 0.12.0 wrote `each`; the address does not change
+    parsed = parse_state(json.dumps(state), "s")
+    assert [i.address for i in parsed.instances] == [
+        'module.app["blue"].aws_instance.web',
+        'aws_sqs_queue.q["orders"]',
+        "module.net.aws_subnet.private[0]",
+        'module.m.aws_instance.legacy["a"]',
+    ]
+    assert format_index('say "hi"') == '["say \\"hi\\""]'
+    assert format_index(None) == ""
+
+
+def test_provider_references_in_every_spelling():
+    assert parse_provider('provider["registry.terraform.io/hashicorp/aws"]', "aws_vpc") == ProviderConfig("aws")
+    assert parse_provider('provider["registry.terraform.io/hashicorp/aws"].eu', "aws_vpc") == \
+        ProviderConfig("aws", "eu")
+    assert parse_provider('module.a["x"].provider["registry.terraform.io/hashicorp/aws"]', "aws_vpc") == \
+        ProviderConfig("aws", "", 'module.a["x"]')
+    assert parse_provider("provider.aws.west", "aws_vpc") == ProviderConfig("aws", "west")
+    assert parse_provider("module.m.provider.aws", "aws_vpc") == ProviderConfig("aws", "", "module.m")
+    assert parse_provider("aws.west", "aws_vpc") == ProviderConfig("aws", "west")
+    assert parse_provider(None, "google_storage_bucket") == ProviderConfig("google")
+    assert parse_provider('provider["registry.opentofu.org/hashicorp/aws"]', "aws_vpc") == ProviderConfig("aws")
+
+
+# ------------------------------------------------------------------------------------- region, account
+
+
+def test_region_and_account_come_from_the_resource_then_its_provider_then_the_defaults():
+    eu = 'provider["registry.terraform.io/hashicorp/aws"].eu'
+    far = 'provider["registry.terraform.io/hashicorp/aws"].far'
+    state = _v4([
+        _resource("aws_sqs_queue", "q", [{"attributes": {
+            "id": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "name": "q",
+            "arn": "arn:aws:sqs:eu-west-1:123456789012:q"}}], provider=eu),
+        # no ARN, no region: the `eu` provider's other resources say eu-west-1
+        _resource("aws_security_group_rule", "r", [{"attributes": {"id": "sgrule-1", "security_group_id": "sg-1"}}],
+                  provider=eu),
+        # provider v6 writes `region` on every regional resource
+        _resource("aws_cloudwatch_log_group", "g", [{"attributes": {"id": "/app", "name": "/app",
+                                                                      "region": "ap-south-1"}}]),
+        # nothing known about the `far` provider: the defaults
+        _resource("aws_eip", "ip", [{"attributes": {"id": "eipalloc-1", "allocation_id": "eipalloc-1"}}],
+                  provider=far),
+        # an availability zone (a local zone here) is as good as a region
+        _resource("aws_ebs_volume", "v", [{"attributes": {"id": "vol-1", "availability_zone": "us-west-2-lax-1a"}}],
+                  provider='provider["registry.terraform.io/hashicorp/aws"].lax'),
+        # global ARN of an uncataloged type: global
+        _resource("aws_cloudfront_distribution", "cdn", [{"attributes": {
+            "id": "E2QWRUHAPOMQZL", "arn": "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"}}]),
+        # IAM is global whatever the provider's region; a bucket keeps its own region
+        _resource("aws_iam_user", "u", [{"attributes": {"id": "ci", "name": "ci"}}], provider=eu),
+        _resource("aws_s3_bucket", "b", [{"attributes": {"id": "bkt", "bucket": "bkt", "arn": "arn:aws:s3:::bkt",
+                                                         "region": "sa-east-1"}}], provider=eu),
+    ])
+    records = to_records(parse_state(json.dumps(state), "s"), "s", Defaults("999999999999", "us-east-2"))
+    got = {r.owner.address: (r.region, r.account) for r in records}
+    assert got == {
+        "aws_sqs_queue.q": ("eu-west-1", ACCOUNT),
+        "aws_security_group_rule.r": ("eu-west-1", ACCOUNT),
+        "aws_cloudwatch_log_group.g": ("ap-south-1", ACCOUNT),  # the default provider's CloudFront ARN says
+        "aws_eip.ip": ("us-east-2", "999999999999"),
+        "aws_ebs_volume.v": ("us-west-2", "999999999999"),
+        "aws_cloudfront_distribution.cdn": (GLOBAL, ACCOUNT),
+        "aws_iam_user.u": (GLOBAL, ACCOUNT),
+        "aws_s3_bucket.b": ("sa-east-1", ACCOUNT),
+    }
+
+
+def test_a_state_with_one_account_lends_it_to_resources_of_any_provider_without_defaults():
+    state = _v4([
+        _resource("aws_vpc", "v", [{"attributes": {"id": "vpc-1", "owner_id": ACCOUNT}}]),
+        _resource("aws_eip", "ip", [{"attributes": {"id": "eipalloc-1", "allocation_id": "eipalloc-1"}}],
+                  provider='provider["registry.terraform.io/hashicorp/aws"].other'),
+    ])
+    records = to_records(parse_state(json.dumps(state), "s"), "s")
+    assert {r.owner.address: r.account for r in records} == {"aws_vpc.v": ACCOUNT, "aws_eip.ip": ACCOUNT}
+
+
+# ----------------------------------------------------------------------------------- what is skipped
+
+
+def test_bookkeeping_and_other_providers_are_skipped_and_counted():
+    state = _v4([
+        _resource("google_storage_bucket", "g", [{"attributes": {"id": "g"}}],
+                  provider='provider["registry.terraform.io/hashicorp/google"]'),
+        _resource("kubernetes_namespace", "n", [{"attributes": {"id": "n"}}],
+                  provider='provider["registry.terraform.io/hashicorp/kubernetes"]'),
+        _resource("null_resource", "x", [{"attributes": {"id": "1"}}],
+                  provider='provider["registry.terraform.io/hashicorp/null"]'),
+        _resource("aws_wafv2_web_acl", "acl", [{"attributes": {
+            "id": "a1b2", "name": "acl", "arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/a1b2"}}]),
+        _resource("aws_instance", "t", [{"status": "tainted", "attributes": {"id": "i-9"}}]),
+    ])
+    path = "s.tfstate"
+    parsed = parse_state(json.dumps(state), path)
+    records = to_records(parsed, path)
+    assert [(r.owner.address, r.type, r.natural_id, r.arn, r.name) for r in records] == [
+        ("aws_wafv2_web_acl.acl", "aws_wafv2_web_acl", "a1b2",
+         "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/a1b2", "acl"),
+        ("aws_instance.t", "AWS::EC2::Instance", "i-9", None, None),
+    ]
+    assert records[1].note == "tainted: Terraform will replace it on the next apply"
+    assert terraform_state.describe_state(parsed, records) == (
+        "5 managed instances, 2 records; 1 bookkeeping skipped (null_resource); "
+        "2 not AWS skipped (google_storage_bucket, kubernetes_namespace)")
+
+
+def test_every_child_type_names_a_parent_attribute():
+    for child, (parent_type, attribute) in CHILD_TYPES.items():
+        if not child.startswith("aws_") or child in TERRAFORM_TYPES:
+            continue
+        state = _v4([_resource(child, "c", [{"attributes": {"id": "c-1", attribute: "p-1"}}])])
+        (record,) = to_records(parse_state(json.dumps(state), "s"), "s")
+        assert (record.type, record.parent) == (child, (parent_type, "p-1"))
+
+
+# -------------------------------------------------------------------------------------- bad inputs
+
+
+def test_bad_inputs_are_named_and_never_stop_the_others(tmp_path, monkeypatch):
+    garbage = tmp_path / "garbage.tfstate"
+    garbage.write_text("not json at all\n")
+    a_list = _write(tmp_path / "list.tfstate", [])  # type: ignore[arg-type]
+    no_version = _write(tmp_path / "noversion.tfstate", {"serial": 1, "resources": []})
+    locked = tmp_path / "locked.tfstate"
+    shutil.copy(V4, locked)
+    missing = tmp_path / "missing.tfstate"
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self):  # root reads through chmod 000, so the refusal is simulated at the edge
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    inputs = [TRUNCATED, VERSION_5, garbage, a_list, no_version, locked, missing, V3]
+    result = load_terraform_states([str(p) for p in inputs])
+
+    rows = {row["path"]: row for row in result.sources}
+    assert [row["path"] for row in result.sources] == [str(p) for p in inputs]
+    assert {path: row["status"] for path, row in rows.items()} == {
+        str(TRUNCATED): "error", str(VERSION_5): "refused", str(garbage): "error", str(a_list): "error",
+        str(no_version): "error", str(locked): "error", str(missing): "error", str(V3): "loaded",
+    }
+    errors = {error.source: error for error in result.errors}
+    assert set(errors) == {str(p) for p in inputs if p != V3}
+    for source, error in errors.items():
+        assert error.message.startswith(source + ": "), error.message
+        assert rows[source]["message"] == error.message
+    assert errors[str(TRUNCATED)].line == 94
+    assert "line 94" in errors[str(TRUNCATED)].message
+    assert errors[str(garbage)].line == 1
+    assert "unknown state format version 5" in errors[str(VERSION_5)].message
+    assert rows[str(VERSION_5)]["format_version"] == "5"
+    assert "no format \"version\"" in errors[str(no_version)].message
+    assert errors[str(locked)].message.endswith("permission denied")
+    assert errors[str(missing)].message.endswith("no such file")
+    assert len(result.records) == 5  # the v3 state still loaded
+
+
+def test_a_truncated_state_reports_the_line_where_the_json_ends(tmp_path):
+    text = V4.read_text()
+    cut = text[: text.index('"type": "aws_iam_role"')]
+    path = tmp_path / "cut.tfstate"
+    path.write_text(cut)
+    (error,) = load_terraform_states([str(path)]).errors
+    assert error.line == cut.count("\n") + 1
+    assert str(path) in error.message and f"line {error.line}" in error.message
+
+
+def test_format_1_and_2_are_refused_with_the_way_to_upgrade(tmp_path):
+    for version in (1, 2):
+        path = _write(tmp_path / f"v{version}.tfstate", {"version": version, "serial": 1, "modules": [
+            {"path": ["root"], "resources": {"aws_instance.a": {"type": "aws_instance", "primary": {"id": "i-1"}}}}]})
+        result = load_terraform_states([str(path)])
+        (row,), (error,) = result.sources, result.errors
+        assert row["status"] == "refused" and row["format_version"] == str(version)
+        assert error.message == (
+            f"{path}: state format version {version} (Terraform < 0.7) is not supported; upgrade it by running "
+            "`terraform plan` with Terraform 0.11, which rewrites it as format 3")
+        assert result.records == []
+
+
+def test_error_messages_never_quote_attribute_values(tmp_path):
+    path = tmp_path / "broken.tfstate"
+    path.write_text('{"version": 4, "resources": [{"attributes": {"password": "' + PLANTED + '"}, ]}')
+    result = load_terraform_states([str(path)])
+    assert PLANTED not in repr(result.errors) + repr(result.sources)
+
+
+# ---------------------------------------------------------------------------------- lineage, walking
+
+
+def _copy_with_serial(source: Path, target: Path, serial: int, drop_last: bool = False) -> Path:
+    document = json.loads(source.read_text())
+    document["serial"] = serial
+    if drop_last:
+        document["resources"] = document["resources"][:-1]
+    return _write(target, document)
+
+
+def test_an_older_copy_of_the_same_lineage_is_superseded(tmp_path):
+    old = _copy_with_serial(V4, tmp_path / "old.tfstate", 41, drop_last=True)
+    new = _copy_with_serial(V4, tmp_path / "new.tfstate", 42)
+    result = load_terraform_states([str(old), str(new)])
+    statuses = {row["path"]: (row["status"], row["message"]) for row in result.sources}
+    assert statuses[str(new)][0] == "loaded"
+    assert statuses[str(old)] == (
+        "superseded",
+        f"superseded by {new}: same lineage 3f6a1c52-9d0e-4b7a-8c21-5e4d7b9a0f13, older serial 41 < 42",
+    )
+    addresses = [r.owner.address for r in result.records]
+    assert len(addresses) == len(set(addresses)) == 14
+    assert {r.owner.source for r in result.records} == {str(new)}
+
+
+def test_two_copies_with_one_serial_count_once(tmp_path):
+    first = shutil.copy(V4, tmp_path / "a.tfstate")
+    second = shutil.copy(V4, tmp_path / "b.tfstate")
+    result = load_terraform_states([str(first), str(second), str(first)])
+    assert [row["status"] for row in result.sources] == ["loaded", "superseded", "superseded"]
+    assert result.sources[1]["message"].startswith(f"a copy of {first}")
+    assert result.sources[2]["message"] == f"the same file as {first}, already read"
+    assert len(result.records) == 14 and result.errors == []
+
+
+def test_a_forked_state_with_one_serial_is_flagged(tmp_path):
+    first = _copy_with_serial(V4, tmp_path / "a.tfstate", 42)
+    fork = _copy_with_serial(V4, tmp_path / "b.tfstate", 42, drop_last=True)
+    result = load_terraform_states([str(first), str(fork)])
+    assert [row["status"] for row in result.sources] == ["loaded", "superseded"]
+    (warning,) = result.errors
+    assert warning.kind == "warning" and warning.source == str(fork) and "different resources" in warning.message
+
+
+def test_a_directory_is_walked_and_backups_are_left_out(tmp_path):
+    shutil.copy(V4, tmp_path / "terraform.tfstate")
+    _copy_with_serial(V4, tmp_path / "terraform.tfstate.backup", 43)  # newer, to prove it is not even read
+    (tmp_path / "envs" / "prod").mkdir(parents=True)
+    shutil.copy(V3, tmp_path / "envs" / "prod" / "state.tfstate.json")
+    (tmp_path / "notes.txt").write_text("not a state")
+    (tmp_path / ".terraform").mkdir()
+    shutil.copy(V3, tmp_path / ".terraform" / "terraform.tfstate")  # the backend's cache
+    result = load_terraform_states([str(tmp_path)])
+    # a directory's own files come before its subdirectories
+    assert [(row["path"], row["status"]) for row in result.sources] == [
+        (str(tmp_path / "terraform.tfstate"), "loaded"),
+        (str(tmp_path / "envs" / "prod" / "state.tfstate.json"), "loaded"),
+    ]
+    named = load_terraform_states([str(tmp_path / "terraform.tfstate.backup")])
+    assert named.sources[0]["status"] == "loaded" and named.sources[0]["serial"] == 43
+
+
+def test_glob_patterns_and_empty_locations(tmp_path):
+    shutil.copy(V4, tmp_path / "a.tfstate")
+    shutil.copy(V3, tmp_path / "b.tfstate")
+    result = load_terraform_states([str(tmp_path / "*.tfstate"), str(tmp_path / "nothing-*.tfstate")])
+    assert [row["status"] for row in result.sources] == ["loaded", "loaded", "error"]
+    assert result.errors[0].message == f"{tmp_path / 'nothing-*.tfstate'}: no file matches this pattern"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (row,) = load_terraform_states([str(empty)]).sources
+    assert row["status"] == "error" and "no *.tfstate" in row["message"]
+
+
+def test_s3_needs_a_session():
+    result = load_terraform_states(["s3://states/prod/"])
+    assert result.sources[0]["status"] == "error"
+    assert result.errors[0].message == "s3://states/prod/: reading state from S3 needs an AWS session"
+
+
+def test_s3_prefix_is_listed_and_each_state_fetched(aws):
+    """Through the real boto3 path against the moto server (the `aws` fixture points the standard chain at it)."""
+    import boto3
+
+    from scanner.clients import AwsSession
+
+    s3 = boto3.client("s3", region_name="us-east-1")  # setup writes bypass the read-only session on purpose
+    s3.create_bucket(Bucket="states")
+    s3.put_object(Bucket="states", Key="prod/network.tfstate", Body=V4.read_bytes())
+    s3.put_object(Bucket="states", Key="prod/legacy.json", Body=V3.read_bytes())
+    s3.put_object(Bucket="states", Key="prod/network.tfstate.backup", Body=V4.read_bytes())
+    s3.put_object(Bucket="states", Key="prod/README.md", Body=b"# states")
+    result = load_terraform_states(["s3://states/prod/", "s3://missing-bucket/x"],
+                                   session=AwsSession(default_region="us-east-1"))
+    assert [(row["path"], row["status"]) for row in result.sources] == [
+        ("s3://states/prod/legacy.json", "loaded"),
+        ("s3://states/prod/network.tfstate", "loaded"),
+        ("s3://missing-bucket/x", "error"),
+    ]
+    assert {r.owner.source for r in result.records} == {"s3://states/prod/legacy.json",
+                                                        "s3://states/prod/network.tfstate"}
+    (error,) = result.errors
+    assert error.code == "NoSuchBucket" and error.message.startswith("s3://missing-bucket/x: ")
+
+
+# ------------------------------------------------------------------------------------------ corpus
+
+
+def _corpus_files() -> list[Path]:
+    return sorted(CORPUS_STATES.glob("*")) if CORPUS_STATES.is_dir() else []
+
+
+def _independent_count(document: dict) -> dict[str, int]:
+    """Instances straight from the raw JSON, without the importer's code."""
+    if document.get("version") == 4:
+        resources = document.get("resources") or []
+        managed = sum(1 for r in resources if r["mode"] == "managed" for i in r["instances"] if not i.get("deposed"))
+        deposed = sum(1 for r in resources for i in r["instances"] if i.get("deposed"))
+        data = sum(len(r["instances"]) for r in resources if r["mode"] == "data")
+    else:
+        resources = [(key, r) for m in document["modules"] for key, r in m["resources"].items()]
+        managed = sum(1 for key, r in resources if not key.startswith("data.") and r.get("primary"))
+        deposed = sum(len(r.get("deposed") or []) for key, r in resources if not key.startswith("data."))
+        data = sum(1 for key, _ in resources if key.startswith("data."))
+    return {"managed": managed, "deposed": deposed, "data": data}
+
+
+def _readme_instances() -> dict[str, int]:
+    """The `instances` column of the corpus README's tfstate table: every instance object in the file,
+    managed, data source and deposed alike (checked below: it is the sum of the three)."""
+    text = (CORPUS / "README.md").read_text()
+    section = text[text.index("## tfstate/"): text.index("## hcl/")]
+    counts = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[0].startswith("`") and cells[4].isdigit():
+            counts[cells[0].strip("`")] = int(cells[4])
+    return counts
+
+
+corpus = pytest.mark.corpus
+
+
+@corpus
+@pytest.mark.parametrize("path", _corpus_files() or [None], ids=lambda p: p.name if p else "absent")
+def test_every_corpus_state_loads_with_its_instances_or_is_refused_for_a_reason(path):
+    if path is None:
+        pytest.skip(f"the third-party corpus is not here ({CORPUS_STATES}); it lives outside the repo")
+    document = json.loads(path.read_text())
+    expected = _independent_count(document)
+    readme = _readme_instances()
+    assert path.name in readme, "every corpus state is in the README table"
+    assert readme[path.name] == expected["managed"] + expected["deposed"] + expected["data"]
+
+    result = load_terraform_states([str(path)])
+    (row,) = result.sources
+    if document.get("version") == 1:
+        (error,) = result.errors
+        assert row["status"] == "refused" and result.records == []
+        assert "state format version 1 (Terraform < 0.7) is not supported" in error.message
+        assert "terraform plan" in error.message and str(path) in error.message
+        return
+    assert row["status"] == "loaded", row["message"]
+    assert row["resource_count"] == expected["managed"]
+    parsed = parse_state(path.read_bytes(), str(path))
+    assert (parsed.deposed, parsed.data_sources) == (expected["deposed"], expected["data"])
+    skipped = sum(1 for i in parsed.instances if terraform_state.classify(i) in ("bookkeeping", "not_aws"))
+    assert len(result.records) == expected["managed"] - skipped
+    for record in result.records:
+        assert record.owner.source == str(path) and record.natural_id, record
+        assert re.fullmatch(r"(module\.[^.]+(\[[^\]]+\])?\.)*aws_\w+\.[\w-]+(\[(\d+|\".*\")\])?", record.owner.address)
+
+
+def _sensitive_values(document: dict) -> set[str]:
+    values = set()
+    for resource in document.get("resources") or []:
+        for instance in resource.get("instances") or []:
+            for path in instance.get("sensitive_attributes") or []:
+                step = path[0] if isinstance(path, list) and path else path
+                value = (instance.get("attributes") or {}).get(step.get("value")) if isinstance(step, dict) else None
+                if isinstance(value, str) and len(value) >= 8:
+                    values.add(value)
+    return values
+
+
+@corpus
+def test_corpus_secrets_never_reach_a_record():
+    files = _corpus_files()
+    if not files:
+        pytest.skip(f"the third-party corpus is not here ({CORPUS_STATES})")
+    secrets = set()
+    for path in files:
+        secrets |= _sensitive_values(json.loads(path.read_text()))
+    assert secrets, "the corpus holds sensitive values (1ucra's SSM parameters)"
+    result = load_terraform_states([str(p) for p in files])
+    everything = repr(result.records) + repr(result.sources) + repr(result.errors)
+    assert [s for s in secrets if s in everything] == []
+
+
+@corpus
+def test_the_whole_corpus_in_one_call_counts_each_lineage_once():
+    files = _corpus_files()
+    if not files:
+        pytest.skip(f"the third-party corpus is not here ({CORPUS_STATES})")
+    result = load_terraform_states([str(p) for p in files])
+    rows = {Path(row["path"]).name: row for row in result.sources}
+    loaded_lineages = [row["lineage"] for row in result.sources if row["status"] == "loaded"]
+    assert len(loaded_lineages) == len(set(loaded_lineages))
+    # the robmetrics backup has the live state's lineage and serial but one resource more: a fork, flagged
+    assert rows["1robroos__eks-robmetrics__terraform.tfstate"]["status"] == "loaded"
+    assert rows["1robroos__eks-robmetrics__terraform.tfstate.backup"]["status"] == "superseded"
+    # the 1ucra backup is older (serial 15666 < 21492)
+    assert rows["1ucra__3tierSIEMterraform__terraform.tfstate.backup"]["message"].startswith(
+        "superseded by " + str(CORPUS_STATES / "1ucra__3tierSIEMterraform__terraform.tfstate"))
+    owners = [(r.owner.source, r.owner.address) for r in result.records]
+    assert len(owners) == len(set(owners))
