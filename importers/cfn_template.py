@@ -1,0 +1,557 @@
+"""CloudFormation templates as data: loading JSON/YAML (short-form tags included) and resolving intrinsics.
+
+Pure functions, no AWS and no files: the importer hands in text and a `Context` of what it knows (parameter
+values, pseudo parameters, physical ids of sibling resources, exports). Whatever the context cannot pin down
+resolves to UNRESOLVED, which drift comparison skips: never guess, never crash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import yaml
+
+from graph.records import UNRESOLVED, Unresolved
+
+SAM = "AWS::Serverless-2016-10-31"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+
+
+class TemplateError(Exception):
+    """A template that cannot be read: names the file (or stack) and, when known, the line."""
+
+    def __init__(self, source: str, message: str, line: int | None = None):
+        self.source = source
+        self.message = message
+        self.line = line
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {message}")
+
+
+class _NoValue:
+    """What `Ref: AWS::NoValue` resolves to: the key (or list item) holding it is dropped."""
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+NO_VALUE = _NoValue()
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def _short_form_name(tag: str) -> str:
+    """'!Ref' -> 'Ref', '!Sub' -> 'Fn::Sub'; vendor tags that already carry '::' (rain's '!Rain::Embed')
+    keep their name, so a template using a tag we do not know still loads (and resolves to UNRESOLVED)."""
+    if tag in ("Ref", "Condition") or "::" in tag:
+        return tag
+    return "Fn::" + tag
+
+
+def _construct_short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict:
+    name = _short_form_name(tag_suffix)
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            # '!GetAtt Res.Attr' splits at the first dot only: 'App.Outputs.X' is attribute 'Outputs.X'
+            logical, _, attribute = str(value).partition(".")
+            value = [logical, attribute]
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+class _TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML 1.1 safe loading with CloudFormation's short-form tags, and dates kept as text:
+    CloudFormation reads `AWSTemplateFormatVersion: 2010-09-09` and every property value as a string."""
+
+
+_TemplateLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_TemplateLoader.add_multi_constructor("!", _construct_short_form)
+
+
+def _yaml_error(source: str, text: str, error: yaml.YAMLError) -> TemplateError:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None)
+    context = getattr(error, "context", None)
+    message = " ".join(part for part in (context, problem) if part) or str(error).splitlines()[0]
+    line = None
+    if mark is not None:
+        # "unexpected end of stream" marks the line after the last one; name the last line instead
+        line = max(1, min(mark.line + 1, len(text.splitlines())))
+    return TemplateError(source, f"invalid YAML: {message}", line)
+
+
+def load_template(text: str, source: str) -> dict:
+    """A template (JSON or YAML) as plain data, short-form tags rewritten to their long form.
+
+    Raises TemplateError naming `source` and the line for anything CloudFormation would reject as a
+    document: bad JSON/YAML, a document that is not a mapping, no Resources section."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped:
+        raise TemplateError(source, "empty file: not a CloudFormation template")
+    document: Any
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(text.lstrip("\ufeff"))
+        except json.JSONDecodeError as json_error:
+            # CloudFormation also accepts YAML flow style that JSON rejects; only report JSON if both fail
+            try:
+                document = yaml.load(text, Loader=_TemplateLoader)
+            except yaml.YAMLError:
+                raise TemplateError(source, f"invalid JSON: {json_error.msg}", json_error.lineno) from None
+    else:
+        try:
+            document = yaml.load(text, Loader=_TemplateLoader)
+        except yaml.YAMLError as error:
+            raise _yaml_error(source, text, error) from None
+        except (TypeError, ValueError) as error:  # e.g. a mapping used as a key
+            raise TemplateError(source, f"invalid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise TemplateError(source, "not a CloudFormation template: the document is not a mapping")
+    if "Resources" not in document:
+        raise TemplateError(source, "not a CloudFormation template: no Resources section")
+    if not isinstance(document["Resources"], dict) or not document["Resources"]:
+        raise TemplateError(source, "the Resources section is empty or not a mapping")
+    return document
+
+
+# ------------------------------------------------------------------------------------------------ context
+
+_URL_SUFFIXES = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+
+
+def _as_parameter_text(value: Any) -> Any:
+    """Ref to a parameter gives text, whatever YAML made of the default (Number parameters included)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _is_no_echo(declaration: Any) -> bool:
+    return isinstance(declaration, dict) and str(declaration.get("NoEcho", "")).lower() == "true"
+
+
+@dataclass
+class Context:
+    """What a resolution may rely on. Build it with `make_context`."""
+
+    template: dict = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)  # name -> value; UNRESOLVED when unknown
+    pseudo: dict[str, Any] = field(default_factory=dict)  # AWS::Region ... -> value or UNRESOLVED
+    physical_ids: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
+    attributes: dict[tuple[str, str], Any] = field(default_factory=dict)  # (logical id, GetAtt name) -> value
+    exports: dict[str, Any] = field(default_factory=dict)  # export name -> value
+    _conditions: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def make_context(
+    template: dict,
+    *,
+    parameters: dict[str, Any] | None = None,
+    account: str | None = None,
+    region: str | None = None,
+    partition: str | None = "aws",
+    stack_name: str | None = None,
+    stack_id: str | None = None,
+    physical_ids: dict[str, str] | None = None,
+    attributes: dict[tuple[str, str], Any] | None = None,
+    exports: dict[str, Any] | None = None,
+) -> Context:
+    """A context for one template. `parameters` are values a deployment chose (else the defaults apply);
+    NoEcho parameters, SSM-typed parameters without a resolved value, and parameters with neither value
+    nor default are UNRESOLVED."""
+    given = parameters or {}
+    values: dict[str, Any] = {}
+    declared = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
+    for name, declaration in declared.items():
+        declaration = declaration if isinstance(declaration, dict) else {}
+        kind = str(declaration.get("Type", "String"))
+        if _is_no_echo(declaration):
+            values[name] = UNRESOLVED  # a secret: never read, never stored
+            continue
+        if name in given:
+            value = given[name]
+        elif kind.startswith("AWS::SSM::Parameter::Value"):
+            value = UNRESOLVED  # the default names an SSM parameter; its value is only known once deployed
+        else:
+            value = declaration.get("Default", UNRESOLVED)
+        value = _as_parameter_text(value)
+        if isinstance(value, str) and (kind.startswith("List<") or kind == "CommaDelimitedList" or "<List<" in kind):
+            value = [item.strip() for item in value.split(",")] if value else []
+        values[name] = value
+    pseudo = {
+        "AWS::Region": region or UNRESOLVED,
+        "AWS::AccountId": account or UNRESOLVED,
+        "AWS::Partition": partition or UNRESOLVED,
+        "AWS::URLSuffix": _URL_SUFFIXES.get(partition or "", UNRESOLVED),
+        "AWS::StackName": stack_name or UNRESOLVED,
+        "AWS::StackId": stack_id or UNRESOLVED,
+        "AWS::NotificationARNs": UNRESOLVED,
+    }
+    return Context(
+        template=template,
+        parameters=values,
+        pseudo=pseudo,
+        physical_ids=dict(physical_ids or {}),
+        attributes=dict(attributes or {}),
+        exports=dict(exports or {}),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ resolving
+
+# A single-key mapping is an intrinsic when its key is Ref, Fn::*, or a vendor 'Name::Function' tag
+# (rain's Rain::Embed); anything we do not implement resolves to UNRESOLVED.
+_VENDOR_INTRINSIC = re.compile(r"^[A-Za-z0-9]+(::[A-Za-z0-9]+)+$")
+
+
+def is_intrinsic(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    key = next(iter(value))
+    return isinstance(key, str) and (key == "Ref" or key.startswith("Fn::") or bool(_VENDOR_INTRINSIC.match(key)))
+
+
+def resolve(value: Any, context: Context) -> Any:
+    """`value` with every intrinsic replaced by what it evaluates to, UNRESOLVED where that is unknown.
+
+    Keys and list items that resolve to AWS::NoValue are dropped; a bare AWS::NoValue resolves to NO_VALUE."""
+    if isinstance(value, dict):
+        if is_intrinsic(value):
+            name, argument = next(iter(value.items()))
+            handler = _FUNCTIONS.get(name)
+            if handler is None:
+                return UNRESOLVED  # Fn::Base64, Fn::GetAZs, Fn::Cidr, Fn::Transform, Rain::Embed, ...
+            try:
+                return handler(argument, context)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError):
+                return UNRESOLVED  # a malformed intrinsic is CloudFormation's error to report, not ours
+        out = {}
+        for key, item in value.items():
+            resolved = resolve(item, context)
+            if resolved is not NO_VALUE:
+                out[key] = resolved
+        return out
+    if isinstance(value, list):
+        return [r for r in (resolve(item, context) for item in value) if r is not NO_VALUE]
+    return value
+
+
+def _text(value: Any) -> Any:
+    """A resolved scalar as CloudFormation would splice it into a string; UNRESOLVED otherwise."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return UNRESOLVED
+
+
+def _ref(argument: Any, context: Context) -> Any:
+    name = resolve(argument, context)
+    if not isinstance(name, str):
+        return UNRESOLVED
+    if name == "AWS::NoValue":
+        return NO_VALUE
+    if name in context.pseudo:
+        return context.pseudo[name]
+    if name in context.parameters:
+        return context.parameters[name]
+    return context.physical_ids.get(name, UNRESOLVED)
+
+
+def _get_att(argument: Any, context: Context) -> Any:
+    if isinstance(argument, str):
+        logical, _, attribute = argument.partition(".")
+    else:
+        logical, attribute = argument[0], resolve(argument[1], context)
+    if not isinstance(logical, str) or not isinstance(attribute, str):
+        return UNRESOLVED
+    return context.attributes.get((logical, attribute), UNRESOLVED)
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _sub(argument: Any, context: Context) -> Any:
+    if isinstance(argument, list):
+        template, variables = argument[0], argument[1] if len(argument) > 1 else {}
+    else:
+        template, variables = argument, {}
+    template = resolve(template, context)
+    if not isinstance(template, str) or not isinstance(variables, dict):
+        return UNRESOLVED
+    values = {name: resolve(value, context) for name, value in variables.items()}
+    unknown = False
+
+    def replace(match: re.Match) -> str:
+        nonlocal unknown
+        name = match.group(1).strip()
+        if name.startswith("!"):
+            return "${" + name[1:] + "}"  # '${!Literal}' is the escape for a literal '${Literal}'
+        if name in values:
+            value = values[name]
+        elif "." in name and not name.startswith("AWS::"):
+            logical, _, attribute = name.partition(".")
+            value = context.attributes.get((logical, attribute), UNRESOLVED)
+        else:
+            value = _ref(name, context)
+        text = _text(value)
+        if text is UNRESOLVED:
+            unknown = True
+            return ""
+        return text
+
+    result = _SUB_VARIABLE.sub(replace, template)
+    return UNRESOLVED if unknown else result
+
+
+def _join(argument: Any, context: Context) -> Any:
+    delimiter, items = resolve(argument[0], context), resolve(argument[1], context)
+    if not isinstance(delimiter, str) or not isinstance(items, list):
+        return UNRESOLVED
+    texts = [_text(item) for item in items]
+    if any(text is UNRESOLVED for text in texts):
+        return UNRESOLVED
+    return delimiter.join(texts)
+
+
+def _select(argument: Any, context: Context) -> Any:
+    index, items = resolve(argument[0], context), resolve(argument[1], context)
+    if isinstance(index, Unresolved) or not isinstance(items, list):
+        return UNRESOLVED
+    index = int(index)
+    if not 0 <= index < len(items):
+        return UNRESOLVED
+    return items[index]
+
+
+def _split(argument: Any, context: Context) -> Any:
+    delimiter, source = resolve(argument[0], context), resolve(argument[1], context)
+    if not isinstance(delimiter, str) or not isinstance(source, str) or not delimiter:
+        return UNRESOLVED
+    return source.split(delimiter)
+
+
+def _find_in_map(argument: Any, context: Context) -> Any:
+    if not isinstance(argument, list) or len(argument) < 3:
+        return UNRESOLVED
+    default = UNRESOLVED
+    if len(argument) > 3 and isinstance(argument[3], dict) and "DefaultValue" in argument[3]:
+        default = resolve(argument[3]["DefaultValue"], context)  # AWS::LanguageExtensions
+    keys = [_text(resolve(key, context)) for key in argument[:3]]
+    if any(key is UNRESOLVED for key in keys):
+        return UNRESOLVED
+    node: Any = context.template.get("Mappings") or {}
+    for key in keys:
+        if not isinstance(node, dict):
+            return default
+        match = [v for k, v in node.items() if str(k) == key]
+        if not match:
+            return default
+        node = match[0]
+    return resolve(node, context)
+
+
+def _import_value(argument: Any, context: Context) -> Any:
+    name = resolve(argument, context)
+    if not isinstance(name, str):
+        return UNRESOLVED
+    return context.exports.get(name, UNRESOLVED)
+
+
+def _if(argument: Any, context: Context) -> Any:
+    condition, when_true, when_false = argument
+    holds = evaluate_condition(condition, context)
+    if holds is UNRESOLVED:
+        return UNRESOLVED
+    return resolve(when_true if holds else when_false, context)
+
+
+def _condition_function(argument: Any, context: Context, name: str) -> Any:
+    return _evaluate({name: argument}, context)
+
+
+_FUNCTIONS = {
+    "Ref": _ref,
+    "Fn::GetAtt": _get_att,
+    "Fn::Sub": _sub,
+    "Fn::Join": _join,
+    "Fn::Select": _select,
+    "Fn::Split": _split,
+    "Fn::FindInMap": _find_in_map,
+    "Fn::ImportValue": _import_value,
+    "Fn::If": _if,
+    "Fn::Equals": lambda a, c: _condition_function(a, c, "Fn::Equals"),
+    "Fn::And": lambda a, c: _condition_function(a, c, "Fn::And"),
+    "Fn::Or": lambda a, c: _condition_function(a, c, "Fn::Or"),
+    "Fn::Not": lambda a, c: _condition_function(a, c, "Fn::Not"),
+}
+
+# ------------------------------------------------------------------------------------------------ conditions
+
+
+def evaluate_condition(name: Any, context: Context) -> Any:
+    """True, False, or UNRESOLVED for a named condition of the template."""
+    if not isinstance(name, str):
+        return UNRESOLVED
+    if name in context._conditions:
+        return context._conditions[name]
+    conditions = context.template.get("Conditions") or {}
+    if not isinstance(conditions, dict) or name not in conditions:
+        return UNRESOLVED
+    context._conditions[name] = UNRESOLVED  # a condition that refers to itself stays unresolved
+    try:
+        outcome = _evaluate(conditions[name], context)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError):
+        outcome = UNRESOLVED
+    context._conditions[name] = outcome
+    return outcome
+
+
+def _evaluate(expression: Any, context: Context) -> Any:
+    if isinstance(expression, dict) and len(expression) == 1:
+        name, argument = next(iter(expression.items()))
+        if name == "Condition":
+            return evaluate_condition(argument, context)
+        if name == "Fn::Equals":
+            left, right = (resolve(side, context) for side in argument)
+            if isinstance(left, Unresolved) or isinstance(right, Unresolved):
+                return UNRESOLVED
+            if isinstance(left, list) or isinstance(right, list):
+                return UNRESOLVED if _has_unresolved(left) or _has_unresolved(right) else left == right
+            return _text(left) == _text(right)
+        if name in ("Fn::And", "Fn::Or"):
+            outcomes = [_evaluate(item, context) for item in argument]
+            decisive = name == "Fn::Or"  # Or: one True decides; And: one False decides
+            if any(outcome is decisive for outcome in outcomes):
+                return decisive
+            if any(outcome is UNRESOLVED for outcome in outcomes):
+                return UNRESOLVED
+            return not decisive
+        if name == "Fn::Not":
+            outcome = _evaluate(argument[0] if isinstance(argument, list) else argument, context)
+            return UNRESOLVED if outcome is UNRESOLVED else not outcome
+    value = resolve(expression, context)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return UNRESOLVED
+
+
+def _has_unresolved(value: Any) -> bool:
+    if value is UNRESOLVED:
+        return True
+    if isinstance(value, dict):
+        return any(_has_unresolved(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unresolved(v) for v in value)
+    return False
+
+
+# ------------------------------------------------------------------------------------------------ template facts
+
+
+def transforms(template: dict) -> tuple[str, ...]:
+    """The template-level Transform names (a string, a list, or {Name: AWS::Include, ...} entries)."""
+    declared = template.get("Transform")
+    items = declared if isinstance(declared, list) else [declared] if declared else []
+    names = []
+    for item in items:
+        name = item.get("Name") if isinstance(item, dict) else item
+        if isinstance(name, str):
+            names.append(name)
+    return tuple(names)
+
+
+def _walk(node: Any) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def inline_transforms(template: dict) -> tuple[str, ...]:
+    """Macro names of `Fn::Transform` snippets (AWS::Include, custom macros) anywhere in the template."""
+    names = []
+    for node in _walk(template):
+        if "Fn::Transform" in node:
+            spec = node["Fn::Transform"]
+            for item in spec if isinstance(spec, list) else [spec]:
+                name = item.get("Name") if isinstance(item, dict) else item
+                names.append(name if isinstance(name, str) else "?")
+    return tuple(dict.fromkeys(names))
+
+
+def resource_entries(template: dict) -> Iterator[tuple[str, Any]]:
+    """(logical id, declaration) for every entry of Resources, without LanguageExtensions loops
+    (`Fn::ForEach::Name`) and inline transforms, which are not resources until CloudFormation expands them."""
+    for logical_id, declaration in (template.get("Resources") or {}).items():
+        if isinstance(logical_id, str) and logical_id.startswith("Fn::"):
+            continue
+        yield str(logical_id), declaration
+
+
+def declared_resources(template: dict, context: Context) -> dict[str, dict]:
+    """Resources that exist under this context: well-formed entries whose Condition is not false.
+    (A condition we cannot evaluate keeps its resource; `evaluate_condition` tells the caller.)"""
+    declared = {}
+    for logical_id, declaration in resource_entries(template):
+        if not isinstance(declaration, dict) or not isinstance(declaration.get("Type"), str):
+            continue
+        if "Condition" in declaration and evaluate_condition(declaration["Condition"], context) is False:
+            continue
+        declared[logical_id] = declaration
+    return declared
+
+
+def _outputs(template: dict, context: Context) -> Iterator[dict]:
+    outputs = template.get("Outputs") or {}
+    if not isinstance(outputs, dict):
+        return
+    for output in outputs.values():
+        if not isinstance(output, dict):
+            continue
+        if "Condition" in output and evaluate_condition(output["Condition"], context) is False:
+            continue
+        yield output
+
+
+def imported_names(template: dict, context: Context) -> list[Any]:
+    """Export names the template reads with Fn::ImportValue: resolved names, UNRESOLVED for the others."""
+    names: list[Any] = []
+    scopes = list(declared_resources(template, context).values()) + list(_outputs(template, context))
+    for scope in scopes:
+        for node in _walk(scope):
+            if len(node) == 1 and "Fn::ImportValue" in node:
+                name = resolve(node["Fn::ImportValue"], context)
+                names.append(name if isinstance(name, str) else UNRESOLVED)
+    unique = list(dict.fromkeys(n for n in names if isinstance(n, str)))
+    return unique + [UNRESOLVED] * sum(1 for n in names if not isinstance(n, str))
+
+
+def exported_names(template: dict, context: Context) -> list[Any]:
+    """The Export names of the template's Outputs: resolved names, UNRESOLVED for the others."""
+    names: list[Any] = []
+    for output in _outputs(template, context):
+        export = output.get("Export")
+        if isinstance(export, dict) and "Name" in export:
+            name = resolve(export["Name"], context)
+            names.append(name if isinstance(name, str) else UNRESOLVED)
+    return names

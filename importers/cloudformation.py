@@ -1,0 +1,717 @@
+"""CloudFormation as a source: deployed stacks (read through the API) and template files, as records.
+
+`import_stacks` reads what CloudFormation deployed: DescribeStacks, ListStackResources, GetTemplate and
+ListExports per region (the `get_*` functions, dumb and paginating), then `stack_to_result` turns one stack's
+payloads into records (pure). `import_template_files` reads templates from disk: only resources whose
+physical name the template spells out can be matched without a stack.
+
+Nothing of a template is stored but the catalog's comparable attributes and tags: no template text, no
+parameter values, no outputs. Messages pass through `redact_text`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from graph.drift import pick_values, tags_from_pairs
+from graph.records import CLOUDFORMATION, GLOBAL, UNRESOLVED, ImportResult, Owner, Record, SourceError
+from graph.redact import redact_text
+from graph.resource_types import (
+    BOOKKEEPING_TYPES,
+    CATALOG,
+    CHILD_TYPES,
+    FUNCTIONS,
+    ResourceType,
+    format_arn,
+)
+from importers.cfn_template import (
+    LANGUAGE_EXTENSIONS,
+    SAM,
+    Context,
+    TemplateError,
+    declared_resources,
+    evaluate_condition,
+    exported_names,
+    imported_names,
+    inline_transforms,
+    load_template,
+    make_context,
+    resolve,
+    resource_entries,
+    transforms,
+)
+
+TOOL = "cloudformation"
+FRAMEWORK = "cloudformation"
+STACK_TYPE = "AWS::CloudFormation::Stack"
+BOOKKEEPING_NOTE = "bookkeeping"
+TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
+NO_ECHO_MASK = "****"  # what DescribeStacks shows for a NoEcho parameter
+
+# ------------------------------------------------------------------------------------------ fetching (AWS)
+
+
+def _paginate(client, method: str, key: str, **params: Any) -> list[dict]:
+    items: list[dict] = []
+    for page in client.get_paginator(method).paginate(**params):
+        items += page.get(key) or []
+    return items
+
+
+def get_stacks(client) -> list[dict]:
+    return _paginate(client, "describe_stacks", "Stacks")
+
+
+def get_exports(client) -> list[dict]:
+    return _paginate(client, "list_exports", "Exports")
+
+
+def get_stack_resources(client, stack_id: str) -> list[dict]:
+    return _paginate(client, "list_stack_resources", "StackResourceSummaries", StackName=stack_id)
+
+
+def get_template_body(client, stack_id: str, stage: str) -> Any:
+    """The template CloudFormation holds: a dict when it was JSON (boto3 decodes it), else YAML text."""
+    return client.get_template(StackName=stack_id, TemplateStage=stage).get("TemplateBody")
+
+
+def _error_code(error: Exception) -> str | None:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code")
+    return type(error).__name__
+
+
+def _error_message(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        text = error.response.get("Error", {}).get("Message") or str(error)
+    else:
+        text = str(error)
+    return redact_text(text)
+
+
+def _call_error(source: str, operation: str, error: Exception, account: str, region: str) -> SourceError:
+    return SourceError(
+        source=source,
+        message=f"{operation} failed: {_error_message(error)}",
+        account=account,
+        region=region,
+        code=_error_code(error),
+    )
+
+
+_CALL_ERRORS = (ClientError, BotoCoreError)
+
+
+def import_stacks(session, account: str, partition: str, regions: list[str]) -> ImportResult:
+    """Every stack in `regions` and the resources it deployed, as records (see module docstring).
+
+    A failed call is recorded as a SourceError and the other stacks and regions carry on."""
+    result = ImportResult()
+    for region in regions:
+        result.extend(_import_region(session.client("cloudformation", region), account, partition, region))
+    return result
+
+
+def _import_region(client, account: str, partition: str, region: str) -> ImportResult:
+    result = ImportResult()
+    try:
+        stacks = get_stacks(client)
+    except _CALL_ERRORS as error:
+        result.errors.append(_call_error("aws:cloudformation:DescribeStacks", "DescribeStacks", error, account, region))
+        return result
+    try:
+        exports: list[dict] | None = get_exports(client)
+    except _CALL_ERRORS as error:
+        result.errors.append(_call_error("aws:cloudformation:ListExports", "ListExports", error, account, region))
+        exports = None
+    for stack in stacks:
+        if stack.get("StackStatus") == "DELETE_COMPLETE":
+            continue
+        resources, template, errors = _fetch_stack(client, stack, account, region)
+        outcome = stack_to_result(
+            stack, resources, template, exports, account=account, partition=partition, region=region
+        )
+        outcome.errors[:0] = errors
+        if errors:
+            source = outcome.sources[0]
+            source["status"] = "error" if resources is None else "warning"
+            source["message"] = "; ".join([e.message for e in errors] + [source["message"] or ""]).strip("; ")
+        result.extend(outcome)
+    return result
+
+
+def _fetch_stack(client, stack: dict, account: str, region: str) -> tuple[list[dict] | None, Any, list[SourceError]]:
+    """(resources or None when unreadable, template body or None, errors) for one stack."""
+    stack_id, name = stack["StackId"], stack.get("StackName") or stack["StackId"]
+    errors: list[SourceError] = []
+    try:
+        resources: list[dict] | None = get_stack_resources(client, stack_id)
+    except _CALL_ERRORS as error:
+        errors.append(_call_error(name, "ListStackResources", error, account, region))
+        resources = None
+    template: Any = None
+    try:
+        template = get_template_body(client, stack_id, "Original")
+        # A transform (SAM, LanguageExtensions, a macro) is only expanded in the processed template;
+        # the original is what the author wrote. (moto ignores TemplateStage and answers the original.)
+        if _template_transforms(template):
+            template = get_template_body(client, stack_id, "Processed")
+    except _CALL_ERRORS as error:
+        errors.append(_call_error(name, "GetTemplate", error, account, region))
+    return resources, template, errors
+
+
+def _template_transforms(body: Any) -> tuple[str, ...]:
+    if isinstance(body, dict):
+        return transforms(body)
+    if isinstance(body, str) and "Transform" in body:
+        try:
+            return transforms(load_template(body, "template"))
+        except TemplateError:
+            return ()
+    return ()
+
+
+# ------------------------------------------------------------------------------------------ one stack (pure)
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value else None
+
+
+def deployed_parameters(stack: dict, template: dict) -> dict[str, Any]:
+    """Parameter values a deployment chose, as DescribeStacks shows them. A NoEcho value shows as '****':
+    unknown, never stored. An SSM-typed parameter's value is its ResolvedValue; its ParameterValue is the
+    SSM parameter's name, so without a ResolvedValue it is unknown."""
+    declared = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
+    values: dict[str, Any] = {}
+    for parameter in stack.get("Parameters") or []:
+        key = parameter["ParameterKey"]
+        declaration = declared.get(key)
+        kind = str(declaration.get("Type", "")) if isinstance(declaration, dict) else ""
+        if "ResolvedValue" in parameter:
+            value = parameter["ResolvedValue"]
+        elif kind.startswith("AWS::SSM::Parameter::Value"):
+            value = UNRESOLVED
+        else:
+            value = parameter.get("ParameterValue")
+        values[key] = UNRESOLVED if value == NO_ECHO_MASK else value
+    return values
+
+
+def natural_id_of(row: ResourceType, physical_id: str) -> str:
+    natural_id = FUNCTIONS[row.physical_id](physical_id) if row.physical_id else physical_id
+    return natural_id.lower() if row.lowercase_id else natural_id
+
+
+# GetAtt attributes whose value is the physical id or follows from it, documented per type; other
+# attributes (GetAtt Role.RoleId, Instance.PrivateIp...) stay UNRESOLVED.
+_PHYSICAL_ID_ATTRIBUTES = {
+    "AWS::EC2::SecurityGroup": ("GroupId",),
+    "AWS::SQS::Queue": ("QueueUrl",),
+    "AWS::SNS::Topic": ("TopicArn",),
+    "AWS::EC2::VPC": ("VpcId",),
+    "AWS::EC2::Subnet": ("SubnetId",),
+    "AWS::EC2::EIP": ("PublicIp",),
+}
+_NATURAL_ID_ATTRIBUTES = {"AWS::SQS::Queue": ("QueueName",)}
+
+
+def resource_arn(
+    row: ResourceType, natural_id: str, properties: dict, partition: str, region: str, account: str
+) -> str | None:
+    """The ARN of a deployed resource when it follows from its natural id. IAM ARNs carry the Path,
+    so a path we cannot resolve means we do not know the ARN."""
+    if natural_id.startswith("arn:"):
+        return natural_id
+    if row.service == "iam" and row.arn != "{id}":
+        path = properties.get("Path", "/") if isinstance(properties, dict) else "/"
+        if not isinstance(path, str):
+            return None
+        base = format_arn(row, partition, region, account, natural_id)
+        if base is None or path == "/":
+            return base
+        prefix, _, name = base.rpartition("/")
+        return f"{prefix}/{path.strip('/')}/{name}"
+    return format_arn(row, partition, region, account, natural_id)
+
+
+def _known_attributes(
+    rows: Iterable[dict], raw_properties: dict[str, dict], context: Context, partition: str, region: str, account: str
+) -> dict[tuple[str, str], Any]:
+    """GetAtt values that follow from physical ids: ARNs of catalog types and the _PHYSICAL_ID_ATTRIBUTES."""
+    known: dict[tuple[str, str], Any] = {}
+    for resource in rows:
+        logical, kind = resource["LogicalResourceId"], resource["ResourceType"]
+        physical = resource.get("PhysicalResourceId")
+        if not physical:
+            continue
+        if kind != "AWS::EC2::SecurityGroup" or physical.startswith("sg-"):  # EC2-Classic groups: a name
+            for attribute in _PHYSICAL_ID_ATTRIBUTES.get(kind, ()):
+                known[(logical, attribute)] = physical
+        row = CATALOG.get(kind)
+        if row is None:
+            continue
+        natural_id = natural_id_of(row, physical)
+        for attribute in _NATURAL_ID_ATTRIBUTES.get(kind, ()):
+            known[(logical, attribute)] = natural_id
+        path = resolve(raw_properties.get(logical, {}).get("Path", "/"), context) if row.service == "iam" else "/"
+        arn = resource_arn(row, natural_id, {"Path": path}, partition, region, account)
+        if arn:
+            known[(logical, "Arn")] = arn
+    return known
+
+
+def _rule_targets(declarations: dict[str, dict], context: Context) -> dict[str, set[str]]:
+    """Which security groups separate SecurityGroupIngress/Egress resources add rules to, by direction:
+    logical ids (Ref/GetAtt in the template) and resolved group ids."""
+    targets: dict[str, set[str]] = {"ingress": set(), "egress": set()}
+    for declaration in declarations.values():
+        kind = declaration.get("Type")
+        direction = {"AWS::EC2::SecurityGroupIngress": "ingress", "AWS::EC2::SecurityGroupEgress": "egress"}.get(kind)
+        if direction is None:
+            continue
+        properties = declaration.get("Properties") or {}
+        for key in ("GroupId", "GroupName"):
+            reference = properties.get(key) if isinstance(properties, dict) else None
+            if isinstance(reference, dict) and "Ref" in reference:
+                targets[direction].add(str(reference["Ref"]))
+            elif isinstance(reference, dict) and "Fn::GetAtt" in reference:
+                target = reference["Fn::GetAtt"]
+                targets[direction].add(str(target[0] if isinstance(target, list) else str(target).split(".")[0]))
+            value = resolve(reference, context) if reference is not None else None
+            if isinstance(value, str):
+                targets[direction].add(value)
+    return targets
+
+
+def _security_group_rules(
+    attributes: dict[str, Any], logical_id: str, physical_id: str | None, targets: dict[str, set[str]]
+) -> dict[str, Any]:
+    """Separate SecurityGroupIngress/Egress resources add rules the inline list does not show: that
+    direction's declared rules are not the whole truth, so they are not compared."""
+    for direction in ("ingress", "egress"):
+        if logical_id in targets[direction] or (physical_id and physical_id in targets[direction]):
+            attributes[direction] = UNRESOLVED
+    return attributes
+
+
+def _declared_tags(properties: dict, stack_tags: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Tags the template declares; a stack's own tags are propagated underneath them by CloudFormation."""
+    if not isinstance(properties, dict) or "Tags" not in properties:
+        return None
+    pairs = properties["Tags"]
+    if isinstance(pairs, list) and any(not isinstance(p, dict) or not isinstance(p.get("Key"), str) for p in pairs):
+        return None  # a tag behind an unresolved Fn::If or key: the declared set is unknown, not smaller
+    declared = tags_from_pairs(pairs)
+    if declared is None:
+        return None
+    return {**(stack_tags or {}), **declared}
+
+
+def _is_live_stack(stack: dict) -> bool:
+    keep = CATALOG[STACK_TYPE].keep
+    return FUNCTIONS[keep](stack) if keep else True
+
+
+def _first_resolved(value: Any) -> str | None:
+    """A child's parent reference: the value, or the first resolvable item of a list (Roles, Queues...)."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, (str, int)) and not isinstance(item, bool):
+            return str(item)
+    return None
+
+
+def _owner(source: str, logical_id: str, stack_name: str | None) -> Owner:
+    return Owner(tool=TOOL, source=source, address=logical_id, framework=FRAMEWORK, stack_name=stack_name)
+
+
+def _properties_of(declaration: Any) -> dict:
+    properties = declaration.get("Properties") if isinstance(declaration, dict) else None
+    return properties if isinstance(properties, dict) else {}
+
+
+def _resolved_properties(declaration: Any, context: Context) -> dict:
+    resolved = resolve(_properties_of(declaration), context)
+    return resolved if isinstance(resolved, dict) else {}
+
+
+def resource_record(
+    kind: str,
+    logical_id: str,
+    physical_id: str | None,
+    properties: dict,
+    *,
+    account: str,
+    region: str,
+    partition: str,
+    owner: Owner,
+    fallback_id: str,
+    stack_tags: dict[str, str] | None = None,
+    rule_targets: dict[str, set[str]] | None = None,
+) -> Record | None:
+    """One deployed resource as a record; None when it has no physical id and needs one to be matched."""
+    base = dict(source_kind=CLOUDFORMATION, account=account, owner=owner, raw_type=kind)
+    if kind in BOOKKEEPING_TYPES or kind.startswith("Custom::"):
+        return Record(type=kind, region=region, natural_id=physical_id or fallback_id, note=BOOKKEEPING_NOTE, **base)
+    if kind in CHILD_TYPES:
+        parent_type, parent_property = CHILD_TYPES[kind]
+        parent_id = _first_resolved(properties.get(parent_property))
+        parent_row = CATALOG.get(parent_type)
+        return Record(
+            type=kind,
+            region=GLOBAL if parent_row is not None and parent_row.is_global else region,
+            natural_id=physical_id or fallback_id,
+            parent=(parent_type, parent_id) if parent_id else None,
+            note=None if parent_id else f"parent {parent_type} not resolvable from {parent_property}",
+            **base,
+        )
+    if not physical_id:
+        return None
+    row = CATALOG.get(kind)
+    if row is None:
+        return Record(type=kind, region=region, natural_id=physical_id, **base)
+    natural_id = natural_id_of(row, physical_id)
+    attributes = pick_values(row, CLOUDFORMATION, properties)
+    if kind == "AWS::EC2::SecurityGroup" and rule_targets:
+        attributes = _security_group_rules(attributes, logical_id, physical_id, rule_targets)
+    name = properties.get(row.cloudformation_name) if row.cloudformation_name else None
+    return Record(
+        type=kind,
+        region=GLOBAL if row.is_global else region,
+        natural_id=natural_id,
+        arn=resource_arn(row, natural_id, properties, partition, region, account),
+        name=name if isinstance(name, str) else None,
+        aliases=(physical_id,) if physical_id != natural_id else (),
+        tags=_declared_tags(properties, stack_tags),
+        attributes=attributes,
+        **base,
+    )
+
+
+def stack_to_result(
+    stack: dict,
+    resources: list[dict] | None,
+    template_body: Any,
+    exports: list[dict] | None,
+    *,
+    account: str,
+    partition: str,
+    region: str,
+) -> ImportResult:
+    """One stack's payloads (DescribeStacks item, ListStackResources rows, GetTemplate body, the region's
+    ListExports) as records and rows. Pure: feed it recorded payloads."""
+    result = ImportResult()
+    stack_id, stack_name = stack["StackId"], stack.get("StackName") or stack["StackId"]
+    stack_tags = tags_from_pairs(stack.get("Tags") or []) or {}
+    warnings: list[str] = []
+
+    template: dict = {}
+    if isinstance(template_body, dict):
+        template = template_body
+    elif isinstance(template_body, str):
+        try:
+            template = load_template(template_body, stack_name)
+        except TemplateError as error:
+            warnings.append(f"template unreadable, attributes not compared: {error.message}")
+            result.errors.append(
+                SourceError(stack_name, redact_text(error.message), "warning", error.line, account, region)
+            )
+    left_unexpanded = transforms(template)
+    if left_unexpanded:
+        # A processed template carries no Transform; this one does (moto answers the original): the
+        # resources the transform made are matched by physical id but their attributes are not declared here.
+        message = (
+            f"template still declares Transform {', '.join(left_unexpanded)}: "
+            "resources it expands have no declared attributes"
+        )
+        warnings.append(message)
+        result.errors.append(SourceError(stack_name, message, "warning", account=account, region=region))
+
+    # moto answers an unsupported resource type (AWS::CDK::Metadata) with a blank row; a resource CloudFormation
+    # already deleted (rollback, failed update) is no longer there.
+    rows = [
+        r
+        for r in resources or []
+        if r.get("LogicalResourceId") and r.get("ResourceType") and r.get("ResourceStatus") != "DELETE_COMPLETE"
+    ]
+    raw_declarations = {
+        logical: declaration
+        for logical, declaration in resource_entries(template)
+        if isinstance(declaration, dict)
+    }
+    raw_properties = {logical: _properties_of(d) for logical, d in raw_declarations.items()}
+    export_values = {e["Name"]: e.get("Value") for e in exports or [] if e.get("Name")}
+    exporting_stacks = {e["Name"]: e.get("ExportingStackId") for e in exports or [] if e.get("Name")}
+    physical_ids = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in rows if r.get("PhysicalResourceId")}
+    context_args = dict(
+        parameters=deployed_parameters(stack, template),
+        account=account,
+        region=region,
+        partition=partition,
+        stack_name=stack_name,
+        stack_id=stack_id,
+        physical_ids=physical_ids,
+        exports=export_values,
+    )
+    first_pass = make_context(template, **context_args)
+    attributes = _known_attributes(rows, raw_properties, first_pass, partition, region, account)
+    context = make_context(template, attributes=attributes, **context_args)
+    rule_targets = _rule_targets(raw_declarations, context)
+
+    for resource in rows:
+        logical, kind = resource["LogicalResourceId"], resource["ResourceType"]
+        record = resource_record(
+            kind,
+            logical,
+            resource.get("PhysicalResourceId") or None,
+            _resolved_properties(raw_declarations.get(logical), context),
+            account=account,
+            region=region,
+            partition=partition,
+            owner=_owner(stack_id, logical, stack_name),
+            fallback_id=f"{stack_id}/{logical}",
+            stack_tags=stack_tags,
+            rule_targets=rule_targets,
+        )
+        if record is not None:
+            result.records.append(record)
+
+    if not stack.get("ParentId") and _is_live_stack(stack):
+        # A deployed stack is itself code; a nested stack is already a resource of its parent. A stack that
+        # rolled back its creation holds nothing: the live scan drops it too (the catalog's `keep`).
+        result.records.append(
+            Record(
+                source_kind=CLOUDFORMATION,
+                type=STACK_TYPE,
+                account=account,
+                region=region,
+                natural_id=stack_id,
+                arn=stack_id,
+                name=stack_name,
+                aliases=(stack_name,),
+                tags=stack_tags or None,
+                owner=Owner(tool=TOOL, source=stack_id, address=stack_name, framework=FRAMEWORK, stack_name=stack_name),
+                raw_type=STACK_TYPE,
+            )
+        )
+
+    result.stacks.append(
+        {
+            "id": stack_id,
+            "name": stack_name,
+            "account": account,
+            "region": region,
+            "status": stack.get("StackStatus"),
+            "framework": FRAMEWORK,
+            "parent_id": stack.get("ParentId"),
+            "root_id": stack.get("RootId") or stack_id,
+            "description": stack.get("Description"),
+            "resource_count": len(rows) if resources is not None else None,
+            "created_at": _iso(stack.get("CreationTime")),
+            "updated_at": _iso(stack.get("LastUpdatedTime")),
+            "tags": stack_tags,
+        }
+    )
+    if exports is not None:
+        own_exports = [e["Name"] for e in exports if e.get("ExportingStackId") == stack_id and e.get("Name")]
+    else:  # ListExports failed: the template's Outputs say what the stack exports
+        own_exports = [n for n in exported_names(template, context) if isinstance(n, str)]
+    result.exports += [
+        {"stack_id": stack_id, "export_name": name, "account": account, "region": region} for name in own_exports
+    ]
+    imported = imported_names(template, context)
+    result.imports += [
+        {
+            "stack_id": stack_id,
+            "export_name": name,
+            "exporting_stack_id": exporting_stacks.get(name),
+            "account": account,
+            "region": region,
+        }
+        for name in imported
+        if isinstance(name, str)
+    ]
+    unresolved_imports = sum(1 for name in imported if not isinstance(name, str))
+    if unresolved_imports:
+        warnings.append(f"{unresolved_imports} Fn::ImportValue names could not be resolved")
+
+    result.sources.append(
+        {
+            "path": stack_id,
+            "kind": "cloudformation_stack",
+            "status": "warning" if warnings else "ok",
+            "format_version": None,
+            "tool_version": None,
+            "lineage": None,
+            "serial": None,
+            "resource_count": len(result.records),
+            "message": redact_text("; ".join(warnings)) if warnings else None,
+        }
+    )
+    return result
+
+
+# ------------------------------------------------------------------------------------------ template files
+
+
+def template_paths(paths: list[str]) -> tuple[list[tuple[Path, bool]], list[SourceError]]:
+    """(file, named explicitly) for each path; directories give their template-looking files, sorted."""
+    found: list[tuple[Path, bool]] = []
+    errors: list[SourceError] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += [
+                (p, False)
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in TEMPLATE_SUFFIXES and not _hidden(p, path)
+            ]
+        elif path.exists():
+            found.append((path, True))
+        else:
+            errors.append(SourceError(str(path), "no such file or directory"))
+    return found, errors
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def import_template_files(
+    paths: list[str], account: str, partition: str, default_region: str
+) -> ImportResult:
+    """Template files (or directories of them) as records of the resources they name.
+
+    Only a resource whose physical-name property (the catalog's `cloudformation_name`) resolves to a
+    literal can be matched without a deployed stack; the others are counted in the source row. A file
+    that cannot be read is a SourceError with its line; the other files still load."""
+    result = ImportResult()
+    files, errors = template_paths(paths)
+    result.errors += errors
+    for path, explicit in files:
+        result.extend(template_file_to_result(path, explicit, account, partition, default_region))
+    return result
+
+
+def _source_row(path: str, status: str, count: int, message: str | None, version: Any = None) -> dict:
+    return {
+        "path": path,
+        "kind": "cloudformation_template",
+        "status": status,
+        "format_version": str(version) if version is not None else None,
+        "tool_version": None,
+        "lineage": None,
+        "serial": None,
+        "resource_count": count,
+        "message": redact_text(message) if message else None,
+    }
+
+
+def template_file_to_result(
+    path: Path, explicit: bool, account: str, partition: str, default_region: str
+) -> ImportResult:
+    result = ImportResult()
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        message = redact_text(f"cannot read the file: {getattr(error, 'strerror', None) or error}")
+        result.errors.append(SourceError(source, message))
+        result.sources.append(_source_row(source, "error", 0, message))
+        return result
+    try:
+        template = load_template(text, source)
+    except TemplateError as error:
+        if not explicit and "no Resources section" in error.message and "AWSTemplateFormatVersion" not in text:
+            # a directory holds other JSON/YAML (package.json, cdk.json): not a template, not an error
+            message = "skipped: not a CloudFormation template (no Resources section)"
+            result.errors.append(SourceError(source, message, "warning"))
+            result.sources.append(_source_row(source, "skipped", 0, message))
+            return result
+        message = redact_text(error.message)
+        result.errors.append(SourceError(source, message, line=error.line))
+        result.sources.append(_source_row(source, "error", 0, message))
+        return result
+
+    notes: list[str] = []
+    unexpanded = [("Transform", name, "the resources it makes are not seen") for name in transforms(template)]
+    unexpanded += [("Fn::Transform", name, "the values it makes are unknown") for name in inline_transforms(template)]
+    for where, name, effect in unexpanded:
+        what = {SAM: "SAM", LANGUAGE_EXTENSIONS: "LanguageExtensions"}.get(name, f"macro {name}")
+        message = (
+            f"{where} {name} ({what}) is not expanded in a template file: {effect}; "
+            "scan the deployed stack to read its processed template"
+        )
+        result.errors.append(SourceError(source, message, "warning"))
+        notes.append(message)
+
+    context = make_context(template, account=account, region=default_region, partition=partition)
+    declarations = declared_resources(template, context)
+    for logical, declaration in resource_entries(template):
+        kind = declaration.get("Type") if isinstance(declaration, dict) else None
+        if isinstance(kind, str):
+            continue
+        if isinstance(kind, dict) and len(kind) == 1:
+            # rain's `Type: !Rain::Module file.yml` is expanded by `rain pkg`, never by CloudFormation
+            message = f"resource {logical} has Type {next(iter(kind))}: a packaging tool expands it, not read"
+        else:
+            message = f"resource {logical} has no Type"
+        result.errors.append(SourceError(source, message, "warning"))
+        notes.append(message)
+    rule_targets = _rule_targets(declarations, context)
+    unnamed = 0
+    conditional = 0
+    for logical, declaration in declarations.items():
+        kind = declaration["Type"]
+        row = CATALOG.get(kind)
+        if kind in BOOKKEEPING_TYPES or kind.startswith("Custom::") or kind.startswith("AWS::Serverless::"):
+            continue  # bookkeeping has no physical resource; SAM types exist only once the transform ran
+        properties = _resolved_properties(declaration, context)
+        name = properties.get(row.cloudformation_name) if row and row.cloudformation_name else None
+        if not isinstance(name, str) or not name:
+            unnamed += 1
+            continue
+        record = resource_record(
+            kind,
+            logical,
+            name,
+            properties,
+            account=account,
+            region=default_region,
+            partition=partition,
+            owner=_owner(source, logical, None),
+            fallback_id=name,
+            rule_targets=rule_targets,
+        )
+        if "Condition" in declaration and evaluate_condition(declaration["Condition"], context) is not True:
+            conditional += 1
+            record.note = f"declared only if condition {declaration['Condition']} holds"
+        result.records.append(record)
+    if unnamed:
+        notes.append(
+            f"{unnamed} resource has no physical name and can only be matched through a deployed stack"
+            if unnamed == 1
+            else f"{unnamed} resources have no physical name and can only be matched through a deployed stack"
+        )
+    if conditional:
+        notes.append(
+            f"{conditional} resource{'' if conditional == 1 else 's'} declared under a condition "
+            "that could not be evaluated"
+        )
+    result.sources.append(
+        _source_row(
+            source,
+            "warning" if any(e.kind == "warning" for e in result.errors) else "ok",
+            len(result.records),
+            "; ".join(notes) or None,
+            template.get("AWSTemplateFormatVersion"),
+        )
+    )
+    return result
