@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-import yaml
 
 ACCOUNT = "123456789012"
 PRIMARY, SECONDARY = "us-east-1", "eu-west-1"
@@ -87,31 +86,7 @@ class Builder:
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
         )
         cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        self._settle_moto_cloudformation(name, template_path, region)
         return cfn.describe_stacks(StackName=name)["Stacks"][0]
-
-    def _settle_moto_cloudformation(self, stack: str, template_path: Path, region: str) -> None:
-        """moto's CloudFormation accepts but does not apply some properties that real CloudFormation applies
-        (tags on SNS topics and Lambda functions, bucket versioning). Apply them here, as AWS would have,
-        so the demo shows real drift only."""
-        template = _load_template(template_path)
-        resources = self.client("cloudformation", region).list_stack_resources(StackName=stack)
-        for summary in resources["StackResourceSummaries"]:
-            logical, physical = summary.get("LogicalResourceId"), summary.get("PhysicalResourceId")
-            declared = (template.get("Resources") or {}).get(logical) or {}
-            props = declared.get("Properties") or {}
-            tags = [t for t in props.get("Tags") or [] if isinstance(t.get("Value"), str)]
-            if summary.get("ResourceType") == "AWS::SNS::Topic" and tags:
-                self.client("sns", region).tag_resource(ResourceArn=physical, Tags=tags)
-            elif summary.get("ResourceType") == "AWS::Lambda::Function" and tags:
-                arn = self.client("lambda", region).get_function(FunctionName=physical)["Configuration"]["FunctionArn"]
-                self.client("lambda", region).tag_resource(Resource=arn, Tags={t["Key"]: t["Value"] for t in tags})
-            elif summary.get("ResourceType") == "AWS::S3::Bucket":
-                status = (props.get("VersioningConfiguration") or {}).get("Status")
-                if status:
-                    self.client("s3", region).put_bucket_versioning(
-                        Bucket=physical, VersioningConfiguration={"Status": status}
-                    )
 
     def deploy_cloudformation(self) -> None:
         self.deploy_stack("payments-network", FIXTURES / "cfn" / "payments-network.yaml")
@@ -185,8 +160,8 @@ class Builder:
         for key in ("eu-manual-queue", "eu-manual-cache", "eu-manual-images", "eu-manual-sg"):
             self.estate.expect(key, "unmanaged")
         # AWS itself: a service-linked role appears when a service is first used.
-        self.client("iam").create_service_linked_role(AWSServiceName="elasticloadbalancing.amazonaws.com")
-        self.estate.expect("AWSServiceRoleForElasticLoadBalancing", "default")
+        role = self.client("iam").create_service_linked_role(AWSServiceName="elasticloadbalancing.amazonaws.com")
+        self.estate.expect(role["Role"]["RoleName"], "default")
 
     # ------------------------------------------------------------------ terraform apply
 
@@ -546,18 +521,6 @@ def _zip(name: str, text: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(name, text)
     return buffer.getvalue()
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags as plain values: enough to read Tags and Versioning here."""
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def _load_template(path: Path) -> dict:
-    text = path.read_text()
-    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_CfnLoader)
 
 
 def build_estate(endpoint: str, workdir: Path) -> Estate:

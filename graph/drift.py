@@ -201,7 +201,13 @@ def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
     return frozenset(rules)
 
 
+def _to_versioning(value: Any) -> Any:
+    """'Enabled' or True is on; 'Suspended', False and 'Disabled' are off."""
+    return _to_bool(value) is True
+
+
 NORMALIZERS: dict[str, Callable[[Any], Any]] = {
+    "versioning": _to_versioning,
     "scalar": lambda v: v,
     "int": _to_int,
     "float": _to_float,
@@ -252,6 +258,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def never_versioned(comparable: Comparable, declared: Any, live: dict[str, Any]) -> bool:
+    """S3 versioning can be suspended but never removed: a bucket that was never versioned did not lose it
+    by hand, its declaration was never applied (an emulator that ignores the property, a failed deploy)."""
+    return comparable.kind == "versioning" and live.get(comparable.name) is None
+
+
+def tags_never_applied(declared_tags: dict[str, Any], live_tags: dict[str, Any], declared_by: str | None) -> bool:
+    """CloudFormation applies a template's tags at create: when none of the declared keys exist live, the
+    deploying engine did not apply them (seen with emulators and with types that ignore Tags); not drift."""
+    declared_keys = {k for k in declared_tags if not str(k).startswith("aws:")}
+    return declared_by == CLOUDFORMATION and bool(declared_keys) and not declared_keys & set(live_tags)
+
+
 def compare(
     row: ResourceType,
     declared: dict[str, Any],
@@ -259,11 +278,14 @@ def compare(
     live: dict[str, Any],
     live_tags: dict[str, Any] | None,
     own_id: str | None = None,
+    declared_by: str | None = None,
 ) -> list[dict[str, Any]]:
     """The differences between one declaration and the live resource, as {attribute, declared, live}."""
     differences: list[dict[str, Any]] = []
     for comparable in row.comparables:
         if comparable.kind == "tags":
+            continue
+        if never_versioned(comparable, declared.get(comparable.name), live):
             continue
         if comparable.name not in declared or comparable.name not in live:
             continue  # a source that says nothing is no evidence of drift
@@ -276,7 +298,12 @@ def compare(
             continue
         if want != have:
             differences.append({"attribute": comparable.name, "declared": _jsonable(want), "live": _jsonable(have)})
-    if any(c.kind == "tags" for c in row.comparables) and declared_tags is not None and live_tags is not None:
+    if (
+        any(c.kind == "tags" for c in row.comparables)
+        and declared_tags is not None
+        and live_tags is not None
+        and not tags_never_applied(declared_tags, live_tags, declared_by)
+    ):
         want_tags = normalize_tags({k: v for k, v in declared_tags.items() if not holds_unresolved(v)})
         unresolved_keys = {k for k, v in declared_tags.items() if holds_unresolved(v)}
         have_tags = {k: v for k, v in (normalize_tags(live_tags) or {}).items() if k not in unresolved_keys}

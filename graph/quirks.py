@@ -66,11 +66,16 @@ def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
 
 
 def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
-    """A volume launched with an instance (deleted with it) belongs to the instance, not to anyone's code."""
-    if node.type != "AWS::EC2::Volume" or node.live.note != "delete-on-termination":
+    """A volume launched with an instance (deleted with it) belongs to the instance, not to anyone's code.
+
+    The instance's block-device mapping says so; some APIs (and moto) leave it off the volume's attachment."""
+    if node.type != "AWS::EC2::Volume":
         return None
-    for instance in _edge_targets(node, "attached_to", index):
+    for instance in index.referrers(node, "launched_with"):
         return CHILD, f"launched with instance {instance.name} and deleted with it", instance.key
+    if node.live.note == "delete-on-termination":
+        for instance in _edge_targets(node, "attached_to", index):
+            return CHILD, f"launched with instance {instance.name} and deleted with it", instance.key
     return None
 
 

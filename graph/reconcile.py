@@ -90,6 +90,7 @@ class NodeIndex:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self._by_id: dict[tuple[str, str], list[Node]] = {}
+        self._referrers: dict[tuple[str, str], list[Node]] | None = None
 
     def add(self, node: Node, identifiers: Iterable[str]) -> None:
         self.nodes[node.key] = node
@@ -108,6 +109,20 @@ class NodeIndex:
                 continue
             return node
         return None
+
+
+    def referrers(self, node: Node, relation: str) -> list[Node]:
+        """Live nodes whose `relation` edge points at `node` (built once, on first use)."""
+        if self._referrers is None:
+            self._referrers = {}
+            for source in self.nodes.values():
+                if source.live is None:
+                    continue
+                for rel, target_type, value in source.live.edges:
+                    target = self.find(target_type, source.live.account, source.live.region, value)
+                    if target is not None:
+                        self._referrers.setdefault((target.key, rel), []).append(source)
+        return self._referrers.get((node.key, relation), [])
 
 
 def node_key(type_: str, account: str | None, region: str | None, natural_id: str, arn: str | None) -> str:
@@ -311,7 +326,8 @@ def _compute_drift(node: Node, owners: list[Record], row) -> None:
         return
     for owner in owners:
         for difference in compare(
-            row, owner.attributes, owner.tags, node.live.attributes, node.live.tags, own_id=node.natural_id
+            row, owner.attributes, owner.tags, node.live.attributes, node.live.tags, own_id=node.natural_id,
+            declared_by=owner.owner.tool,
         ):
             node.drift.append({**difference, "tool": owner.owner.tool, "source": owner.owner.source,
                                "address": owner.owner.address})

@@ -24,7 +24,7 @@ SECRET_VALUE = re.compile(
     r"(-----BEGIN [A-Z ]*PRIVATE KEY-----"
     r"|(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"  # the shape of an AWS secret access key
     r"|\b(ASIA|AKIA)[A-Z0-9]{16}\b"
-    r"|(password|passwd|pwd|secret|token|api[_-]?key)\s*[:=]\s*\S+"
+    r"|(?<![:/\w-])(password|passwd|pwd|secret|token|api[_-]?key)\s*[:=]\s*\S+"
     r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b"
     r"|\bxox[baprs]-[A-Za-z0-9-]{10,}\b)",
     re.IGNORECASE,

@@ -184,7 +184,7 @@ def finish_bucket(item: dict) -> dict:
     """GetBucketLocation answers None for us-east-1 and 'EU' for the oldest eu-west-1 buckets."""
     location = item.get("Location")
     region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
-    return {**item, "Region": region, "VersioningEnabled": item.get("Versioning") == "Enabled"}
+    return {**item, "Region": region}
 
 
 def physical_id_url_tail(physical_id: str) -> str:
@@ -432,7 +432,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
             Edge("in_vpc", "AWS::EC2::VPC", "VpcId"),
             Edge("uses_security_group", "AWS::EC2::SecurityGroup", "SecurityGroups[].GroupId"),
             Edge("uses_instance_profile", "AWS::IAM::InstanceProfile", "IamInstanceProfile.Arn"),
-            Edge("attaches_volume", "AWS::EC2::Volume", "BlockDeviceMappings[].Ebs.VolumeId"),
+            Edge("attaches_volume", "AWS::EC2::Volume", "BlockDeviceMappings[?!Ebs.DeleteOnTermination].Ebs.VolumeId"),
+            Edge("launched_with", "AWS::EC2::Volume", "BlockDeviceMappings[?Ebs.DeleteOnTermination].Ebs.VolumeId"),
         ),
         keep="keep_not_terminated",
         import_identifier=("InstanceId",),
@@ -662,11 +663,11 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         cloudformation_children=(ChildType("AWS::S3::BucketPolicy", "Bucket"),),
         comparables=(
             Comparable(
-                "versioning_enabled",
-                "VersioningEnabled",
+                "versioning",
+                "Versioning",
                 "versioning[0].enabled",
                 "VersioningConfiguration.Status",
-                kind="bool",
+                kind="versioning",
             ),
             TAGS,
         ),
@@ -892,6 +893,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         list=Call("list_topics", path="Topics"),
         id="TopicArn",
         arn="{id}",
+        name="ArnName",
         arn_field="TopicArn",
         details=(("Attributes", Call("get_topic_attributes", {"TopicArn": "{TopicArn}"}, path="Attributes")),),
         tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceArn": "{TopicArn}"})),

@@ -204,11 +204,21 @@ def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Identifier columns name things; they are never secrets, and masking a span of one would break the graph.
+IDENTIFIER_COLUMNS = frozenset(
+    {"id", "arn", "natural_id", "name", "type", "account", "region", "resource_id", "source_id", "target_id",
+     "stack_id", "parent_id", "root_id", "exporting_stack_id", "export_name", "address", "source", "path",
+     "stack_name", "declared_type", "relation", "status", "tool", "framework", "outcome", "rule", "service"}
+)
+
+
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if key == "tags":
+        if key in IDENTIFIER_COLUMNS:
+            out[key] = value
+        elif key == "tags":
             out[key] = _json(redact_tags(value))
         elif isinstance(value, (dict, list, tuple)):
             out[key] = _json(redact(value))

@@ -36,19 +36,41 @@ def aws(moto_endpoint, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def demo_scan(tmp_path_factory):
-    """The demo estate in its own moto server, scanned through the real CLI path; shared by the e2e tests."""
-    from driftgraph.demo import scan_demo
+def demo_estate(tmp_path_factory):
+    """The demo estate in a moto server of its own, for tests that drive the CLI against it."""
+    from driftgraph.demo_estate import build_estate
 
-    workdir = tmp_path_factory.mktemp("demo")
-    db = workdir / "driftgraph.db"
-    result = scan_demo(db, workdir)
-    return {"db": db, "workdir": workdir, **result}
+    workdir = tmp_path_factory.mktemp("estate")
+    with moto_server() as endpoint:
+        with aws_environment(endpoint):
+            estate = build_estate(endpoint, workdir)
+        yield {"endpoint": endpoint, "workdir": workdir, "estate": estate}
+
+
+def run_cli(args, endpoint, check=True):
+    """`driftgraph ARGS` in a subprocess with boto3's standard chain pointed at moto: the user's path."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    result = subprocess.run([sys.executable, "-m", "driftgraph", *args], env=env, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"driftgraph {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 @pytest.fixture(scope="session")
-def demo_report(demo_scan):
-    from graph.report import build_report
-    from graph.store import open_database
+def estate_scan(demo_estate, tmp_path_factory):
+    """`driftgraph scan` then `driftgraph report --format json`, exactly as the README tells a user."""
+    import json
 
-    return build_report(open_database(demo_scan["db"]))
+    db = tmp_path_factory.mktemp("scan") / "estate.db"
+    endpoint, workdir = demo_estate["endpoint"], demo_estate["workdir"]
+    scan = run_cli(["-v", "scan", "--db", str(db), "--region", "us-east-1", "--region", "eu-west-1",
+                    "--tfstate", str(workdir / "terraform")], endpoint)
+    report = run_cli(["report", "--db", str(db), "--format", "json"], endpoint)
+    markdown = run_cli(["report", "--db", str(db), "--format", "markdown"], endpoint)
+    return {"db": db, "scan": scan, "report": json.loads(report.stdout), "markdown": markdown.stdout,
+            **demo_estate}

@@ -205,7 +205,20 @@ def test_real_differences_are_drift():
     attributes = {d["attribute"] for d in diff}
     assert attributes == {"ingress", "tags.team", "tags.extra"}
     bucket = CATALOG["AWS::S3::Bucket"]
-    assert compare(bucket, {"versioning_enabled": "Enabled"}, None, {"versioning_enabled": False}, None)[0]["attribute"] == "versioning_enabled"
+    assert compare(bucket, {"versioning": "Enabled"}, None, {"versioning": "Suspended"}, None)[0]["attribute"] == "versioning"
+    assert compare(bucket, {"versioning": True}, None, {"versioning": "Suspended"}, None)[0]["live"] is False
+
+
+def test_what_could_not_have_been_changed_by_hand_is_not_drift():
+    bucket = CATALOG["AWS::S3::Bucket"]
+    assert compare(bucket, {"versioning": "Enabled"}, None, {"versioning": None}, None) == []
+    assert compare(bucket, {"versioning": False}, None, {"versioning": None}, None) == []
+    queue = CATALOG["AWS::SQS::Queue"]
+    # CloudFormation declared tags none of which exist live: the engine never applied them
+    assert compare(queue, {}, {"team": "a"}, {}, {}, declared_by="cloudformation") == []
+    # ... but one that exists, changed, is drift; and Terraform's declared tags are always compared
+    assert compare(queue, {}, {"team": "a", "env": "x"}, {}, {"team": "b"}, declared_by="cloudformation") != []
+    assert compare(queue, {}, {"team": "a"}, {}, {}, declared_by="terraform") != []
 
 
 def test_ignore_rules_read_types_globs_and_tags_and_reject_nonsense():
