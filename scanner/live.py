@@ -43,8 +43,9 @@ def classify_failure(exc: Exception) -> Failure:
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "ClientError")
         message = redact_text(str(error.get("Message") or exc))
-        if code in ACCESS_DENIED or "AccessDenied" in code:
-            return Failure("access_denied", code, message)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ACCESS_DENIED or "AccessDenied" in code or (status == 403 and code in ("403", "Forbidden")):
+            return Failure("access_denied", "AccessDenied" if code == "403" else code, message)
         if code in THROTTLED:
             return Failure("throttled", code, message)
         return Failure("error", code, message)
