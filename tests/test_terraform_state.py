@@ -136,7 +136,7 @@ def test_v4_records_carry_identifiers_tags_and_only_comparable_attributes():
 
     bucket = records["aws_s3_bucket.logs"]
     assert (bucket.arn, bucket.name, bucket.attributes) == (
-        "arn:aws:s3:::acme-orders-logs-123456789012", "acme-orders-logs-123456789012", {"versioning_enabled": True})
+        "arn:aws:s3:::acme-orders-logs-123456789012", "acme-orders-logs-123456789012", {"versioning": True})
 
     web = records["aws_instance.web[0]"]
     assert web.aliases == ("arn:aws:ec2:us-east-1:123456789012:instance/i-0f1e2d3c4b5a69788",)
@@ -204,7 +204,7 @@ def test_v3_attributes_are_unflattened_into_the_v4_shape():
     web = records["aws_instance.web[0]"]
     assert web.tags == {"Name": "web-0", "kubernetes.io/cluster/demo": "owned"}  # a map key with dots and slashes
     assert web.attributes == {"instance_type": "t2.micro", "security_groups": ["sg-0e4a2c6b8d1f3a597"]}
-    assert records["aws_s3_bucket.assets"].attributes == {"versioning_enabled": True}
+    assert records["aws_s3_bucket.assets"].attributes == {"versioning": True}
     ingress = records["aws_security_group.web"].attributes["ingress"]
     assert sorted((rule["from_port"], rule["self"], tuple(rule["cidr_blocks"])) for rule in ingress) == [
         ("443", False, ("0.0.0.0/0",)), ("80", False, ("0.0.0.0/0",))]
