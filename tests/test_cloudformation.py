@@ -4,11 +4,6 @@ through the real boto3 path from a moto server."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -723,44 +718,6 @@ def test_stack_template_problems_are_warnings_and_records_remain():
 # ------------------------------------------------------------------------------------------------ moto
 
 MOTO_REGIONS = [REGION, "eu-west-1"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _moto_server_command() -> list[str]:
-    beside_python = Path(sys.executable).parent / "moto_server"
-    return [str(beside_python)] if beside_python.exists() else [sys.executable, "-m", "moto.server"]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    port = _free_port()
-    process = subprocess.Popen(
-        _moto_server_command() + ["-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"moto server did not answer on {url}")
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def _aws_env(monkeypatch, endpoint, tmp_dir):

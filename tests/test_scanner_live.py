@@ -112,7 +112,7 @@ def make_one_of_each(region: str) -> dict[str, str]:
                                      Tags=tag)
     made["AWS::CloudWatch::Alarm"] = "catalog-alarm"
     ecs = c("ecs")
-    cluster = ecs.create_cluster(clusterName="catalog-cluster", tags=[{"key": "owner", "value": "catalog-test"}])["cluster"]
+    ecs.create_cluster(clusterName="catalog-cluster", tags=[{"key": "owner", "value": "catalog-test"}])["cluster"]
     made["AWS::ECS::Cluster"] = "catalog-cluster"
     task = ecs.register_task_definition(family="catalog-task", containerDefinitions=[
         {"name": "app", "image": "nginx", "memory": 128, "environment": [{"name": "TOKEN", "value": "not-a-real-secret-3"}]}])
