@@ -136,7 +136,10 @@ def serve(db, port) -> None:
     """Browse the database in Datasette, read-only, on 127.0.0.1."""
     from driftgraph.serve import serve as serve_datasette
 
-    serve_datasette(db, port=port)
+    try:
+        serve_datasette(db, port=port)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.command()

@@ -188,6 +188,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                     f"| {_cell(r['type'] + ' ' + str(r['name']))} | {_cell(d['attribute'])} | {_cell(d['declared'])} "
                     f"| {_cell(d['live'])} | {_cell(d['tool'] + ' ' + d['address'])} |"
                 )
+    if report["failed_listings"]:
+        lines += ["", f"## Failed listings ({len(report['failed_listings'])}): their declared resources are unknown", "",
+                  "| type | where | outcome | message |", "|---|---|---|---|"]
+        for f in report["failed_listings"]:
+            lines.append(f"| {f['type']} | {f['account']}/{f['region']} | {f['outcome']} ({f['error_code']}) | {_cell(f['message'])} |")
     if report["errors"]:
         lines += ["", f"## Errors and warnings ({len(report['errors'])})", "", "| kind | source | where | message |", "|---|---|---|---|"]
         for e in report["errors"]:

@@ -239,7 +239,7 @@ def list_type(
         failure = classify_failure(exc)
         elapsed = int((time.monotonic() - started) * 1000)
         listing = Listing(account, listing_region, row.type, failure.outcome, 0, failure.code, failure.message, elapsed)
-        return [], [], listing, [_error(row, account, listing_region, row.list.method, failure)]
+        return [], [], listing, []  # the failed listing itself is the record of it
     normalize = function(row.normalize)
     items, records = [], []
     for item, parent in raw:

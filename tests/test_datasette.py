@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -41,9 +42,9 @@ def fixture_db(tmp_path_factory) -> Path:
     return build_fixture_db(tmp_path_factory.mktemp("graph") / f"{DB_NAME}.db")
 
 
-def fetch(db_path: Path, *paths: str, app=None):
+def fetch(db_path: Path, *paths: str):
     """GET each path from a fresh Datasette over db_path; the responses, in order."""
-    ds = app or make_app(db_path)
+    ds = make_app(db_path)
 
     async def run():
         return [await ds.client.get(path) for path in paths]
@@ -52,8 +53,6 @@ def fetch(db_path: Path, *paths: str, app=None):
 
 
 def query_rows(db_path: Path, name: str, params: dict[str, str] | None = None) -> list[dict]:
-    from urllib.parse import urlencode
-
     query = urlencode({"_shape": "array", **(params or {})})
     (response,) = fetch(db_path, f"/{DB_NAME}/{name}.json?{query}")
     assert response.status_code == 200, response.text

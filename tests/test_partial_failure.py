@@ -104,6 +104,9 @@ def test_denied_listing_is_recorded_and_its_declared_resources_are_unknown(guard
     assert by_name["hidden-table"]["status"] == "unknown", "a type that could not be listed is never missing"
     assert "AccessDenied" in by_name["hidden-table"]["reason"]
     assert by_name["kept-queue"]["status"] == "managed", "the other inputs still load"
+    from graph.report import render_markdown
+
+    assert "## Failed listings (1)" in render_markdown(report) and "access_denied (AccessDenied)" in render_markdown(report)
 
 
 def test_bad_state_files_are_named_and_the_good_one_still_loads(guarded_moto, tmp_path):
