@@ -214,6 +214,7 @@ NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "bool": _to_bool,
     "lower": lambda v: str(v).lower(),
     "set": _to_set,
+    "groups": _to_set,
     "policy": canonical_policy,
     "key_id": _to_key_id,
     "name_tail": _to_name_tail,
@@ -264,6 +265,11 @@ def never_versioned(comparable: Comparable, declared: Any, live: dict[str, Any])
     return comparable.kind == "versioning" and live.get(comparable.name) is None
 
 
+def groups_not_reported(comparable: Comparable, live: dict[str, Any]) -> bool:
+    """An instance always has at least one security group: an empty live list is missing data, not drift."""
+    return comparable.kind == "groups" and not live.get(comparable.name)
+
+
 def tags_never_applied(declared_tags: dict[str, Any], live_tags: dict[str, Any], declared_by: str | None) -> bool:
     """CloudFormation applies a template's tags at create: when none of the declared keys exist live, the
     deploying engine did not apply them (seen with emulators and with types that ignore Tags); not drift."""
@@ -285,7 +291,7 @@ def compare(
     for comparable in row.comparables:
         if comparable.kind == "tags":
             continue
-        if never_versioned(comparable, declared.get(comparable.name), live):
+        if never_versioned(comparable, declared.get(comparable.name), live) or groups_not_reported(comparable, live):
             continue
         if comparable.name not in declared or comparable.name not in live:
             continue  # a source that says nothing is no evidence of drift

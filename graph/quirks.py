@@ -88,6 +88,15 @@ def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
+def interface_of_nat_gateway(node: "Node", index: "NodeIndex") -> Verdict:
+    """A NAT gateway's network interface is made and deleted with the gateway."""
+    if node.type != "AWS::EC2::NetworkInterface":
+        return None
+    for gateway in index.referrers(node, "uses_interface"):
+        return CHILD, f"the network interface of NAT gateway {gateway.name}", gateway.key
+    return None
+
+
 def instance_of_auto_scaling_group(node: "Node", index: "NodeIndex") -> Verdict:
     """Auto Scaling launches and replaces its instances; the group is what code owns."""
     if node.type != "AWS::EC2::Instance":
@@ -124,6 +133,7 @@ UNOWNED_RULES: tuple[Callable[["Node", "NodeIndex"], Verdict], ...] = (
     made_with_its_vpc,
     root_volume_of_instance,
     primary_interface_of_instance,
+    interface_of_nat_gateway,
     instance_of_auto_scaling_group,
     log_group_of_function,
 )

@@ -176,8 +176,11 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
 
     children: list[Record] = []
     others: list[Record] = []
+    unidentified: list[Record] = []
     for record in declared:
-        if record.type in CATALOG:
+        if record.type in CATALOG and not record.natural_id:
+            unidentified.append(record)  # identified below, once every identified declaration has its node
+        elif record.type in CATALOG:
             _attach_declaration(index, record, scope)
         elif record.type in CHILD_TYPES or record.parent is not None:
             children.append(record)
@@ -185,9 +188,12 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
             others.append(record)
     for record in others:
         _attach_declaration(index, record, scope)
+    for record in unidentified:
+        _attach_unidentified(index, record)
 
     for node in list(index.nodes.values()):
-        classify(node, index, scope)
+        if node.rule != "no_physical_id":
+            classify(node, index, scope)
     child_edges = [_attach_child(index, record) for record in children]
 
     if ignore is not None:
@@ -227,6 +233,41 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
         )
         index.add(node, _identifiers(record) + ([arn] if arn else []))
     node.declarations.append(record)
+
+
+def _stack_tagged(node: Node, owner) -> bool:
+    tags = (node.live.tags if node.live else None) or {}
+    return tags.get("aws:cloudformation:logical-id") == owner.address and owner.source in (
+        tags.get("aws:cloudformation:stack-id"), tags.get("aws:cloudformation:stack-name")
+    )
+
+
+def _generated_name_of(node: Node, owner) -> bool:
+    """CloudFormation names what a template leaves unnamed '<stack>-<logical id>-<SUFFIX>' (parts truncated
+    to fit the type's length limit, case lowered by some services)."""
+    text = (node.natural_id or "").rsplit("/", 1)[-1].lower()
+    stack, logical = (owner.stack_name or "").lower(), owner.address.lower()
+    return bool(stack) and text.startswith(stack[:5]) and logical[:8] in text and re.search(r"-[a-z0-9]{6,}$", text) is not None
+
+
+def _attach_unidentified(index: NodeIndex, record: Record) -> None:
+    """A stack resource without a physical id: found by the stack's tags on it, else by its generated name;
+    else it stays `unknown` (never `missing`: nothing says it is gone)."""
+    candidates = [
+        n for n in index.nodes.values()
+        if n.type == record.type and n.live is not None and not n.declarations
+        and n.account == record.account and n.region in (record.region, GLOBAL)
+    ]
+    for test in (_stack_tagged, _generated_name_of):
+        found = [n for n in candidates if test(n, record.owner)]
+        if len(found) == 1:
+            found[0].declarations.append(record)
+            return
+    key = f"{record.type}:{record.account}:{record.region}:{record.owner.source}#{record.owner.address}"
+    node = Node(key, record.type, record.account, record.region, f"{record.owner.stack_name}/{record.owner.address}",
+                None, record.owner.address, declarations=[record], status=UNKNOWN, rule="no_physical_id")
+    node.reason = f"stack {record.owner.stack_name} reports no physical id for {record.owner.address}, and no live resource carries its tags or generated name"
+    index.nodes[key] = node
 
 
 def _attach_child(index: NodeIndex, record: Record) -> tuple[str, str, str] | None:
@@ -319,6 +360,10 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
             return
     node.status, node.rule = UNMANAGED, "no_owner"
     node.reason = "no Terraform state or CloudFormation stack declares it"
+    stack = (node.live.tags or {}).get("aws:cloudformation:stack-name")
+    if stack:
+        logical = (node.live.tags or {}).get("aws:cloudformation:logical-id")
+        node.reason += f"; it carries the tags of stack {stack} ({logical}): retained after a delete, or dropped from the template"
 
 
 def _compute_drift(node: Node, owners: list[Record], row) -> None:

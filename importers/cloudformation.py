@@ -342,6 +342,9 @@ def _resolved_properties(declaration: Any, context: Context) -> dict:
     return resolved if isinstance(resolved, dict) else {}
 
 
+NO_PHYSICAL_ID = "the stack reports no physical id"
+
+
 def resource_record(
     kind: str,
     logical_id: str,
@@ -372,12 +375,14 @@ def resource_record(
             note=None if parent_id else f"parent {parent_type} not resolvable from {parent_property}",
             **base,
         )
-    if not physical_id:
-        return None
     row = CATALOG.get(kind)
+    if not physical_id and row is None:
+        return None
     if row is None:
         return Record(type=kind, region=region, natural_id=physical_id, **base)
-    natural_id = natural_id_of(row, physical_id)
+    # No physical id (seen with moto for unnamed resources): the graph identifies the resource by the
+    # stack's tags or CloudFormation's generated name, so the declaration is kept with no natural id.
+    natural_id = natural_id_of(row, physical_id) if physical_id else None
     attributes = pick_values(row, CLOUDFORMATION, properties)
     if kind == "AWS::EC2::SecurityGroup" and rule_targets:
         attributes = _security_group_rules(attributes, logical_id, physical_id, rule_targets)
@@ -386,9 +391,10 @@ def resource_record(
         type=kind,
         region=GLOBAL if row.is_global else region,
         natural_id=natural_id,
-        arn=resource_arn(row, natural_id, properties, partition, region, account),
+        arn=resource_arn(row, natural_id, properties, partition, region, account) if natural_id else None,
         name=name if isinstance(name, str) else None,
-        aliases=(physical_id,) if physical_id != natural_id else (),
+        aliases=(physical_id,) if physical_id and physical_id != natural_id else (),
+        note=None if physical_id else NO_PHYSICAL_ID,
         tags=_declared_tags(properties, stack_tags),
         attributes=attributes,
         **base,
@@ -435,11 +441,14 @@ def stack_to_result(
         result.errors.append(SourceError(stack_name, message, "warning", account=account, region=region))
 
     # moto answers an unsupported resource type (AWS::CDK::Metadata) with a blank row; a resource CloudFormation
-    # already deleted (rollback, failed update) is no longer there.
+    # already deleted (rollback, failed update) is no longer there, nor is one that failed before it got an id.
     rows = [
         r
         for r in resources or []
-        if r.get("LogicalResourceId") and r.get("ResourceType") and r.get("ResourceStatus") != "DELETE_COMPLETE"
+        if r.get("LogicalResourceId")
+        and r.get("ResourceType")
+        and r.get("ResourceStatus") != "DELETE_COMPLETE"
+        and (r.get("PhysicalResourceId") or not str(r.get("ResourceStatus", "")).endswith("FAILED"))
     ]
     raw_declarations = {
         logical: declaration

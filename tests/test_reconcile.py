@@ -229,3 +229,31 @@ def test_ignore_rules_read_types_globs_and_tags_and_reject_nonsense():
     assert [nodes[k].status for k in ("scratch-1", "tmp-q", "keep-q", "real")] == [IGNORED, IGNORED, IGNORED, UNMANAGED]
     with pytest.raises(ValueError, match="line|:2:"):
         IgnoreRules(["AWS::S3::Bucket:ok", "not a rule"], "x.ignore")
+
+
+def test_a_stack_resource_without_physical_id_is_found_by_tags_or_generated_name_else_unknown():
+    stack = "arn:aws:cloudformation:us-east-1:111122223333:stack/s/1"
+    tagged = live("AWS::EC2::Subnet", "subnet-9", tags={"aws:cloudformation:stack-id": stack,
+                                                        "aws:cloudformation:logical-id": "SubnetA"})
+    named = live("AWS::RDS::DBSubnetGroup", "s-dbsubnets-heq3zdls1v4i")
+    other = live("AWS::RDS::DBSubnetGroup", "hand-made-group")
+    declared = [cfn("AWS::EC2::Subnet", None, "SubnetA"), cfn("AWS::RDS::DBSubnetGroup", None, "DbSubnets"),
+                cfn("AWS::SQS::Queue", None, "Jobs")]
+    nodes = by_id(reconcile([tagged, named, other], declared, scope()))
+    assert nodes["subnet-9"].status == MANAGED
+    assert nodes["s-dbsubnets-heq3zdls1v4i"].status == MANAGED
+    assert nodes["hand-made-group"].status == UNMANAGED
+    assert nodes["s/Jobs"].status == UNKNOWN and nodes["s/Jobs"].rule == "no_physical_id"
+
+
+def test_a_retained_stack_resource_says_whose_tags_it_carries():
+    orphan = live("AWS::SQS::Queue", "kept", tags={"aws:cloudformation:stack-name": "old-stack",
+                                                   "aws:cloudformation:logical-id": "Jobs"})
+    node = by_id(reconcile([orphan], [], scope()))["kept"]
+    assert node.status == UNMANAGED and "stack old-stack (Jobs)" in node.reason
+
+
+def test_the_network_interface_of_a_nat_gateway_is_its_child():
+    nat = live("AWS::EC2::NatGateway", "nat-1", edges=(("uses_interface", "AWS::EC2::NetworkInterface", "eni-1"),))
+    nodes = by_id(reconcile([nat, live("AWS::EC2::NetworkInterface", "eni-1")], [], scope()))
+    assert nodes["eni-1"].status == CHILD and nodes["eni-1"].parent_key == nodes["nat-1"].key
