@@ -28,7 +28,7 @@ from graph.records import (
     Listing,
     Record,
 )
-from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, format_arn
+from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
 
 @dataclass
@@ -133,7 +133,14 @@ def node_key(type_: str, account: str | None, region: str | None, natural_id: st
 
 
 def _identifiers(record: Record) -> list[str]:
-    return [x for x in (record.natural_id, record.arn, *record.aliases) if x]
+    """Every identifier a record gives, plus each mapped the way the type's physical ids are (a queue URL
+    from any host names the same queue as its last segment)."""
+    found = [x for x in (record.natural_id, record.arn, *record.aliases) if x]
+    row = CATALOG.get(record.type)
+    if row is not None and row.physical_id:
+        mapped = FUNCTIONS[row.physical_id]
+        found += [mapped(x) for x in found if not x.startswith("arn:")]
+    return list(dict.fromkeys(found))
 
 
 def _owner_text(record: Record) -> str:

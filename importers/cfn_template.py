@@ -400,6 +400,35 @@ _FUNCTIONS = {
     "Fn::Not": lambda a, c: _condition_function(a, c, "Fn::Not"),
 }
 
+# Intrinsics we know and deliberately leave unresolved: their values are only known once deployed.
+DEPLOY_TIME_FUNCTIONS = frozenset({"Fn::Base64", "Fn::GetAZs", "Fn::Cidr", "Fn::Transform", "Condition"})
+
+
+def unsupported_intrinsics(template: dict) -> list[tuple[str, str]]:
+    """(path, function) for every intrinsic in Resources that we do not know: the values that depend on it
+    are never compared, and the reader is told so."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            if is_intrinsic(value):
+                name, argument = next(iter(value.items()))
+                if name not in _FUNCTIONS and name not in DEPLOY_TIME_FUNCTIONS and not name.startswith("Fn::ForEach"):
+                    found.append((path, name))
+                walk(argument, path)
+                return
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for number, item in enumerate(value):
+                walk(item, f"{path}[{number}]")
+
+    for logical, declaration in resource_entries(template):
+        if isinstance(declaration, dict):
+            walk(declaration.get("Properties"), f"Resources.{logical}.Properties")
+    return found
+
+
 # ------------------------------------------------------------------------------------------------ conditions
 
 

@@ -38,6 +38,7 @@ from importers.cfn_template import (
     exported_names,
     imported_names,
     inline_transforms,
+    unsupported_intrinsics,
     load_template,
     make_context,
     resolve,
@@ -658,6 +659,10 @@ def template_file_to_result(
             f"{where} {name} ({what}) is not expanded in a template file: {effect}; "
             "scan the deployed stack to read its processed template"
         )
+        result.errors.append(SourceError(source, message, "warning"))
+        notes.append(message)
+    for path, name in unsupported_intrinsics(template):
+        message = f"{source}: unsupported intrinsic {name} at {path}; values that depend on it are not compared"
         result.errors.append(SourceError(source, message, "warning"))
         notes.append(message)
 

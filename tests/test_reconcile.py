@@ -101,11 +101,14 @@ def test_a_declaration_matches_by_any_alias_and_case_rules():
         cfn("AWS::RDS::DBInstance", "MyDB", "Db"),
         tf("AWS::ECS::Cluster", "arn:aws:ecs:us-east-1:111122223333:cluster/edge", "aws_ecs_cluster.edge"),
     ]
+    records_live.append(live("AWS::SQS::Queue", "jobs", aliases=("http://localhost:5000/111122223333/jobs",)))
+    declared.append(tf("AWS::SQS::Queue", "https://sqs.us-east-1.amazonaws.com/111122223333/jobs", "aws_sqs_queue.jobs"))
     nodes = by_id(reconcile(records_live, declared, scope()))
+    assert nodes["jobs"].status == MANAGED, "a queue URL from another endpoint still names the queue"
     assert nodes["eipalloc-1"].status == MANAGED
     assert nodes["mydb"].status == MANAGED
     assert nodes["edge"].status == MANAGED
-    assert len(nodes) == 3
+    assert len(nodes) == 4
 
 
 def test_unowned_quirks_explain_what_aws_made():
