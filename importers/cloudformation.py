@@ -304,7 +304,9 @@ def _security_group_rules(
 
 
 def _declared_tags(properties: dict, stack_tags: dict[str, str] | None = None) -> dict[str, Any] | None:
-    """Tags the template declares; a stack's own tags are propagated underneath them by CloudFormation."""
+    """Tags the template declares. A stack's own tags are propagated underneath them to the types that
+    support it (which ones varies, and emulators differ), so they are held UNRESOLVED: neither their absence
+    nor their presence live is drift."""
     if not isinstance(properties, dict) or "Tags" not in properties:
         return None
     pairs = properties["Tags"]
@@ -313,7 +315,7 @@ def _declared_tags(properties: dict, stack_tags: dict[str, str] | None = None) -
     declared = tags_from_pairs(pairs)
     if declared is None:
         return None
-    return {**(stack_tags or {}), **declared}
+    return {**{key: UNRESOLVED for key in stack_tags or {}}, **declared}
 
 
 def _is_live_stack(stack: dict) -> bool:

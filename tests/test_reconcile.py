@@ -260,3 +260,11 @@ def test_the_network_interface_of_a_nat_gateway_is_its_child():
     nat = live("AWS::EC2::NatGateway", "nat-1", edges=(("uses_interface", "AWS::EC2::NetworkInterface", "eni-1"),))
     nodes = by_id(reconcile([nat, live("AWS::EC2::NetworkInterface", "eni-1")], [], scope()))
     assert nodes["eni-1"].status == CHILD and nodes["eni-1"].parent_key == nodes["nat-1"].key
+
+
+def test_stack_level_tags_are_neither_required_nor_forbidden_live():
+    queue = CATALOG["AWS::SQS::Queue"]
+    declared = {"team": "a", "stack-tag": UNRESOLVED}
+    assert compare(queue, {}, declared, {}, {"team": "a"}, declared_by="cloudformation") == []
+    assert compare(queue, {}, declared, {}, {"team": "a", "stack-tag": "x"}, declared_by="cloudformation") == []
+    assert compare(queue, {}, declared, {}, {"team": "b", "stack-tag": "x"}, declared_by="cloudformation") != []
