@@ -108,6 +108,15 @@ def instance_of_auto_scaling_group(node: "Node", index: "NodeIndex") -> Verdict:
     return CHILD, f"launched by Auto Scaling group {group}", parent.key if parent else None
 
 
+def member_of_replication_group(node: "Node", index: "NodeIndex") -> Verdict:
+    """A replication group makes and replaces its member cache clusters ('<group>-001', ...) itself."""
+    if node.type != "AWS::ElastiCache::CacheCluster":
+        return None
+    for group in _edge_targets(node, "member_of", index):
+        return CHILD, f"a member cluster replication group {group.name} made", group.key
+    return None
+
+
 def log_group_of_function(node: "Node", index: "NodeIndex") -> Verdict:
     """Lambda creates /aws/lambda/<function> on first run when nobody declared it."""
     if node.type != "AWS::Logs::LogGroup" or not node.natural_id.startswith("/aws/lambda/"):
@@ -135,5 +144,6 @@ UNOWNED_RULES: tuple[Callable[["Node", "NodeIndex"], Verdict], ...] = (
     primary_interface_of_instance,
     interface_of_nat_gateway,
     instance_of_auto_scaling_group,
+    member_of_replication_group,
     log_group_of_function,
 )

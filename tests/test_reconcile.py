@@ -268,3 +268,10 @@ def test_stack_level_tags_are_neither_required_nor_forbidden_live():
     assert compare(queue, {}, declared, {}, {"team": "a"}, declared_by="cloudformation") == []
     assert compare(queue, {}, declared, {}, {"team": "a", "stack-tag": "x"}, declared_by="cloudformation") == []
     assert compare(queue, {}, declared, {}, {"team": "b", "stack-tag": "x"}, declared_by="cloudformation") != []
+
+
+def test_member_clusters_of_a_replication_group_are_its_children():
+    group = live("AWS::ElastiCache::ReplicationGroup", "cache")
+    member = live("AWS::ElastiCache::CacheCluster", "cache-001", edges=(("member_of", "AWS::ElastiCache::ReplicationGroup", "cache"),))
+    nodes = by_id(reconcile([group, member], [tf("AWS::ElastiCache::ReplicationGroup", "cache", "aws_elasticache_replication_group.c")], scope()))
+    assert nodes["cache-001"].status == CHILD and nodes["cache-001"].parent_key == nodes["cache"].key
