@@ -221,8 +221,12 @@ def list_type(
     region: str,
     partition: str,
     parent_items: list[dict] | None = None,
+    describe_pool: ThreadPoolExecutor | None = None,
 ) -> tuple[list[dict], list[Record], Listing, list[SourceError]]:
-    """List one type in one region: items (for child listings), records, the listing outcome, warnings."""
+    """List one type in one region: items (for child listings), records, the listing outcome, warnings.
+
+    Per-item describe and tag calls go to `describe_pool` when given: a pool of its own, so a listing that
+    waits for its items can never starve the pool it runs in."""
     started = time.monotonic()
     client = session.client(row.service, region if row.scope == "regional" else session.region_name)
     errors: list[SourceError] = []
@@ -240,19 +244,22 @@ def list_type(
         elapsed = int((time.monotonic() - started) * 1000)
         listing = Listing(account, listing_region, row.type, failure.outcome, 0, failure.code, failure.message, elapsed)
         return [], [], listing, []  # the failed listing itself is the record of it
-    normalize = function(row.normalize)
-    items, records = [], []
-    for item, parent in raw:
+    normalize, finish = function(row.normalize), function(row.finish)
+
+    def describe(pair: tuple[Any, dict | None]) -> dict:
+        item, parent = pair
         item = normalize(item) if normalize else dict(item)
         if parent is not None:
             item = {**{k: v for k, v in parent.items() if isinstance(v, str)}, **item}
         item = _describe(client, row, item, account, region, errors)
-        finish = function(row.finish)
-        item = finish(item) if finish else item
-        items.append(item)
-        record = to_record(row, item, account, region, partition)
-        if record is not None:
-            records.append(record)
+        return finish(item) if finish else item
+
+    needs_calls = bool(row.details or (row.tags and row.tags.call))
+    if describe_pool is not None and needs_calls and len(raw) > 1:
+        items = list(describe_pool.map(describe, raw))
+    else:
+        items = [describe(pair) for pair in raw]
+    records = [r for r in (to_record(row, item, account, region, partition) for item in items) if r is not None]
     elapsed = int((time.monotonic() - started) * 1000)
     listing = Listing(account, listing_region, row.type, LISTING_OK, len(records), None, None, elapsed)
     return items, records, listing, errors
@@ -291,7 +298,8 @@ def scan_live(
 
     def run(task: tuple[str, ResourceType]) -> LiveScan:
         region, row = task
-        items, records, listing, errors = list_type(session, row, account, region, partition)
+        items, records, listing, errors = list_type(session, row, account, region, partition,
+                                                    describe_pool=describe_pool)
         listings = [listing]
         if row.scope == "global_list":
             records = [r for r in records if r.region in wanted_regions]
@@ -301,7 +309,7 @@ def scan_live(
                                         f"its parent {row.type} could not be listed", 0))
                 continue
             _, child_records, child_listing, child_errors = list_type(
-                session, child, account, region, partition, parent_items=items
+                session, child, account, region, partition, parent_items=items, describe_pool=describe_pool
             )
             records += child_records
             listings.append(child_listing)
@@ -310,7 +318,8 @@ def scan_live(
         return LiveScan(records, listings, errors)
 
     result = LiveScan([], [], [])
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe") as describe_pool, \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list") as pool:
         for part in pool.map(run, plan_tasks(rows, regions)):
             result.records += part.records
             result.listings += part.listings
