@@ -89,7 +89,8 @@ class Builder:
         return cfn.describe_stacks(StackName=name)["Stacks"][0]
 
     def deploy_cloudformation(self) -> None:
-        self.deploy_stack("payments-network", FIXTURES / "cfn" / "payments-network.yaml")
+        self.deploy_stack("payments-network", FIXTURES / "cfn" / "payments-network.yaml",
+                          parameters={"AdminPassword": "PLANTED-CFN-NOECHO-d3m0"})
         self.deploy_stack("CDKToolkit", FIXTURES / "cfn" / "cdk-bootstrap.yaml")
         self.deploy_stack("orders-service", FIXTURES / "cdk" / "v2" / "cdk.out" / "orders-service.template.json")
         self.deploy_stack("legacy-reports", FIXTURES / "cdk" / "v1" / "cdk.out" / "legacy-reports.template.json")

@@ -102,3 +102,29 @@ def test_markdown_report_lists_what_a_reader_acts_on(estate_scan):
     text = estate_scan["markdown"]
     assert "## Unmanaged (13)" in text and "bastion-by-hand" in text
     assert "## Missing (2)" in text and "## Conflicts (1)" in text and "## Drift (4 resources)" in text
+
+
+def test_every_canned_query_runs_on_a_real_scan(estate_scan):
+    """The Datasette queries against the demo estate's database, not only the hand-made fixture."""
+    import asyncio
+
+    from driftgraph.serve import datasette_metadata, make_app
+
+    db = estate_scan["db"]
+    app = make_app(db)
+    queries = datasette_metadata(db)["databases"][db.stem]["queries"]
+
+    async def fetch_all():
+        answers = {}
+        for name, query in queries.items():
+            params = "&id=" + _find(estate_scan["report"], "platform-jobs")["id"] if name == "resource" else ""
+            response = await app.client.get(f"/{db.stem}/{name}.json?_shape=array{params}")
+            answers[name] = (response.status_code, response.json())
+        return answers
+
+    answers = asyncio.run(fetch_all())
+    assert all(status == 200 for status, _ in answers.values()), {k: v for k, v in answers.items() if v[0] != 200}
+    assert sum(row["unmanaged"] for row in answers["unmanaged_counts"][1]) == 13
+    assert {row["name"] for row in answers["missing"][1]} == {"platform-legacy-jobs", "platform-old-images"}
+    assert {row["attribute"] for row in answers["drifted_attributes"][1]} == {"instance_type", "ingress", "visibility_timeout"}
+    assert any(row.get("value") == "visibility_timeout" or "visibility_timeout" in str(row) for row in answers["resource"][1])
