@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgraph import __version__
+from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import ImportResult, Listing, SourceError
 from graph.resource_types import CATALOG, catalog_as_dicts
@@ -52,6 +53,7 @@ def _now() -> str:
 
 
 def resource_rows(graph: Graph) -> list[dict[str, Any]]:
+    groups = import_groups(graph.nodes, graph.edges)
     rows = []
     for node in graph.nodes:
         owners = node.declarations
@@ -72,6 +74,7 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
                 "owner_tools": ",".join(sorted({o.owner.tool for o in owners})) or None,
                 "owner_count": len(owners),
                 "drift_count": len(node.drift),
+                "import_group": groups.get(node.key),
                 "tags": source.tags if source is not None else None,
                 "attributes": node.live.attributes if node.live is not None else None,
             }

@@ -51,6 +51,7 @@ TABLES: dict[str, dict[str, type]] = {
         "owner_tools": str,
         "owner_count": int,
         "drift_count": int,
+        "import_group": int,
         "tags": str,
         "attributes": str,
     },

@@ -275,3 +275,21 @@ def test_member_clusters_of_a_replication_group_are_its_children():
     member = live("AWS::ElastiCache::CacheCluster", "cache-001", edges=(("member_of", "AWS::ElastiCache::ReplicationGroup", "cache"),))
     nodes = by_id(reconcile([group, member], [tf("AWS::ElastiCache::ReplicationGroup", "cache", "aws_elasticache_replication_group.c")], scope()))
     assert nodes["cache-001"].status == CHILD and nodes["cache-001"].parent_key == nodes["cache"].key
+
+
+def test_unmanaged_resources_are_grouped_by_what_must_be_imported_together():
+    from graph.analysis import import_groups
+
+    records_live = [
+        live("AWS::EC2::SecurityGroup", "sg-hand"),
+        live("AWS::EC2::Instance", "i-hand", edges=(("uses_security_group", "AWS::EC2::SecurityGroup", "sg-hand"),)),
+        live("AWS::EC2::EIP", "eip-hand", edges=(("attached_to", "AWS::EC2::Instance", "i-hand"),)),
+        live("AWS::SQS::Queue", "lonely"),
+        live("AWS::SQS::Queue", "owned"),
+        live("AWS::Lambda::Function", "fn", edges=(("uses_queue", "AWS::SQS::Queue", "owned"),)),
+    ]
+    graph = reconcile(records_live, [tf("AWS::SQS::Queue", "owned", "aws_sqs_queue.o")], scope())
+    groups = import_groups(graph.nodes, graph.edges)
+    keys = {n.natural_id: n.key for n in graph.nodes}
+    assert groups[keys["sg-hand"]] == groups[keys["i-hand"]] == groups[keys["eip-hand"]] == 1
+    assert groups[keys["lonely"]] != 1 and keys["owned"] not in groups
