@@ -24,13 +24,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(port: int | None = None) -> Iterator[str]:
-    """A moto server on loopback for as long as the block runs; yields its endpoint URL."""
+def moto_server(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto server on loopback for as long as the block runs; yields its endpoint URL.
+
+    `env` adds to the server's environment (INITIAL_NO_AUTH_ACTION_COUNT turns IAM enforcement on)."""
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = open(os.devnull, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log,
+        env={**os.environ, **(env or {})},
     )
     try:
         deadline = time.monotonic() + 30

@@ -10,31 +10,22 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 
 import boto3
 import pytest
 
-from driftgraph.demo import free_port
+from driftgraph.demo import moto_server
 from driftgraph.demo_estate import TerraformState
 from graph.store import ScanWriter
 
 
 @pytest.fixture(scope="module")
 def guarded_moto(tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "6"}
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/data.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
+    with moto_server(env={"INITIAL_NO_AUTH_ACTION_COUNT": "6"}) as endpoint:
+        yield _guarded_estate(endpoint, tmp_path_factory.mktemp("partial"))
 
+
+def _guarded_estate(endpoint, workdir):
     def client(service, keys=None):
         keys = keys or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **keys)
@@ -58,7 +49,6 @@ def guarded_moto(tmp_path_factory):
     admin("dynamodb").create_table(TableName="hidden-table", BillingMode="PAY_PER_REQUEST",
                                    AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
                                    KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
-    workdir = tmp_path_factory.mktemp("partial")
     state = TerraformState("partial")
     state.add("aws_sqs_queue", "kept", {"id": "https://sqs.us-east-1.amazonaws.com/123456789012/kept-queue",
                                         "arn": "arn:aws:sqs:us-east-1:123456789012:kept-queue", "name": "kept-queue",
@@ -69,9 +59,7 @@ def guarded_moto(tmp_path_factory):
     state.write(workdir / "states" / "good.tfstate")
     (workdir / "states" / "truncated.tfstate").write_text('{"version": 4, "terraform_version": "1.9.8",\n "resources": [\n  {"mode": "managed", ')
     (workdir / "states" / "future.tfstate").write_text(json.dumps({"version": 5, "resources": []}))
-    yield {"endpoint": endpoint, "scanner": keys["scanner"], "workdir": workdir}
-    process.terminate()
-    process.wait(timeout=10)
+    return {"endpoint": endpoint, "scanner": keys["scanner"], "workdir": workdir}
 
 
 def _scan(guarded_moto, db, *extra):
