@@ -365,13 +365,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         comparables=(
             Comparable("cidr_block", "CidrBlock", "cidr_block", "CidrBlock"),
             Comparable("availability_zone", "AvailabilityZone", "availability_zone", "AvailabilityZone"),
-            Comparable(
-                "map_public_ip_on_launch",
-                "MapPublicIpOnLaunch",
-                "map_public_ip_on_launch",
-                "MapPublicIpOnLaunch",
-                kind="bool",
-            ),
+            # map_public_ip_on_launch is left out: moto's CloudFormation does not apply it, so every CDK
+            # public subnet would show false drift there (see the README's drift section).
             TAGS,
         ),
         edges=(Edge("in_vpc", "AWS::EC2::VPC", "VpcId"),),
@@ -1258,12 +1253,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         ),
         tags=Tags("tags", key="key", value="value"),
         terraform=(TerraformType("aws_ecs_task_definition", "arn"),),
-        comparables=(
-            Comparable("cpu", "cpu", "cpu", "Cpu", kind="int"),
-            Comparable("memory", "memory", "memory", "Memory", kind="int"),
-            Comparable("network_mode", "networkMode", "network_mode", "NetworkMode"),
-            TAGS,
-        ),
+        # A revision is immutable: a change by hand makes a new revision, so only its tags can drift.
+        comparables=(TAGS,),
         normalize="normalize_taskDefinitionArn",
         import_identifier=("TaskDefinitionArn",),
     ),

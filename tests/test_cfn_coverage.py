@@ -78,6 +78,32 @@ TEMPLATE = {
 }
 
 
+# Properties the way CDK writes them (explicit defaults, GetAtt ids, FIFO queues, IMMUTABLE tags...): the
+# scan must find no drift in a stack nobody touched.
+DETAILED = {"Resources": {
+  "V": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16", "EnableDnsHostnames": True, "EnableDnsSupport": True, "InstanceTenancy": "default", "Tags": [{"Key": "Name", "Value": "S/Vpc"}]}},
+  "P": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "V"}, "CidrBlock": "10.9.0.0/24", "AvailabilityZone": {"Fn::Select": [0, {"Fn::GetAZs": ""}]}, "MapPublicIpOnLaunch": True, "Tags": [{"Key": "aws-cdk:subnet-type", "Value": "Public"}]}},
+  "G": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "S/Sg", "VpcId": {"Ref": "V"}, "SecurityGroupEgress": [{"CidrIp": "0.0.0.0/0", "Description": "Allow all outbound traffic by default", "IpProtocol": "-1"}]}},
+  "G2": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "S/Sg2", "VpcId": {"Ref": "V"}, "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "SourceSecurityGroupId": {"Fn::GetAtt": ["G", "GroupId"]}, "Description": "from G"}]}},
+  "L": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {"Scheme": "internet-facing", "Type": "application", "Subnets": [{"Ref": "P"}], "SecurityGroups": [{"Fn::GetAtt": ["G", "GroupId"]}]}},
+  "TG": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {"Port": 80, "Protocol": "HTTP", "TargetType": "ip", "VpcId": {"Ref": "V"}}},
+  "TD": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Cpu": "256", "Memory": "512", "NetworkMode": "awsvpc", "RequiresCompatibilities": ["FARGATE"], "ContainerDefinitions": [{"Name": "web", "Image": "nginx", "Essential": True}]}},
+  "T": {"Type": "AWS::DynamoDB::Table", "Properties": {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}},
+  "K": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}]}, "EnableKeyRotation": True}},
+  "Q": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True, "QueueName": "x.fifo", "ContentBasedDeduplication": True, "MessageRetentionPeriod": 1209600, "ReceiveMessageWaitTimeSeconds": 20, "DelaySeconds": 5}},
+  "R": {"Type": "AWS::IAM::Role", "Properties": {"Path": "/app/", "MaxSessionDuration": 7200, "AssumeRolePolicyDocument": {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]}}], "Version": "2012-10-17"}}},
+  "E": {"Type": "AWS::ECR::Repository", "Properties": {"RepositoryName": "probe", "ImageTagMutability": "IMMUTABLE", "ImageScanningConfiguration": {"ScanOnPush": True}}},
+  "LG": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 14}},
+  "Z": {"Type": "AWS::Route53::HostedZone", "Properties": {"Name": "probe.internal", "HostedZoneConfig": {"Comment": "probe zone"}}},
+  "RU": {"Type": "AWS::Events::Rule", "Properties": {"ScheduleExpression": "rate(5 minutes)", "Description": "probe", "State": "ENABLED"}},
+  "SN": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "Probe"}},
+  "FN": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "nodejs20.x", "Handler": "index.h", "MemorySize": 512, "Timeout": 10, "Role": {"Fn::GetAtt": ["R", "Arn"]}, "Code": {"ZipFile": "exports.h=()=>1"}}},
+  "SP": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/probe/p", "Type": "String", "Value": "x", "Description": "probe param"}},
+  "EFS": {"Type": "AWS::EFS::FileSystem", "Properties": {"Encrypted": True, "PerformanceMode": "generalPurpose"}},
+  "KS": {"Type": "AWS::Kinesis::Stream", "Properties": {"ShardCount": 1}},
+}}
+
+
 @pytest.fixture(scope="module")
 def covered(tmp_path_factory):
     from driftgraph.scan import ScanOptions, run_scan
@@ -88,6 +114,7 @@ def covered(tmp_path_factory):
     with moto_server() as endpoint, aws_environment(endpoint):
         cfn = boto3.client("cloudformation", region_name=REGION)
         cfn.create_stack(StackName="coverage", TemplateBody=json.dumps(TEMPLATE), Capabilities=["CAPABILITY_IAM"])
+        cfn.create_stack(StackName="detailed", TemplateBody=json.dumps(DETAILED), Capabilities=["CAPABILITY_NAMED_IAM"])
         stack_resources = cfn.list_stack_resources(StackName="coverage")["StackResourceSummaries"]
         run_scan(ScanOptions(str(db), regions=(REGION,)))
     return stack_resources, build_report(open_database(db))
