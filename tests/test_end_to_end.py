@@ -125,6 +125,9 @@ def test_every_canned_query_runs_on_a_real_scan(estate_scan):
     answers = asyncio.run(fetch_all())
     assert all(status == 200 for status, _ in answers.values()), {k: v for k, v in answers.items() if v[0] != 200}
     assert sum(row["unmanaged"] for row in answers["unmanaged_counts"][1]) == 13
+    all_services = answers["coverage_by_service"][1][0]
+    assert all_services["service"] == "(all services)"
+    assert all_services["percent_managed"] == estate_scan["report"]["summary"]["managed_percent"]
     assert {row["name"] for row in answers["missing"][1]} == {"platform-legacy-jobs", "platform-old-images"}
     assert {row["attribute"] for row in answers["drifted_attributes"][1]} == {"instance_type", "ingress", "visibility_timeout"}
     assert any(row.get("value") == "visibility_timeout" or "visibility_timeout" in str(row) for row in answers["resource"][1])
