@@ -1,0 +1,38 @@
+"""Meta-tests for the CLI: every command documents itself and appears in the README with its options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from driftgraph.cli import cli
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_and_a_readme_row_with_its_options(name):
+    command = cli.commands[name]
+    assert command.help and len(command.help.split()) >= 5, f"{name} needs a docstring that says what it does"
+    assert f"`driftgraph {name}" in README, f"{name} is missing from the README's command table"
+    row = next(line for line in README.splitlines() if line.startswith(f"| `driftgraph {name}"))
+    for option in command.params:
+        for flag in option.opts:
+            if flag.startswith("--"):
+                assert flag in row, f"{name} {flag} is not in its README row"
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0 and command.help.split(".")[0][:30] in " ".join(result.output.split())
+
+
+def test_bad_usage_and_bad_databases_give_clear_errors(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scan", "--db", str(tmp_path / "x.db"), "--type", "AWS::Nope::Thing"])
+    assert result.exit_code == 2 and "not in the catalog" in result.output
+    not_a_graph = tmp_path / "other.db"
+    import sqlite3
+
+    sqlite3.connect(not_a_graph).execute("create table t (x)").connection.close()
+    result = runner.invoke(cli, ["report", "--db", str(not_a_graph)])
+    assert result.exit_code == 1 and "not a driftgraph database" in result.output
