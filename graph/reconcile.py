@@ -40,23 +40,23 @@ class Scope:
     partition: str = "aws"
     listings: list[Listing] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._outcomes: dict[tuple[str, str, str], Listing] = {}
+        for listing in self.listings:
+            key = (listing.type, listing.account, listing.region)
+            if key not in self._outcomes or listing.outcome != LISTING_OK:  # a failure wins over a success
+                self._outcomes[key] = listing
+
+    def _covering(self, type_: str, account: str | None, region: str | None) -> list[Listing]:
+        accounts = [account] if account else sorted(self.accounts)
+        return [self._outcomes[k] for a in accounts for r in (region, GLOBAL) if (k := (type_, a, r)) in self._outcomes]
+
     def failed_listing(self, type_: str, account: str | None, region: str | None) -> Listing | None:
         """The failed listing that covers (type, account, region), if any."""
-        for listing in self.listings:
-            if listing.type != type_ or listing.outcome == LISTING_OK:
-                continue
-            if account and listing.account != account:
-                continue
-            if listing.region in (region, GLOBAL):
-                return listing
-        return None
+        return next((l for l in self._covering(type_, account, region) if l.outcome != LISTING_OK), None)
 
     def listed(self, type_: str, account: str | None, region: str | None) -> bool:
-        for listing in self.listings:
-            if listing.type == type_ and (not account or listing.account == account):
-                if listing.region in (region, GLOBAL) and listing.outcome == LISTING_OK:
-                    return True
-        return False
+        return any(l.outcome == LISTING_OK for l in self._covering(type_, account, region))
 
 
 @dataclass
