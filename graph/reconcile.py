@@ -101,11 +101,14 @@ class NodeIndex:
                     bucket.append(node)
 
     def find(self, type_: str, account: str | None, region: str | None, identifier: str) -> Node | None:
-        """Account and region must agree where both sides know them; a global resource matches any region."""
+        """Account and region must agree where both sides know them; a global resource matches any region,
+        and so does a resource whose name is global (an S3 bucket: a state may not record its region)."""
+        row = CATALOG.get(type_)
+        region_free = region is None or region == GLOBAL or (row is not None and row.scope == "global_list")
         for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), []):
             if account is not None and node.account not in (None, account):
                 continue
-            if region is not None and node.region not in (None, region, GLOBAL) and region != GLOBAL:
+            if not region_free and node.region not in (None, region, GLOBAL):
                 continue
             return node
         return None

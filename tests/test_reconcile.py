@@ -293,3 +293,11 @@ def test_unmanaged_resources_are_grouped_by_what_must_be_imported_together():
     keys = {n.natural_id: n.key for n in graph.nodes}
     assert groups[keys["sg-hand"]] == groups[keys["i-hand"]] == groups[keys["eip-hand"]] == 1
     assert groups[keys["lonely"]] != 1 and keys["owned"] not in groups
+
+
+def test_a_bucket_is_found_by_its_global_name_whatever_region_a_state_guessed():
+    bucket = live("AWS::S3::Bucket", "logs-bucket", region="eu-west-1")
+    declared = tf("AWS::S3::Bucket", "logs-bucket", "aws_s3_bucket.logs", region="us-east-1")
+    nodes = by_id(reconcile([bucket], [declared], scope(regions=("us-east-1", "eu-west-1"))))
+    assert nodes["logs-bucket"].status == MANAGED and nodes["logs-bucket"].region == "eu-west-1"
+    assert len(nodes) == 1
