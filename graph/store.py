@@ -6,6 +6,7 @@ mid-scan leaves the last good database as it was. Every row is redacted on the w
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -231,10 +232,17 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class ScanWriter:
-    """Writes one scan into a working copy of the database; `commit()` moves it into place atomically."""
+    """Writes one scan into a working copy of the database; `commit()` moves it into place atomically.
+
+    Writers of one database take turns (an exclusive lock on `<db>.lock`): a second scan waits, then copies
+    the database the first one committed, so no scan is ever lost to a concurrent one."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        for stale in self.path.parent.glob(self.path.name + ".tmp-*"):
+            stale.unlink()  # left by a scan that was killed: no writer holds it while we hold the lock
         self.work_path = self.path.with_name(self.path.name + f".tmp-{os.getpid()}")
         if self.path.exists():
             # sqlite3's backup API copies a consistent snapshot even if a reader has the file open
@@ -243,11 +251,13 @@ class ScanWriter:
             source.backup(target)
             source.close()
             target.close()
-        elif self.work_path.exists():
-            self.work_path.unlink()
         self.db = sqlite_utils.Database(self.work_path)
         ensure_schema(self.db)
         self.scan_id: int | None = None
+
+    def _release(self) -> None:
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
 
     def begin(self, scan: dict[str, Any]) -> int:
         table = self.db["scans"]
@@ -270,9 +280,12 @@ class ScanWriter:
         self.db["scans"].update(self.scan_id, _clean(updates))
 
     def commit(self) -> Path:
-        self.db.conn.commit()
-        self.db.close()
-        os.replace(self.work_path, self.path)
+        try:
+            self.db.conn.commit()
+            self.db.close()
+            os.replace(self.work_path, self.path)
+        finally:
+            self._release()
         return self.path
 
     def abort(self) -> None:
@@ -281,6 +294,7 @@ class ScanWriter:
         finally:
             if self.work_path.exists():
                 self.work_path.unlink()
+            self._release()
 
 
 def open_database(path: str | os.PathLike) -> sqlite_utils.Database:

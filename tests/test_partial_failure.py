@@ -129,4 +129,4 @@ def test_a_failed_scan_leaves_the_last_good_database_as_it_was(guarded_moto, tmp
     writer.write("resources", [{"id": "half-written", "status": "unmanaged"}])
     writer.abort()
     assert db.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.db", "g.db.lock"]
