@@ -694,6 +694,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         ),
         comparables=(
             Comparable("path", "Path", "path", "Path"),
+            Comparable("description", "Description", "description", "Description"),
             Comparable("max_session_duration", "MaxSessionDuration", "max_session_duration", "MaxSessionDuration", kind="int"),
             Comparable(
                 "assume_role_policy",
@@ -978,6 +979,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
             Comparable("instance_class", "DBInstanceClass", "instance_class", "DBInstanceClass"),
             Comparable("engine", "Engine", "engine", "Engine", kind="lower"),
             Comparable("multi_az", "MultiAZ", "multi_az", "MultiAZ", kind="bool"),
+            Comparable("allocated_storage", "AllocatedStorage", "allocated_storage", "AllocatedStorage", kind="int"),
             TAGS,
         ),
         edges=(
@@ -1455,6 +1457,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         terraform_children=(ChildType("aws_cloudwatch_event_target", "rule"),),
         comparables=(
             Comparable("schedule_expression", "ScheduleExpression", "schedule_expression", "ScheduleExpression"),
+            Comparable("state", "State", "state", "State", kind="lower"),
             Comparable("description", "Description", "description", "Description"),
             TAGS,
         ),

@@ -124,7 +124,8 @@ def test_v4_records_carry_identifiers_tags_and_only_comparable_attributes():
     # provider 5 made `id` the DbiResourceId; it stays an alias
     assert db.aliases == ("db-4XQZ7NPLK2MBRWJ6D3A5YC2FHE", "arn:aws:rds:us-east-1:123456789012:db:orders-db")
     assert db.tags == {"Name": "orders-db", "env": "demo", "team": "orders"}  # tags_all: with default_tags
-    assert db.attributes == {"instance_class": "db.t4g.micro", "engine": "postgres", "multi_az": False}
+    assert db.attributes == {"instance_class": "db.t4g.micro", "engine": "postgres", "multi_az": False,
+                             "allocated_storage": 20}
 
     queue = records["aws_sqs_queue.orders"]
     assert queue.aliases == (
