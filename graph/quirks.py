@@ -16,19 +16,6 @@ if TYPE_CHECKING:  # pragma: no cover
 Verdict = Optional[tuple[str, str, Optional[str]]]
 
 
-def _edge_targets(node: "Node", relation: str, index: "NodeIndex") -> list["Node"]:
-    live = node.live
-    if live is None:
-        return []
-    found = []
-    for rel, target_type, value in live.edges:
-        if rel == relation:
-            target = index.find(target_type, live.account, live.region, value)
-            if target is not None:
-                found.append(target)
-    return found
-
-
 def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     """The default VPC comes with a default group, a main route table, a default ACL and a gateway.
 
@@ -43,7 +30,7 @@ def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     if not made_with_default_vpc:
         return None
     for relation in ("in_vpc", "attached_to"):
-        for vpc in _edge_targets(node, relation, index):
+        for vpc in index.targets(node, relation):
             if vpc.type == "AWS::EC2::VPC" and vpc.live is not None and vpc.live.is_default:
                 return DEFAULT, f"part of the default VPC {vpc.natural_id}", vpc.key
     return None
@@ -59,7 +46,7 @@ def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     )
     if not made_with_vpc:
         return None
-    for vpc in _edge_targets(node, "in_vpc", index):
+    for vpc in index.targets(node, "in_vpc"):
         what = {"AWS::EC2::SecurityGroup": "default security group", "AWS::EC2::RouteTable": "main route table"}
         return CHILD, f"the {what.get(live.type, 'default network ACL')} AWS made with VPC {vpc.name}", vpc.key
     return None
@@ -74,7 +61,7 @@ def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     for instance in index.referrers(node, "launched_with"):
         return CHILD, f"launched with instance {instance.name} and deleted with it", instance.key
     if node.live.note == "delete-on-termination":
-        for instance in _edge_targets(node, "attached_to", index):
+        for instance in index.targets(node, "attached_to"):
             return CHILD, f"launched with instance {instance.name} and deleted with it", instance.key
     return None
 
@@ -83,7 +70,7 @@ def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     """An instance's primary network interface is made and deleted with the instance."""
     if node.type != "AWS::EC2::NetworkInterface" or node.live.note != "primary":
         return None
-    for instance in _edge_targets(node, "attached_to", index):
+    for instance in index.targets(node, "attached_to"):
         return CHILD, f"the primary network interface of instance {instance.name}", instance.key
     return None
 
@@ -112,7 +99,7 @@ def member_of_replication_group(node: "Node", index: "NodeIndex") -> Verdict:
     """A replication group makes and replaces its member cache clusters ('<group>-001', ...) itself."""
     if node.type != "AWS::ElastiCache::CacheCluster":
         return None
-    for group in _edge_targets(node, "member_of", index):
+    for group in index.targets(node, "member_of"):
         return CHILD, f"a member cluster replication group {group.name} made", group.key
     return None
 

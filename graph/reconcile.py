@@ -90,7 +90,9 @@ class NodeIndex:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self._by_id: dict[tuple[str, str], list[Node]] = {}
-        self._referrers: dict[tuple[str, str], list[Node]] | None = None
+        self._live_edges: list[tuple[Node, str, Node]] | None = None
+        self._targets: dict[tuple[str, str], list[Node]] = {}
+        self._referrers: dict[tuple[str, str], list[Node]] = {}
 
     def add(self, node: Node, identifiers: Iterable[str]) -> None:
         self.nodes[node.key] = node
@@ -114,17 +116,30 @@ class NodeIndex:
         return None
 
 
-    def referrers(self, node: Node, relation: str) -> list[Node]:
-        """Live nodes whose `relation` edge points at `node` (built once, on first use)."""
-        if self._referrers is None:
-            self._referrers = {}
-            for source in self.nodes.values():
+    def live_edges(self) -> list[tuple[Node, str, Node]]:
+        """Every relationship a live record names, resolved to nodes once, on first use (after every
+        declaration has its node; children are never edge targets)."""
+        if self._live_edges is None:
+            self._live_edges = []
+            for source in list(self.nodes.values()):
                 if source.live is None:
                     continue
-                for rel, target_type, value in source.live.edges:
+                for relation, target_type, value in source.live.edges:
                     target = self.find(target_type, source.live.account, source.live.region, value)
-                    if target is not None:
-                        self._referrers.setdefault((target.key, rel), []).append(source)
+                    if target is not None and target is not source:
+                        self._live_edges.append((source, relation, target))
+                        self._targets.setdefault((source.key, relation), []).append(target)
+                        self._referrers.setdefault((target.key, relation), []).append(source)
+        return self._live_edges
+
+    def targets(self, node: Node, relation: str) -> list[Node]:
+        """Nodes that `node`'s live `relation` edges point at."""
+        self.live_edges()
+        return self._targets.get((node.key, relation), [])
+
+    def referrers(self, node: Node, relation: str) -> list[Node]:
+        """Live nodes whose `relation` edge points at `node`."""
+        self.live_edges()
         return self._referrers.get((node.key, relation), [])
 
 
@@ -212,16 +227,10 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
             if reason:
                 node.status, node.reason, node.rule = IGNORED, reason, "ignore_file"
 
-    edges = set(e for e in child_edges if e)
-    for node in index.nodes.values():
-        if node.parent_key and node.parent_key in index.nodes:
-            edges.add((node.key, "belongs_to", node.parent_key))
-        if node.live is None:
-            continue
-        for relation, target_type, value in node.live.edges:
-            target = index.find(target_type, node.live.account, node.live.region, value)
-            if target is not None and target.key != node.key:
-                edges.add((node.key, relation, target.key))
+    edges = {e for e in child_edges if e}
+    edges |= {(node.key, "belongs_to", node.parent_key) for node in index.nodes.values()
+              if node.parent_key and node.parent_key in index.nodes}
+    edges |= {(source.key, relation, target.key) for source, relation, target in index.live_edges()}
     return Graph(sorted(index.nodes.values(), key=lambda n: n.key), sorted(edges))
 
 
