@@ -259,7 +259,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def never_versioned(comparable: Comparable, declared: Any, live: dict[str, Any]) -> bool:
+def never_versioned(comparable: Comparable, live: dict[str, Any]) -> bool:
     """S3 versioning can be suspended but never removed: a bucket that was never versioned did not lose it
     by hand, its declaration was never applied (an emulator that ignores the property, a failed deploy)."""
     return comparable.kind == "versioning" and live.get(comparable.name) is None
@@ -291,7 +291,7 @@ def compare(
     for comparable in row.comparables:
         if comparable.kind == "tags":
             continue
-        if never_versioned(comparable, declared.get(comparable.name), live) or groups_not_reported(comparable, live):
+        if never_versioned(comparable, live) or groups_not_reported(comparable, live):
             continue
         if comparable.name not in declared or comparable.name not in live:
             continue  # a source that says nothing is no evidence of drift

@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
@@ -306,7 +305,3 @@ def open_database(path: str | os.PathLike) -> sqlite_utils.Database:
     if not db["scans"].exists():
         raise ValueError(f"{path}: not a driftgraph database (no scans table)")
     return db
-
-
-def copy_database(source: Path, target: Path) -> None:
-    shutil.copyfile(source, target)

@@ -186,7 +186,7 @@ def _describe(client, row: ResourceType, item: dict, account: str, region: str, 
             answer = call_one(client, call, _format_params(dict(call.params), item))
         except (ClientError, BotoCoreError) as exc:
             failure = classify_failure(exc)
-            errors.append(_error(row, account, region, call.method, failure, kind="warning"))
+            errors.append(_warning(row, account, region, call.method, failure))
             continue
         if key == "":
             item = {**item, **(answer or {})}
@@ -198,15 +198,16 @@ def _describe(client, row: ResourceType, item: dict, account: str, region: str, 
             item = {**item, "__tags__": search(row.tags.path, answer) if answer is not None else []}
         except (ClientError, BotoCoreError) as exc:
             failure = classify_failure(exc)
-            errors.append(_error(row, account, region, row.tags.call.method, failure, kind="warning"))
+            errors.append(_warning(row, account, region, row.tags.call.method, failure))
     return item
 
 
-def _error(row: ResourceType, account: str, region: str, method: str, failure: Failure, kind="error") -> SourceError:
+def _warning(row: ResourceType, account: str, region: str, method: str, failure: Failure) -> SourceError:
+    """A failed describe or tag call: the item is kept, what the call would have added is not."""
     return SourceError(
         source=f"aws:{row.service}:{method}",
         message=failure.message,
-        kind=kind,
+        kind="warning",
         account=account,
         region=region,
         type=row.type,
