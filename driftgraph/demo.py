@@ -24,35 +24,44 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A moto server on loopback for as long as the block runs; yields its endpoint URL.
+def background_server(command: list[str], ready_url: str, env: dict[str, str] | None = None,
+                      log_path: Path | None = None, timeout: float = 30.0) -> Iterator[subprocess.Popen]:
+    """A process serving HTTP on loopback for as long as the block runs, from the moment `ready_url` answers.
 
-    `env` adds to the server's environment (INITIAL_NO_AUTH_ACTION_COUNT turns IAM enforcement on)."""
-    port = port or free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = open(os.devnull, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log,
-        env={**os.environ, **(env or {})},
-    )
+    Its output goes to `log_path` (quoted when it fails to start) or nowhere; it is stopped on the way out."""
+    log = open(log_path or os.devnull, "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1).read()
+                urllib.request.urlopen(ready_url, timeout=2).read()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {endpoint}")
+                    output = Path(log_path).read_text() if log_path else ""
+                    raise RuntimeError(f"{' '.join(command[:3])} did not answer {ready_url}\n{output}")
                 time.sleep(0.2)
-        yield endpoint
+        yield process
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
         log.close()
+
+
+@contextmanager
+def moto_server(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto server on loopback for as long as the block runs; yields its endpoint URL.
+
+    `env` adds to the server's environment (INITIAL_NO_AUTH_ACTION_COUNT turns IAM enforcement on)."""
+    endpoint = f"http://127.0.0.1:{port or free_port()}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", endpoint.rsplit(":", 1)[1]]
+    with background_server(command, f"{endpoint}/moto-api/data.json", env):
+        yield endpoint
 
 
 @contextmanager

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from driftgraph.demo import background_server, free_port
 from graph_fixture import build_fixture_db
 
 pytestmark = pytest.mark.browser
@@ -34,53 +30,14 @@ DB_NAME = "estate"
 SERVE = "import sys; from driftgraph.serve import serve; serve(sys.argv[1], port=int(sys.argv[2]))"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"driftgraph serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    pytest.fail(f"driftgraph serve did not answer {url} within {timeout}s:\n{log.read_text()}")
-
-
 @pytest.fixture
-def server(tmp_path, request) -> str:
+def server(tmp_path):
     db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, str(db), str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    request.addfinalizer(stop)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(f"{base}/-/versions.json", process, log)
-    return base
+    base = f"http://127.0.0.1:{free_port()}"
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", SERVE, str(db), base.rsplit(":", 1)[1]]
+    with background_server(command, f"{base}/-/versions.json", env, log_path=tmp_path / "serve.log"):
+        yield base
 
 
 def test_canned_query_and_table_pages_render(server, tmp_path):
