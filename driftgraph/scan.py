@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -191,18 +190,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
         writer.write("stack_exports", declared.exports)
         writer.write("stack_imports", declared.imports)
         writer.write("sources", declared.sources)
-        writer.write_catalog(
-            {
-                "type": row["type"],
-                "service": row["service"],
-                "scope": row["scope"],
-                "list_call": row["list_call"],
-                "terraform_types": json.dumps([t["type"] for t in row["terraform_types"]]),
-                "compared_attributes": json.dumps(row["compared_attributes"]),
-                "default_rule": row["default_rule"],
-            }
-            for row in catalog_as_dicts()
-        )
+        writer.write_catalog(catalog_as_dicts())
         scan = {
             "finished_at": _now(),
             "status": status,

@@ -135,14 +135,21 @@ TABLES: dict[str, dict[str, type]] = {
         "resource_count": int,
         "message": str,
     },
-    "resource_types": {
+    "resource_types": {  # the catalog, as graph.resource_types.catalog_as_dicts() gives it
         "type": str,
         "service": str,
         "scope": str,
         "list_call": str,
+        "describe_calls": str,
+        "tags_call": str,
+        "id": str,
+        "arn": str,
         "terraform_types": str,
-        "compared_attributes": str,
+        "terraform_children": str,
+        "cloudformation_children": str,
         "default_rule": str,
+        "compared_attributes": str,
+        "import_identifier": str,
     },
     "meta": {"key": str, "value": str},
 }
@@ -272,8 +279,10 @@ class ScanWriter:
         if cleaned:
             self.db[table].insert_all(cleaned, alter=True)
 
-    def write_catalog(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.db["resource_types"].upsert_all([_clean(r) for r in rows], pk="type", alter=True)
+    def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:
+        """The catalog (`catalog_as_dicts()`) as the `resource_types` table: one row a type, lists as JSON."""
+        rows = [{k: _json(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]
+        self.db["resource_types"].upsert_all(rows, pk="type")
 
     def finish(self, updates: dict[str, Any]) -> None:
         self.db["scans"].update(self.scan_id, _clean(updates))

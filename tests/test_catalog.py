@@ -133,3 +133,20 @@ def test_the_shipped_iam_policy_is_the_one_the_catalog_needs_and_only_reads():
     assert "s3:ListAllMyBuckets" in actions and "cloudwatch:DescribeAlarms" in actions
     assert "elasticloadbalancing:DescribeTags" in actions and "cloudformation:GetTemplate" in actions
     assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions), actions
+
+
+def test_the_resource_types_table_holds_the_whole_catalog(tmp_path):
+    import sqlite_utils
+
+    from graph.store import TABLES, ScanWriter
+
+    assert set(TABLES["resource_types"]) == set(catalog_as_dicts()[0])
+    writer = ScanWriter(tmp_path / "g.db")
+    writer.begin({"started_at": "now", "status": "running"})
+    writer.write_catalog(catalog_as_dicts())
+    writer.commit()
+    rows = {r["type"]: r for r in sqlite_utils.Database(tmp_path / "g.db")["resource_types"].rows}
+    assert len(rows) == len(RESOURCE_TYPES)
+    sqs = rows["AWS::SQS::Queue"]
+    assert json.loads(sqs["terraform_types"])[0]["type"] == "aws_sqs_queue"
+    assert json.loads(sqs["import_identifier"]) == ["QueueUrl"]
