@@ -104,7 +104,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
         {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
          "resource_count": row["resource_count"]}
         for row in db.query("select * from stacks where scan_id = ? order by account, region, name", [scan_id])
-    ] if db["stacks"].exists() else []
+    ]
     return {
         "schema": SCHEMA,
         "scan": {
