@@ -14,7 +14,7 @@ from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import ImportResult, Listing, SourceError
 from graph.resource_types import CATALOG, catalog_as_dicts
-from graph.store import ScanWriter
+from graph.store import ScanWriter, check_database
 from importers.cloudformation import import_stacks, import_template_files
 from importers.terraform_state import load_terraform_states
 from scanner.clients import AwsSession
@@ -132,6 +132,7 @@ def listing_rows(listings: list[Listing]) -> list[dict[str, Any]]:
 def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[str, Any]:
     """Scan and write one scan into the database; returns the scan row. Raises on fatal problems."""
     started_at, started = _now(), time.monotonic()
+    check_database(options.db)  # refuse a file that is not ours before spending a scan on it
     ignore = None
     if options.ignore_file:
         path = Path(options.ignore_file)

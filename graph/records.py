@@ -93,6 +93,9 @@ class Record:
     is_default: bool = False  # live only: AWS made it (default VPC, service-linked role, AWS-managed key)
     default_reason: str | None = None
     note: str | None = None  # anything the source wants a reader to see (e.g. "deposed instance")
+    # live only: the detail or tag calls that failed for this item (e.g. "ListQueueTags"). What they would have
+    # told is unknown: never drift, and an unowned resource missing them cannot be called unmanaged.
+    failed_calls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Listing:
     error_code: str | None = None
     message: str | None = None
     duration_ms: int = 0
+    call: str | None = None  # None: the list call itself; else a detail or tag call that failed for `count` items
 
 
 LISTING_OK = "ok"
@@ -126,6 +130,28 @@ class SourceError:
     code: str | None = None
 
 
+@dataclass(frozen=True)
+class FailedSource:
+    """An owner source that could not be read (a state file, a stack, a region's stacks, a template file).
+
+    What it would have declared is unknown, so a live resource it could have declared is never called
+    `unmanaged`. None in `account`, `region` or `types` means "any": a truncated state could declare anything."""
+
+    source: str  # the path, s3:// URL, stack name or "aws:cloudformation:DescribeStacks"
+    tool: str  # TERRAFORM | CLOUDFORMATION
+    message: str
+    account: str | None = None
+    region: str | None = None
+    types: frozenset[str] | None = None  # catalog types it could declare, when known (a stack's template)
+
+    def could_declare(self, type_: str, account: str | None, region: str | None) -> bool:
+        return (
+            (self.account is None or account is None or account == self.account)
+            and (self.region is None or region in (None, GLOBAL, self.region))
+            and (self.types is None or type_ in self.types)
+        )
+
+
 @dataclass
 class ImportResult:
     """What an importer hands the graph: records, problems, and one row per input it read."""
@@ -136,6 +162,7 @@ class ImportResult:
     stacks: list[dict[str, Any]] = field(default_factory=list)  # rows of the `stacks` table
     exports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_exports`
     imports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_imports`
+    failed: list[FailedSource] = field(default_factory=list)  # owner sources that could not be read
 
     def extend(self, other: "ImportResult") -> None:
         self.records += other.records
@@ -144,3 +171,4 @@ class ImportResult:
         self.stacks += other.stacks
         self.exports += other.exports
         self.imports += other.imports
+        self.failed += other.failed

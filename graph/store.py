@@ -1,7 +1,9 @@
 """The only module that writes SQLite: the graph's schema and an atomic, append-only scan writer.
 
-A scan is written into a copy of the database and moved over the original only when complete, so a crash
-mid-scan leaves the last good database as it was. Every row is redacted on the way in.
+A scan is written in place inside one SQLite transaction: readers (a report, Datasette) see the last committed
+scan until the new one commits, and a crash, a full disk or Ctrl-C mid-write rolls back to the last good
+database. The file itself is never replaced, so its mode, owner and symlinks stay as the user made them.
+Every row is redacted on the way in.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ TABLES: dict[str, dict[str, type]] = {
         "error_code": str,
         "message": str,
         "duration_ms": int,
+        "call": str,
     },
     "scan_errors": {
         "scan_id": int,
@@ -134,6 +137,7 @@ TABLES: dict[str, dict[str, type]] = {
         "serial": int,
         "resource_count": int,
         "message": str,
+        "superseded_by": str,
     },
     "resource_types": {  # the catalog, as graph.resource_types.catalog_as_dicts() gives it
         "type": str,
@@ -185,15 +189,89 @@ VIEWS = {
 }
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
+SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "FLOAT"}
+
+
+class NotADriftgraphDatabase(ValueError):
+    """The file is not a database driftgraph wrote: never add our tables to someone else's data."""
+
+
+def check_database(path: str | os.PathLike) -> bool:
+    """True when `path` holds a driftgraph database, False when there is nothing yet (no file, an empty file,
+    an SQLite database without tables); raises NotADriftgraphDatabase for anything else, saying what it is."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    if path.is_dir():
+        raise NotADriftgraphDatabase(f"{path}: is a directory, not a database file")
+    if not path.is_file():
+        raise NotADriftgraphDatabase(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as handle:
+        header = handle.read(16)
+    if header != b"SQLite format 3\x00":
+        raise NotADriftgraphDatabase(f"{path}: not an SQLite database; driftgraph writes only its own databases")
+    try:
+        # read-write, never create: a hot journal left by a killed scan is rolled back here, as any open would
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=60)
+        try:
+            tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+            version = None
+            if "meta" in tables:
+                found = connection.execute("select value from meta where key = 'schema_version'").fetchone()
+                version = found[0] if found else None
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        raise NotADriftgraphDatabase(f"{path}: cannot be read as an SQLite database ({error})") from None
+    if not tables:
+        return False
+    if "scans" not in tables or version is None:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise NotADriftgraphDatabase(
+            f"{path}: another application's SQLite database (tables {shown}); driftgraph writes only its own databases"
+        )
+    if int(version) > SCHEMA_VERSION:
+        raise NotADriftgraphDatabase(
+            f"{path}: written by a newer driftgraph (schema {version}; this one reads {SCHEMA_VERSION})"
+        )
+    return True
+
+
+def _create_table_sql(name: str, columns: dict[str, type]) -> str:
+    pk = PRIMARY_KEYS.get(name)
+    keys = (pk,) if isinstance(pk, str) else tuple(pk or ())
+    definitions = [f"[{column}] {SQL_TYPES[kind]}" for column, kind in columns.items()]
+    if keys:
+        definitions.append(f"PRIMARY KEY ({', '.join(f'[{k}]' for k in keys)})")
+    definitions += [f"FOREIGN KEY([{c}]) REFERENCES [{t}]([{tc}])" for c, t, tc in FOREIGN_KEYS.get(name, [])]
+    return f"CREATE TABLE [{name}] (\n   " + ",\n   ".join(definitions) + "\n)"
+
+
+def ensure_schema(connection: sqlite3.Connection) -> None:
+    """Create what is missing (tables, columns added since, indexes, views) inside the caller's transaction.
+
+    Plain SQL rather than sqlite-utils' create(): that commits, and the scan must stay one transaction."""
+    existing = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
     for name, columns in TABLES.items():
-        if not db[name].exists():
-            db[name].create(columns, pk=PRIMARY_KEYS.get(name), not_null=None)
-            for index in INDEXES.get(name, []):
-                db[name].create_index(index)
+        if name not in existing:
+            connection.execute(_create_table_sql(name, columns))
+        else:
+            have = {row[1] for row in connection.execute(f"pragma table_info([{name}])")}
+            for column, kind in columns.items():
+                if column not in have:
+                    connection.execute(f"ALTER TABLE [{name}] ADD COLUMN [{column}] {SQL_TYPES[kind]}")
+        for index in INDEXES.get(name, []):
+            index_name = f"idx_{name}_{'_'.join(index)}"
+            columns_sql = ", ".join(f"[{c}]" for c in index)
+            connection.execute(f"CREATE INDEX IF NOT EXISTS [{index_name}] ON [{name}] ({columns_sql})")
     for name, sql in VIEWS.items():
-        db.create_view(name, sql, replace=True)
-    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        connection.execute(f"DROP VIEW IF EXISTS [{name}]")
+        connection.execute(f"CREATE VIEW [{name}] AS {sql}")
+    connection.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
 
 
 def _json(value: Any) -> str | None:
@@ -238,37 +316,55 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class ScanWriter:
-    """Writes one scan into a working copy of the database; `commit()` moves it into place atomically.
+    """Writes one scan into the database inside one transaction; `commit()` makes it visible, `abort()` (or a
+    crash) leaves the database as the last scan left it.
 
-    Writers of one database take turns (an exclusive lock on `<db>.lock`): a second scan waits, then copies
-    the database the first one committed, so no scan is ever lost to a concurrent one."""
+    Writers of one database take turns (an exclusive lock on `<db>.lock`): a second scan waits for the first
+    to commit, so no scan is ever lost to a concurrent one. The database must be driftgraph's or not exist yet."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        check_database(self.path)  # fail before taking the lock: nothing of ours is written to a stranger's file
         self._lock = open(self.path.with_name(self.path.name + ".lock"), "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
-        for stale in self.path.parent.glob(self.path.name + ".tmp-*"):
-            stale.unlink()  # left by a scan that was killed: no writer holds it while we hold the lock
-        self.work_path = self.path.with_name(self.path.name + f".tmp-{os.getpid()}")
-        if self.path.exists():
-            # sqlite3's backup API copies a consistent snapshot even if a reader has the file open
-            source = sqlite3.connect(self.path)
-            target = sqlite3.connect(self.work_path)
-            source.backup(target)
-            source.close()
-            target.close()
-        self.db = sqlite_utils.Database(self.work_path)
-        ensure_schema(self.db)
+        try:
+            check_database(self.path)  # again, now that no other writer is mid-scan
+            # isolation_level=None: no implicit commits; the one transaction is ours from BEGIN to COMMIT
+            self.connection = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            self.connection.execute("BEGIN IMMEDIATE")
+            ensure_schema(self.connection)
+        except BaseException:
+            self._close(rollback=True)
+            raise
         self.scan_id: int | None = None
 
-    def _release(self) -> None:
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
+    def _close(self, rollback: bool) -> None:
+        try:
+            connection = getattr(self, "connection", None)
+            if connection is not None:
+                if rollback and connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                connection.close()
+                self.connection = None
+        finally:
+            if not self._lock.closed:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+                self._lock.close()
+
+    def _insert(self, table: str, rows: list[dict[str, Any]], verb: str = "INSERT") -> None:
+        if not rows:
+            return
+        columns = TABLES[table]
+        unknown = {key for row in rows for key in row} - set(columns)
+        if unknown:
+            raise ValueError(f"no column {', '.join(sorted(unknown))} in table {table}")
+        names = [c for c in columns if any(c in row for row in rows)]
+        sql = f"{verb} INTO [{table}] ({', '.join(f'[{c}]' for c in names)}) VALUES ({', '.join('?' * len(names))})"
+        self.connection.executemany(sql, ([row.get(c) for c in names] for row in rows))
 
     def begin(self, scan: dict[str, Any]) -> int:
-        table = self.db["scans"]
-        table.insert(_clean(scan))
-        self.scan_id = table.last_pk
+        self._insert("scans", [_clean(scan)])
+        self.scan_id = self.connection.execute("select last_insert_rowid()").fetchone()[0]
         return self.scan_id
 
     def write(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -276,33 +372,29 @@ class ScanWriter:
             cleaned = [{**_redacted_drift(r), "scan_id": self.scan_id} for r in rows]
         else:
             cleaned = [{**_clean(r), "scan_id": self.scan_id} for r in rows]
-        if cleaned:
-            self.db[table].insert_all(cleaned, alter=True)
+        self._insert(table, cleaned)
 
     def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:
         """The catalog (`catalog_as_dicts()`) as the `resource_types` table: one row a type, lists as JSON."""
         rows = [{k: _json(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]
-        self.db["resource_types"].upsert_all(rows, pk="type")
+        self._insert("resource_types", rows, verb="INSERT OR REPLACE")
 
     def finish(self, updates: dict[str, Any]) -> None:
-        self.db["scans"].update(self.scan_id, _clean(updates))
+        cleaned = _clean(updates)
+        assignments = ", ".join(f"[{column}] = ?" for column in cleaned)
+        self.connection.execute(f"UPDATE scans SET {assignments} WHERE id = ?", [*cleaned.values(), self.scan_id])
 
     def commit(self) -> Path:
         try:
-            self.db.conn.commit()
-            self.db.close()
-            os.replace(self.work_path, self.path)
-        finally:
-            self._release()
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self._close(rollback=True)
+            raise
+        self._close(rollback=False)
         return self.path
 
     def abort(self) -> None:
-        try:
-            self.db.close()
-        finally:
-            if self.work_path.exists():
-                self.work_path.unlink()
-            self._release()
+        self._close(rollback=True)
 
 
 def open_database(path: str | os.PathLike) -> sqlite_utils.Database:
@@ -310,7 +402,6 @@ def open_database(path: str | os.PathLike) -> sqlite_utils.Database:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such database (run `driftgraph scan --db {path}` first)")
-    db = sqlite_utils.Database(path)
-    if not db["scans"].exists():
-        raise ValueError(f"{path}: not a driftgraph database (no scans table)")
-    return db
+    if not check_database(path):
+        raise NotADriftgraphDatabase(f"{path}: holds no driftgraph scan yet (run `driftgraph scan --db {path}` first)")
+    return sqlite_utils.Database(path)

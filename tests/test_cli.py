@@ -35,4 +35,4 @@ def test_bad_usage_and_bad_databases_give_clear_errors(tmp_path):
 
     sqlite3.connect(not_a_graph).execute("create table t (x)").connection.close()
     result = runner.invoke(cli, ["report", "--db", str(not_a_graph)])
-    assert result.exit_code == 1 and "not a driftgraph database" in result.output
+    assert result.exit_code == 1 and "another application's SQLite database" in result.output
