@@ -70,14 +70,16 @@ def iam_policy() -> None:
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite database to write (appended).")
 @click.option("--region", "regions", multiple=True, help="Region to scan (repeatable); default: every enabled region.")
 @click.option("--tfstate", "tfstates", multiple=True, help="Terraform state: file, directory, glob or s3://bucket/prefix (repeatable).")
-@click.option("--cfn-template", "cfn_templates", multiple=True, type=click.Path(exists=True),
-              help="CloudFormation template file or directory (repeatable).")
+@click.option("--cfn-template", "cfn_templates", multiple=True, metavar="PATH[@REGION]",
+              help="CloudFormation template file or directory, optionally with the region it is deployed to (repeatable).")
+@click.option("--cfn-template-region", metavar="REGION",
+              help="Region of the templates given without @REGION; without either, their resources are matched in any scanned region and never reported missing.")
 @click.option("--profile", help="AWS profile (default: boto3's standard credential chain).")
 @click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False), help="Rules for resources to mark ignored.")
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
 @click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
-def scan(db, regions, tfstates, cfn_templates, profile, ignore_file, no_stacks, types_, workers) -> None:
+def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ignore_file, no_stacks, types_, workers) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.scan import ScanOptions, run_scan
     from graph.resource_types import CATALOG
@@ -85,8 +87,9 @@ def scan(db, regions, tfstates, cfn_templates, profile, ignore_file, no_stacks, 
     unknown = [t for t in types_ if t not in CATALOG]
     if unknown:
         raise click.BadParameter(f"not in the catalog: {', '.join(unknown)} (see `driftgraph types`)", param_hint="--type")
-    options = ScanOptions(db, tuple(regions), tuple(tfstates), tuple(cfn_templates), profile, ignore_file,
-                          not no_stacks, tuple(types_), workers)
+    options = ScanOptions(db=db, regions=tuple(regions), tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
+                          cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
+                          live_stacks=not no_stacks, types=tuple(types_), workers=workers)
     try:
         result = run_scan(options)
     except Exception as exc:  # fatal: report it plainly, the previous database is untouched

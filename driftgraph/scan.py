@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 from driftgraph import __version__
 from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
-from graph.records import ImportResult, Listing, SourceError
+from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
 from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.store import ScanWriter, check_database
 from importers.cloudformation import import_stacks, import_template_files
@@ -28,7 +30,8 @@ class ScanOptions:
     db: str
     regions: tuple[str, ...] = ()
     tfstates: tuple[str, ...] = ()
-    cfn_templates: tuple[str, ...] = ()
+    cfn_templates: tuple[str, ...] = ()  # PATH or PATH@REGION
+    cfn_template_region: str | None = None  # the region of templates given without one
     profile: str | None = None
     ignore_file: str | None = None
     live_stacks: bool = True
@@ -45,6 +48,45 @@ def service_of(type_: str) -> str:
         return type_.split("::")[1].lower()
     parts = type_.split("_")
     return parts[1] if len(parts) > 1 else type_
+
+
+REGION_NAME = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+
+
+def split_template_region(location: str, default: str | None) -> tuple[str, str | None]:
+    """'templates/app.yaml@eu-west-1' -> ('templates/app.yaml', 'eu-west-1'); an '@' not followed by a region
+    name is part of the path. Without a region, `default` (--cfn-template-region) or None: unknown."""
+    path, at, region = location.rpartition("@")
+    if at and path and REGION_NAME.match(region):
+        return path, region
+    return location, default
+
+
+def template_records(result: ImportResult, explicit_region: bool) -> ImportResult:
+    """A template file is not deployed anywhere we know of unless its region was given: its resources then
+    name no region, so they match a live resource in any scanned region and are never `missing` in one."""
+    if explicit_region:
+        return result
+    result.records = [
+        r if r.region == GLOBAL else dataclasses.replace(r, region=None, arn=r.arn if r.natural_id and r.natural_id.startswith("arn:") else None)
+        for r in result.records
+    ]
+    return result
+
+
+def failed_owner_sources(sources: list[dict[str, Any]], template_regions: dict[str, str | None]) -> list[FailedSource]:
+    """Every state file or template file that could not be read, as an owner source whose declarations are
+    unknown: it could have declared any resource (a template file, any in its region when given)."""
+    failed = []
+    for row in sources:
+        if row["status"] not in ("error", "refused"):
+            continue
+        if row["kind"] == "terraform_state":
+            failed.append(FailedSource(row["path"], TERRAFORM, row.get("message") or row["status"]))
+        elif row["kind"] == "cloudformation_template":
+            region = template_regions.get(row["path"])
+            failed.append(FailedSource(row["path"], CLOUDFORMATION, row.get("message") or row["status"], region=region))
+    return failed
 
 
 def _now() -> str:
@@ -147,18 +189,24 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
     declared = ImportResult()
     if options.live_stacks:
         declared.extend(import_stacks(session, account, partition, regions))
-    if options.cfn_templates:
-        declared.extend(import_template_files(list(options.cfn_templates), account, partition, regions[0]))
+    template_regions: dict[str, str | None] = {}
+    for location in options.cfn_templates:
+        path, region = split_template_region(location, options.cfn_template_region)
+        result = import_template_files([path], account, partition, region or session.configured_region)
+        template_regions.update({row["path"]: region for row in result.sources})
+        template_regions.setdefault(path, region)
+        declared.extend(template_records(result, explicit_region=region is not None))
     if options.tfstates:
         declared.extend(
             load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0])
         )
-    scope = Scope({account}, set(regions), partition, live.listings)
+    failed_sources = declared.failed + failed_owner_sources(declared.sources, template_regions)
+    scope = Scope({account}, set(regions), partition, live.listings, failed_sources)
     graph = reconcile(live.records, declared.records, scope, ignore)
 
     errors = live.errors + declared.errors
     failed = [l for l in live.listings if l.outcome != "ok"]
-    status = "partial" if failed or any(e.kind == "error" for e in errors) else "complete"
+    status = "partial" if failed or failed_sources or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
 
     writer = ScanWriter(options.db)
@@ -175,6 +223,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
                 "options": {
                     "tfstates": list(options.tfstates),
                     "cfn_templates": list(options.cfn_templates),
+                    "cfn_template_region": options.cfn_template_region,
                     "live_stacks": options.live_stacks,
                     "ignore_file": options.ignore_file,
                     "types": list(options.types),

@@ -25,6 +25,8 @@ from graph.records import (
     MISSING,
     UNKNOWN,
     UNMANAGED,
+    TERRAFORM,
+    FailedSource,
     Listing,
     Record,
 )
@@ -39,17 +41,23 @@ class Scope:
     regions: set[str]
     partition: str = "aws"
     listings: list[Listing] = field(default_factory=list)
+    failed_sources: list[FailedSource] = field(default_factory=list)  # owner sources that could not be read
 
     def __post_init__(self) -> None:
         self._outcomes: dict[tuple[str, str, str], Listing] = {}
         for listing in self.listings:
+            if listing.call is not None:
+                continue  # a failed detail or tag call: the listing itself said what exists
             key = (listing.type, listing.account, listing.region)
             if key not in self._outcomes or listing.outcome != LISTING_OK:  # a failure wins over a success
                 self._outcomes[key] = listing
 
     def _covering(self, type_: str, account: str | None, region: str | None) -> list[Listing]:
+        """The listings that cover (type, account, region); a declaration that names no region (a template
+        file given without one) is covered by the listings of every scanned region."""
         accounts = [account] if account else sorted(self.accounts)
-        return [self._outcomes[k] for a in accounts for r in (region, GLOBAL) if (k := (type_, a, r)) in self._outcomes]
+        regions = (region, GLOBAL) if region else (*sorted(self.regions), GLOBAL)
+        return [self._outcomes[k] for a in accounts for r in regions if (k := (type_, a, r)) in self._outcomes]
 
     def failed_listing(self, type_: str, account: str | None, region: str | None) -> Listing | None:
         """The failed listing that covers (type, account, region), if any."""
@@ -57,6 +65,10 @@ class Scope:
 
     def listed(self, type_: str, account: str | None, region: str | None) -> bool:
         return any(l.outcome == LISTING_OK for l in self._covering(type_, account, region))
+
+    def failed_source(self, type_: str, account: str | None, region: str | None) -> FailedSource | None:
+        """The first owner source that could not be read and could have declared (type, account, region)."""
+        return next((f for f in self.failed_sources if f.could_declare(type_, account, region)), None)
 
 
 @dataclass
@@ -166,24 +178,41 @@ def _owner_text(record: Record) -> str:
     if owner is None:
         return record.source_kind
     if owner.tool == CLOUDFORMATION:
-        where = f"stack {owner.stack_name}" if owner.stack_name else owner.source
+        where = f"stack {owner.stack_name}" if owner.stack_name else f"template {owner.source}"
         return f"CloudFormation {where} ({owner.address})"
     return f"Terraform state {owner.source} ({owner.address})"
 
 
+def _is_template_file(record: Record) -> bool:
+    return record.owner.tool == CLOUDFORMATION and not record.owner.stack_name
+
+
 def _distinct_owners(declarations: list[Record]) -> list[Record]:
-    """One declaration per (tool, source, address); a template file gives way to its deployed stack."""
+    """One declaration per (tool, source, address). A template file gives way to its deployed stack, and two
+    template files declaring it under the same logical id are copies of one template (a JSON and a YAML
+    rendering, a file in two folders): one owner, not a conflict."""
     seen: dict[tuple, Record] = {}
     for record in declarations:
         owner = record.owner
         seen.setdefault((owner.tool, owner.source, owner.address), record)
     owners = list(seen.values())
     stack_addresses = {r.owner.address for r in owners if r.owner.tool == CLOUDFORMATION and r.owner.stack_name}
-    return [
-        r
-        for r in owners
-        if not (r.owner.tool == CLOUDFORMATION and not r.owner.stack_name and r.owner.address in stack_addresses)
-    ]
+    template_addresses: set[tuple[str, str]] = set()
+    distinct = []
+    for r in owners:
+        if _is_template_file(r):
+            if r.owner.address in stack_addresses or (r.type, r.owner.address) in template_addresses:
+                continue
+            template_addresses.add((r.type, r.owner.address))
+        distinct.append(r)
+    return distinct
+
+
+def _copies_text(declarations: list[Record], owners: list[Record]) -> str:
+    """'; the same declaration is in b.yaml' for template files set aside as copies of an owner's template."""
+    kept = {r.owner.source for r in owners}
+    copies = sorted({r.owner.source for r in declarations if _is_template_file(r)} - kept)
+    return f"; the same declaration is in {', '.join(copies)}" if copies else ""
 
 
 @dataclass
@@ -225,7 +254,11 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
         for node in index.nodes.values():
             reason = ignore.match(node)
             if reason:
-                node.status, node.reason, node.rule = IGNORED, reason, "ignore_file"
+                # the verdict it would have had stays readable; its drift is set aside with it, so an ignored
+                # resource never fails `--fail-on drift` nor counts as drifted anywhere
+                would = f"{node.status}, {len(node.drift)} drifted attributes" if node.drift else node.status
+                node.status, node.reason, node.rule = IGNORED, f"{reason} (otherwise {would})", "ignore_file"
+                node.drift = []
 
     edges = {e for e in child_edges if e}
     edges |= {(node.key, "belongs_to", node.parent_key) for node in index.nodes.values()
@@ -243,7 +276,7 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
     if node is None:
         arn = record.arn
         row = CATALOG.get(record.type)
-        if not arn and row is not None and record.natural_id:
+        if not arn and row is not None and record.natural_id and (record.region or row.is_global):
             region = "" if record.region == GLOBAL else record.region or ""
             arn = format_arn(row, scope.partition, region, record.account or "", record.natural_id)
         key = node_key(record.type, record.account, record.region, record.natural_id, arn)
@@ -283,40 +316,63 @@ def _attach_unidentified(index: NodeIndex, record: Record) -> None:
             found[0].declarations.append(record)
             return
     key = f"{record.type}:{record.account}:{record.region}:{record.owner.source}#{record.owner.address}"
-    node = Node(key, record.type, record.account, record.region, f"{record.owner.stack_name}/{record.owner.address}",
-                None, record.owner.address, declarations=[record], status=UNKNOWN, rule="no_physical_id")
-    node.reason = f"stack {record.owner.stack_name} reports no physical id for {record.owner.address}, and no live resource carries its tags or generated name"
+    owner = record.owner
+    node = Node(key, record.type, record.account, record.region, f"{owner.stack_name or owner.source}/{owner.address}",
+                None, owner.address, declarations=[record], status=UNKNOWN, rule="no_physical_id")
+    if owner.tool == TERRAFORM:
+        node.reason = f"Terraform state {owner.source} records no identifier for {owner.address}, so it cannot be found live"
+    elif owner.stack_name:
+        node.reason = (f"stack {owner.stack_name} reports no physical id for {owner.address}, and no live resource "
+                       "carries its tags or generated name")
+    else:
+        node.reason = f"template {owner.source} gives {owner.address} no literal name, so it cannot be found live"
     index.nodes[key] = node
 
 
 def _attach_child(index: NodeIndex, record: Record) -> tuple[str, str, str] | None:
-    """A declaration that belongs to a parent: a node of its own with status `child` and an edge up."""
+    """A declaration that belongs to a parent: a node of its own with status `child` and an edge up.
+
+    A child lives where its parent does: two states that guessed different accounts for the same rule still
+    name one resource. Two owners of one child are a conflict, as for any resource."""
     parent = None
     if record.parent is not None:
         parent_type, parent_ref = record.parent
         if parent_ref:
             parent = index.find(parent_type, record.account, record.region, str(parent_ref))
     natural_id = record.natural_id or f"{record.owner.source}#{record.owner.address}"
-    key = node_key(record.raw_type or record.type, record.account, record.region, natural_id, None)
+    account, region = record.account, record.region
+    if parent is not None:
+        account = parent.account or account
+        region = region if parent.region in (None, GLOBAL) and region else parent.region or region
+    # keyed without an ARN: a child's `arn` attribute often names its parent (a secret version's is the secret's)
+    key = node_key(record.raw_type or record.type, account, region, natural_id, None)
     if key in index.nodes:
         node = index.nodes[key]
     else:
-        node = Node(key, record.raw_type or record.type, record.account, record.region, natural_id, None,
-                    record.name or natural_id)
+        node = Node(key, record.raw_type or record.type, account, region, natural_id, None, record.name or natural_id)
         index.nodes[key] = node
     node.declarations.append(record)
-    node.status, node.rule = CHILD, "declared_child"
+    owners = _distinct_owners(node.declarations)
+    if len(owners) >= 2:
+        node.status, node.rule = CONFLICT, "two_owners"
+        node.reason = "claimed by " + " and by ".join(_owner_text(o) for o in owners)
+    else:
+        node.status, node.rule = CHILD, "declared_child"
+        node.reason = f"declared by {_owner_text(record)}"
     if parent is not None:
         node.parent_key = parent.key
-        node.reason = f"belongs to {parent.type} {parent.name} ({parent.status}); declared by {_owner_text(record)}"
+        if node.status == CHILD:
+            node.reason = f"belongs to {parent.type} {parent.name} ({parent.status}); {node.reason}"
         return (node.key, "belongs_to", parent.key)
-    node.reason = f"belongs to a {record.parent[0] if record.parent else 'parent'} that was not found; declared by {_owner_text(record)}"
+    if node.status == CHILD:
+        node.reason = f"belongs to a {record.parent[0] if record.parent else 'parent'} that was not found; {node.reason}"
     return None
 
 
 def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
     """Set status, reason and rule; the rules run in this order and the first that applies decides."""
     owners = _distinct_owners(node.declarations)
+    copies = _copies_text(node.declarations, owners)
     node.declarations = owners
     row = CATALOG.get(node.type)
 
@@ -348,27 +404,33 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
             node.reason = f"{node.type} was not listed in {node.account}/{node.region}; declared by {_owner_text(owners[0])}"
             return
 
-    if len(owners) >= 2:
+    declared_by = " and by ".join(_owner_text(o) for o in owners) + copies
+    if len(owners) >= 2 and (node.live is not None or row is None):
         node.status, node.rule = CONFLICT, "two_owners"
-        node.reason = "claimed by " + " and by ".join(_owner_text(o) for o in owners)
-        if node.live is None:
-            node.reason += "; and not found live"
+        node.reason = "claimed by " + declared_by
         _compute_drift(node, owners, row)
         return
 
     if owners:
-        owner = owners[0]
         if row is None:
             node.status, node.rule = MANAGED, "declared_unverified_type"
-            node.reason = f"declared by {_owner_text(owner)}; {node.type} is not in the catalog, so not checked live"
+            node.reason = f"declared by {declared_by}; {node.type} is not in the catalog, so not checked live"
             return
         if node.live is not None:
             node.status, node.rule = MANAGED, "declared_and_live"
-            node.reason = f"declared by {_owner_text(owner)}"
+            node.reason = f"declared by {declared_by}"
             _compute_drift(node, owners, row)
             return
+        if node.region is None and all(_is_template_file(o) for o in owners):
+            node.status, node.rule = UNKNOWN, "template_region_unknown"
+            node.reason = (
+                f"declared by {declared_by}, which names no region, and not found in the scanned regions "
+                f"({', '.join(sorted(scope.regions))}); give the template's region (PATH@REGION) to check it there"
+            )
+            return
+        # gone, whoever declared it: two claims on something that is not there are not a conflict over it
         node.status, node.rule = MISSING, "declared_not_live"
-        node.reason = f"declared by {_owner_text(owner)} but not found in {node.account}/{node.region}"
+        node.reason = f"declared by {declared_by} but not found in {node.account}/{node.region}"
         return
 
     for rule in quirks.UNOWNED_RULES:
@@ -377,12 +439,33 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
             node.status, node.reason, node.parent_key = verdict
             node.rule = rule.__name__
             return
+    details = [c for c in node.live.failed_calls if not _is_tags_call(row, c)]
+    if details:
+        node.status, node.rule = UNKNOWN, "detail_failed"
+        node.reason = (f"no source declares it, but {', '.join(details)} failed for it, so what it is (made by AWS, "
+                       "a part of another resource) cannot be told")
+        return
+    failed = scope.failed_source(node.type, node.account, node.region)
+    if failed is not None:
+        node.status, node.rule = UNKNOWN, "owner_source_failed"
+        node.reason = (f"no source that could be read declares it, but {failed.source} could not be read "
+                       f"({failed.message}) and may")
+        return
     node.status, node.rule = UNMANAGED, "no_owner"
     node.reason = "no Terraform state or CloudFormation stack declares it"
+    if len(details) < len(node.live.failed_calls):
+        node.reason += " (its tags could not be read)"
     stack = (node.live.tags or {}).get("aws:cloudformation:stack-name")
     if stack:
         logical = (node.live.tags or {}).get("aws:cloudformation:logical-id")
         node.reason += f"; it carries the tags of stack {stack} ({logical}): retained after a delete, or dropped from the template"
+
+
+def _is_tags_call(row, call: str) -> bool:
+    """Whether `call` (an operation name such as ListQueueTags, or list_queue_tags) is the row's tag call."""
+    if row is None or row.tags is None or row.tags.call is None:
+        return False
+    return call.replace("_", "").lower() == row.tags.call.method.replace("_", "").lower()
 
 
 def _compute_drift(node: Node, owners: list[Record], row) -> None:

@@ -18,7 +18,16 @@ from typing import Any, Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from graph.drift import pick_values, tags_from_pairs
-from graph.records import CLOUDFORMATION, GLOBAL, UNRESOLVED, ImportResult, Owner, Record, SourceError
+from graph.records import (
+    CLOUDFORMATION,
+    GLOBAL,
+    UNRESOLVED,
+    FailedSource,
+    ImportResult,
+    Owner,
+    Record,
+    SourceError,
+)
 from graph.redact import redact_text
 from graph.resource_types import (
     BOOKKEEPING_TYPES,
@@ -122,7 +131,10 @@ def _import_region(client, account: str, partition: str, region: str) -> ImportR
     try:
         stacks = get_stacks(client)
     except _CALL_ERRORS as error:
-        result.errors.append(_call_error("aws:cloudformation:DescribeStacks", "DescribeStacks", error, account, region))
+        failure = _call_error("aws:cloudformation:DescribeStacks", "DescribeStacks", error, account, region)
+        result.errors.append(failure)
+        # any stack of the region (and the global resources it makes) could have declared what we see live
+        result.failed.append(FailedSource(failure.source, TOOL, failure.message, account, region))
         return result
     try:
         exports: list[dict] | None = get_exports(client)
@@ -133,6 +145,10 @@ def _import_region(client, account: str, partition: str, region: str) -> ImportR
         if stack.get("StackStatus") == "DELETE_COMPLETE":
             continue
         resources, template, errors = _fetch_stack(client, stack, account, region)
+        if resources is None:
+            name = stack.get("StackName") or stack["StackId"]
+            message = "; ".join(e.message for e in errors)
+            result.failed.append(FailedSource(name, TOOL, message, account, region, _declared_types(template)))
         outcome = stack_to_result(
             stack, resources, template, exports, account=account, partition=partition, region=region
         )
@@ -164,6 +180,20 @@ def _fetch_stack(client, stack: dict, account: str, region: str) -> tuple[list[d
     except _CALL_ERRORS as error:
         errors.append(_call_error(name, "GetTemplate", error, account, region))
     return resources, template, errors
+
+
+def _declared_types(body: Any) -> frozenset[str] | None:
+    """The resource types a stack's template declares (None when unknown): what the stack could own."""
+    try:
+        template = body if isinstance(body, dict) else load_template(body, "template") if isinstance(body, str) else None
+    except TemplateError:
+        return None
+    if template is None:
+        return None
+    types = {d.get("Type") for _, d in resource_entries(template) if isinstance(d, dict)}
+    if not all(isinstance(t, str) for t in types) or transforms(template):
+        return None  # a transform or an unreadable Type can make anything
+    return frozenset(types) | {STACK_TYPE}
 
 
 def _template_transforms(body: Any) -> tuple[str, ...]:

@@ -80,6 +80,11 @@ class AwsSession:
         self._session = boto3.Session(profile_name=self.profile, region_name=self.default_region)
 
     @property
+    def configured_region(self) -> str | None:
+        """The region the profile or environment names (AWS_REGION, AWS_DEFAULT_REGION, `region` in a profile)."""
+        return boto3.Session(profile_name=self.profile).region_name or None
+
+    @property
     def region_name(self) -> str:
         return self._session.region_name or self.default_region or "us-east-1"
 

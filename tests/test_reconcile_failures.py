@@ -1,0 +1,133 @@
+"""No false status after a failure or from how inputs are spelled: failed owner sources and detail calls give
+`unknown`, copies of one template are one owner, two claims on nothing are not a conflict, ignored means
+ignored (drift included), and a child keeps one id whatever account its owners guessed."""
+
+from __future__ import annotations
+
+from graph.records import (
+    CLOUDFORMATION,
+    CONFLICT,
+    IGNORED,
+    MANAGED,
+    MISSING,
+    TERRAFORM,
+    UNKNOWN,
+    UNMANAGED,
+    FailedSource,
+    Listing,
+    Owner,
+    Record,
+)
+from graph.reconcile import IgnoreRules, Scope, reconcile
+from tests.test_reconcile import A, R, by_id, cfn, live, scope, tf
+
+OTHER_ACCOUNT = "444455556666"
+
+
+def template(type_, natural_id, logical, path, region=R):
+    return Record(CLOUDFORMATION, type_, A, region, natural_id, owner=Owner("cloudformation", path, logical, "cloudformation"))
+
+
+def test_a_state_that_could_not_be_read_makes_what_it_might_declare_unknown_not_unmanaged():
+    truncated = FailedSource("states/prod.tfstate", TERRAFORM, "invalid JSON at line 3")
+    checked = scope()
+    checked.failed_sources.append(truncated)
+    records_live = [live("AWS::SQS::Queue", "orders"), live("AWS::SQS::Queue", "owned"),
+                    live("AWS::EC2::VPC", "vpc-d", is_default=True, default_reason="the default VPC")]
+    nodes = by_id(reconcile(records_live, [tf("AWS::SQS::Queue", "owned", "aws_sqs_queue.o")], checked))
+    assert nodes["orders"].status == UNKNOWN and nodes["orders"].rule == "owner_source_failed"
+    assert "states/prod.tfstate" in nodes["orders"].reason and "invalid JSON at line 3" in nodes["orders"].reason
+    assert nodes["owned"].status == MANAGED, "what a readable source declares is still managed"
+    assert nodes["vpc-d"].rule == "aws_made", "what AWS made is not anyone's to declare"
+    # without the failure, the same queue is unmanaged: the failure alone decides
+    assert by_id(reconcile([live("AWS::SQS::Queue", "orders")], [], scope()))["orders"].status == UNMANAGED
+
+
+def test_a_stack_that_could_not_be_read_covers_only_its_region_and_its_template_types():
+    denied = FailedSource("orders-stack", CLOUDFORMATION, "ListStackResources failed: AccessDenied", A, R,
+                          frozenset({"AWS::SQS::Queue"}))
+    checked = scope(regions=(R, "eu-west-1"))
+    checked.failed_sources.append(denied)
+    records_live = [live("AWS::SQS::Queue", "here"), live("AWS::SQS::Queue", "there", region="eu-west-1"),
+                    live("AWS::SNS::Topic", "topic")]
+    nodes = by_id(reconcile(records_live, [], checked))
+    assert nodes["here"].status == UNKNOWN and "orders-stack" in nodes["here"].reason
+    assert nodes["there"].status == UNMANAGED, "a stack in us-east-1 does not declare queues in eu-west-1"
+    assert nodes["topic"].status == UNMANAGED, "its template declares no topic"
+    other_account = FailedSource("aws:cloudformation:DescribeStacks", CLOUDFORMATION, "AccessDenied", OTHER_ACCOUNT, R)
+    checked = scope()
+    checked.failed_sources.append(other_account)
+    assert by_id(reconcile([live("AWS::SQS::Queue", "q")], [], checked))["q"].status == UNMANAGED
+
+
+def test_a_failed_detail_call_is_unknown_for_an_unowned_resource_and_a_failed_tag_call_is_no_drift():
+    key = live("AWS::KMS::Key", "key-1", failed_calls=("DescribeKey",))
+    queue = live("AWS::SQS::Queue", "hand", failed_calls=("ListQueueTags",))
+    owned = live("AWS::SQS::Queue", "owned", tags=None, failed_calls=("ListQueueTags",))
+    declared = [tf("AWS::SQS::Queue", "owned", "aws_sqs_queue.o", tags={"team": "payments"})]
+    listed = scope()
+    tags_denied = Listing(A, R, "AWS::SQS::Queue", "access_denied", 2, "AccessDenied", call="ListQueueTags")
+    checked = Scope(listed.accounts, listed.regions, "aws", [*listed.listings, tags_denied])
+    nodes = by_id(reconcile([key, queue, owned], declared, checked))
+    assert nodes["key-1"].status == UNKNOWN and nodes["key-1"].rule == "detail_failed"
+    assert "DescribeKey" in nodes["key-1"].reason, "an AWS-managed key cannot be told from a hand-made one"
+    assert nodes["hand"].status == UNMANAGED and "tags could not be read" in nodes["hand"].reason
+    assert nodes["owned"].status == MANAGED and nodes["owned"].drift == [], "unknown tags are not drift"
+    gone = by_id(reconcile([], [tf("AWS::SQS::Queue", "gone", "aws_sqs_queue.g")], checked))["gone"]
+    assert gone.status == MISSING, "a failed tag call does not mean the queues could not be listed"
+
+
+def test_copies_of_one_template_are_one_owner_and_two_claims_on_nothing_are_not_a_conflict():
+    copies = [template("AWS::SQS::Queue", "jobs", "Jobs", "t/app.json"), template("AWS::SQS::Queue", "jobs", "Jobs", "t/app.yaml")]
+    gone = by_id(reconcile([], copies, scope()))["jobs"]
+    assert gone.status == MISSING and "t/app.yaml" in gone.reason
+    here = by_id(reconcile([live("AWS::SQS::Queue", "jobs")], copies, scope()))["jobs"]
+    assert here.status == MANAGED and len(here.declarations) == 1
+    # two different declarations of a live queue are a conflict; of a queue that is not there, it is missing
+    rivals = [tf("AWS::SQS::Queue", "q", "aws_sqs_queue.a", source="a.tfstate"), tf("AWS::SQS::Queue", "q", "aws_sqs_queue.b", source="b.tfstate")]
+    assert by_id(reconcile([live("AWS::SQS::Queue", "q")], rivals, scope()))["q"].status == CONFLICT
+    nowhere = by_id(reconcile([], rivals, scope()))["q"]
+    assert nowhere.status == MISSING and "a.tfstate" in nowhere.reason and "b.tfstate" in nowhere.reason
+
+
+def test_an_ignored_resource_carries_no_drift():
+    records_live = [live("AWS::SQS::Queue", "q", tags={"team": "b"}, attributes={"visibility_timeout": "90"})]
+    declared = [tf("AWS::SQS::Queue", "q", "aws_sqs_queue.q", tags={"team": "a"}, attributes={"visibility_timeout": 30})]
+    node = by_id(reconcile(records_live, declared, scope(), IgnoreRules(["AWS::SQS::Queue:q"], "ops.ignore")))["q"]
+    assert node.status == IGNORED and node.drift == []
+    assert "otherwise managed, 2 drifted attributes" in node.reason
+
+
+def test_a_child_without_an_arn_keeps_one_id_and_two_owners_make_it_a_conflict():
+    group = live("AWS::EC2::SecurityGroup", "sg-1")
+    rule = "sgrule-123"
+
+    def rule_in(source, account):
+        return Record(TERRAFORM, "aws_security_group_rule", account, R, rule, raw_type="aws_security_group_rule",
+                      owner=Owner("terraform", source, "aws_security_group_rule.r", "terraform"),
+                      parent=("AWS::EC2::SecurityGroup", "sg-1"))
+
+    nodes = by_id(reconcile([group], [rule_in("a.tfstate", A), rule_in("b.tfstate", None)], scope()))
+    assert nodes[rule].status == CONFLICT and nodes[rule].account == A
+    assert "a.tfstate" in nodes[rule].reason and "b.tfstate" in nodes[rule].reason
+    assert len([n for n in nodes.values() if n.type == "aws_security_group_rule"]) == 1
+
+
+def test_a_terraform_resource_without_an_id_is_explained_as_terraforms():
+    node = by_id(reconcile([], [tf("AWS::SQS::Queue", None, "aws_sqs_queue.pending")], scope()))
+    (unknown,) = nodes = [n for n in node.values()]
+    assert unknown.status == UNKNOWN and "stack None" not in unknown.reason
+    assert "Terraform state state.tfstate records no identifier for aws_sqs_queue.pending" in unknown.reason
+
+
+def test_a_template_file_without_a_region_is_matched_in_any_scanned_region_and_never_missing():
+    regions = (R, "eu-west-1")
+    regionless = [template("AWS::SQS::Queue", "far", "Far", "t.yaml", region=None),
+                  template("AWS::SQS::Queue", "nowhere", "Nowhere", "t.yaml", region=None)]
+    nodes = by_id(reconcile([live("AWS::SQS::Queue", "far", region="eu-west-1")], regionless, scope(regions=regions)))
+    assert nodes["far"].status == MANAGED and nodes["far"].region == "eu-west-1"
+    assert nodes["nowhere"].status == UNKNOWN and nodes["nowhere"].rule == "template_region_unknown"
+    assert "PATH@REGION" in nodes["nowhere"].reason
+    # with its region given, the template is meant for that region: not there is missing
+    placed = by_id(reconcile([], [template("AWS::SQS::Queue", "nowhere", "Nowhere", "t.yaml", region=R)], scope(regions=regions)))
+    assert placed["nowhere"].status == MISSING
