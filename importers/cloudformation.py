@@ -134,7 +134,8 @@ def _import_region(client, account: str, partition: str, region: str) -> ImportR
         failure = _call_error("aws:cloudformation:DescribeStacks", "DescribeStacks", error, account, region)
         result.errors.append(failure)
         # any stack of the region (and the global resources it makes) could have declared what we see live
-        result.failed.append(FailedSource(failure.source, TOOL, failure.message, account, region))
+        message = f"{failure.code}: {failure.message}" if failure.code else failure.message
+        result.failed.append(FailedSource(failure.source, TOOL, message, account, region))
         return result
     try:
         exports: list[dict] | None = get_exports(client)
@@ -147,7 +148,7 @@ def _import_region(client, account: str, partition: str, region: str) -> ImportR
         resources, template, errors = _fetch_stack(client, stack, account, region)
         if resources is None:
             name = stack.get("StackName") or stack["StackId"]
-            message = "; ".join(e.message for e in errors)
+            message = "; ".join(f"{e.code}: {e.message}" if e.code else e.message for e in errors)
             result.failed.append(FailedSource(name, TOOL, message, account, region, _declared_types(template)))
         outcome = stack_to_result(
             stack, resources, template, exports, account=account, partition=partition, region=region

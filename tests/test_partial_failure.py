@@ -21,7 +21,7 @@ from graph.store import ScanWriter
 
 @pytest.fixture(scope="module")
 def guarded_moto(tmp_path_factory):
-    with moto_server(env={"INITIAL_NO_AUTH_ACTION_COUNT": "6"}) as endpoint:
+    with moto_server(env={"INITIAL_NO_AUTH_ACTION_COUNT": "9"}) as endpoint:
         yield _guarded_estate(endpoint, tmp_path_factory.mktemp("partial"))
 
 
@@ -30,7 +30,7 @@ def _guarded_estate(endpoint, workdir):
         keys = keys or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **keys)
 
-    # the six unauthenticated actions make an admin and a scanner; everything after is checked by IAM
+    # the nine unauthenticated actions make an admin and two scanners; everything after is checked by IAM
     iam = client("iam")
     keys = {}
     for user, statement in {
@@ -39,6 +39,8 @@ def _guarded_estate(endpoint, workdir):
                                                    "iam:List*", "cloudformation:Describe*", "cloudformation:List*",
                                                    "cloudformation:Get*", "sts:GetCallerIdentity"], "Resource": "*"},
                     {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"}],
+        "no-stacks": [{"Effect": "Allow", "Action": ["sqs:List*", "sqs:Get*", "dynamodb:List*", "dynamodb:Describe*",
+                                                     "sts:GetCallerIdentity"], "Resource": "*"}],
     }.items():
         iam.create_user(UserName=user)
         iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statement}))
@@ -46,6 +48,7 @@ def _guarded_estate(endpoint, workdir):
         keys[user] = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
     admin = lambda service: client(service, keys["admin"])  # noqa: E731
     admin("sqs").create_queue(QueueName="kept-queue")
+    admin("sqs").create_queue(QueueName="hand-queue")
     admin("dynamodb").create_table(TableName="hidden-table", BillingMode="PAY_PER_REQUEST",
                                    AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
                                    KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
@@ -59,14 +62,16 @@ def _guarded_estate(endpoint, workdir):
     state.write(workdir / "states" / "good.tfstate")
     (workdir / "states" / "truncated.tfstate").write_text('{"version": 4, "terraform_version": "1.9.8",\n "resources": [\n  {"mode": "managed", ')
     (workdir / "states" / "future.tfstate").write_text(json.dumps({"version": 5, "resources": []}))
-    return {"endpoint": endpoint, "scanner": keys["scanner"], "workdir": workdir}
+    (workdir / "good-only").mkdir()
+    state.write(workdir / "good-only" / "good.tfstate")
+    return {"endpoint": endpoint, "scanner": keys["scanner"], "no-stacks": keys["no-stacks"], "workdir": workdir}
 
 
-def _scan(guarded_moto, db, *extra):
+def _scan(guarded_moto, db, *extra, user="scanner"):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ENDPOINT_URL": guarded_moto["endpoint"], "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": guarded_moto["scanner"]["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": guarded_moto["scanner"]["aws_secret_access_key"],
+                "AWS_ACCESS_KEY_ID": guarded_moto[user]["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": guarded_moto[user]["aws_secret_access_key"],
                 "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
     command = [sys.executable, "-m", "driftgraph", "scan", "--db", str(db), "--region", "us-east-1",
                "--type", "AWS::SQS::Queue", "--type", "AWS::DynamoDB::Table", *extra]
@@ -130,3 +135,26 @@ def test_a_failed_scan_leaves_the_last_good_database_as_it_was(guarded_moto, tmp
     writer.abort()
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.db", "g.db.lock"]
+
+
+def test_an_unreadable_state_makes_what_it_could_declare_unknown_never_unmanaged(guarded_moto, tmp_path):
+    db = tmp_path / "g.db"
+    assert _scan(guarded_moto, db, "--tfstate", str(guarded_moto["workdir"] / "good-only")).returncode == 0
+    assert {r["name"]: r["status"] for r in _report(db)["resources"]}["hand-queue"] == "unmanaged"
+    assert _scan(guarded_moto, db, "--tfstate", str(guarded_moto["workdir"] / "states")).returncode == 0
+    report = _report(db)
+    hand = {r["name"]: r for r in report["resources"]}["hand-queue"]
+    assert hand["status"] == "unknown" and hand["rule"] == "owner_source_failed"
+    assert "truncated.tfstate" in hand["reason"] or "future.tfstate" in hand["reason"]
+    assert report["scan"]["status"] == "partial"
+    assert {r["name"]: r["status"] for r in report["resources"]}["kept-queue"] == "managed"
+
+
+def test_denied_stack_reads_make_what_stacks_could_declare_unknown(guarded_moto, tmp_path):
+    db = tmp_path / "g.db"
+    result = _scan(guarded_moto, db, "--tfstate", str(guarded_moto["workdir"] / "good-only"), user="no-stacks")
+    assert result.returncode == 0, result.stderr
+    report = _report(db)
+    hand = {r["name"]: r for r in report["resources"]}["hand-queue"]
+    assert hand["status"] == "unknown" and "DescribeStacks" in hand["reason"] and "AccessDenied" in hand["reason"]
+    assert report["scan"]["status"] == "partial"
