@@ -59,11 +59,27 @@ def types(fmt: str) -> None:
 
 
 @cli.command("iam-policy")
-def iam_policy() -> None:
-    """Print the minimal read-only IAM policy a scan needs (also shipped as docs/iam-policy.json)."""
-    from scanner.permissions import policy_json
+@click.option("--tfstate", "tfstates", multiple=True, metavar="s3://BUCKET/PREFIX",
+              help="Also grant reading Terraform state under this S3 location (repeatable).")
+@click.option("--partition", default="aws", show_default=True,
+              help="AWS partition of the state buckets' ARNs (aws-cn, aws-us-gov, ...).")
+def iam_policy(tfstates, partition) -> None:
+    """Print the minimal read-only IAM policy a scan needs (also shipped as docs/iam-policy.json).
 
-    click.echo(policy_json(), nl=False)
+    It grants no S3 object reads: add `--tfstate s3://bucket/prefix` for each S3 location `scan --tfstate`
+    reads, and the policy grants s3:GetObject under that prefix and s3:ListBucket for it, nothing more."""
+    import botocore.session
+
+    from scanner.permissions import parse_state_location, policy_json
+
+    partitions = botocore.session.get_session().get_available_partitions()
+    if partition not in partitions:
+        raise click.BadParameter(f"{partition!r} is not one of {', '.join(partitions)}", param_hint="--partition")
+    try:
+        locations = [parse_state_location(url) for url in tfstates]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--tfstate") from None
+    click.echo(policy_json(locations, partition), nl=False)
 
 
 @cli.command()

@@ -1,9 +1,10 @@
-"""The one place that builds boto3 clients, and the guard that keeps every call a read.
+"""The one place that builds boto3 clients, and the guard that lets out only the calls driftgraph makes.
 
 boto3's standard credential chain applies (profiles, SSO, environment, instance roles) and so does
 AWS_ENDPOINT_URL, which is how tests and the demo reach moto. Every client carries a `before-call` hook
-that refuses, before anything is sent, any operation that is not a read, and the few reads that would
-fetch a secret value.
+that refuses, before anything is sent, any operation not on driftgraph's list of calls
+(scanner/permissions.py, which also builds the IAM policy), and, as second walls, any operation whose name
+is not a read and the reads that would fetch a secret value.
 """
 
 from __future__ import annotations
@@ -12,49 +13,71 @@ import threading
 from dataclasses import dataclass, field
 
 import boto3
+from botocore import xform_name
 from botocore.config import Config
+
+from scanner.permissions import allowed_calls
 
 READ_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "BatchGet")
 
-# Reads we never make: they return secret values, not metadata.
+# Reads we never make: they return secret values or credentials, or create something despite the name.
+# A second wall: none is on the list of calls, and a test keeps it so.
 SECRET_READS = frozenset(
     {
         "GetSecretValue",
         "BatchGetSecretValue",
+        "GetRandomPassword",
         "GetParameter",
         "GetParameters",
         "GetParametersByPath",
         "GetParameterHistory",
         "GetPasswordData",
+        "GetLaunchTemplateData",  # user data
+        "GetConsoleOutput",
+        "GetConsoleScreenshot",
         "GetAuthorizationToken",
         "GetSessionToken",
         "GetFederationToken",
+        "GetRoleCredentials",
+        "GetClusterCredentials",
+        "GetClusterCredentialsWithIAM",
+        "GetCredentials",
         "GetCredentialsForIdentity",
+        "GetId",  # creates an identity
         "GetOpenIdToken",
+        "GetOpenIdTokenForDeveloperIdentity",
+        "GetRelationalDatabaseMasterUserPassword",
+        "GetInstanceAccessDetails",
+        "GetApiKey",
+        "GetApiKeys",
+        "GetFunction",  # environment values and a code download URL
+        "GetFunctionConfiguration",
         "GetLoginProfile",
         "GetAccessKeyLastUsed",
-        "GetRandomPassword",
+        "GetParametersForImport",
     }
 )
-EXTRA_READS = frozenset({"GetCallerIdentity"})
 
 
 class ReadOnlyViolation(RuntimeError):
-    """Raised before sending when code asks for an operation that could change AWS or reveal a secret."""
+    """Raised before sending when code asks for an operation driftgraph does not make."""
 
 
-def is_allowed_operation(operation: str) -> bool:
-    if operation in SECRET_READS:
+def is_allowed_operation(service: str, operation: str, calls: frozenset[tuple[str, str]] | None = None) -> bool:
+    """True for a call on driftgraph's list (`calls`, by default the one in scanner/permissions.py) that is
+    also read-named and no secret read: the list decides, the names are walls behind it."""
+    if operation in SECRET_READS or not operation.startswith(READ_PREFIXES):
         return False
-    return operation in EXTRA_READS or operation.startswith(READ_PREFIXES)
+    return (service, xform_name(operation)) in (allowed_calls() if calls is None else calls)
 
 
 def _guard(model=None, **_kwargs):
-    operation = model.name if model is not None else "?"
-    if not is_allowed_operation(operation):
-        raise ReadOnlyViolation(
-            f"driftgraph is read-only: refused {model.service_model.service_name}:{operation} before sending it"
-        )
+    if model is None:  # botocore always passes the operation; refuse rather than guess if it ever does not
+        raise ReadOnlyViolation("driftgraph is read-only: refused an operation botocore did not name")
+    service, operation = model.service_model.service_name, model.name
+    if not is_allowed_operation(service, operation):
+        why = "it returns secret values" if operation in SECRET_READS else "not a call driftgraph makes"
+        raise ReadOnlyViolation(f"driftgraph is read-only: refused {service}:{operation} before sending it ({why})")
 
 
 RETRY_CONFIG = Config(

@@ -1,25 +1,78 @@
-"""The minimal read-only IAM policy a scan needs, derived from the catalog so the two never disagree."""
+"""The calls driftgraph makes to AWS, as data: the read-only guard allows exactly these and the IAM policy grants them.
+
+The list is the catalog's list, detail and tag calls plus the few calls outside the catalog. One list builds
+both the guard's allow-list (scanner/clients.py) and the policy, so the two can never disagree. Each call
+says what it needs from IAM: an action on every resource, an action on the Terraform state the user names
+(`driftgraph iam-policy --tfstate s3://bucket/prefix`), or nothing.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 import botocore.session
 from botocore import xform_name
 
 from graph.resource_types import RESOURCE_TYPES
 
-# Calls outside the catalog: identity, regions, stacks, Terraform state in S3.
-EXTRA_CALLS = (
-    ("ec2", "describe_regions"),
-    ("cloudformation", "describe_stacks"),
-    ("cloudformation", "list_stack_resources"),
-    ("cloudformation", "get_template"),
-    ("cloudformation", "list_exports"),
-    ("s3", "list_objects_v2"),
-    ("s3", "get_object"),
+# What a call needs from IAM.
+EVERY_RESOURCE = "every_resource"  # granted on "*": the scan reads every resource of a type
+STATE_BUCKET = "state_bucket"  # granted on the state buckets the user names, for the prefixes named
+STATE_OBJECT = "state_object"  # granted on the objects under those prefixes
+NO_PERMISSION = "no_permission"  # AWS answers it whatever the caller's policy says
+
+
+@dataclass(frozen=True, order=True)
+class ApiCall:
+    """One AWS operation driftgraph sends: boto3 client name, boto3 method name, what IAM must grant."""
+
+    service: str
+    method: str  # botocore's xform_name of the operation: the name our code calls
+    grant: str = EVERY_RESOURCE
+
+
+# Calls outside the catalog, each beside the code that sends it.
+OUTSIDE_CATALOG = (
+    ApiCall("sts", "get_caller_identity", NO_PERMISSION),  # AwsSession.identity
+    ApiCall("ec2", "describe_regions"),  # AwsSession.enabled_regions
+    ApiCall("cloudformation", "describe_stacks"),  # importers/cloudformation.py: deployed stacks
+    ApiCall("cloudformation", "list_stack_resources"),
+    ApiCall("cloudformation", "get_template"),
+    ApiCall("cloudformation", "list_exports"),
+    ApiCall("s3", "list_objects_v2", STATE_BUCKET),  # importers/terraform_state.py: --tfstate s3://bucket/prefix
+    ApiCall("s3", "get_object", STATE_OBJECT),
+    # botocore's S3 region redirector sends HeadBucket through our own S3 client when a wrong-region answer
+    # does not name the bucket's region; S3 names it in the HeadBucket answer even when access is denied.
+    ApiCall("s3", "head_bucket", NO_PERMISSION),
 )
+
+
+def catalog_calls() -> set[ApiCall]:
+    """The list, detail and tag calls of every catalog row."""
+    calls = set()
+    for row in RESOURCE_TYPES:
+        calls.add(ApiCall(row.service, row.list.method))
+        calls.update(ApiCall(row.service, call.method) for _, call in row.details)
+        if row.tags and row.tags.call:
+            calls.add(ApiCall(row.service, row.tags.call.method))
+    return calls
+
+
+DRIFTGRAPH_CALLS: tuple[ApiCall, ...] = tuple(sorted(catalog_calls() | set(OUTSIDE_CATALOG)))
+
+
+@lru_cache(maxsize=None)
+def allowed_calls() -> frozenset[tuple[str, str]]:
+    """(service, method) pairs the read-only guard lets through."""
+    return frozenset((call.service, call.method) for call in DRIFTGRAPH_CALLS)
+
+
+# --------------------------------------------------------------------------------------- the IAM policy
+
 # IAM names that differ from the API operation (the policy language predates some APIs).
 ACTION_NAMES = {("s3", "ListBuckets"): "ListAllMyBuckets", ("s3", "ListObjectsV2"): "ListBucket"}
 IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # CloudWatch signs as 'monitoring' but its IAM prefix is 'cloudwatch'
@@ -37,24 +90,78 @@ def iam_action(service: str, method: str) -> str:
     return f"{prefix}:{ACTION_NAMES.get((service, operation), operation)}"
 
 
+def _actions(grant: str) -> list[str]:
+    return sorted({iam_action(call.service, call.method) for call in DRIFTGRAPH_CALLS if call.grant == grant})
+
+
 def required_actions() -> list[str]:
-    calls = set(EXTRA_CALLS)
-    for row in RESOURCE_TYPES:
-        calls.add((row.service, row.list.method))
-        calls.update((row.service, call.method) for _, call in row.details)
-        if row.tags and row.tags.call:
-            calls.add((row.service, row.tags.call.method))
-    return sorted({iam_action(service, method) for service, method in calls})
+    """The actions a scan needs on every resource (the default policy)."""
+    return _actions(EVERY_RESOURCE)
 
 
-def read_only_policy() -> dict:
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")  # wider than today's rules: the oldest buckets allow more
+
+
+@dataclass(frozen=True, order=True)
+class StateLocation:
+    """An s3://bucket/prefix the user reads Terraform state from."""
+
+    bucket: str
+    prefix: str
+
+
+def parse_state_location(url: str) -> StateLocation:
+    """s3://bucket/prefix as the state importer reads it: everything under the prefix, literally."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"{url}: not an s3://bucket/prefix location (local state needs no permission)")
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not BUCKET_NAME.fullmatch(bucket):
+        raise ValueError(f"{url}: no bucket named" if not bucket else f"{url}: {bucket!r} is not a bucket name")
+    return StateLocation(bucket, prefix)
+
+
+def _literal(text: str) -> str:
+    """IAM reads '*', '?' and '$' in a resource or a StringLike value as wildcards or variables; an S3
+    prefix holds them literally, so they are written as IAM's escapes."""
+    return "".join({"*": "${*}", "?": "${?}", "$": "${$}"}.get(c, c) for c in text)
+
+
+def state_statements(locations: Iterable[StateLocation], partition: str = "aws") -> list[dict]:
+    """Reading Terraform state from the named locations: objects under each prefix, and listing each
+    bucket for those prefixes only (the whole bucket when a location names no prefix)."""
+    locations = sorted(set(locations))
+    if not locations:
+        return []
+    statements = [{
+        "Sid": "DriftgraphStateObjects",
+        "Effect": "Allow",
+        "Action": _actions(STATE_OBJECT),
+        "Resource": [f"arn:{partition}:s3:::{loc.bucket}/{_literal(loc.prefix)}*" for loc in locations],
+    }]
+    buckets = sorted({loc.bucket for loc in locations})
+    for number, bucket in enumerate(buckets, 1):
+        prefixes = [loc.prefix for loc in locations if loc.bucket == bucket]
+        statement = {
+            "Sid": f"DriftgraphStateList{number}",
+            "Effect": "Allow",
+            "Action": _actions(STATE_BUCKET),
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+        }
+        if "" not in prefixes:
+            statement["Condition"] = {"StringLike": {"s3:prefix": [f"{_literal(p)}*" for p in prefixes]}}
+        statements.append(statement)
+    return statements
+
+
+def read_only_policy(state_locations: Iterable[StateLocation] = (), partition: str = "aws") -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "DriftgraphReadOnly", "Effect": "Allow", "Action": required_actions(), "Resource": "*"}
+            {"Sid": "DriftgraphReadOnly", "Effect": "Allow", "Action": required_actions(), "Resource": "*"},
+            *state_statements(state_locations, partition),
         ],
     }
 
 
-def policy_json() -> str:
-    return json.dumps(read_only_policy(), indent=2) + "\n"
+def policy_json(state_locations: Iterable[StateLocation] = (), partition: str = "aws") -> str:
+    return json.dumps(read_only_policy(state_locations, partition), indent=2) + "\n"

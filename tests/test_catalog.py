@@ -135,6 +135,77 @@ def test_the_shipped_iam_policy_is_the_one_the_catalog_needs_and_only_reads():
     assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions), actions
 
 
+def test_the_default_policy_reads_no_s3_object_and_lists_no_bucket():
+    """Terraform state is the only S3 content driftgraph reads; the default policy grants none of it."""
+    from pathlib import Path
+
+    policy = json.loads((Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json").read_text())
+    granted = [a for statement in policy["Statement"] for a in statement["Action"]]
+    assert [s["Resource"] for s in policy["Statement"]] == ["*"]
+    assert "s3:GetObject" not in granted and "s3:ListBucket" not in granted
+    assert not [a for a in granted if a.endswith("*")]
+
+
+def _policy(*args):
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    result = CliRunner().invoke(cli, ["iam-policy", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_the_policy_grants_state_reads_only_under_the_named_prefixes():
+    policy = _policy("--tfstate", "s3://acme-states/prod/", "--tfstate", "s3://acme-states/legacy",
+                     "--tfstate", "s3://team-states", "--tfstate", "s3://acme-states/prod/")
+    account, objects, *listings = policy["Statement"]
+    assert account["Resource"] == "*" and "s3:GetObject" not in account["Action"]
+    assert objects == {
+        "Sid": "DriftgraphStateObjects",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": ["arn:aws:s3:::acme-states/legacy*", "arn:aws:s3:::acme-states/prod/*",
+                     "arn:aws:s3:::team-states/*"],
+    }
+    assert listings == [
+        {"Sid": "DriftgraphStateList1", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": "arn:aws:s3:::acme-states",
+         "Condition": {"StringLike": {"s3:prefix": ["legacy*", "prod/*"]}}},
+        # s3://team-states names the whole bucket: no prefix condition
+        {"Sid": "DriftgraphStateList2", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": "arn:aws:s3:::team-states"},
+    ]
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert len(sids) == len(set(sids))
+    for statement in policy["Statement"]:
+        assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in statement["Action"]), statement
+
+
+def test_the_state_statements_take_the_partition_and_escape_iam_wildcards():
+    policy = _policy("--tfstate", "s3://cn-states/team*a/v?$x", "--partition", "aws-cn")
+    _, objects, listing = policy["Statement"]
+    # an S3 prefix holds '*', '?' and '$' literally; IAM would read them as wildcards or variables
+    assert objects["Resource"] == ["arn:aws-cn:s3:::cn-states/team${*}a/v${?}${$}x*"]
+    assert listing["Resource"] == "arn:aws-cn:s3:::cn-states"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["team${*}a/v${?}${$}x*"]}}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tfstate", "infra/prod.tfstate"], "not an s3://bucket/prefix location"),
+    (["--tfstate", "s3:///prod"], "no bucket named"),
+    (["--tfstate", "s3://bucket*/prod"], "is not a bucket name"),
+    (["--partition", "mars"], "'mars' is not one of aws, aws-cn"),
+])
+def test_the_policy_refuses_what_it_cannot_scope(args, message):
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    result = CliRunner().invoke(cli, ["iam-policy", *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
 def test_the_resource_types_table_holds_the_whole_catalog(tmp_path):
     import sqlite_utils
 

@@ -220,8 +220,8 @@ def test_the_guard_refuses_writes_before_sending(aws):
         session.client("secretsmanager").get_secret_value(SecretId="catalog-secret")
     # nothing reached moto: the queue does not exist
     assert not any(u.endswith("/must-not-exist") for u in boto3.client("sqs", region_name=REGION).list_queues().get("QueueUrls", []))
-    assert is_allowed_operation("DescribeInstances") and not is_allowed_operation("DeleteBucket")
-    assert not is_allowed_operation("GetParameters") and not is_allowed_operation("PutObject")
+    assert is_allowed_operation("ec2", "DescribeInstances") and not is_allowed_operation("s3", "DeleteBucket")
+    assert not is_allowed_operation("ssm", "GetParameters") and not is_allowed_operation("s3", "PutObject")
 
 
 def test_failures_are_classified():
