@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 
 import click
@@ -121,11 +122,27 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
     )
 
 
+FAIL_ON_FINDINGS = ("drift", "errors")
+
+
+def _fail_on_words(ctx, param, value: str) -> frozenset[str]:
+    """`--fail-on` as a set of known words, any case; a typo is a usage error, never a silent pass."""
+    from graph.records import STATUSES
+
+    words = {w.strip().lower() for w in (value or "").split(",") if w.strip()}
+    unknown = sorted(words - set(STATUSES) - set(FAIL_ON_FINDINGS))
+    if unknown:
+        known = ", ".join((*STATUSES, *FAIL_ON_FINDINGS))
+        raise click.BadParameter(f"unknown: {', '.join(unknown)} (known: {known})")
+    return frozenset(words)
+
+
 @cli.command()
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
-@click.option("--scan", "scan_id", type=int, help="Scan id (default: the latest).")
-@click.option("--fail-on", default="", help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
+@click.option("--scan", "scan_id", type=click.IntRange(min=1), help="Scan id (default: the latest).")
+@click.option("--fail-on", default="", callback=_fail_on_words, metavar="LIST",
+              help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write here instead of stdout.")
 def report(db, fmt, scan_id, fail_on, output) -> None:
     """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
@@ -134,14 +151,13 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
 
     try:
         data = build_report(open_database(db), scan_id)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
         raise click.ClickException(str(exc)) from exc
     output.write(json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data))
-    wanted = {w.strip() for w in fail_on.split(",") if w.strip()}
-    found = {s for s, n in data["summary"]["by_status"].items() if n and s in wanted}
-    if "drift" in wanted and data["summary"]["drifted_resources"]:
+    found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
+    if "drift" in fail_on and data["summary"]["drifted_resources"]:
         found.add("drift")
-    if "errors" in wanted and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
+    if "errors" in fail_on and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
         found.add("errors")
     if found:
         click.echo(f"found: {', '.join(sorted(found))}", err=True)

@@ -7,6 +7,7 @@ never renamed or removed, without a new schema name.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -97,8 +98,12 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
         for row in db.query("select * from scan_errors where scan_id = ? order by kind, source", [scan_id])
     ]
     failed_listings = [
-        {k: row[k] for k in ("account", "region", "type", "outcome", "error_code", "message")}
-        for row in db.query("select * from listings where scan_id = ? and outcome != 'ok' order by type", [scan_id])
+        {k: row.get(k) for k in ("account", "region", "type", "outcome", "error_code", "message", "call", "count")}
+        for row in db.query("select * from listings where scan_id = ? and outcome != 'ok' order by type, call", [scan_id])
+    ]
+    sources = [
+        {k: row.get(k) for k in ("path", "kind", "status", "resource_count", "message", "superseded_by")}
+        for row in db.query("select * from sources where scan_id = ? order by kind, path", [scan_id])
     ]
     stacks = [
         {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
@@ -133,12 +138,24 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
         "stacks": stacks,
         "failed_listings": failed_listings,
         "errors": errors,
+        "sources": sources,
     }
 
 
+# Markdown that a value from AWS or a state file must not be able to write: raw HTML (a tag value
+# `<img onerror=...>`), links and images, emphasis and code spans, table cells. Escaped, the text shows as written.
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MARKDOWN = re.compile(r"[\\`*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as literal Markdown (one line): HTML inert, link, emphasis and table syntax escaped."""
+    text = "".join(_HTML.get(c, c) for c in str(text))
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text).replace("\r", " ").replace("\n", " ")
+
+
 def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return escape_markdown(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -146,8 +163,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# driftgraph report: scan {scan['id']}",
         "",
-        f"Accounts {', '.join(scan['accounts'] or [])}; regions {', '.join(scan['regions'] or [])}; "
-        f"finished {scan['finished_at']} ({scan['status']}, {scan['duration_seconds']} s).",
+        escape_markdown(
+            f"Accounts {', '.join(scan['accounts'] or [])}; regions {', '.join(scan['regions'] or [])}; "
+            f"finished {scan['finished_at']} ({scan['status']}, {scan['duration_seconds']} s)."
+        ),
         "",
         "| status | resources |",
         "|---|---:|",
@@ -189,10 +208,23 @@ def render_markdown(report: dict[str, Any]) -> str:
                     f"| {_cell(d['live'])} | {_cell(d['tool'] + ' ' + d['address'])} |"
                 )
     if report["failed_listings"]:
-        lines += ["", f"## Failed listings ({len(report['failed_listings'])}): their declared resources are unknown", "",
-                  "| type | where | outcome | message |", "|---|---|---|---|"]
+        lines += ["", f"## Failed listings ({len(report['failed_listings'])}): what they would have told is unknown", "",
+                  "| type | call | where | outcome | message |", "|---|---|---|---|---|"]
         for f in report["failed_listings"]:
-            lines.append(f"| {f['type']} | {f['account']}/{f['region']} | {f['outcome']} ({f['error_code']}) | {_cell(f['message'])} |")
+            call = f"{f['call']} ({f['count']} resources)" if f.get("call") else "list"
+            lines.append(
+                f"| {_cell(f['type'])} | {_cell(call)} | {_cell(f['account'])}/{_cell(f['region'])} "
+                f"| {_cell(f['outcome'])} ({_cell(f['error_code'])}) | {_cell(f['message'])} |"
+            )
+    set_aside = [row for row in report.get("sources", []) if row["status"] not in ("loaded", "ok")]
+    if set_aside:
+        lines += ["", f"## Inputs not read, or read with a caveat ({len(set_aside)})", "",
+                  "| input | status | why |", "|---|---|---|"]
+        for row in set_aside:
+            why = row["message"] or ""
+            if row.get("superseded_by") and row["superseded_by"] not in why:
+                why = f"superseded by {row['superseded_by']}; {why}".rstrip("; ")
+            lines.append(f"| {_cell(row['path'])} | {_cell(row['status'])} | {_cell(why)} |")
     if report["errors"]:
         lines += ["", f"## Errors and warnings ({len(report['errors'])})", "", "| kind | source | where | message |", "|---|---|---|---|"]
         for e in report["errors"]:
