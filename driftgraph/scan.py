@@ -89,6 +89,21 @@ def failed_owner_sources(sources: list[dict[str, Any]], template_regions: dict[s
     return failed
 
 
+def read_ignore_file(location: str) -> IgnoreRules:
+    """The ignore rules of a file; ValueError naming the file (and line) when it cannot be read as rules."""
+    path = Path(location)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the ignore file ({error.strerror or error})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); save the ignore file as UTF-8") from None
+    return IgnoreRules(text.splitlines(), str(path))
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -175,10 +190,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
     """Scan and write one scan into the database; returns the scan row. Raises on fatal problems."""
     started_at, started = _now(), time.monotonic()
     check_database(options.db)  # refuse a file that is not ours before spending a scan on it
-    ignore = None
-    if options.ignore_file:
-        path = Path(options.ignore_file)
-        ignore = IgnoreRules(path.read_text().splitlines(), str(path))
+    ignore = read_ignore_file(options.ignore_file) if options.ignore_file else None
     session = session or AwsSession(options.profile, options.regions[0] if options.regions else None)
     identity = session.identity()
     account, partition = identity["account"], identity["partition"]
@@ -205,6 +217,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
     graph = reconcile(live.records, declared.records, scope, ignore)
 
     errors = live.errors + declared.errors
+    if ignore is not None:
+        errors += [SourceError(ignore.source, f"ignore rule {rule.text()} matched no resource", "warning", rule.line)
+                   for rule in ignore.unused()]
     failed = [l for l in live.listings if l.outcome != "ok"]
     status = "partial" if failed or failed_sources or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)

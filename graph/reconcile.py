@@ -30,6 +30,7 @@ from graph.records import (
     Listing,
     Record,
 )
+from graph.redact import REDACTED, is_secret_key
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
 
@@ -480,36 +481,98 @@ def _compute_drift(node: Node, owners: list[Record], row) -> None:
                                "address": owner.owner.address})
 
 
-_IGNORE_LINE = re.compile(r"^((?:[A-Za-z0-9*]+::){2}[A-Za-z0-9*]+|[a-z0-9_*]+|\*):(.+)$")
+_IGNORE_TYPE = re.compile(r"^(?:(?:[A-Za-z0-9*?]+::){2}[A-Za-z0-9*?]+|[a-z0-9_*?]+|\*)$")
+
+
+@dataclass
+class IgnoreRule:
+    line: int
+    kind: str  # "id" | "tag"
+    type_or_key: str
+    glob: str
+    hits: int = 0
+
+    def text(self) -> str:
+        """The rule as a reason may quote it: a secret-looking tag key never shows its pattern."""
+        if self.kind == "tag":
+            return f"tag:{self.type_or_key}={REDACTED if is_secret_key(self.type_or_key) else self.glob}"
+        return f"{self.type_or_key}:{self.glob}"
+
+
+def _check_glob(glob: str, where: str) -> str:
+    """fnmatch reads an unclosed '[' as a literal, so a typo would silently match nothing: refuse it."""
+    if not glob:
+        raise ValueError(f"{where}: empty pattern")
+    depth = 0
+    for char in glob:
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+    if depth:
+        raise ValueError(f"{where}: unclosed '[' in pattern {glob!r}")
+    return glob
 
 
 class IgnoreRules:
-    """Ignore-file rules, one a line: `TYPE:GLOB` (type may be `*`, glob matches id, ARN or name) or
-    `tag:KEY=GLOB`; '#' starts a comment. Matching resources get status `ignored`, with the rule as reason."""
+    """Ignore-file rules, one a line: `TYPE:GLOB` (TYPE a CloudFormation or Terraform type name, globs allowed,
+    `*` for any; GLOB matches id, ARN or name) or `tag:KEY=GLOB`. A line starting with `#` is a comment (a `#`
+    elsewhere is part of the pattern). Matching resources get status `ignored`, with the rule as the reason."""
 
     def __init__(self, lines: Iterable[str], source: str = ".driftignore"):
         self.source = source
-        self.rules: list[tuple[str, str, str]] = []
+        self.rules: list[IgnoreRule] = []
         for number, raw in enumerate(lines, 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
+            line = raw.strip()
+            if not line or line.startswith("#"):
                 continue
+            where = f"{source}:{number}"
             if line.startswith("tag:"):
-                key, _, value = line[4:].partition("=")
-                self.rules.append(("tag", key.strip(), value.strip() or "*"))
+                key, equals, value = line[4:].partition("=")
+                if not key.strip():
+                    raise ValueError(f"{where}: a tag rule names no key (want tag:KEY=GLOB)")
+                glob = value.strip() if equals else "*"
+                self.rules.append(IgnoreRule(number, "tag", key.strip(), _check_glob(glob, where)))
                 continue
-            match = _IGNORE_LINE.match(line)
-            if not match:
-                raise ValueError(f"{source}:{number}: cannot read ignore rule {line!r} (want TYPE:GLOB or tag:KEY=GLOB)")
-            self.rules.append(("id", match.group(1), match.group(2)))
+            # the type is everything up to the first ':' that is not part of '::'
+            type_, glob = _split_type(line)
+            if type_ is None or not _IGNORE_TYPE.match(type_):
+                raise ValueError(f"{where}: cannot read ignore rule {line!r} (want TYPE:GLOB or tag:KEY=GLOB)")
+            self.rules.append(IgnoreRule(number, "id", type_, _check_glob(glob.strip(), where)))
 
     def match(self, node: Node) -> str | None:
         tags = (node.live.tags if node.live else None) or {}
-        for kind, a, b in self.rules:
-            if kind == "tag" and a in tags and fnmatchcase(str(tags[a]), b):
-                return f"ignored by {self.source}: tag {a}={tags[a]}"
-            if kind == "id" and fnmatchcase(node.type, a) and any(
-                fnmatchcase(str(x), b) for x in (node.natural_id, node.arn, node.name) if x
-            ):
-                return f"ignored by {self.source}: {a}:{b}"
+        types = {node.type, *_TERRAFORM_NAMES.get(node.type, ())}
+        for rule in self.rules:
+            if rule.kind == "tag":
+                hit = rule.type_or_key in tags and fnmatchcase(str(tags[rule.type_or_key]), rule.glob)
+            else:
+                hit = any(fnmatchcase(t, rule.type_or_key) for t in types) and any(
+                    fnmatchcase(str(x), rule.glob) for x in (node.natural_id, node.arn, node.name) if x
+                )
+            if hit:
+                rule.hits += 1
+                return f"ignored by {self.source}:{rule.line} ({rule.text()})"
         return None
+
+    def unused(self) -> list[IgnoreRule]:
+        """Rules that matched nothing in the last reconcile: most often a typo, worth a word."""
+        return [rule for rule in self.rules if not rule.hits]
+
+
+def _split_type(line: str) -> tuple[str | None, str]:
+    position = 0
+    while True:
+        colon = line.find(":", position)
+        if colon < 0:
+            return None, ""
+        if line.startswith("::", colon):
+            position = colon + 2
+            continue
+        return line[:colon], line[colon + 1 :]
+
+
+# Terraform type names a node answers to, so `aws_sqs_queue:legacy-*` ignores queues however they were found.
+_TERRAFORM_NAMES: dict[str, tuple[str, ...]] = {
+    row.type: tuple(t.type for t in row.terraform) for row in CATALOG.values()
+}
