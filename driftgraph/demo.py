@@ -88,6 +88,36 @@ def aws_environment(endpoint: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+DEMO_META = ("demo", "built by `driftgraph demo`: replaced by the next demo run")
+ESTATE_MARK = ".driftgraph-demo"  # in the estate folder: it is ours to rewrite
+
+
+def estate_folder(db: Path) -> Path:
+    """Where the demo writes its Terraform states: beside the database, named after it."""
+    return db.with_name(db.stem + "-estate")
+
+
+def claim_demo_paths(db: Path, force: bool) -> None:
+    """Clear the way for a demo run, deleting only what an earlier demo made (or anything, with --force).
+
+    A user who points `--db` at a real inventory must not lose it to a demo."""
+    from graph.store import NotADriftgraphDatabase, read_meta
+
+    folder = estate_folder(db)
+    if folder.exists() and not (folder / ESTATE_MARK).exists() and not force:
+        raise click.ClickException(f"{folder} exists and was not made by `driftgraph demo`; choose another --db, or --force")
+    if db.exists() or db.is_symlink():
+        try:
+            is_demo = DEMO_META[0] in read_meta(db)
+        except NotADriftgraphDatabase:
+            is_demo = False
+        if not is_demo and not force:
+            raise click.ClickException(f"{db} exists and is not a demo database; choose another --db, or --force to replace it")
+        db.unlink()  # the demo estate is new each run: start its history afresh
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ESTATE_MARK).write_text("made by driftgraph demo; rewritten by the next run\n")
+
+
 def scan_demo(db: str | Path, workdir: Path) -> dict:
     """Build the estate in a fresh moto server and scan it exactly as a user would scan real AWS."""
     from driftgraph.scan import ScanOptions, run_scan
@@ -96,14 +126,15 @@ def scan_demo(db: str | Path, workdir: Path) -> dict:
         estate = build_estate(endpoint, workdir)
         started = time.monotonic()
         result = run_scan(
-            ScanOptions(str(db), regions=(PRIMARY, SECONDARY), tfstates=(str(workdir / "terraform"),))
+            ScanOptions(str(db), regions=(PRIMARY, SECONDARY), tfstates=(str(workdir / "terraform"),),
+                        meta=(DEMO_META,))
         )
         result["scan_wall_seconds"] = round(time.monotonic() - started, 2)
         result["estate"] = estate
     return result
 
 
-def run_demo(db: str, serve: bool = True, port: int = 8001) -> None:
+def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -112,11 +143,10 @@ def run_demo(db: str, serve: bool = True, port: int = 8001) -> None:
 
     db_path = Path(db)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    if db_path.exists():
-        db_path.unlink()  # the demo estate is new each run: start its history afresh
+    claim_demo_paths(db_path, force)
     console = Console()
     console.print("[bold]driftgraph demo[/bold]: building the estate in moto (server mode, loopback) ...")
-    result = scan_demo(db_path, db_path.parent / "estate")
+    result = scan_demo(db_path, estate_folder(db_path))
     report = build_report(open_database(db_path))
     table = Table(title=f"scan {result['id']}: {result['resource_count']} resources, regions {', '.join(result['regions'])}")
     table.add_column("status")

@@ -37,6 +37,7 @@ class ScanOptions:
     live_stacks: bool = True
     types: tuple[str, ...] = ()
     workers: int = 16
+    meta: tuple[tuple[str, str], ...] = ()  # facts about the database to record with the scan (demo: ...)
 
 
 def service_of(type_: str) -> str:
@@ -256,6 +257,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
         writer.write("stack_imports", declared.imports)
         writer.write("sources", declared.sources)
         writer.write_catalog(catalog_as_dicts())
+        writer.write_meta(dict(options.meta))
         scan = {
             "finished_at": _now(),
             "status": status,

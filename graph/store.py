@@ -379,6 +379,10 @@ class ScanWriter:
         rows = [{k: _json(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]
         self._insert("resource_types", rows, verb="INSERT OR REPLACE")
 
+    def write_meta(self, values: dict[str, str]) -> None:
+        """Facts about the database itself (`demo`: made by `driftgraph demo`, so a rerun may replace it)."""
+        self._insert("meta", [{"key": k, "value": str(v)} for k, v in values.items()], verb="INSERT OR REPLACE")
+
     def finish(self, updates: dict[str, Any]) -> None:
         cleaned = _clean(updates)
         assignments = ", ".join(f"[{column}] = ?" for column in cleaned)
@@ -395,6 +399,17 @@ class ScanWriter:
 
     def abort(self) -> None:
         self._close(rollback=True)
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, str]:
+    """The `meta` table of a driftgraph database ({} when there is no database yet)."""
+    if not check_database(path):
+        return {}
+    connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return dict(connection.execute("select key, value from meta"))
+    finally:
+        connection.close()
 
 
 def open_database(path: str | os.PathLike) -> sqlite_utils.Database:

@@ -1,0 +1,54 @@
+"""`driftgraph demo` replaces only what an earlier demo made: a real inventory at --db, or a folder of the
+user's where the demo would write its states, is refused unless --force."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from driftgraph.cli import cli
+from driftgraph.demo import DEMO_META, ESTATE_MARK, claim_demo_paths, estate_folder
+from graph.store import ScanWriter
+
+
+def _database(path, meta=None):
+    writer = ScanWriter(path)
+    writer.begin({"started_at": "now", "status": "running"})
+    if meta:
+        writer.write_meta(dict([meta]))
+    writer.commit()
+
+
+def test_an_inventory_at_db_is_refused_and_kept(tmp_path):
+    inventory = tmp_path / "estate.db"
+    _database(inventory)
+    before = inventory.read_bytes()
+    result = CliRunner().invoke(cli, ["demo", "--no-serve", "--db", str(inventory)])
+    assert result.exit_code == 1 and "is not a demo database" in result.output and "--force" in result.output
+    assert inventory.read_bytes() == before
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes")
+    assert CliRunner().invoke(cli, ["demo", "--no-serve", "--db", str(notes)]).exit_code == 1
+    assert notes.read_text() == "my notes"
+
+
+def test_a_demo_database_is_replaced_and_force_replaces_anything(tmp_path):
+    demo = tmp_path / "demo.db"
+    _database(demo, DEMO_META)
+    claim_demo_paths(demo, force=False)
+    assert not demo.exists() and (estate_folder(demo) / ESTATE_MARK).exists()
+    other = tmp_path / "other.db"
+    _database(other)
+    claim_demo_paths(other, force=True)
+    assert not other.exists()
+
+
+def test_a_folder_of_the_users_where_the_demo_writes_states_is_refused(tmp_path):
+    db = tmp_path / "driftgraph.db"
+    folder = estate_folder(db)
+    folder.mkdir()
+    (folder / "terraform.tfstate").write_text("{}")
+    with pytest.raises(click.ClickException, match="was not made by `driftgraph demo`"):
+        claim_demo_paths(db, force=False)
+    assert (folder / "terraform.tfstate").read_text() == "{}"
