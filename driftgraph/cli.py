@@ -98,7 +98,7 @@ def iam_policy(tfstates, partition) -> None:
 @click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
 def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ignore_file, no_stacks, types_, workers) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
-    from driftgraph.scan import ScanOptions, run_scan
+    from driftgraph.scan import ScanOptions, run_scan, summary_line
     from graph.resource_types import CATALOG
 
     unknown = [t for t in types_ if t not in CATALOG]
@@ -115,11 +115,7 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
         if isinstance(exc, (BotoCoreError, ClientError, OSError, ValueError)):
             raise click.ClickException(f"scan failed, database left as it was: {exc}") from exc
         raise
-    click.echo(
-        f"scan {result['id']} {result['status']}: {result['resource_count']} resources in account {result['account']}, "
-        f"{len(result['regions'])} regions, {result['duration_seconds']} s; "
-        f"{result['failed_listings']} failed listings, {result['errors']} errors/warnings -> {db}"
-    )
+    click.echo(summary_line(result, db))
 
 
 FAIL_ON_FINDINGS = ("drift", "errors")

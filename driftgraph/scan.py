@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,5 +271,20 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
     except BaseException:
         writer.abort()
         raise
+    by_status = Counter(row["status"] for row in resources)
     return {"id": scan_id, "account": account, "regions": regions, **scan, "errors": len(errors),
-            "failed_listings": len(failed)}
+            "failed_listings": len(failed), "by_status": dict(by_status),
+            "drifted_resources": sum(1 for node in graph.nodes if node.drift)}
+
+
+def summary_line(result: dict[str, Any], db: str) -> str:
+    """The one line a scan ends with: what needs a person first, then where it went."""
+    counts = result["by_status"]
+    findings = (f"{counts.get('unmanaged', 0)} unmanaged, {counts.get('missing', 0)} missing, "
+                f"{result['drifted_resources']} drifted, {counts.get('conflict', 0)} in conflict, "
+                f"{counts.get('unknown', 0)} unknown")
+    return (
+        f"scan {result['id']} {result['status']}: {result['resource_count']} resources ({findings}) in account "
+        f"{result['account']}, {len(result['regions'])} regions, {result['duration_seconds']} s; "
+        f"{result['failed_listings']} failed listings, {result['errors']} errors/warnings -> {db}"
+    )

@@ -131,3 +131,12 @@ def test_every_canned_query_runs_on_a_real_scan(estate_scan):
     assert {row["name"] for row in answers["missing"][1]} == {"platform-legacy-jobs", "platform-old-images"}
     assert {row["attribute"] for row in answers["drifted_attributes"][1]} == {"instance_type", "ingress", "visibility_timeout"}
     assert any(row.get("value") == "visibility_timeout" or "visibility_timeout" in str(row) for row in answers["resource"][1])
+
+
+def test_the_scan_ends_with_one_line_naming_what_needs_a_person(estate_scan):
+    report = estate_scan["report"]
+    counts, summary = report["summary"]["by_status"], report["summary"]
+    (line,) = estate_scan["scan"].stdout.strip().splitlines()
+    assert line.startswith(f"scan {report['scan']['id']} complete: {summary['resources']} resources (")
+    assert (f"({counts['unmanaged']} unmanaged, {counts['missing']} missing, {summary['drifted_resources']} drifted, "
+            f"{counts['conflict']} in conflict, {counts['unknown']} unknown)") in line
