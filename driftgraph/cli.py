@@ -39,7 +39,17 @@ def _setup_logging(verbose: int) -> None:
 @click.version_option(__version__, prog_name="driftgraph")
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for debug).")
 def cli(verbose: int) -> None:
-    """Inventory AWS and tell, for every resource, which code owns it, what no code owns and what drifted."""
+    """Inventory AWS and tell, for every resource, which code owns it, what no code owns and what drifted.
+
+    \b
+    Examples:
+      driftgraph demo --no-serve                      # the embedded demo, no AWS account needed
+      driftgraph iam-policy --tfstate s3://tf-states/prod/ > policy.json
+      driftgraph scan --db estate.db --region us-east-1 --tfstate infra/ \\
+          --tfstate s3://tf-states/prod/ --cfn-template templates/@eu-west-1
+      driftgraph report --db estate.db --format markdown --fail-on unmanaged,drift
+      driftgraph serve --db estate.db
+    """
     _setup_logging(verbose)
 
 
@@ -83,7 +93,27 @@ def iam_policy(tfstates, partition) -> None:
     click.echo(policy_json(locations, partition), nl=False)
 
 
-@cli.command()
+SCAN_EPILOG = """\b
+Examples:
+  driftgraph scan --db estate.db --region us-east-1 --region eu-west-1 --tfstate infra/
+  driftgraph scan --db estate.db --tfstate 'states/**/*.tfstate' --tfstate s3://tf-states/prod/
+  driftgraph scan --db estate.db --cfn-template templates/ --cfn-template-region eu-west-1 --no-stacks
+  driftgraph scan --db estate.db --type AWS::SQS::Queue --type AWS::SNS::Topic --ignore-file .driftignore
+
+\b
+Ignore file (--ignore-file), one rule a line; a line starting with # is a comment:
+  AWS::SQS::Queue:tmp-*      a type (CloudFormation or Terraform name, globs allowed) and a glob
+  aws_s3_bucket:scratch-*    over the resource's id, ARN or name
+  *:arn:aws:sqs:*:*:test-*   any type
+  tag:lifecycle=ephemeral    a tag and a glob over its value (tag:KEY alone: any value)
+
+\b
+Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (nothing written),
+2 wrong usage, 130 interrupted (the database is left as it was).
+"""
+
+
+@cli.command(epilog=SCAN_EPILOG)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite database to write (appended).")
 @click.option("--region", "regions", multiple=True, help="Region to scan (repeatable); default: every enabled region.")
 @click.option("--tfstate", "tfstates", multiple=True, help="Terraform state: file, directory, glob or s3://bucket/prefix (repeatable).")
@@ -92,7 +122,8 @@ def iam_policy(tfstates, partition) -> None:
 @click.option("--cfn-template-region", metavar="REGION",
               help="Region of the templates given without @REGION; without either, their resources are matched in any scanned region and never reported missing.")
 @click.option("--profile", help="AWS profile (default: boto3's standard credential chain).")
-@click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False), help="Rules for resources to mark ignored.")
+@click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False),
+              help="Rules for resources to mark ignored, one a line: TYPE:GLOB or tag:KEY=GLOB (see below).")
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
 @click.option("--workers", default=16, show_default=True, help="Concurrent listings.")

@@ -36,3 +36,15 @@ def test_bad_usage_and_bad_databases_give_clear_errors(tmp_path):
     sqlite3.connect(not_a_graph).execute("create table t (x)").connection.close()
     result = runner.invoke(cli, ["report", "--db", str(not_a_graph)])
     assert result.exit_code == 1 and "another application's SQLite database" in result.output
+
+
+def test_help_shows_examples_and_the_ignore_syntax_it_documents_parses():
+    from driftgraph.cli import SCAN_EPILOG
+    from graph.reconcile import IgnoreRules
+
+    assert "Examples:" in CliRunner().invoke(cli, ["--help"]).output
+    scan_help = CliRunner().invoke(cli, ["scan", "--help"]).output
+    assert "Examples:" in scan_help and "tag:lifecycle=ephemeral" in scan_help and "Exit codes" in scan_help
+    section = SCAN_EPILOG.split("Ignore file", 1)[1].split("Exit codes", 1)[0]
+    rules = [line.split()[0] for line in section.splitlines()[1:] if line.strip()]
+    assert len(IgnoreRules(rules, "help").rules) == len(rules) == 4
