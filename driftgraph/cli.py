@@ -53,6 +53,15 @@ def cli(verbose: int) -> None:
     _setup_logging(verbose)
 
 
+def _plain(error: BaseException) -> str:
+    """An exception as a reader needs it: the OS's words and the file for an OSError, else its message."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    if isinstance(error, sqlite3.OperationalError) and "disk I/O error" in str(error):
+        return f"{error} (is the disk full, or the file too large for this system?)"
+    return str(error)
+
+
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def types(fmt: str) -> None:
@@ -143,8 +152,8 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
     except Exception as exc:  # fatal: report it plainly, the previous database is untouched
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if isinstance(exc, (BotoCoreError, ClientError, OSError, ValueError)):
-            raise click.ClickException(f"scan failed, database left as it was: {exc}") from exc
+        if isinstance(exc, (BotoCoreError, ClientError, OSError, ValueError, sqlite3.Error)):
+            raise click.ClickException(f"scan failed, database left as it was: {_plain(exc)}") from exc
         raise
     click.echo(summary_line(result, db))
 

@@ -47,15 +47,17 @@ def demo_estate(tmp_path_factory):
         yield {"endpoint": endpoint, "workdir": workdir, "estate": estate}
 
 
-def run_cli(args, endpoint, check=True):
-    """`driftgraph ARGS` in a subprocess with boto3's standard chain pointed at moto: the user's path."""
+def run_cli(args, endpoint, check=True, **popen):
+    """`driftgraph ARGS` in a subprocess with boto3's standard chain pointed at moto: the user's path.
+    `popen` passes on to subprocess.run (preexec_fn to set a limit in the child, say)."""
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
-    result = subprocess.run([sys.executable, "-m", "driftgraph", *args], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "driftgraph", *args], env=env, capture_output=True, text=True,
+                            timeout=300, **popen)
     if check and result.returncode != 0:
         raise AssertionError(f"driftgraph {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result

@@ -1,0 +1,43 @@
+"""A scan that cannot write says so in one line and exits 1, leaving the database as it was: a directory it
+cannot write to, a full disk (an RLIMIT_FSIZE a write runs into), a file that is not a database."""
+
+from __future__ import annotations
+
+import resource
+
+import sqlite_utils
+
+from conftest import run_cli
+from graph.store import check_database
+
+
+def _scan(db, endpoint, **kwargs):
+    return run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue", "--no-stacks"],
+                   endpoint, check=False, **kwargs)
+
+
+def test_a_database_in_a_place_that_cannot_be_written_is_a_clear_error(aws):
+    result = _scan("/proc/driftgraph-test.db", aws)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "scan failed, database left as it was: /proc/driftgraph-test.db" in result.stderr
+
+
+def test_a_full_disk_while_writing_is_a_clear_error_and_the_database_is_kept(aws, tmp_path):
+    db = tmp_path / "g.db"
+    assert _scan(db, aws).returncode == 0
+    size = db.stat().st_size
+
+    def small_files():  # in the child only: writes past the current size fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 2048, size + 2048))
+
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
+    for n in range(60):
+        sqs.create_queue(QueueName=f"disk-full-{n:02d}-" + "x" * 40)
+    result = _scan(db, aws, preexec_fn=small_files)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "scan failed, database left as it was" in result.stderr
+    check_database(db)  # the next open rolls back whatever the failed write left
+    assert [r["id"] for r in sqlite_utils.Database(db).query("select id from scans")] == [1]
+    assert db.stat().st_size == size
