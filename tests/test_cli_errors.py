@@ -41,3 +41,24 @@ def test_a_full_disk_while_writing_is_a_clear_error_and_the_database_is_kept(aws
     check_database(db)  # the next open rolls back whatever the failed write left
     assert [r["id"] for r in sqlite_utils.Database(db).query("select id from scans")] == [1]
     assert db.stat().st_size == size
+
+
+def test_a_db_that_is_not_ours_is_refused_before_the_scan_starts(tmp_path):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    other = tmp_path / "app.db"
+    sqlite3.connect(other).execute("create table orders (id)").connection.commit()
+    for path in (text, other):
+        before = path.read_bytes()
+        # no AWS endpoint at all: the refusal must come before any call
+        result = CliRunner().invoke(cli, ["scan", "--db", str(path), "--region", "us-east-1"],
+                                    env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+        assert result.exit_code == 1 and str(path) in result.output and "driftgraph writes only its own" in result.output
+        assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "notes.txt"]
