@@ -54,6 +54,7 @@ from importers.cfn_template import (
     resource_entries,
     transforms,
 )
+from importers.inputs import find_files
 
 TOOL = "cloudformation"
 FRAMEWORK = "cloudformation"
@@ -605,26 +606,22 @@ def stack_to_result(
 
 
 def template_paths(paths: list[str]) -> tuple[list[tuple[Path, bool]], list[SourceError]]:
-    """(file, named explicitly) for each path; directories give their template-looking files, sorted."""
+    """(file, named explicitly) for each path; folders give their template-looking files (hidden ones left out),
+    a folder's own files first. A path that is missing or not a regular file, and a folder that cannot be
+    read, is an error naming it (see importers.inputs: symlink loops end, FIFOs are never opened)."""
     found: list[tuple[Path, bool]] = []
     errors: list[SourceError] = []
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += [
-                (p, False)
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in TEMPLATE_SUFFIXES and not _hidden(p, path)
-            ]
-        elif path.exists():
-            found.append((path, True))
-        else:
-            errors.append(SourceError(str(path), "no such file or directory"))
+        for item in find_files(raw, _is_template_name, skip_folder=lambda name: name.startswith(".")):
+            if item.problem is None:
+                found.append((Path(item.path), item.explicit))
+            else:
+                errors.append(SourceError(item.path, redact_text(item.problem)))
     return found, errors
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _is_template_name(name: str) -> bool:
+    return not name.startswith(".") and Path(name).suffix.lower() in TEMPLATE_SUFFIXES
 
 
 def import_template_files(

@@ -1,37 +1,42 @@
 """Terraform state files (format 3 and 4; local files, directories, globs, S3) as records of what Terraform manages.
 
-Reading (files, S3) happens at the edge, in `load_terraform_states`; `parse_state` and `to_records` are pure.
+Reading (files, S3) happens at the edge, in `load_terraform_states` (local files through importers.inputs, which
+keeps walks finite and reads capped); `parse_state`, `choose_latest` and `to_records` are pure.
 Only identifiers, tags and the catalog's comparable attributes leave this module: a state holds secrets in
 plain text (database passwords, SSM values, user data), so nothing else from `attributes` is ever kept.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 import re
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
 from graph.drift import pick_values
 from graph.records import GLOBAL, TERRAFORM, ImportResult, Owner, Record, SourceError
 from graph.redact import redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES
+from importers.inputs import DEFAULT_MAX_BYTES, InputProblem, find_files, read_file, too_large
 
 SOURCE_KIND = "terraform_state"
 
 # What a directory walk picks up. A `terraform.tfstate.backup` is an older copy of the state next to it, so a
 # walk leaves it out (it does not end in either suffix); naming it explicitly still loads it.
 STATE_FILE_SUFFIXES = (".tfstate", ".tfstate.json")
-S3_STATE_SUFFIXES = (".tfstate", ".json")
+# Where the S3 backend keeps the states of workspaces other than "default" (its workspace_key_prefix, "env:").
+S3_WORKSPACE_KEY = re.compile(r"(?:^|/)env:/[^/]+/.")
+S3_HEAD_BYTES = 4096  # what one ranged GetObject reads of a key that is not a state by name, to tell
+_STATE_HEADER_KEY = re.compile(rb'"(version|terraform_version|serial|lineage)"\s*:')
 
-LOADED, ERROR, SUPERSEDED, REFUSED = "loaded", "error", "superseded", "refused"
+LOADED, ERROR, SUPERSEDED, REFUSED, SKIPPED = "loaded", "error", "superseded", "refused", "skipped"
 
 # Classes of managed instances: only the first three become records.
 CATALOGED, CHILD, UNCATALOGED, BOOKKEEPING, NOT_AWS = "cataloged", "child", "uncataloged", "bookkeeping", "not_aws"
@@ -124,7 +129,19 @@ class _Input:
     source: str  # path or s3:// URL, as shown to the user
     read: Callable[[], bytes] | None = None
     error: SourceError | None = None
+    status: str = ERROR  # of `error`, or SKIPPED for a prefix's summary of what it left out (then `note` says)
+    note: str | None = None
     same_as: str | None = None  # set when the same local file was already named
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What becomes of one state among the inputs: loaded, or superseded by another input of its lineage."""
+
+    loaded: bool
+    message: str | None = None  # why it is superseded
+    superseded_by: str | None = None
+    forked_with: tuple[str, ...] = ()  # loaded states of the same lineage and serial with other resources
 
 
 # ------------------------------------------------------------------------------------------ public entry
@@ -135,40 +152,62 @@ def load_terraform_states(
     session=None,
     default_account: str | None = None,
     default_region: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ImportResult:
     """Read every state the locations name; one bad input never stops the others.
 
-    `session` (a scanner.clients.AwsSession) is needed only for s3:// locations."""
+    `session` (a scanner.clients.AwsSession) is needed only for s3:// locations. `max_bytes` caps one input
+    (a local file or an S3 object): a larger one is refused, unread. Every input gets a `sources` row, whose
+    `superseded_by` names the input that made it count for nothing (a newer serial, the file it copies)."""
     result = ImportResult()
-    reads = [_read_input(item, result.errors) for item in _expand_locations(locations, session, default_region)]
+    inputs = _expand_locations(locations, session, default_region, max_bytes)
+    reads = [_read_input(item, result.errors) for item in inputs]
     states = [(item.source, parsed) for item, parsed, _ in reads if parsed is not None]
     verdicts = iter(choose_latest(states))
     defaults = Defaults(default_account, default_region)
     for item, parsed, row in reads:
         if parsed is not None:
             verdict = next(verdicts)
-            if verdict is None:
-                records = to_records(parsed, item.source, defaults)
-                result.records += records
-                row.update(status=LOADED, message=describe_state(parsed, records))
+            if verdict.loaded:
+                _load(item.source, parsed, verdict, row, defaults, result)
             else:
-                message, conflicting = verdict
-                row.update(status=SUPERSEDED, message=redact_text(message))
-                if conflicting:
-                    result.errors.append(SourceError(item.source, row["message"], kind="warning"))
+                row.update(status=SUPERSEDED, message=redact_text(verdict.message), superseded_by=verdict.superseded_by)
         result.sources.append(row)
     return result
+
+
+def _load(source: str, parsed: ParsedState, verdict: Verdict, row: dict, defaults: Defaults, result: ImportResult):
+    try:
+        records = to_records(parsed, source, defaults)
+        message = describe_state(parsed, records)
+    except Exception as error:  # a bug meeting an unforeseen state: this input fails, never the scan
+        message = redact_text(f"{source}: could not be turned into records (unexpected {type(error).__name__})")
+        result.errors.append(SourceError(source, message))
+        row.update(status=ERROR, message=message)
+        return
+    result.records += records
+    if verdict.forked_with:
+        fork = redact_text(
+            f"{source}: forked state: {' and '.join(verdict.forked_with)} "
+            f"{'has' if len(verdict.forked_with) == 1 else 'have'} the same lineage {parsed.lineage} and serial "
+            f"{parsed.serial} but different resources; all are read, so a resource in more than one has two owners"
+        )
+        result.errors.append(SourceError(source, fork, kind="warning"))
+        message = f"{message}; {fork.removeprefix(source + ': ')}"
+    row.update(status=LOADED, message=redact_text(message))
 
 
 def _read_input(item: _Input, errors: list[SourceError]) -> tuple[_Input, ParsedState | None, dict[str, Any]]:
     """Read and parse one input: its parsed state, or None with the problem in `errors` and in its row."""
     row = _source_row(item.source)
-    if item.error is not None:
-        errors.append(item.error)
-        row.update(status=ERROR, message=item.error.message)
+    if item.error is not None or item.note is not None:
+        if item.error is not None:
+            errors.append(item.error)
+        row.update(status=item.status, message=item.error.message if item.error else item.note)
         return item, None, row
     if item.same_as is not None:
-        row.update(status=SUPERSEDED, message=f"the same file as {item.same_as}, already read")
+        message = f"the same file as {item.same_as}, already read"
+        row.update(status=SUPERSEDED, message=message, superseded_by=item.same_as)
         return item, None, row
     try:
         parsed = parse_state(item.read(), item.source)
@@ -178,7 +217,12 @@ def _read_input(item: _Input, errors: list[SourceError]) -> tuple[_Input, Parsed
         if problem.format_version is not None:
             row["format_version"] = str(problem.format_version)
         return item, None, row
-    except Exception as error:  # an unreadable file or a failed S3 call: named, never fatal
+    except InputProblem as problem:  # not a regular file, over the size limit
+        message = redact_text(f"{item.source}: {problem.reason}")
+        errors.append(SourceError(item.source, message))
+        row.update(status=problem.status, message=message)
+        return item, None, row
+    except Exception as error:  # an unreadable file, a failed S3 call, a bug: named, never fatal
         message = _read_failure(item.source, error)
         errors.append(SourceError(item.source, message, code=_error_code(error)))
         row.update(status=ERROR, message=message)
@@ -204,31 +248,28 @@ def _source_row(source: str) -> dict[str, Any]:
         "serial": None,
         "resource_count": 0,
         "message": None,
+        "superseded_by": None,
     }
 
 
 # --------------------------------------------------------------------------------------- edge: reading
 
 
-def _expand_locations(locations: Iterable[str], session, region: str | None) -> list[_Input]:
-    """Every input the locations name, in order: files, directory walks, glob matches, S3 objects."""
+def _expand_locations(locations: Iterable[str], session, region: str | None, max_bytes: int) -> list[_Input]:
+    """Every input the locations name, in order: files, folder walks, glob matches, S3 objects."""
     inputs: list[_Input] = []
     for location in locations:
         if location.startswith("s3://"):
-            inputs += _s3_inputs(location, session, region)
+            inputs += _s3_inputs(location, session, region, max_bytes)
             continue
-        location = os.path.expanduser(location)
-        if glob.has_magic(location):
-            matches = sorted(glob.glob(location, recursive=True))
-            if not matches:
-                inputs.append(_failed(location, f"{location}: no file matches this pattern"))
-            for match in matches:
-                inputs += _directory_inputs(match) if os.path.isdir(match) else [_file_input(match)]
-        elif os.path.isdir(location):
-            found = _directory_inputs(location)
-            inputs += found or [_failed(location, f"{location}: no *.tfstate or *.tfstate.json file in this directory")]
-        else:
-            inputs.append(_file_input(location))
+        found = find_files(location, _is_state_name, skip_folder=lambda name: name == ".terraform")
+        if not found:
+            inputs.append(_failed(location, f"{location}: no *.tfstate or *.tfstate.json file in this directory"))
+        for item in found:
+            if item.problem is not None:
+                inputs.append(_failed(item.path, f"{item.path}: {item.problem}", item.status))
+            else:
+                inputs.append(_Input(item.path, read=_local_reader(item.path, max_bytes)))
     seen: dict[str, str] = {}
     for item in inputs:
         if item.read is not None and not item.source.startswith("s3://"):
@@ -240,25 +281,24 @@ def _expand_locations(locations: Iterable[str], session, region: str | None) -> 
     return inputs
 
 
-def _failed(source: str, message: str) -> _Input:
-    return _Input(source, error=SourceError(source, redact_text(message)))
+def _is_state_name(name: str) -> bool:
+    return name.endswith(STATE_FILE_SUFFIXES)
 
 
-def _file_input(path: str) -> _Input:
-    return _Input(path, read=lambda: Path(path).read_bytes())
+def _failed(source: str, message: str, status: str = ERROR, code: str | None = None) -> _Input:
+    return _Input(source, error=SourceError(source, redact_text(message), code=code), status=status)
 
 
-def _directory_inputs(directory: str) -> list[_Input]:
-    """State files under a directory, recursively, in a stable order; `.terraform/` caches are skipped."""
-    found: list[str] = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if d != ".terraform")
-        found += [os.path.join(root, f) for f in sorted(files) if f.endswith(STATE_FILE_SUFFIXES)]
-    return [_file_input(path) for path in found]
+def _local_reader(path: str, max_bytes: int) -> Callable[[], bytes]:
+    return lambda: read_file(path, max_bytes)
 
 
-def _s3_inputs(url: str, session, region: str | None) -> list[_Input]:
-    """The state objects under an s3://bucket/prefix, each fetched lazily with GetObject."""
+def _s3_inputs(url: str, session, region: str | None, max_bytes: int) -> list[_Input]:
+    """The state objects under an s3://bucket/prefix, each fetched lazily with GetObject.
+
+    A prefix may hold thousands of other objects (plans, lock files, exports): only keys ending in `.tfstate` are
+    states by name; a `.json` key, or any key where the S3 backend keeps workspaces (`env:/<workspace>/<key>`), is
+    read only if its first bytes (one ranged GetObject) look like a state. The others are counted, not read."""
     bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         return [_failed(url, f"{url}: no bucket named")]
@@ -266,35 +306,85 @@ def _s3_inputs(url: str, session, region: str | None) -> list[_Input]:
         return [_failed(url, f"{url}: reading state from S3 needs an AWS session")]
     try:
         client = session.client("s3", region)
-        keys = [
-            item["Key"]
+        listed = sorted(
+            (item["Key"], item.get("Size"))
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents") or []
-            if item["Key"].endswith(S3_STATE_SUFFIXES)
-        ]
+        )
     except Exception as error:
-        return [_Input(url, error=SourceError(url, _read_failure(url, error), code=_error_code(error)))]
-    if not keys:
-        return [_failed(url, f"{url}: no object ending in .tfstate or .json under this prefix")]
+        return [_failed(url, _read_failure(url, error), code=_error_code(error))]
 
-    def fetch(key: str) -> Callable[[], bytes]:
-        return lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    inputs: list[_Input] = []
+    not_states = 0
+    for key, size in listed:
+        source = f"s3://{bucket}/{key}"
+        by_name = key.endswith(".tfstate")
+        if not by_name and not (key.endswith(".json") or S3_WORKSPACE_KEY.search(key)):
+            continue
+        if size is not None and size > max_bytes:
+            inputs.append(_failed(source, f"{source}: {too_large(size, max_bytes)}", REFUSED))
+            continue
+        if by_name:
+            inputs.append(_Input(source, read=_s3_reader(client, bucket, key, max_bytes)))
+            continue
+        if not size:
+            not_states += 1  # an empty object (or a folder marker) is not a state
+            continue
+        try:
+            head = _s3_head(client, bucket, key)
+        except Exception as error:
+            inputs.append(_failed(source, _read_failure(source, error), code=_error_code(error)))
+            continue
+        if not looks_like_state(head):
+            not_states += 1
+        elif len(head) >= size:  # the head was the whole object
+            inputs.append(_Input(source, read=lambda head=head: head))
+        else:
+            inputs.append(_Input(source, read=_s3_reader(client, bucket, key, max_bytes)))
+    checked = f"{not_states} object{'s' if not_states != 1 else ''} whose first bytes are not a Terraform state"
+    if not inputs:
+        return [_failed(url, f"{url}: no Terraform state under this prefix" + (f" ({checked})" if not_states else ""))]
+    if not_states:
+        inputs.append(_Input(url, status=SKIPPED, note=f"{url}: skipped {checked}"))
+    return inputs
 
-    return [_Input(f"s3://{bucket}/{key}", read=fetch(key)) for key in sorted(keys)]
+
+def _s3_head(client, bucket: str, key: str) -> bytes:
+    answer = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{S3_HEAD_BYTES - 1}")
+    with closing(answer["Body"]) as body:
+        return body.read(S3_HEAD_BYTES)
+
+
+def _s3_reader(client, bucket: str, key: str, max_bytes: int) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with closing(client.get_object(Bucket=bucket, Key=key)["Body"]) as body:
+            content = body.read(max_bytes + 1)  # the listing's size may have changed since
+        if len(content) > max_bytes:
+            raise InputProblem(too_large(None, max_bytes), REFUSED)
+        return content
+
+    return read
+
+
+def looks_like_state(head: bytes) -> bool:
+    """Whether the first bytes of a JSON document look like a Terraform state: an object whose first keys
+    include two of version, terraform_version, serial and lineage (Terraform writes them first)."""
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return False
+    return len(set(_STATE_HEADER_KEY.findall(head))) >= 2
 
 
 def _read_failure(source: str, error: Exception) -> str:
-    if isinstance(error, IsADirectoryError):
-        reason = "is a directory, not a state file"
-    elif isinstance(error, FileNotFoundError):
-        reason = "no such file"
-    elif isinstance(error, PermissionError):
-        reason = "permission denied"
-    elif isinstance(error, OSError):
+    if isinstance(error, OSError):  # local files come as InputProblem: this is a connection to S3 failing
         reason = f"cannot be read ({error.strerror or type(error).__name__})"
+    elif isinstance(error, ClientError):
+        code = _error_code(error) or "?"
+        detail = (error.response.get("Error") or {}).get("Message")
+        reason = f"cannot be read ({code}{': ' + detail if detail and detail != code else ''})"
+    elif isinstance(error, BotoCoreError):
+        reason = f"cannot be read ({error})"
     else:
-        code = _error_code(error)
-        reason = f"cannot be read ({type(error).__name__}{': ' + code if code else ''})"
+        reason = f"cannot be read (unexpected {type(error).__name__}: please report it)"
     return redact_text(f"{source}: {reason}")
 
 
@@ -376,50 +466,100 @@ def _digest(value: Any) -> str:
 
 def _parse_v4(document: dict, source: str) -> ParsedState:
     """Format 4 (Terraform 0.12+): resources[].instances[] with nested attributes."""
-    resources = document.get("resources") or []
-    if not isinstance(resources, list):
-        raise StateProblem(f"{source}: not a Terraform state (\"resources\" is not a list)")
+    resources = _field(document, "resources", list, source, "the state")
     instances: list[Instance] = []
     data_sources = deposed = 0
-    for resource in resources:
-        if not isinstance(resource, dict):
-            continue
-        objects = [o for o in resource.get("instances") or [] if isinstance(o, dict)]
-        mode = resource.get("mode", "managed")
-        if mode == "data":
-            data_sources += len(objects)
-            continue
-        if mode != "managed":
-            continue
-        rtype, name = str(resource.get("type", "")), str(resource.get("name", ""))
-        module = _text(resource.get("module")) or ""
-        base = f"{module}.{rtype}.{name}" if module else f"{rtype}.{name}"
-        provider = parse_provider(resource.get("provider"), rtype)
-        for obj in objects:
-            if obj.get("deposed"):
-                deposed += 1
+    for position, resource in enumerate(resources):
+        where = f"resources[{position}]"
+        try:
+            _require(resource, dict, source, where)
+            mode = _field(resource, "mode", str, source, where, default="managed")
+            rtype = _field(resource, "type", str, source, where, default=None)
+            name = _field(resource, "name", str, source, where, default=None)
+            if not rtype or name is None:
+                raise StateProblem(f"{source}: {where}: no {'type' if not rtype else 'name'}")
+            module = _field(resource, "module", str, source, where, default="")
+            base = f"{module}.{rtype}.{name}" if module else f"{rtype}.{name}"
+            where = f"{where} ({'data.' if mode == 'data' else ''}{base})"
+            objects = _field(resource, "instances", list, source, where)
+            for index, obj in enumerate(objects):
+                _require(obj, dict, source, f"{where}, instances[{index}]")
+            if mode == "data":
+                data_sources += len(objects)
                 continue
-            attributes = obj.get("attributes")
-            if not isinstance(attributes, dict):
-                flat = obj.get("attributes_flat")  # early 0.12 states kept legacy flat attributes here
-                attributes = unflatten(flat) if isinstance(flat, dict) else {}
-            instances.append(
-                Instance(
-                    address=base + format_index(obj.get("index_key")),
-                    type=rtype,
-                    provider=provider,
-                    attributes=attributes,
-                    sensitive=_sensitive_names(obj.get("sensitive_attributes")),
-                    tainted=obj.get("status") == "tainted",
-                )
-            )
+            if mode != "managed":
+                raise StateProblem(f"{source}: {where}: unknown mode {mode!r} (Terraform writes managed or data)")
+            provider = parse_provider(_field(resource, "provider", str, source, where, default=None), rtype)
+            for index, obj in enumerate(objects):
+                if obj.get("deposed"):
+                    deposed += 1
+                    continue
+                instances.append(_v4_instance(obj, base, rtype, provider, source, f"{where}, instances[{index}]"))
+        except StateProblem:
+            raise
+        except Exception as error:  # unforeseen: named by place, never by value (a value may be a secret)
+            raise StateProblem(f"{source}: {where}: cannot be read (unexpected {type(error).__name__})") from None
     return ParsedState(4, *_header(document), tuple(instances), data_sources, deposed, digest=_digest(resources))
 
 
-def _sensitive_names(paths: Any) -> frozenset[str]:
+def _v4_instance(obj: dict, base: str, rtype: str, provider: ProviderConfig, source: str, where: str) -> Instance:
+    key = obj.get("index_key")
+    if isinstance(key, bool) or not isinstance(key, (str, int, type(None))):
+        raise StateProblem(f"{source}: {where}: \"index_key\" is {_json_type(key)}, not a string or a number")
+    address = base + format_index(key)
+    where = f"{where} ({address})"
+    attributes = _field(obj, "attributes", dict, source, where, default=None)
+    if attributes is None:  # early 0.12 states kept legacy flat attributes here
+        flat = _field(obj, "attributes_flat", dict, source, where, default=None)
+        if flat is None:
+            raise StateProblem(f"{source}: {where}: no \"attributes\" (nor \"attributes_flat\")")
+        attributes = unflatten(flat)
+    return Instance(
+        address=address,
+        type=rtype,
+        provider=provider,
+        attributes=attributes,
+        sensitive=_sensitive_names(_field(obj, "sensitive_attributes", list, source, where)),
+        tainted=obj.get("status") == "tainted",
+    )
+
+
+def _json_type(value: Any) -> str:
+    """What a JSON value is, to say so without quoting it (a state's values may be secrets)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+_EXPECTED = {list: "a list", dict: "an object", str: "a string"}
+
+
+def _require(value: Any, kind: type, source: str, where: str) -> None:
+    if not isinstance(value, kind):
+        raise StateProblem(f"{source}: {where} is {_json_type(value)}, not {_EXPECTED[kind]}")
+
+
+_EMPTY = object()
+
+
+def _field(container: dict, key: str, kind: type, source: str, where: str, default: Any = _EMPTY) -> Any:
+    """container[key] when it is of `kind`; `default` (an empty one by default) when missing or null."""
+    value = container.get(key)
+    if value is None:
+        return kind() if default is _EMPTY else default
+    if not isinstance(value, kind):
+        raise StateProblem(f"{source}: {where}: \"{key}\" is {_json_type(value)}, not {_EXPECTED[kind]}")
+    return value
+
+
+def _sensitive_names(paths: list) -> frozenset[str]:
     """Top-level attributes named by `sensitive_attributes` paths ([[{"type": "get_attr", "value": "password"}]])."""
     names: set[str] = set()
-    for path in paths or []:
+    for path in paths:
         step = path[0] if isinstance(path, list) and path else path
         if isinstance(step, dict) and step.get("type") == "get_attr" and isinstance(step.get("value"), str):
             names.add(step["value"])
@@ -428,44 +568,59 @@ def _sensitive_names(paths: Any) -> frozenset[str]:
 
 def _parse_v3(document: dict, source: str) -> ParsedState:
     """Format 3 (Terraform 0.7-0.11): modules[].resources{"aws_x.name.N": {primary: {attributes (flat)}}}."""
-    modules = document.get("modules") or []
-    if not isinstance(modules, list):
-        raise StateProblem(f"{source}: not a Terraform state (\"modules\" is not a list)")
+    modules = _field(document, "modules", list, source, "the state")
     instances: list[Instance] = []
     data_sources = deposed = 0
-    for module in modules:
-        if not isinstance(module, dict):
-            continue
-        path = [str(p) for p in module.get("path") or ["root"]]
+    for position, module in enumerate(modules):
+        where = f"modules[{position}]"
+        _require(module, dict, source, where)
+        path = _field(module, "path", list, source, where, default=["root"])
+        if not all(isinstance(p, str) for p in path):
+            raise StateProblem(f"{source}: {where}: \"path\" holds something other than module names (strings)")
         prefix = "".join(f"module.{name}." for name in path[1:])
-        resources = module.get("resources") or {}
-        for key, resource in resources.items() if isinstance(resources, dict) else ():
-            if not isinstance(resource, dict):
-                continue
-            if key.startswith("data."):
-                data_sources += 1
-                continue
-            deposed += len([d for d in resource.get("deposed") or [] if d])
-            primary = resource.get("primary")
-            if not isinstance(primary, dict):
-                continue  # only deposed objects are left
-            parts = key.split(".")
-            rtype = str(resource.get("type") or parts[0])
-            name = parts[1] if len(parts) > 1 else ""
-            index = f"[{parts[2]}]" if len(parts) > 2 and parts[2].isdigit() else ""
-            attributes = unflatten(primary.get("attributes") or {})
-            if primary.get("id") is not None:
-                attributes.setdefault("id", primary["id"])
-            instances.append(
-                Instance(
-                    address=f"{prefix}{rtype}.{name}{index}",
-                    type=rtype,
-                    provider=parse_provider(resource.get("provider"), rtype),
-                    attributes=attributes,
-                    tainted=bool(primary.get("tainted")),
-                )
-            )
+        where = f"{where} ({'.'.join(path)})"
+        resources = _field(module, "resources", dict, source, where)
+        for key, resource in resources.items():
+            place = f"{where}, resource {prefix}{key}"
+            try:
+                if key.startswith("data."):
+                    data_sources += 1
+                    continue
+                instance, deposed_here = _v3_instance(key, resource, prefix, source, place)
+                deposed += deposed_here
+                if instance is not None:
+                    instances.append(instance)
+            except StateProblem:
+                raise
+            except Exception as error:  # unforeseen: named by place, never by value (a value may be a secret)
+                raise StateProblem(f"{source}: {place}: cannot be read (unexpected {type(error).__name__})") from None
     return ParsedState(3, *_header(document), tuple(instances), data_sources, deposed, digest=_digest(modules))
+
+
+def _v3_instance(key: str, resource: Any, prefix: str, source: str, where: str) -> tuple[Instance | None, int]:
+    """One resource of a format 3 module: its primary object (None when only deposed ones are left), and how
+    many deposed objects it has."""
+    _require(resource, dict, source, where)
+    deposed = len([d for d in _field(resource, "deposed", list, source, where) if d])
+    primary = _field(resource, "primary", dict, source, where, default=None)
+    if primary is None:
+        return None, deposed
+    parts = key.split(".")
+    rtype = _field(resource, "type", str, source, where, default=None) or parts[0]
+    name = parts[1] if len(parts) > 1 else ""
+    index = f"[{parts[2]}]" if len(parts) > 2 and parts[2].isdigit() else ""
+    attributes = unflatten(_field(primary, "attributes", dict, source, f"{where}, primary"))
+    if primary.get("id") is not None:
+        attributes.setdefault("id", primary["id"])
+    provider = parse_provider(_field(resource, "provider", str, source, where, default=None), rtype)
+    instance = Instance(
+        address=f"{prefix}{rtype}.{name}{index}",
+        type=rtype,
+        provider=provider,
+        attributes=attributes,
+        tainted=bool(primary.get("tainted")),
+    )
+    return instance, deposed
 
 
 def format_index(key: Any) -> str:
@@ -513,7 +668,7 @@ def _unflatten_group(members: dict[str | None, Any], in_object: bool = False) ->
         # Format 3 wrote every value as text. Booleans are given their type back, as format 4 has them (and so a
         # rule's "self": "false" does not read as true); numbers stay text: the int/float normalisers read both.
         # Map values (tags) and list items keep their text: a tag "true" is a string in every format.
-        return _BOOLEANS.get(value, value) if in_object else value
+        return _BOOLEANS.get(value, value) if in_object and isinstance(value, str) else value
     items = {k: v for k, v in members.items() if k not in (None, "%", "#")}
     if "%" in members:
         return items
@@ -547,38 +702,38 @@ def _text(value: Any) -> str | None:
 # ------------------------------------------------------------------------------------ pure: supersession
 
 
-def choose_latest(states: list[tuple[str, ParsedState]]) -> list[tuple[str, bool] | None]:
-    """For each state, None when it counts, or (why not, is it a conflict) when another input supersedes it.
+def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
+    """For each (source, state), whether it counts, and when not, which input supersedes it and why.
 
     Two inputs with one lineage are one state's history (a backup, a copy, a pulled snapshot): only the highest
-    serial counts, or two copies would look like two owners. A tie keeps the first named; when the tied
-    contents differ the state was forked, and that is flagged as a conflict rather than guessed at."""
+    serial counts, or two copies would look like two owners. Copies at that serial count once, the first named.
+    Different contents at that serial mean the state was forked: no side can be chosen, so every side is read
+    and each names the others (their common resources then have two owners, which the report shows)."""
     by_lineage: dict[str, list[int]] = {}
     for position, (_, parsed) in enumerate(states):
         if parsed.lineage:
             by_lineage.setdefault(parsed.lineage, []).append(position)
-    verdicts: list[tuple[str, bool] | None] = [None] * len(states)
+    verdicts = [Verdict(True)] * len(states)
     for lineage, positions in by_lineage.items():
-        winner = max(positions, key=lambda p: (_serial(states[p][1]), -p))
-        kept_source, kept = states[winner]
+        newest = max(_serial(states[p][1]) for p in positions)
+        sides: dict[str, int] = {}  # the first input of each content at the newest serial
         for position in positions:
-            parsed = states[position][1]
-            if position == winner:
-                continue
-            if _serial(parsed) < _serial(kept):
-                message = (
-                    f"superseded by {kept_source}: same lineage {lineage}, older serial {parsed.serial} < {kept.serial}"
-                )
-                verdicts[position] = (message, False)
-            elif parsed.digest == kept.digest:
-                message = f"a copy of {kept_source} (same lineage {lineage}, serial {parsed.serial}, same resources)"
-                verdicts[position] = (message, False)
+            if _serial(states[position][1]) == newest:
+                sides.setdefault(states[position][1].digest, position)
+        first_side = states[min(sides.values())][0]
+        for position in positions:
+            source, parsed = states[position]
+            side = sides.get(parsed.digest) if _serial(parsed) == newest else None
+            if side == position:
+                others = tuple(states[p][0] for p in sides.values() if p != position)
+                verdicts[position] = Verdict(True, forked_with=others)
+            elif side is not None:
+                kept = states[side][0]
+                message = f"a copy of {kept} (same lineage {lineage}, serial {parsed.serial}, same resources)"
+                verdicts[position] = Verdict(False, message, superseded_by=kept)
             else:
-                message = (
-                    f"same lineage {lineage} and serial {parsed.serial} as {kept_source} but different resources "
-                    f"(a forked state?); only {kept_source} was read"
-                )
-                verdicts[position] = (message, True)
+                message = f"superseded by {first_side}: same lineage {lineage}, older serial {parsed.serial} < {newest}"
+                verdicts[position] = Verdict(False, message, superseded_by=first_side)
     return verdicts
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,7 @@ def test_v4_fixture_source_row_counts_what_was_read_and_left_out():
         "message": "15 managed instances, 14 records; 1 bookkeeping skipped (random_id); "
         "1 data source instances not read; "
         "1 deposed objects skipped (left by an unfinished create_before_destroy)",
+        "superseded_by": None,
     }
 
 
@@ -381,30 +384,20 @@ def test_every_child_type_names_a_parent_attribute():
 # -------------------------------------------------------------------------------------- bad inputs
 
 
-def test_bad_inputs_are_named_and_never_stop_the_others(tmp_path, monkeypatch):
+def test_bad_inputs_are_named_and_never_stop_the_others(tmp_path):
     garbage = tmp_path / "garbage.tfstate"
     garbage.write_text("not json at all\n")
     a_list = _write(tmp_path / "list.tfstate", [])  # type: ignore[arg-type]
     no_version = _write(tmp_path / "noversion.tfstate", {"serial": 1, "resources": []})
-    locked = tmp_path / "locked.tfstate"
-    shutil.copy(V4, locked)
-    missing = tmp_path / "missing.tfstate"
-    real_read_bytes = Path.read_bytes
-
-    def read_bytes(self):  # root reads through chmod 000, so the refusal is simulated at the edge
-        if self == locked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    inputs = [TRUNCATED, VERSION_5, garbage, a_list, no_version, locked, missing, V3]
+    missing = tmp_path / "missing.tfstate"  # a file that cannot be opened: tests/test_inputs.py, as another user
+    inputs = [TRUNCATED, VERSION_5, garbage, a_list, no_version, missing, V3]
     result = load_terraform_states([str(p) for p in inputs])
 
     rows = {row["path"]: row for row in result.sources}
     assert [row["path"] for row in result.sources] == [str(p) for p in inputs]
     assert {path: row["status"] for path, row in rows.items()} == {
         str(TRUNCATED): "error", str(VERSION_5): "refused", str(garbage): "error", str(a_list): "error",
-        str(no_version): "error", str(locked): "error", str(missing): "error", str(V3): "loaded",
+        str(no_version): "error", str(missing): "error", str(V3): "loaded",
     }
     errors = {error.source: error for error in result.errors}
     assert set(errors) == {str(p) for p in inputs if p != V3}
@@ -417,7 +410,6 @@ def test_bad_inputs_are_named_and_never_stop_the_others(tmp_path, monkeypatch):
     assert "unknown state format version 5" in errors[str(VERSION_5)].message
     assert rows[str(VERSION_5)]["format_version"] == "5"
     assert "no format \"version\"" in errors[str(no_version)].message
-    assert errors[str(locked)].message.endswith("permission denied")
     assert errors[str(missing)].message.endswith("no such file")
     assert len(result.records) == 5  # the v3 state still loaded
 
@@ -467,11 +459,12 @@ def test_an_older_copy_of_the_same_lineage_is_superseded(tmp_path):
     old = _copy_with_serial(V4, tmp_path / "old.tfstate", 41, drop_last=True)
     new = _copy_with_serial(V4, tmp_path / "new.tfstate", 42)
     result = load_terraform_states([str(old), str(new)])
-    statuses = {row["path"]: (row["status"], row["message"]) for row in result.sources}
-    assert statuses[str(new)][0] == "loaded"
+    statuses = {row["path"]: (row["status"], row["message"], row["superseded_by"]) for row in result.sources}
+    assert statuses[str(new)][0::2] == ("loaded", None)
     assert statuses[str(old)] == (
         "superseded",
         f"superseded by {new}: same lineage 3f6a1c52-9d0e-4b7a-8c21-5e4d7b9a0f13, older serial 41 < 42",
+        str(new),
     )
     addresses = [r.owner.address for r in result.records]
     assert len(addresses) == len(set(addresses)) == 14
@@ -482,19 +475,40 @@ def test_two_copies_with_one_serial_count_once(tmp_path):
     first = shutil.copy(V4, tmp_path / "a.tfstate")
     second = shutil.copy(V4, tmp_path / "b.tfstate")
     result = load_terraform_states([str(first), str(second), str(first)])
-    assert [row["status"] for row in result.sources] == ["loaded", "superseded", "superseded"]
+    assert [(row["status"], row["superseded_by"]) for row in result.sources] == [
+        ("loaded", None), ("superseded", str(first)), ("superseded", str(first))]
     assert result.sources[1]["message"].startswith(f"a copy of {first}")
     assert result.sources[2]["message"] == f"the same file as {first}, already read"
     assert len(result.records) == 14 and result.errors == []
 
 
-def test_a_forked_state_with_one_serial_is_flagged(tmp_path):
+def test_every_side_of_a_forked_state_is_read_each_naming_the_other(tmp_path):
     first = _copy_with_serial(V4, tmp_path / "a.tfstate", 42)
     fork = _copy_with_serial(V4, tmp_path / "b.tfstate", 42, drop_last=True)
-    result = load_terraform_states([str(first), str(fork)])
-    assert [row["status"] for row in result.sources] == ["loaded", "superseded"]
-    (warning,) = result.errors
-    assert warning.kind == "warning" and warning.source == str(fork) and "different resources" in warning.message
+    copy_of_fork = shutil.copy(fork, tmp_path / "c.tfstate")
+    older = _copy_with_serial(V4, tmp_path / "d.tfstate", 41)
+    result = load_terraform_states([str(first), str(fork), str(copy_of_fork), str(older)])
+    assert [(row["status"], row["superseded_by"]) for row in result.sources] == [
+        ("loaded", None), ("loaded", None), ("superseded", str(fork)), ("superseded", str(first))]
+    lineage = "3f6a1c52-9d0e-4b7a-8c21-5e4d7b9a0f13"
+    assert [(w.source, w.kind, w.message) for w in result.errors] == [
+        (str(side), "warning", f"{side}: forked state: {other} has the same lineage {lineage} and serial 42 but "
+                               "different resources; all are read, so a resource in more than one has two owners")
+        for side, other in ((first, fork), (fork, first))
+    ]
+    assert result.sources[1]["message"].endswith(f"forked state: {first} has the same lineage {lineage} and serial "
+                                                 "42 but different resources; all are read, so a resource in more "
+                                                 "than one has two owners")
+    assert {r.owner.source for r in result.records} == {str(first), str(fork)}
+    assert len(result.records) == 14 + 13
+
+
+def test_every_source_row_says_what_superseded_it_or_none(tmp_path):
+    garbage = tmp_path / "garbage.tfstate"
+    garbage.write_text("{")
+    result = load_terraform_states([str(V4), str(garbage), str(tmp_path / "nothing-*.tfstate")])
+    assert [(row["status"], row["superseded_by"]) for row in result.sources] == [
+        ("loaded", None), ("error", None), ("error", None)]
 
 
 def test_a_directory_is_walked_and_backups_are_left_out(tmp_path):
@@ -556,6 +570,224 @@ def test_s3_prefix_is_listed_and_each_state_fetched(aws):
                                                         "s3://states/prod/network.tfstate"}
     (error,) = result.errors
     assert error.code == "NoSuchBucket" and error.message.startswith("s3://missing-bucket/x: ")
+
+
+@pytest.fixture()
+def recorded_aws(tmp_path, monkeypatch):
+    """A moto server of this test's own whose recorder logs every request it serves: what reached S3 is read
+    from the server's side, not from a wrapper around our code."""
+    from driftgraph.demo import moto_server
+
+    log = tmp_path / "requests.jsonl"
+    with moto_server(env={"MOTO_RECORDER_FILEPATH": str(log)}) as endpoint:
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        for key, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
+            monkeypatch.setenv(key, value)
+        yield endpoint, log
+
+
+def _recorded(endpoint: str, log: Path, action):
+    """Run `action` with moto's recorder on; the (method, key, Range header) of every request it made."""
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/recorder/start-recording", timeout=30)
+    try:
+        result = action()
+    finally:
+        requests.post(f"{endpoint}/moto-api/recorder/stop-recording", timeout=30)
+    calls = []
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        parsed = urllib.parse.urlsplit(entry["url"])
+        key = urllib.parse.unquote(parsed.path).partition("/states/")[2]  # path-style: /states/<key>
+        calls.append((entry["method"], key if "list-type=2" not in parsed.query else "(list)",
+                      entry["headers"].get("Range")))
+    return result, calls
+
+
+def test_s3_reads_states_and_skips_other_json_after_a_ranged_read(recorded_aws):
+    import boto3
+
+    from scanner.clients import AwsSession
+
+    endpoint, log = recorded_aws
+    s3 = boto3.client("s3", region_name="us-east-1")  # setup writes bypass the read-only session on purpose
+    s3.create_bucket(Bucket="states")
+    s3.put_object(Bucket="states", Key="prod/network.tfstate", Body=V4.read_bytes())
+    s3.put_object(Bucket="states", Key="prod/legacy.json", Body=V3.read_bytes())  # a state, 15 KB
+    workspace = json.loads(V4.read_text()) | {"lineage": "99999999-2222-3333-4444-555555555555"}
+    s3.put_object(Bucket="states", Key="env:/staging/prod/app", Body=json.dumps(workspace).encode())
+    s3.put_object(Bucket="states", Key="prod/huge.tfstate", Body=b" " * 40_000)  # over the cap given below
+    s3.put_object(Bucket="states", Key="prod/empty.json", Body=b"")
+    s3.put_object(Bucket="states", Key="prod/README.md", Body=b"# states")
+    plan = {"format_version": "1.2", "terraform_version": "1.9.8", "planned_values": {"padding": "x" * 6000}}
+    others = [f"prod/plans/plan-{n:03}.json" for n in range(150)] + [f"prod/exports/{n:03}.json" for n in range(50)]
+    for n, key in enumerate(others):  # each larger than the ranged read, so a whole GET would show
+        body = plan if n < 150 else list(range(2000))
+        s3.put_object(Bucket="states", Key=key, Body=json.dumps(body).encode())
+
+    result, calls = _recorded(endpoint, log, lambda: load_terraform_states(
+        ["s3://states/prod/", "s3://states/env:/"], session=AwsSession(default_region="us-east-1"),
+        max_bytes=32_000))
+
+    assert [(row["path"], row["status"]) for row in result.sources] == [
+        ("s3://states/prod/huge.tfstate", "refused"),
+        ("s3://states/prod/legacy.json", "loaded"),
+        ("s3://states/prod/network.tfstate", "loaded"),
+        ("s3://states/prod/", "skipped"),
+        ("s3://states/env:/staging/prod/app", "loaded"),
+    ]
+    assert result.sources[3]["message"] == (
+        "s3://states/prod/: skipped 201 objects whose first bytes are not a Terraform state")
+    (refusal,) = result.errors
+    assert refusal.message == ("s3://states/prod/huge.tfstate: 40,000 bytes, over the 32,000 bytes limit for one "
+                               "input file; not read (raise the limit with --max-input-mb)")
+    assert {r.owner.source for r in result.records} == {
+        "s3://states/prod/legacy.json", "s3://states/prod/network.tfstate", "s3://states/env:/staging/prod/app"}
+
+    # ListObjectsV2 and GetObject only; the other JSON got one ranged GetObject each; the refused, the empty and
+    # the README were never fetched
+    ranged = ("GET", "bytes=0-4095")
+    assert {method for method, _, _ in calls} == {"GET"}
+    assert [call for call in calls if call[1] == "(list)"] == [("GET", "(list)", None)] * 2
+    assert sorted((key, (method, rng or "")) for method, key, rng in calls if key != "(list)") == sorted(
+        [(key, ranged) for key in others]
+        + [("prod/legacy.json", ranged), ("prod/legacy.json", ("GET", "")),
+           ("prod/network.tfstate", ("GET", "")),
+           ("env:/staging/prod/app", ranged), ("env:/staging/prod/app", ("GET", ""))]
+    )
+
+
+def test_s3_prefix_without_a_state_is_one_error_not_one_per_object(aws):
+    import boto3
+
+    from scanner.clients import AwsSession
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="no-states")
+    for n in range(20):
+        s3.put_object(Bucket="no-states", Key=f"exports/{n}.json", Body=b'{"version": "x"}')
+    result = load_terraform_states(["s3://no-states/exports/"], session=AwsSession(default_region="us-east-1"))
+    assert [(row["path"], row["status"], row["message"]) for row in result.sources] == [
+        ("s3://no-states/exports/", "error", "s3://no-states/exports/: no Terraform state under this prefix "
+                                             "(20 objects whose first bytes are not a Terraform state)")]
+    assert len(result.errors) == 1
+
+
+def test_looks_like_state_reads_the_first_keys_terraform_writes():
+    from importers.terraform_state import looks_like_state
+
+    assert looks_like_state(V4.read_bytes()[:4096]) and looks_like_state(V3.read_bytes()[:4096])
+    assert looks_like_state(b'\xef\xbb\xbf {"lineage": "x", "outputs": {}, "serial": 3')  # keys sorted by a tool
+    assert not looks_like_state(b'{"format_version": "1.2", "terraform_version": "1.9.8", "planned_values": {')
+    assert not looks_like_state(b'[{"version": 4, "serial": 1}]')
+    assert not looks_like_state(b'{"name": "package", "version": "1.0.0"}')
+
+
+# ------------------------------------------------------------------------------------ malformed states
+
+
+MALFORMED_V4 = [
+    (lambda d: d.update(resources={"a": 1}), 'the state: "resources" is an object, not a list'),
+    (lambda d: d["resources"].insert(0, "aws_instance.web"), "resources[0] is a string, not an object"),
+    (lambda d: d["resources"][2].update(instances=5),
+     'resources[2] (aws_db_instance.orders): "instances" is a number, not a list'),
+    (lambda d: d["resources"][2].pop("instances") and d["resources"][2].update(instances={"0": {}}),
+     'resources[2] (aws_db_instance.orders): "instances" is an object, not a list'),
+    (lambda d: d["resources"][2]["instances"].append([1]),
+     "resources[2] (aws_db_instance.orders), instances[1] is a list, not an object"),
+    (lambda d: d["resources"][2]["instances"][0].update(attributes=["secret"]),
+     'resources[2] (aws_db_instance.orders), instances[0] (aws_db_instance.orders): "attributes" is a list, '
+     "not an object"),
+    (lambda d: d["resources"][2]["instances"][0].pop("attributes"),
+     'resources[2] (aws_db_instance.orders), instances[0] (aws_db_instance.orders): no "attributes" '
+     '(nor "attributes_flat")'),
+    (lambda d: d["resources"][5]["instances"][1].update(index_key={"k": 1}),
+     'resources[5] (aws_instance.web), instances[1]: "index_key" is an object, not a string or a number'),
+    (lambda d: d["resources"][2].update(type=7), 'resources[2]: "type" is a number, not a string'),
+    (lambda d: d["resources"][2].pop("name"), "resources[2]: no name"),
+    (lambda d: d["resources"][2].update(module=["m"]), 'resources[2]: "module" is a list, not a string'),
+    (lambda d: d["resources"][2].update(mode="manged"),
+     "resources[2] (aws_db_instance.orders): unknown mode 'manged' (Terraform writes managed or data)"),
+    (lambda d: d["resources"][2]["instances"][0].update(sensitive_attributes="password"),
+     'instances[0] (aws_db_instance.orders): "sensitive_attributes" is a string, not a list'),
+]
+
+MALFORMED_V3 = [
+    (lambda d: d["modules"][0].update(path="root"), 'modules[0]: "path" is a string, not a list'),
+    (lambda d: d["modules"][0].update(path=["root", 5]),
+     'modules[0]: "path" holds something other than module names (strings)'),
+    (lambda d: d["modules"].append(None), "modules[2] is null, not an object"),
+    (lambda d: d["modules"][0].update(resources=[]), 'modules[0] (root): "resources" is a list, not an object'),
+    (lambda d: d["modules"][0]["resources"].update({"aws_instance.x": "i-123"}),
+     "modules[0] (root), resource aws_instance.x is a string, not an object"),
+    (lambda d: d["modules"][0]["resources"]["aws_security_group.web"]["primary"].update(attributes=[PLANTED]),
+     'modules[0] (root), resource aws_security_group.web, primary: "attributes" is a list, not an object'),
+    (lambda d: d["modules"][0]["resources"]["aws_security_group.web"].update(deposed={"a": 1}),
+     'modules[0] (root), resource aws_security_group.web: "deposed" is an object, not a list'),
+]
+
+
+@pytest.mark.parametrize("mutate, expected", MALFORMED_V4 + MALFORMED_V3, ids=lambda v: v if isinstance(v, str) else "")
+def test_malformed_states_say_what_is_wrong_and_where(tmp_path, mutate, expected):
+    source = V4 if (mutate, expected) in MALFORMED_V4 else V3
+    document = json.loads(source.read_text())
+    mutate(document)
+    path = _write(tmp_path / "malformed.tfstate", document)
+    result = load_terraform_states([str(path), str(V3 if source == V4 else V4)])
+    assert [row["status"] for row in result.sources] == ["error", "loaded"]
+    (error,) = result.errors
+    assert error.message.startswith(f"{path}: ") and expected in error.message, error.message
+    assert not re.search(r"[A-Z][a-z]+Error|unexpected", error.message)
+    assert PLANTED not in error.message
+
+
+def _replacements(node, path=()):
+    """Every (path, other JSON value) that swaps one node of a document for a value of another type; inside
+    `attributes`, only the attributes themselves (what lies deeper is a value, opaque to the parser)."""
+    for other in (None, 0, "x", [], {}, [None]):
+        if type(other) is not type(node) or other == [None]:
+            yield path, other
+    if len(path) >= 2 and path[-2] in ("attributes", "attributes_flat"):
+        return
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from _replacements(child, (*path, key))
+
+
+def _replaced(document, path, value):
+    document = json.loads(json.dumps(document))
+    if not path:
+        return value
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return document
+
+
+@pytest.mark.parametrize("fixture", [V4, V3], ids=lambda p: p.name)
+def test_no_malformed_state_escapes_as_an_exception_or_an_exception_name(tmp_path, fixture):
+    """Each node of a real state replaced by each other JSON type: every variant loads or is one named error."""
+    base = json.loads(fixture.read_text())
+    base_records = len(load_terraform_states([str(fixture)]).records)
+    target = tmp_path / "variant.tfstate"
+    count = 0
+    for path, value in _replacements(base):
+        target.write_bytes(json.dumps(_replaced(base, path, value)).encode())
+        result = load_terraform_states([str(target)])
+        (row,) = result.sources
+        count += 1
+        assert row["status"] in ("loaded", "error", "refused"), (path, value, row)
+        for message in [row["message"] or ""] + [e.message for e in result.errors]:
+            assert not re.search(r"\b[A-Z][A-Za-z]*(Error|Exception)\b", message), (path, value, message)
+        if row["status"] == "loaded" and value not in ([], None):
+            # a variant that loads kept every resource: a structure it cannot read is an error, never a silent
+            # loss (an empty or null list of instances, or a null primary object, rightly has none)
+            assert len(result.records) >= base_records, (path, value)
+    assert count > 1000
 
 
 # ------------------------------------------------------------------------------------------ corpus
@@ -653,17 +885,21 @@ def test_corpus_secrets_never_reach_a_record():
 
 
 @corpus
-def test_the_whole_corpus_in_one_call_counts_each_lineage_once():
+def test_the_whole_corpus_in_one_call_counts_each_lineage_once_but_reads_a_fork():
     files = _corpus_files()
     if not files:
         pytest.skip(f"the third-party corpus is not here ({CORPUS_STATES})")
     result = load_terraform_states([str(p) for p in files])
     rows = {Path(row["path"]).name: row for row in result.sources}
     loaded_lineages = [row["lineage"] for row in result.sources if row["status"] == "loaded"]
-    assert len(loaded_lineages) == len(set(loaded_lineages))
-    # the robmetrics backup has the live state's lineage and serial but one resource more: a fork, flagged
-    assert rows["1robroos__eks-robmetrics__terraform.tfstate"]["status"] == "loaded"
-    assert rows["1robroos__eks-robmetrics__terraform.tfstate.backup"]["status"] == "superseded"
+    # the robmetrics backup has the live state's lineage and serial but one resource more: a fork, both read
+    live, backup = (str(CORPUS_STATES / f"1robroos__eks-robmetrics__terraform.tfstate{end}") for end in ("", ".backup"))
+    assert rows[Path(live).name]["status"] == rows[Path(backup).name]["status"] == "loaded"
+    forked = {w.source for w in result.errors if w.kind == "warning" and "forked state" in w.message}
+    assert {live, backup} <= forked
+    # (driftctl's and tfstate-lookup's fixtures reuse lineages too.) A lineage loaded twice is always a fork, said so
+    twice = {lineage for lineage in loaded_lineages if loaded_lineages.count(lineage) > 1}
+    assert forked == {row["path"] for row in result.sources if row["status"] == "loaded" and row["lineage"] in twice}
     # the 1ucra backup is older (serial 15666 < 21492)
     assert rows["1ucra__3tierSIEMterraform__terraform.tfstate.backup"]["message"].startswith(
         "superseded by " + str(CORPUS_STATES / "1ucra__3tierSIEMterraform__terraform.tfstate"))
