@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from graph.redact import REDACTED, is_secret_key, redact, redact_tags, redact_text
+from graph.redact import REDACTED, is_secret_attribute, redact, redact_tags
 
 SCHEMA_VERSION = 1
 
@@ -203,13 +203,17 @@ def _json(value: Any) -> str | None:
 
 
 def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
-    """A drift row keeps its attribute name; its values go if the attribute's name says secret."""
-    secret = is_secret_key(row["attribute"].split(".")[-1])
-    return {
-        **row,
-        "declared": REDACTED if secret and row.get("declared") is not None else _json(redact(row.get("declared"))),
-        "live": REDACTED if secret and row.get("live") is not None else _json(redact(row.get("live"))),
-    }
+    """A drift row keeps its attribute name; its values go if the attribute says secret (`tags.password.v2` by
+    its whole tag key, `environment.variables.X` by lying in an environment), else are judged by shape."""
+    attribute, declared, live = row["attribute"], row.get("declared"), row.get("live")
+    secret = is_secret_attribute(attribute, declared) or is_secret_attribute(attribute, live)
+
+    def shown(value: Any) -> str | None:
+        if value is None:
+            return None
+        return REDACTED if secret else _json(redact(value))
+
+    return {**row, "declared": shown(declared), "live": shown(live)}
 
 
 # Identifier columns name things; they are never secrets, and masking a span of one would break the graph.
@@ -221,7 +225,8 @@ IDENTIFIER_COLUMNS = frozenset(
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
+    """Every column but the identifiers redacted, judged by its name first (an extra column `db_password` goes
+    whole), then by shape; dict/list columns stored as JSON."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key in IDENTIFIER_COLUMNS:
@@ -229,11 +234,9 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
         elif key == "tags":
             out[key] = _json(redact_tags(value))
         elif isinstance(value, (dict, list, tuple)):
-            out[key] = _json(redact(value))
-        elif isinstance(value, str):
-            out[key] = redact_text(value)
+            out[key] = _json(redact(value, key))
         else:
-            out[key] = value
+            out[key] = redact(value, key)
     return out
 
 
