@@ -49,6 +49,10 @@ IDENTIFIER_LAST_WORDS = frozenset(
         "time", "timestamp", "count", "url", "uri", "endpoint", "status", "state", "path",
     }
 )
+# A file name is no key (`secrets.tfstate: invalid JSON at line 3`, as importers word their messages).
+FILE_EXTENSIONS = frozenset(
+    {"json", "yaml", "yml", "template", "tfstate", "backup", "tf", "tfvars", "hcl", "txt", "log", "csv", "zip", "gz"}
+)
 # Keys that the rules above would call secret but that hold identifiers we need.
 NOT_SECRET_KEYS = frozenset({"token_key"})
 # A mapping or list filed under these is a set of environment variables (Lambda, ECS): all of it goes.
@@ -68,6 +72,8 @@ def _key_kind(key: str) -> str:
     if not words:
         return _PLAIN
     if "_".join(words) in NOT_SECRET_KEYS:
+        return _PLAIN
+    if "." in key and key.rsplit(".", 1)[-1].lower() in FILE_EXTENSIONS:
         return _PLAIN
     last = words[-1]
     if key.rsplit(".", 1)[-1].lower() in VALUE_KEYS:
@@ -182,6 +188,14 @@ def _tight_pair_is_secret(key: str) -> bool:
     return is_secret_key("_".join(words[-2:]))
 
 
+def _pair_is_secret(key: str, match: re.Match) -> bool:
+    if match.group("tight"):
+        return _tight_pair_is_secret(key)
+    if key.lower() in VALUE_KEYS and not match.group("kq") and "=" not in match.group(0):
+        return False  # prose (`Expecting value: line 1 column 1`); `value=...` and `"Value": ...` still go
+    return is_secret_key(key)
+
+
 def _redact_url(url: str) -> str:
     url = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", url)
     if "=" in url:
@@ -221,7 +235,7 @@ def redact_text(text: str) -> str:
             # a plain key's value is read on as text (it may hold a URL, an access key id or another pair)
             replacement = match.group(0)
             key = match.group("key")
-            if _tight_pair_is_secret(key) if match.group("tight") else is_secret_key(key):
+            if _pair_is_secret(key, match):
                 value = _PAIR_VALUE.match(text, end)
                 if value is not None:
                     replacement += text[end : value.start("text")] + _masked_value(value.group("text"))

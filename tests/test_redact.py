@@ -62,6 +62,8 @@ SECRET_TEXTS = [
     ("secret_access_key = hunter2-u", "hunter2-u"),
     ("preshared_key=hunter2-v", "hunter2-v"),
     ("secret: hunter2-x", "hunter2-x"),
+    ("Key=DB_PASSWORD,Value=hunter2-xx", "hunter2-xx"),
+    ('[{"Name": "DB_PASSWORD", "Value": "hunter2-xxx"}]', "hunter2-xxx"),
     ("user_data=IyEvYmluL3NoCmV4cG9ydA==", "IyEvYmluL3NoCmV4cG9ydA=="),
     ("postgres://admin:hunter2-y@db.internal:5432/app", "hunter2-y"),
     ("https://example.com/cb?code=1&access_token=hunter2-z&state=x", "hunter2-z"),
@@ -165,6 +167,9 @@ ORDINARY_TEXTS = [
     CAMEL_40,
     PATH_40,
     "line 3, column 12: could not find expected ':'",
+    "token-service.tfstate: invalid JSON at line 3, column 7: Expecting value",
+    "secrets.yaml: line 3: mapping values are not allowed here",
+    "Expecting value: line 1 column 1 (char 0)",
     "",
 ]
 
