@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from graph.redact import REDACTED, is_secret_attribute, redact, redact_tags
+from graph.redact import REDACTED, is_secret_attribute, redact, redact_tags, redact_text
 
 SCHEMA_VERSION = 1
 
@@ -225,8 +225,7 @@ IDENTIFIER_COLUMNS = frozenset(
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """Every column but the identifiers redacted, judged by its name first (an extra column `db_password` goes
-    whole), then by shape; dict/list columns stored as JSON."""
+    """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key in IDENTIFIER_COLUMNS:
@@ -234,9 +233,11 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
         elif key == "tags":
             out[key] = _json(redact_tags(value))
         elif isinstance(value, (dict, list, tuple)):
-            out[key] = _json(redact(value, key))
+            out[key] = _json(redact(value))
+        elif isinstance(value, str):
+            out[key] = redact_text(value)
         else:
-            out[key] = redact(value, key)
+            out[key] = value
     return out
 
 
