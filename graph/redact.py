@@ -1,66 +1,270 @@
 """Secret redaction: applied to every value before it reaches SQLite, a report or a log.
 
 Importers already keep only the catalog's comparable attributes, tags and names; this is the second wall.
-It removes values under secret-looking keys and values that look like secrets whatever their key.
+A value is judged by structure first, the name it is filed under (an attribute, a tag key, a JSON key, the KEY
+of `KEY=VALUE` in free text), and by its shape second (a private key, an access key, a token), so that secrets
+go whatever they are called and ordinary values (`Environment=production`, a git sha, an ARN) stay as they are.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "<redacted>"
 
-# Keys whose value is a secret whatever it looks like. Matched against snake_case and CamelCase alike.
-SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|private_?key|credential|api_?key|auth_?key|"
-    r"access_?key_?secret|signing_?key|client_?secret|connection_?string|user_?data|"
-    r"^value$|^values$|secret_?string|secret_?binary|master_?user_?password|environment|variables)",
-    re.IGNORECASE,
-)
+# ------------------------------------------------------------------------------------------ keys (structure)
 
-# Values that are secrets whatever key they sit under.
-SECRET_VALUE = re.compile(
-    r"(-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r"|(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"  # the shape of an AWS secret access key
-    r"|\b(ASIA|AKIA)[A-Z0-9]{16}\b"
-    r"|(?<![:/\w-])(password|passwd|pwd|secret|token|api[_-]?key)\s*[:=]\s*\S+"
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b"
-    r"|\bxox[baprs]-[A-Za-z0-9-]{10,}\b)",
-    re.IGNORECASE,
-)
+# A key's words: `DB_PASSWORD`, `dbPassword`, `x-api-key`, `password.v2`, `XMLHttpToken` split alike.
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
-# Keys that look secret but hold identifiers we need (names of things, not their values).
-NOT_SECRET_KEYS = frozenset(
+# A key holding one of these words holds a secret (`db_password`, `ApiToken`, `client_secret`, `MYSQL_PWD`).
+SECRET_WORDS = frozenset(
     {
-        "token_key",
-        "secret_arn",
-        "secret_id",
-        "secretarn",
-        "secretid",
-        "kms_key_id",
-        "key_id",
-        "secret_name",
-        "password_policy",
+        "password", "passwords", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "tokens",
+        "credential", "credentials", "creds", "signature", "authorization", "psk",
+        # the phrases below, written as one word (`APIKEY`, `privatekey`, `ConnectionString` is two words)
+        "apikey", "apikeys", "privatekey", "authkey", "signingkey", "secretkey", "presharedkey",
+        "connectionstring", "userdata",
     }
 )
+# ...or one ending so, as one word: `PGPASSWORD`, `dbpassword`, `clientsecret`, `apitoken`, `mysqlpwd`.
+# English has no ordinary word with these endings; `pass` is not among them (compass, bypass).
+SECRET_ENDINGS = ("password", "passwords", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "tokens",
+                  "credential", "credentials")
+# ...or these words in a row.
+SECRET_PHRASES = (
+    ("api", "key"), ("private", "key"), ("auth", "key"), ("signing", "key"), ("shared", "key"), ("preshared", "key"),
+    ("connection", "string"), ("user", "data"),
+)
+# Secret only as the last word (`pass=`, `db_pass`, `proxy_auth`): earlier they are verbs or kinds (`pass_role`).
+SECRET_LAST_WORDS = frozenset({"pass", "auth"})
+# A key ending in one of these names or describes a secret instead of holding it: `secret_arn`, `SecretId`,
+# `password_policy`, `PasswordLastUsed`, `token_ttl`, `master_user_secret.kms_key_id`.
+IDENTIFIER_LAST_WORDS = frozenset(
+    {
+        "arn", "arns", "id", "ids", "name", "names", "policy", "policies", "type", "types", "ttl", "length", "age",
+        "expiry", "expiration", "expires", "at", "version", "versions", "enabled", "required", "used", "date",
+        "time", "timestamp", "count", "url", "uri", "endpoint", "status", "state", "path",
+    }
+)
+# A file name is no key (`secrets.tfstate: invalid JSON at line 3`, as importers word their messages).
+FILE_EXTENSIONS = frozenset(
+    {"json", "yaml", "yml", "template", "tfstate", "backup", "tf", "tfvars", "hcl", "txt", "log", "csv", "zip", "gz"}
+)
+# Keys that the rules above would call secret but that hold identifiers we need.
+NOT_SECRET_KEYS = frozenset({"token_key"})
+# A mapping or list filed under these is a set of environment variables (Lambda, ECS): all of it goes.
+# A string under them is not (the tag `Environment=production`, `env: staging`).
+CONTAINER_LAST_WORDS = frozenset({"environment", "variables", "env", "vars"})
+# The value of a bare `value`/`values` key is a secret (an SSM parameter, a container env entry).
+VALUE_KEYS = frozenset({"value", "values"})
+
+_SECRET, _CONTAINER, _PLAIN = "secret", "container", "plain"
 
 
-def is_secret_key(key: str) -> bool:
-    return key.lower() not in NOT_SECRET_KEYS and bool(SECRET_KEY.search(key))
+@lru_cache(maxsize=16384)
+def _key_kind(key: str) -> str:
+    """Whether a key names a secret, a container of environment variables, or neither (cached: keys repeat)."""
+    key = key.rsplit(":", 1)[-1]  # an IAM condition key (`token.actions.githubusercontent.com:aud`) by its last part
+    words = [w.lower() for w in _WORD.findall(key)]
+    if not words:
+        return _PLAIN
+    if "_".join(words) in NOT_SECRET_KEYS:
+        return _PLAIN
+    if "." in key and key.rsplit(".", 1)[-1].lower() in FILE_EXTENSIONS:
+        return _PLAIN
+    last = words[-1]
+    if key.rsplit(".", 1)[-1].lower() in VALUE_KEYS:
+        return _SECRET
+    if last in CONTAINER_LAST_WORDS:
+        return _CONTAINER
+    if last in IDENTIFIER_LAST_WORDS:
+        return _PLAIN
+    if last in SECRET_LAST_WORDS:
+        return _SECRET
+    for word in words:
+        if word in SECRET_WORDS or word.endswith(SECRET_ENDINGS):
+            return _SECRET
+    for first, second in SECRET_PHRASES:
+        for i in range(len(words) - 1):
+            if words[i] == first and words[i + 1] == second:
+                return _SECRET
+    return _PLAIN
+
+
+def is_secret_key(key: str, value: Any = None) -> bool:
+    """Whether the value filed under `key` is a secret, judged by the key's words (and, for an environment
+    key, by whether the value is a set of variables rather than a name)."""
+    kind = _key_kind(key)
+    return kind == _SECRET or (kind == _CONTAINER and isinstance(value, (dict, list, tuple)))
+
+
+def is_secret_attribute(attribute: str, value: Any = None) -> bool:
+    """Whether a drift row's attribute (`master_user_password`, `tags.password.v2`, `environment.variables.X`)
+    holds a secret: a tag by its whole key, a path by its words or by lying inside an environment."""
+    if attribute.startswith("tags."):
+        return is_secret_key(attribute[len("tags."):], value)
+    segments = attribute.split(".")
+    if any(_key_kind(segment) == _CONTAINER for segment in segments[:-1]):
+        return True
+    return is_secret_key(attribute, value)
+
+
+# ----------------------------------------------------------------------------------------------- free text
+
+# Tokens that are secrets whatever precedes them.
+_TOKENS = (
+    r"(?=[AgxeB])\b(?:"  # (the lookahead only makes the scan cheaper: it runs on every value written)
+    r"A[KS]IA[A-Z0-9]{16}\b"  # an AWS access key id (AKIA long-term, ASIA temporary)
+    r"|gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255}"  # GitHub tokens
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,255}"  # Slack tokens
+    r"|eyJ[A-Za-z0-9_\-]{8,4096}\.eyJ[A-Za-z0-9_\-]{8,4096}\.[A-Za-z0-9_\-]{0,4096}"  # a JWT
+    r"|Bearer[ \t]+(?P<bearer>[A-Za-z0-9\-._~+/]{16,4096}=*))"  # a bearer token in prose
+)
+_SHAPES = (
+    r"(?P<shape>" + _TOKENS + ")"
+    # 40 characters of the base64 alphabet: perhaps an AWS secret access key (judged in _aws_secret_shaped)
+    r"|(?P<b64>(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))"
+)
+# Text with structure in it (`=`, `:`, a PEM line); the first alternative that matches leftmost wins.
+_STRUCTURED = re.compile(
+    # a PEM private key, BEGIN through END (or to the end of the text when END is missing)
+    r"(?P<pem>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)"
+    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z))"
+    # a URL: its password and secret query parameters go, the rest stays
+    r"|(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s\"'<>\\]+)"
+    # an ARN names a thing (`...:secret:db-password-AbCdEf`, `...:role/token-refresher`): kept as it is
+    r"|(?P<arn>(?=a)\barn:[\w\-]+:[^\s\"'<>\\,]*)"
+    # KEY=VALUE, KEY: VALUE, "KEY": "VALUE" (also JSON escaped inside JSON). The key is whole: not the tail of
+    # a path, an ARN or a longer name. The value is read in redact_text, once the key proved secret. A colon
+    # with no space after it (`tight`) also joins `host:port` and `service:key`: see _tight_pair_is_secret.
+    r"|(?P<pair>(?<![\w.\-/:])(?P<kq>\\?[\"']|)(?P<key>[\w.\-]++)(?P=kq)"
+    r"[ \t]*+(?:=[ \t]*+|:[ \t]++|:(?=\\?[\"'])|(?P<tight>:)(?=[^\s:/])))"
+    r"|" + _SHAPES
+)
+# Text without `=`, `:` or a PEM line (most names and descriptions) can only hold a shape.
+_UNSTRUCTURED = re.compile(_SHAPES)
+
+# Inside a URL: the password of `scheme://user:password@host`, and `?token=...&` query parameters.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/?#@:\s]*):([^/?#@\s]+)@")
+_URL_QUERY_PAIR = re.compile(r"(?<=[?&;])([^=&#;\s]+)=([^&#;\s]*)")
+_URL_TOKEN = re.compile(_TOKENS)  # not the 40-character rule: a URL's path is no secret key
+# A secret pair's value, read only once its key proved secret (reading every pair's value would make a text
+# like `a=a=a=...` quadratic): quoted whole, JSON-escaped quotes included, or up to the next space. A YAML tag
+# or an auth scheme before it does not shield it.
+_PAIR_VALUE = re.compile(
+    r"(?:(?:![^\s\"]*|(?i:bearer|basic|digest|token))[ \t]+)?"
+    r"(?P<text>\\\"(?:(?!\\\").)*(?:\\\")?|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?"
+    r"|(?:[^\s\"\\]|\\(?!\"))+)"
+)
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+
+
+def _aws_secret_shaped(run: str) -> bool:
+    """A secret access key is 40 random base64 characters: both cases and a digit or '+' (all but ~0.05% of
+    keys). A git sha (hex), a CamelCase name without digits and a path (leading '/') do not qualify."""
+    if run[0] == "/" or _HEX40.fullmatch(run):
+        return False
+    has_upper = has_lower = has_digit_or_plus = False
+    for char in run:
+        if char.isupper():
+            has_upper = True
+        elif char.islower():
+            has_lower = True
+        elif char.isdigit() or char == "+":
+            has_digit_or_plus = True
+    return has_upper and has_lower and has_digit_or_plus
+
+
+def _tight_pair_is_secret(key: str) -> bool:
+    """`KEY:VALUE` with no space is a secret pair only when the key ends in its secret word (`x-api-key:abc`,
+    `db_password:abc`): a name that merely contains one (`token.actions.githubusercontent.com:aud`) is a
+    condition key or a host, and what follows the colon is part of it."""
+    if not is_secret_key(key):
+        return False
+    words = _WORD.findall(key)
+    return is_secret_key("_".join(words[-2:]))
+
+
+def _pair_is_secret(key: str, match: re.Match) -> bool:
+    if match.group("tight"):
+        return _tight_pair_is_secret(key)
+    if key.lower() in VALUE_KEYS and not match.group("kq") and "=" not in match.group(0):
+        return False  # prose (`Expecting value: line 1 column 1`); `value=...` and `"Value": ...` still go
+    return is_secret_key(key)
+
+
+def _redact_url(url: str) -> str:
+    url = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", url)
+    if "=" in url:
+        url = _URL_QUERY_PAIR.sub(
+            lambda m: f"{m.group(1)}={REDACTED}" if m.group(2) and is_secret_key(m.group(1)) else m.group(0), url
+        )
+    return _URL_TOKEN.sub(REDACTED, url)
+
+
+def _masked_value(value: str) -> str:
+    """The masked form of a pair's value: its quotes stay, so JSON in the text stays JSON."""
+    for quote in ('\\"', '"', "'"):
+        if value.startswith(quote):
+            closed = len(value) >= 2 * len(quote) and value.endswith(quote)
+            return quote + REDACTED + (quote if closed else "")
+    return REDACTED
 
 
 def redact_text(text: str) -> str:
-    """Mask secret-looking spans inside free text (error messages, descriptions, tag values)."""
-    return SECRET_VALUE.sub(REDACTED, text)
+    """Mask secret spans inside free text (error messages, reasons, descriptions, values under plain keys)."""
+    if not text:
+        return text
+    structured = "=" in text or ":" in text or "-----" in text
+    search = (_STRUCTURED if structured else _UNSTRUCTURED).search
+    out: list[str] = []
+    position = 0
+    while match := search(text, position):
+        start, end = match.span()
+        kind = match.lastgroup  # the outermost group that matched: pem, url, arn, pair, shape or b64
+        if kind == "pem":
+            replacement = REDACTED
+        elif kind == "url":
+            replacement = _redact_url(match.group(0))
+        elif kind == "arn":
+            replacement = match.group(0)
+        elif kind == "pair":
+            # a plain key's value is read on as text (it may hold a URL, an access key id or another pair)
+            replacement = match.group(0)
+            key = match.group("key")
+            if _pair_is_secret(key, match):
+                value = _PAIR_VALUE.match(text, end)
+                if value is not None:
+                    replacement += text[end : value.start("text")] + _masked_value(value.group("text"))
+                    end = value.end()
+        elif kind == "shape":
+            bearer = match.start("bearer")
+            replacement = (text[start:bearer] if bearer >= 0 else "") + REDACTED
+        else:
+            replacement = REDACTED if _aws_secret_shaped(match.group(0)) else match.group(0)
+        out.append(text[position:start])
+        out.append(replacement)
+        position = end  # every alternative matches at least one character, so the loop moves on
+    if not out:
+        return text
+    out.append(text[position:])
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------ structured data
+
+_EMPTY = (None, "", [], {})
 
 
 def redact(value: Any, key: str | None = None) -> Any:
-    """A copy of `value` with secrets masked; dict keys are kept, their values judged by key and shape."""
-    if key is not None and is_secret_key(key) and value not in (None, "", [], {}):
+    """A copy of `value` with secrets masked: dict keys are kept and their values judged by key, then by shape."""
+    if key is not None and value not in _EMPTY and is_secret_key(key, value):
         return REDACTED
     if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        return _redact_mapping(value)
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     if isinstance(value, str):
@@ -68,8 +272,39 @@ def redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+def _pair_fields(mapping: dict) -> tuple[Any, str] | None:
+    """A `{"Key": "DB_PASSWORD", "Value": ...}` pair (also `TagKey`/`TagValue`, `ParameterKey`/`ParameterValue`):
+    the value field, and the name its value is filed under."""
+    for field, name in mapping.items():
+        if isinstance(field, str) and isinstance(name, str) and field[-3:].lower() == "key":
+            stem = field[:-3]
+            for value_field in (stem + "Value", stem + "value", stem + "VALUE"):
+                if value_field in mapping:
+                    return value_field, name
+    return None
+
+
+def _redact_mapping(mapping: dict) -> dict:
+    pair = _pair_fields(mapping)
+    out = {}
+    for field, value in mapping.items():
+        if pair is not None and field == pair[0]:
+            out[field] = redact_tag_value(pair[1], value)
+        else:
+            out[field] = redact(value, str(field))
+    return out
+
+
+def redact_tag_value(key: str, value: Any) -> Any:
+    """A tag's value as it may be shown or stored: masked whole when the tag key says secret, else by shape.
+    Anything that quotes a tag (an ignore rule's reason, a report) shows `redact_tag_value(key, value)`."""
+    if value not in _EMPTY and is_secret_key(key, value):
+        return REDACTED
+    return redact(value)
+
+
 def redact_tags(tags: dict[str, Any] | None) -> dict[str, Any] | None:
     """Tags are compared by key and value; a tag whose key says secret keeps its key, never its value."""
     if tags is None:
         return None
-    return {k: (REDACTED if is_secret_key(k) else redact(v)) for k, v in tags.items()}
+    return {k: redact_tag_value(str(k), v) for k, v in tags.items()}

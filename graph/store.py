@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from graph.redact import REDACTED, is_secret_key, redact, redact_tags, redact_text
+from graph.redact import REDACTED, is_secret_attribute, redact, redact_tags, redact_text
 
 SCHEMA_VERSION = 1
 
@@ -281,13 +281,17 @@ def _json(value: Any) -> str | None:
 
 
 def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
-    """A drift row keeps its attribute name; its values go if the attribute's name says secret."""
-    secret = is_secret_key(row["attribute"].split(".")[-1])
-    return {
-        **row,
-        "declared": REDACTED if secret and row.get("declared") is not None else _json(redact(row.get("declared"))),
-        "live": REDACTED if secret and row.get("live") is not None else _json(redact(row.get("live"))),
-    }
+    """A drift row keeps its attribute name; its values go if the attribute says secret (`tags.password.v2` by
+    its whole tag key, `environment.variables.X` by lying in an environment), else are judged by shape."""
+    attribute, declared, live = row["attribute"], row.get("declared"), row.get("live")
+    secret = is_secret_attribute(attribute, declared) or is_secret_attribute(attribute, live)
+
+    def shown(value: Any) -> str | None:
+        if value is None:
+            return None
+        return REDACTED if secret else _json(redact(value))
+
+    return {**row, "declared": shown(declared), "live": shown(live)}
 
 
 # Identifier columns name things; they are never secrets, and masking a span of one would break the graph.

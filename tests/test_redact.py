@@ -1,50 +1,405 @@
-"""Redaction: the second wall between secrets and SQLite, reports and logs."""
+"""Redaction: the second wall between secrets and SQLite, reports and logs, tested both ways.
+
+Every secret shape must be masked (the secret absent from the output), and ordinary values (environments,
+git shas, ARNs, names that contain "token" or "password") must come out byte for byte as they went in.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
-from graph.redact import REDACTED, redact, redact_tags, redact_text
+import pytest
+import sqlite_utils
+
+from graph.redact import (
+    REDACTED,
+    is_secret_attribute,
+    is_secret_key,
+    redact,
+    redact_tag_value,
+    redact_tags,
+    redact_text,
+)
 from graph.store import ScanWriter
 
+GIT_SHA = "3d6e5b8f0a1c2d4e6f8091a2b3c4d5e6f708192a"
+SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password-AbCdEf"
+ROLE_ARN = "arn:aws:iam::123456789012:role/token-refresher"
+PEM_BODY = "MIIEowIBAAKCAQEAplantedPemBodyLine0123456789abcdefABCDEF"
 
-def test_secret_keys_lose_their_values_whatever_they_look_like():
+# ------------------------------------------------------------------------------ secrets in free text
+
+# (text, the secret that must not survive)
+SECRET_TEXTS = [
+    ("connect failed: db_password=hunter2-a", "hunter2-a"),
+    ("DB_PASSWORD=hunter2-b", "hunter2-b"),
+    ("export MYSQL_PWD=hunter2-c", "hunter2-c"),
+    ("api_token=hunter2-d from env", "hunter2-d"),
+    ("client_secret=hunter2-e", "hunter2-e"),
+    ("header x-api-key: hunter2-f rejected", "hunter2-f"),
+    ("header x-api-key:hunter2-ff rejected", "hunter2-ff"),
+    ("db_password:hunter2-fff", "hunter2-fff"),
+    ("pass=hunter2-g", "hunter2-g"),
+    ("PGPASSWORD=hunter2-h psql", "hunter2-h"),
+    ("--db-password=hunter2-i", "hunter2-i"),
+    ("dbPassword: hunter2-j", "hunter2-j"),
+    ("ApiToken=hunter2-k", "hunter2-k"),
+    ("password.v2=hunter2-l", "hunter2-l"),
+    ("password=hunter2-m", "hunter2-m"),
+    ("token: hunter2-n", "hunter2-n"),
+    ('{"password": "hunter2 o with spaces"}', "hunter2 o with spaces"),
+    ('{"db_password":"hunter2-p"}', "hunter2-p"),
+    ("{'client_secret': 'hunter2 q'}", "hunter2 q"),
+    ('"{\\"db_password\\": \\"hunter2-r\\"}"', "hunter2-r"),  # JSON escaped inside JSON
+    ("Server=db;User Id=sa;Password=hunter2-s;", "hunter2-s"),
+    ("DbPassword: !!int 31415926", "31415926"),  # a YAML tag before the value does not shield it
+    ("Authorization: Bearer hunter2t0k3nXYZ123", "hunter2t0k3nXYZ123"),
+    ("sent Bearer abcdefghijklmnop1234XYZ to the API", "abcdefghijklmnop1234XYZ"),
+    ("secret_access_key = hunter2-u", "hunter2-u"),
+    ("preshared_key=hunter2-v", "hunter2-v"),
+    ("secret: hunter2-x", "hunter2-x"),
+    ("Key=DB_PASSWORD,Value=hunter2-xx", "hunter2-xx"),
+    ('[{"Name": "DB_PASSWORD", "Value": "hunter2-xxx"}]', "hunter2-xxx"),
+    ("user_data=IyEvYmluL3NoCmV4cG9ydA==", "IyEvYmluL3NoCmV4cG9ydA=="),
+    ("postgres://admin:hunter2-y@db.internal:5432/app", "hunter2-y"),
+    ("https://example.com/cb?code=1&access_token=hunter2-z&state=x", "hunter2-z"),
+    ("GET https://b.s3.amazonaws.com/k?X-Amz-Signature=hunter2sig&X-Amz-Date=1", "hunter2sig"),
+    ("key AKIAIOSFODNN7EXAMPLE was used", "AKIAIOSFODNN7EXAMPLE"),
+    ("session ASIAIOSFODNN7EXAMPLE expired", "ASIAIOSFODNN7EXAMPLE"),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F2024", "AKIAIOSFODNN7EXAMPLE"),
+    (f"secret {AWS_SECRET} in a message", AWS_SECRET),
+    (f"aws_secret_access_key={AWS_SECRET}", AWS_SECRET),
+    ("token ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11ABCDEFG0123456789_abcdefghijklmnop"),
+    ("slack xoxb-1234567890-abcdefghijkl", "xoxb-1234567890-abcdefghijkl"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl", "eyJzdWIiOiIxMjM0NTY3ODkwIn0"),
+    ("https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r", "ghp_abcdefghij"),
+]
+
+# A PEM private key loses every line, not only its BEGIN line.
+PEM_TEXTS = [
+    f"bad key -----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\nsecondLine+/==\n-----END RSA PRIVATE KEY----- tail",
+    f"-----BEGIN PRIVATE KEY-----\\n{PEM_BODY}\\nsecondLine+/==\\n-----END PRIVATE KEY-----",  # as JSON escapes it
+    f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}\nsecondLine+/==\n",  # truncated: no END line
+    f"-----BEGIN ENCRYPTED PRIVATE KEY-----\n{PEM_BODY}\nsecondLine+/==\n-----END ENCRYPTED PRIVATE KEY-----",
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRET_TEXTS, ids=[t for t, _ in SECRET_TEXTS])
+def test_every_secret_shape_in_free_text_is_masked(text, secret):
+    masked = redact_text(text)
+    assert secret not in masked
+    assert REDACTED in masked
+
+
+@pytest.mark.parametrize("text", PEM_TEXTS)
+def test_a_pem_private_key_is_masked_whole(text):
+    masked = redact_text(text)
+    for part in ("BEGIN", PEM_BODY, "secondLine", "END"):
+        assert part not in masked
+    if text.endswith("tail"):
+        assert masked == f"bad key {REDACTED} tail"
+
+
+def test_masking_keeps_the_text_around_the_secret():
+    assert redact_text("connect failed: db_password=hunter2 retrying") == f"connect failed: db_password={REDACTED} retrying"
+    assert redact_text('{"password": "x y", "user": "bob"}') == f'{{"password": "{REDACTED}", "user": "bob"}}'
+    assert redact_text("postgres://admin:pw@db:5432/app") == f"postgres://admin:{REDACTED}@db:5432/app"
+    assert redact_text(f"commit {GIT_SHA} key AKIAIOSFODNN7EXAMPLE") == f"commit {GIT_SHA} key {REDACTED}"
+    # a plain key's value is still read as text: a secret shape under it goes
+    assert redact_text("note=AKIAIOSFODNN7EXAMPLE") == f"note={REDACTED}"
+
+
+def test_masking_twice_changes_nothing_more():
+    for text, _ in SECRET_TEXTS:
+        once = redact_text(text)
+        assert redact_text(once) == once
+
+
+# ------------------------------------------------------------------------------ ordinary text is kept
+
+CAMEL_40 = "PlatformOrdersProcessingRoleForApiLambda"  # 40 letters of the base64 alphabet, no digit
+PATH_40 = "/aws/lambda/Platform2024OrdersHandlerFnX"
+ORDINARY_TEXTS = [
+    "Environment=production",
+    "env: staging",
+    "environment: production",
+    GIT_SHA,
+    GIT_SHA.upper(),  # a certificate thumbprint
+    f"commit {GIT_SHA} on main",
+    f"git_sha={GIT_SHA}",
+    SHA256,
+    f"sha256:{SHA256}",
+    SECRET_ARN,
+    ROLE_ARN,
+    "arn:aws:ssm:us-east-1:123456789012:parameter/platform/db/password",
+    "arn:aws:lambda:us-east-1:123456789012:function:token-refresh-lambda",
+    f"secret_arn={SECRET_ARN}",
+    f"cannot read {SECRET_ARN}: AccessDenied",
+    "password-reset-queue",
+    "token-refresh-lambda",
+    "db-password-rotator",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/password-reset-queue",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/token-refresh-queue.fifo",
+    "exports/2024/01/password-reset-report.csv",
+    "s3://acme-logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/02/file.json.gz",
+    "aws_ssm_parameter.db_password",
+    "module.auth.aws_secretsmanager_secret.api_token",
+    "rotates the password weekly",
+    "Issues API tokens to partners; Bearer tokens expire after an hour",
+    "Stores the DB password in Secrets Manager",
+    "kms_key_id: 1234abcd-12ab-34cd-56ef-1234567890ab",
+    "secret_name=platform/api-key",
+    "password_policy: strict",
+    "PasswordLastUsed: 2024-01-02T03:04:05Z",
+    "bypass_mode=on compass=north passenger_count=3 pass_role=yes",
+    "listing AWS::SQS::Queue in us-east-1: AccessDenied",
+    "Action: secretsmanager:GetSecretValue",
+    "ignored by .driftignore: AWS::SQS::Queue:password-*",
+    "connect db.internal:5432 at 2024-01-02T03:04:05Z",
+    '{"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}',
+    "token.actions.githubusercontent.com:sub=repo:acme/app:ref:refs/heads/main",
+    "i-0123456789abcdef0 ami-0abcdef1234567890 vpc-0a1b2c3d",
+    CAMEL_40,
+    PATH_40,
+    "line 3, column 12: could not find expected ':'",
+    "token-service.tfstate: invalid JSON at line 3, column 7: Expecting value",
+    "secrets.yaml: line 3: mapping values are not allowed here",
+    "Expecting value: line 1 column 1 (char 0)",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY_TEXTS)
+def test_ordinary_text_is_kept_byte_for_byte(text):
+    assert redact_text(text) == text
+
+
+def test_the_lookalikes_in_the_ordinary_corpus_are_what_they_claim():
+    """Guards the corpus itself: these must really be the shapes that redaction once destroyed."""
+    assert len(GIT_SHA) == 40 and len(CAMEL_40) == 40 and len(PATH_40) == 40
+    assert len(AWS_SECRET) == 40
+
+
+# ------------------------------------------------------------------------------ keys (structure first)
+
+SECRET_KEYS = [
+    "password", "MasterUserPassword", "master_user_password", "secret_string", "SecretString", "value", "Values",
+    "db_password", "DB_PASSWORD", "MYSQL_PWD", "dbPassword", "x-api-key", "X-API-KEY", "password.v2", "ApiToken",
+    "PGPASSWORD", "client_secret", "ClientSecret", "api_key", "APIKEY", "apiKey", "private_key", "PrivateKey",
+    "auth_key", "signing_key", "connection_string", "ConnectionString", "user_data", "UserData", "credentials",
+    "pass", "db_pass", "secret_access_key", "preshared_key", "Authorization", "session_token", "auth_token",
+    "secret", "token", "passphrase", "passwd", "github_token", "db:password",
+]
+PLAIN_KEYS = [
+    "Environment", "env", "environment", "name", "description", "passenger", "compass", "bypass_mode",
+    "pass_role", "PassthroughBehavior", "secret_arn", "SecretArn", "secret_id", "SecretId", "secret_name",
+    "kms_key_id", "KmsKeyId", "key_id", "token_key", "password_policy", "PasswordLastUsed", "password_reset_required",
+    "token_ttl", "token_type", "key_usage", "target_key_id", "hash_key", "auth_type",
+    "token.actions.githubusercontent.com:aud", "aws:cloudformation:stack-name", "Key", "ParameterKey",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_secret_key_loses_its_value_whatever_the_value_looks_like(key):
+    assert is_secret_key(key, "plain-looking")
+    assert redact({key: "plain-looking"}) == {key: REDACTED}
+    assert redact_tags({key: "plain-looking"}) == {key: REDACTED}
+
+
+@pytest.mark.parametrize("key", PLAIN_KEYS)
+def test_a_plain_key_keeps_its_value(key):
+    assert not is_secret_key(key, "production")
+    assert redact({key: "production"}) == {key: "production"}
+    assert redact_tags({key: "production"}) == {key: "production"}
+
+
+def test_an_environment_of_variables_goes_but_an_environment_tag_stays():
+    data = {"environment": {"variables": {"LOG_LEVEL": "debug"}}, "Variables": {"A": "b"},
+            "container_environment": [{"name": "LOG_LEVEL", "value": "debug"}], "Environment": "production",
+            "env": "staging"}
+    out = redact(data)
+    assert out == {"environment": REDACTED, "Variables": REDACTED, "container_environment": REDACTED,
+                   "Environment": "production", "env": "staging"}
+    assert redact_tags({"Environment": "production", "env": "staging"}) == {"Environment": "production", "env": "staging"}
+
+
+def test_nested_structures_are_judged_key_by_key():
     data = {"password": "x", "MasterUserPassword": "y", "secret_string": "z", "value": "v", "name": "keep-me",
-            "environment": [{"variables": {"A": "b"}}], "kms_key_id": "key-1", "nested": {"api_key": "k"}}
+            "kms_key_id": "key-1", "nested": {"api_key": "k", "arn": SECRET_ARN}, "commit": GIT_SHA,
+            "empty_password": "", "count": 3, "flags": [True, None, "AKIAIOSFODNN7EXAMPLE"]}
     out = redact(data)
     assert out["password"] == out["MasterUserPassword"] == out["secret_string"] == out["value"] == REDACTED
-    assert out["environment"] == REDACTED and out["nested"]["api_key"] == REDACTED
-    assert out["name"] == "keep-me" and out["kms_key_id"] == "key-1"
+    assert out["nested"] == {"api_key": REDACTED, "arn": SECRET_ARN}
+    assert out["name"] == "keep-me" and out["kms_key_id"] == "key-1" and out["commit"] == GIT_SHA
+    assert out["empty_password"] == "" and out["count"] == 3  # nothing to hide
+    assert out["flags"] == [True, None, REDACTED]
 
 
-def test_secret_shaped_values_are_masked_anywhere():
-    text = ("failed: password=hunter2 key AKIAABCDEFGHIJKLMNOP secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "
-            "-----BEGIN RSA PRIVATE KEY----- token: abc")
-    masked = redact_text(text)
-    for secret in ("hunter2", "AKIAABCDEFGHIJKLMNOP", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "BEGIN RSA PRIVATE KEY", "abc"):
-        assert secret not in masked
-    assert redact_text("arn:aws:sqs:us-east-1:123456789012:orders") == "arn:aws:sqs:us-east-1:123456789012:orders"
+def test_key_value_pairs_are_judged_by_their_key():
+    tags = [{"Key": "DB_PASSWORD", "Value": "hunter2"}, {"Key": "Environment", "Value": "production"},
+            {"key": "commit", "value": GIT_SHA}, {"TagKey": "api_token", "TagValue": "hunter3"}]
+    assert redact(tags) == [{"Key": "DB_PASSWORD", "Value": REDACTED}, {"Key": "Environment", "Value": "production"},
+                            {"key": "commit", "value": GIT_SHA}, {"TagKey": "api_token", "TagValue": REDACTED}]
+    parameters = [{"ParameterKey": "AdminPassword", "ParameterValue": "hunter4"},
+                  {"ParameterKey": "InstanceType", "ParameterValue": "t3.micro"}]
+    assert redact(parameters) == [{"ParameterKey": "AdminPassword", "ParameterValue": REDACTED},
+                                  {"ParameterKey": "InstanceType", "ParameterValue": "t3.micro"}]
+    # a Name/Value pair (an SSM parameter, a container variable) keeps masking its value: names say too little
+    assert redact({"name": "/app/db/url", "value": "hunter5"}) == {"name": "/app/db/url", "value": REDACTED}
+
+
+def test_json_inside_a_value_is_judged_by_its_keys():
+    definitions = json.dumps([{"name": "app", "environment": [{"name": "DB_PASSWORD", "value": "hunter6"}],
+                               "image": f"acme/app@sha256:{SHA256}", "secrets": [{"name": "X", "valueFrom": SECRET_ARN}]}])
+    out = redact({"container_definitions": definitions})["container_definitions"]
+    assert "hunter6" not in out
+    assert f"acme/app@sha256:{SHA256}" in out and '"name": "app"' in out
+    policy = json.dumps({"Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:*"}}})
+    assert redact({"assume_role_policy": policy}) == {"assume_role_policy": policy}
+
+
+def test_iam_policy_condition_keys_are_judged_by_their_last_part():
+    policy = {"Statement": [{"Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                                            "sts:ExternalId": "partner-7"}}}]}
+    assert redact(policy) == policy
+
+
+@pytest.mark.parametrize("text", ORDINARY_TEXTS)
+def test_ordinary_values_survive_under_plain_keys_and_as_tags(text):
+    assert redact({"description": text, "list": [text]}) == {"description": text, "list": [text]}
+    assert redact_tags({"Name": text}) == {"Name": text}
+
+
+# ------------------------------------------------------------------------------ tags and drift attributes
 
 
 def test_tags_keep_keys_but_not_secret_values():
     assert redact_tags({"db_password": "p", "team": "a"}) == {"db_password": REDACTED, "team": "a"}
+    assert redact_tags({"password.v2": "p", "note": "AKIAIOSFODNN7EXAMPLE"}) == {"password.v2": REDACTED, "note": REDACTED}
+    assert redact_tags(None) is None
 
 
-def test_nothing_secret_is_written_to_sqlite(tmp_path):
+def test_a_tag_value_is_shown_safely_by_its_key():
+    """What an ignore rule's reason (graph/reconcile.py) shows when it quotes a tag."""
+    assert redact_tag_value("db_password", "correct horse battery staple") == REDACTED
+    assert redact_tag_value("password.v2", "s3cret") == REDACTED
+    assert redact_tag_value("Environment", "production") == "production"
+    assert redact_tag_value("note", "key AKIAIOSFODNN7EXAMPLE") == f"key {REDACTED}"
+    assert redact_tag_value("db_password", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "secret"),
+    [
+        ("tags.password.v2", "s3cret", True),
+        ("tags.db_password", "s3cret", True),
+        ("tags.Environment", "production", False),
+        ("tags.token-refresher", "", True),
+        ("master_user_password", "s3cret", True),
+        ("environment", {"variables": {"A": "b"}}, True),
+        ("environment.variables.DB_HOST", "db.internal", True),
+        ("environment.0.variables", {"A": "b"}, True),
+        ("master_user_secret.0.secret_arn", SECRET_ARN, False),
+        ("visibility_timeout", 30, False),
+        ("instance_type", "t3.micro", False),
+        ("user_data", "IyEvYmluL3No", True),
+    ],
+)
+def test_a_drift_attribute_is_secret_by_its_path(attribute, value, secret):
+    assert is_secret_attribute(attribute, value) is secret
+
+
+# ------------------------------------------------------------------------------ the database file
+
+
+def test_nothing_secret_is_written_to_sqlite_and_nothing_ordinary_is_lost(tmp_path):
     writer = ScanWriter(tmp_path / "g.db")
     writer.begin({"started_at": "now", "status": "running", "options": {"password": "planted-1"}})
-    writer.write("resources", [{"id": "r", "tags": {"api_token": "planted-2"}, "reason": "password: planted-3",
-                                "attributes": {"secret": "planted-4"}}])
-    writer.write("drift", [{"resource_id": "r", "attribute": "tags.db_password", "declared": "planted-5", "live": "planted-6"}])
+    writer.write("resources", [
+        {"id": "r", "arn": SECRET_ARN, "name": "password-reset-queue",
+         "tags": {"api_token": "planted-2", "password.v2": "planted-p v2", "Environment": "production",
+                  "commit": GIT_SHA},
+         "reason": "ignored by .driftignore: tag db_password=planted-3",
+         "attributes": {"secret": "planted-4", "description": "rotates the password weekly",
+                        "role": ROLE_ARN, "environment": {"variables": {"MYSQL_PWD": "planted-9"}}}},
+    ])
+    writer.write("drift", [
+        {"resource_id": "r", "attribute": "tags.db_password", "declared": "planted-5", "live": "planted-6"},
+        {"resource_id": "r", "attribute": "tags.password.v2", "declared": "planted-7", "live": "planted-8"},
+        {"resource_id": "r", "attribute": "tags.Environment", "declared": "production", "live": "staging"},
+        {"resource_id": "r", "attribute": "environment.variables.X", "declared": "planted-10", "live": None},
+    ])
+    writer.write("owners", [{"resource_id": "r", "tool": "terraform", "address": "aws_ssm_parameter.db_password"}])
+    writer.write("scan_errors", [
+        {"source": "t.yaml", "kind": "error",
+         "message": f"bad: DB_PASSWORD=planted-11 x-api-key: planted-12 pass=planted-13 "
+                    f"-----BEGIN RSA PRIVATE KEY-----\nplanted-14\n-----END RSA PRIVATE KEY----- at {GIT_SHA}"},
+    ])
+    writer.write("stacks", [{"id": "s", "name": "app", "description": "client_secret=planted-15",
+                             "tags": {"x-api-key": "planted-16", "env": "staging"}}])
     writer.commit()
     raw = (tmp_path / "g.db").read_bytes()
-    for n in range(1, 7):
-        assert f"planted-{n}".encode() not in raw
+    for n in range(1, 17):
+        assert f"planted-{n}".encode() not in raw, n
+    assert b"planted-p" not in raw
+
+    db = sqlite_utils.Database(tmp_path / "g.db")
+    resource = next(db["resources"].rows)
+    assert resource["arn"] == SECRET_ARN and resource["name"] == "password-reset-queue"
+    tags = json.loads(resource["tags"])
+    assert tags["Environment"] == "production" and tags["commit"] == GIT_SHA
+    attributes = json.loads(resource["attributes"])
+    assert attributes["description"] == "rotates the password weekly" and attributes["role"] == ROLE_ARN
+    drift = {row["attribute"]: row for row in db["drift"].rows}
+    assert json.loads(drift["tags.Environment"]["declared"]) == "production"
+    assert drift["tags.password.v2"]["declared"] == drift["tags.password.v2"]["live"] == REDACTED
+    assert drift["environment.variables.X"]["live"] is None
+    assert next(db["owners"].rows)["address"] == "aws_ssm_parameter.db_password"
+    assert GIT_SHA in next(db["scan_errors"].rows)["message"]
+    assert json.loads(next(db["stacks"].rows)["tags"])["env"] == "staging"
 
 
 def test_log_lines_are_redacted(capsys):
     from driftgraph.cli import _setup_logging
 
     _setup_logging(1)
-    logging.getLogger("driftgraph.test").warning("could not read: password=planted-7")
-    assert "planted-7" not in capsys.readouterr().err
+    logging.getLogger("driftgraph.test").warning("could not read: db_password=planted-7 at %s", GIT_SHA)
+    err = capsys.readouterr().err
+    assert "planted-7" not in err and GIT_SHA in err
+
+
+# ------------------------------------------------------------------------------ cost
+
+
+def test_pathological_text_does_not_hang():
+    """Redaction runs on every row: long and adversarial inputs must stay linear. The bound is generous on
+    purpose (a quadratic pass over these inputs takes minutes); it only proves "does not hang"."""
+    inputs = [
+        "a=" * 50_000,
+        "password=" * 50_000,
+        "x" * 200_000,
+        "-----BEGIN PRIVATE KEY-----" * 5_000,
+        '"k": "' * 20_000,
+        "A1b/" * 50_000,
+        "token.actions." * 20_000,
+        "arn:aws:" * 30_000,
+        "https://" * 30_000,
+        "x." * 100_000,
+        "eyJabcdefghij-" * 20_000,
+        "xoxb-" * 40_000,
+        "github_pat_" * 20_000,
+        'password="' * 20_000,
+        "a: " * 50_000,
+        "a:b " * 50_000,
+        "password:x " * 30_000,
+        ("word " * 40_000) + "password=x",
+    ]
+    started = time.monotonic()
+    for text in inputs:
+        redact_text(text)
+    assert time.monotonic() - started < 30
