@@ -30,7 +30,7 @@ from graph.records import (
     Listing,
     Record,
 )
-from graph.redact import REDACTED, is_secret_key
+from graph.redact import redact_tag_value
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
 
@@ -495,7 +495,7 @@ class IgnoreRule:
     def text(self) -> str:
         """The rule as a reason may quote it: a secret-looking tag key never shows its pattern."""
         if self.kind == "tag":
-            return f"tag:{self.type_or_key}={REDACTED if is_secret_key(self.type_or_key) else self.glob}"
+            return f"tag:{self.type_or_key}={redact_tag_value(self.type_or_key, self.glob)}"
         return f"{self.type_or_key}:{self.glob}"
 
 
