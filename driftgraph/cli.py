@@ -136,7 +136,10 @@ Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
 @click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
-def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ignore_file, no_stacks, types_, workers) -> None:
+@click.option("--max-input-mb", type=click.IntRange(min=1), metavar="N",
+              help="Largest state or template file read, in MiB (default: 256 for states, 10 for templates).")
+def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ignore_file, no_stacks, types_, workers,
+         max_input_mb) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.scan import ScanOptions, run_scan, summary_line
     from graph.resource_types import CATALOG
@@ -146,7 +149,7 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
         raise click.BadParameter(f"not in the catalog: {', '.join(unknown)} (see `driftgraph types`)", param_hint="--type")
     options = ScanOptions(db=db, regions=tuple(regions), tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
                           cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
-                          live_stacks=not no_stacks, types=tuple(types_), workers=workers)
+                          live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb)
     try:
         result = run_scan(options)
     except Exception as exc:  # fatal: report it plainly, the previous database is untouched

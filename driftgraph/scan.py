@@ -39,6 +39,7 @@ class ScanOptions:
     types: tuple[str, ...] = ()
     workers: int = 16
     meta: tuple[tuple[str, str], ...] = ()  # facts about the database to record with the scan (demo: ...)
+    max_input_mb: int | None = None  # the largest input file read (None: each importer's default)
 
 
 def service_of(type_: str) -> str:
@@ -211,8 +212,10 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
         template_regions.setdefault(path, region)
         declared.extend(template_records(result, explicit_region=region is not None))
     if options.tfstates:
+        limits = {"max_bytes": options.max_input_mb * 2**20} if options.max_input_mb else {}
         declared.extend(
-            load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0])
+            load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0],
+                                  **limits)
         )
     failed_sources = declared.failed + failed_owner_sources(declared.sources, template_regions)
     scope = Scope({account}, set(regions), partition, live.listings, failed_sources)

@@ -839,9 +839,10 @@ def _cataloged_record(instance: Instance, account, region, owner: Owner) -> Reco
         natural_id = natural_id.lower()
     if row.is_global:
         region = GLOBAL
-    name = _identifier(attributes.get("name"))
-    if name is None and NAME_LIKE_ID.search(tf.id_attribute):
-        name = _identifier(attributes.get(tf.id_attribute))
+    # the identifier names the resource where it is a name (an RDS instance's `identifier`); `name` may be
+    # something else there (aws_db_instance's `name` is the database inside it)
+    name = _identifier(attributes.get(tf.id_attribute)) if NAME_LIKE_ID.search(tf.id_attribute) else None
+    name = name or _identifier(attributes.get("name"))
     tags = _tags(attributes)
     if name is None and tags:
         name = _identifier(tags.get("Name"))

@@ -905,3 +905,11 @@ def test_the_whole_corpus_in_one_call_counts_each_lineage_once_but_reads_a_fork(
         "superseded by " + str(CORPUS_STATES / "1ucra__3tierSIEMterraform__terraform.tfstate"))
     owners = [(r.owner.source, r.owner.address) for r in result.records]
     assert len(owners) == len(set(owners))
+
+
+def test_an_rds_instance_is_named_by_its_identifier_not_its_database_name():
+    state = _v4([_resource("aws_db_instance", "orders", [{"attributes": {
+        "id": "db-ABCDEFGHIJKLMNOPQRSTUVWXYZ", "identifier": "orders-db", "name": "orders", "db_name": "orders",
+        "arn": "arn:aws:rds:us-east-1:123456789012:db:orders-db", "instance_class": "db.t3.micro"}}])])
+    (record,) = to_records(parse_state(json.dumps(state), "s"), "s")
+    assert (record.natural_id, record.name) == ("orders-db", "orders-db")
