@@ -62,3 +62,20 @@ def test_a_db_that_is_not_ours_is_refused_before_the_scan_starts(tmp_path):
         assert result.exit_code == 1 and str(path) in result.output and "driftgraph writes only its own" in result.output
         assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "notes.txt"]
+
+
+def test_max_input_mb_refuses_a_larger_state_and_names_the_option(aws, tmp_path):
+    import json
+
+    from graph.report import build_report
+    from graph.store import open_database
+
+    big = tmp_path / "big.tfstate"
+    big.write_text(json.dumps({"version": 4, "serial": 1, "lineage": "l", "resources": [],
+                               "outputs": {"padding": {"value": "x" * (2 * 2**20), "type": "string"}}}))
+    db = tmp_path / "g.db"
+    result = run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue", "--no-stacks",
+                      "--tfstate", str(big), "--max-input-mb", "1"], aws)
+    assert result.returncode == 0, result.stderr
+    (row,) = build_report(open_database(db))["sources"]
+    assert row["status"] == "refused" and "--max-input-mb" in row["message"]
