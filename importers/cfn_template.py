@@ -717,3 +717,15 @@ def exported_names(template: dict, context: Context) -> list[Any]:
             name = resolve(export["Name"], context)
             names.append(name if isinstance(name, str) else UNRESOLVED)
     return names
+
+
+def resources_left_out_by_conditions(template: dict, context: Context) -> list[tuple[str, str]]:
+    """(logical id, condition) for each resource whose condition is false under this context."""
+    return [
+        (logical_id, str(declaration["Condition"]))
+        for logical_id, declaration in resource_entries(template)
+        if isinstance(declaration, dict)
+        and isinstance(declaration.get("Type"), str)
+        and "Condition" in declaration
+        and evaluate_condition(declaration["Condition"], context) is False
+    ]

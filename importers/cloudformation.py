@@ -44,6 +44,7 @@ from importers.cfn_template import (
     make_context,
     resolve,
     resource_entries,
+    resources_left_out_by_conditions,
     transforms,
     unsupported_intrinsics,
 )
@@ -754,6 +755,19 @@ def _read_text(path: Path, max_bytes: int | None) -> str:
     return data.decode("utf-8-sig")
 
 
+# How many logical ids a message names before it says "and N more".
+NAMED_IN_MESSAGE = 10
+
+
+def _named(items: list[str]) -> str:
+    shown = ", ".join(items[:NAMED_IN_MESSAGE])
+    return shown + (f" and {len(items) - NAMED_IN_MESSAGE} more" if len(items) > NAMED_IN_MESSAGE else "")
+
+
+def _resources(count: int, what: str = "resource") -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
 def _template_file_to_result(
     path: Path, explicit: bool, account: str, partition: str, default_region: str, max_input_bytes: int | None
 ) -> ImportResult:
@@ -804,14 +818,32 @@ def _template_file_to_result(
             warn(f"resource {logical} has Type {next(iter(kind))}: a packaging tool expands it, not read")
         else:
             warn(f"resource {logical} has no Type")
+    left_out = resources_left_out_by_conditions(template, context)
+    if left_out:
+        warn(
+            f"{_resources(len(left_out))} left out, condition false under the parameters' defaults: "
+            + _named([f"{logical} ({condition})" for logical, condition in left_out])
+        )
     rule_targets = _rule_targets(declarations, context)
     unnamed = 0
+    custom: list[str] = []
+    serverless: list[str] = []
+    outside_catalog: dict[str, int] = {}
     conditional = 0
     for logical, declaration in declarations.items():
         kind = declaration["Type"]
         row = CATALOG.get(kind)
-        if kind in BOOKKEEPING_TYPES or kind.startswith("Custom::") or kind.startswith("AWS::Serverless::"):
-            continue  # bookkeeping has no physical resource; SAM types exist only once the transform ran
+        if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
+            custom.append(logical)
+            continue
+        if kind.startswith("AWS::Serverless::"):
+            serverless.append(logical)  # a SAM type is only a resource once the transform ran
+            continue
+        if kind in BOOKKEEPING_TYPES:
+            continue  # a tool's bookkeeping (CDK metadata, wait conditions): no AWS resource to match, said nowhere
+        if row is None and kind not in CHILD_TYPES:
+            outside_catalog[kind] = outside_catalog.get(kind, 0) + 1
+            continue
         properties = _resolved_properties(declaration, context)
         name = properties.get(row.cloudformation_name) if row and row.cloudformation_name else None
         if not isinstance(name, str) or not name:
@@ -833,11 +865,22 @@ def _template_file_to_result(
             conditional += 1
             record.note = f"declared only if condition {declaration['Condition']} holds"
         result.records.append(record)
+    if custom:
+        warn(f"{_resources(len(custom), 'custom resource')} left out, not checked: {_named(custom)}")
+    if serverless:
+        warn(f"{_resources(len(serverless), 'SAM resource')} left out until the transform runs: {_named(serverless)}")
     if unnamed:
         notes.append(
             f"{unnamed} resource has no physical name and can only be matched through a deployed stack"
             if unnamed == 1
             else f"{unnamed} resources have no physical name and can only be matched through a deployed stack"
+        )
+    if outside_catalog:
+        count = sum(outside_catalog.values())
+        types = ", ".join(f"{kind} ({number})" for kind, number in sorted(outside_catalog.items()))
+        notes.append(
+            f"{_resources(count)} of {'a type' if count == 1 else 'types'} outside the catalog, "
+            f"not listed live, not checked: {types}"
         )
     if conditional:
         notes.append(

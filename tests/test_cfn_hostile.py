@@ -1,4 +1,5 @@
-"""Hostile and surprising CloudFormation input: a bad template is that input's error, never the scan's.
+"""Hostile and surprising CloudFormation input: a bad template is that input's error, never the scan's; what a
+template file leaves out is said.
 
 Every bad input is built here, in tmp_path or in memory. Tests that could hang if a bound regressed run in a
 subprocess with a generous timeout, so a regression fails instead of hanging."""
@@ -356,6 +357,64 @@ def test_a_stack_payload_that_breaks_the_transform_is_that_stacks_error():
     )
     [source] = result.sources
     assert (source["path"], source["status"], source["message"]) == (STACK_ID, "error", error.message)
+
+
+# ------------------------------------------------------------------------------------------------ left out, said
+
+
+def test_a_template_file_says_what_it_leaves_out(tmp_path):
+    template = {
+        "Parameters": {"Env": {"Type": "String", "Default": "dev"}},
+        "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "kept"}},
+            "ProdQueue": {"Type": "AWS::SQS::Queue", "Condition": "IsProd", "Properties": {"QueueName": "p"}},
+            "Seed": {"Type": "Custom::Seed", "Properties": {"ServiceToken": "arn:x"}},
+            "Legacy": {"Type": "AWS::CloudFormation::CustomResource", "Properties": {"ServiceToken": "arn:x"}},
+            "Handler": {"Type": "AWS::Serverless::Function", "Properties": {"FunctionName": "h"}},
+            "Meta": {"Type": "AWS::CDK::Metadata"},  # bookkeeping: no AWS resource, nothing to say
+            "Unnamed": {"Type": "AWS::SQS::Queue"},
+            "Instance": {"Type": "AWS::EC2::Instance"},  # in the catalog, no name to give
+            "Dashboard": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardName": "d"}},
+            "Method": {"Type": "AWS::ApiGateway::Method"},
+            "Method2": {"Type": "AWS::ApiGateway::Method"},
+        },
+    }
+    path = tmp_path / "left-out.json"
+    path.write_text(json.dumps(template))
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    assert [r.natural_id for r in result.records] == ["kept"]
+    assert [(e.kind, e.message) for e in result.errors] == [
+        ("warning", "1 resource left out, condition false under the parameters' defaults: ProdQueue (IsProd)"),
+        ("warning", "2 custom resources left out, not checked: Seed, Legacy"),
+        ("warning", "1 SAM resource left out until the transform runs: Handler"),
+    ]
+    [source] = result.sources
+    assert source["status"] == "warning"
+    assert source["message"].split("; ") == [
+        *(e.message for e in result.errors),
+        "2 resources have no physical name and can only be matched through a deployed stack",
+        "3 resources of types outside the catalog, not listed live, not checked: "
+        "AWS::ApiGateway::Method (2), AWS::CloudWatch::Dashboard (1)",
+    ]
+
+
+def test_a_long_list_of_left_out_resources_is_shortened(tmp_path):
+    resources = {f"Seed{n:02}": {"Type": "Custom::Seed"} for n in range(12)}
+    (tmp_path / "seeds.yaml").write_text(json.dumps({"Resources": resources}))
+    [warning] = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION).errors
+    assert warning.message == (
+        "12 custom resources left out, not checked: "
+        "Seed00, Seed01, Seed02, Seed03, Seed04, Seed05, Seed06, Seed07, Seed08, Seed09 and 2 more"
+    )
+
+
+def test_one_resource_outside_the_catalog_reads_in_the_singular(tmp_path):
+    (tmp_path / "one.yaml").write_text("Resources:\n  D: {Type: AWS::CloudWatch::Dashboard}\n")
+    [source] = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION).sources
+    assert source["message"] == (
+        "1 resource of a type outside the catalog, not listed live, not checked: AWS::CloudWatch::Dashboard (1)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ moto
