@@ -300,10 +300,12 @@ def make_context(
     physical_ids: dict[str, str] | None = None,
     attributes: dict[tuple[str, str], Any] | None = None,
     exports: dict[str, Any] | None = None,
+    use_defaults: bool = True,
 ) -> Context:
-    """A context for one template. `parameters` are values a deployment chose (else the defaults apply);
-    NoEcho parameters, SSM-typed parameters without a resolved value, and parameters with neither value
-    nor default are UNRESOLVED."""
+    """A context for one template. `parameters` are values a deployment chose; the others take their
+    defaults, unless `use_defaults` is false (a deployed stack: DescribeStacks shows every value it used, so
+    a parameter it does not show is unknown, never its default). NoEcho parameters, SSM-typed parameters
+    without a resolved value, and parameters with neither value nor default are UNRESOLVED."""
     given = parameters or {}
     values: dict[str, Any] = {}
     declared = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
@@ -315,6 +317,8 @@ def make_context(
             continue
         if name in given:
             value = given[name]
+        elif not use_defaults:
+            value = UNRESOLVED
         elif kind.startswith("AWS::SSM::Parameter::Value"):
             value = UNRESOLVED  # the default names an SSM parameter; its value is only known once deployed
         else:
@@ -583,6 +587,33 @@ def evaluate_condition(name: Any, context: Context) -> Any:
     return outcome
 
 
+def undecided_conditions(context: Context) -> list[tuple[str, list[str]]]:
+    """(name, the parameters with unknown values it reads) for each condition consulted so far under this
+    context that could not be decided: what depends on it is unknown, never taken as false."""
+    conditions = context.template.get("Conditions") or {}
+    undecided = []
+    for name, outcome in context._conditions.items():
+        if outcome is UNRESOLVED:
+            unknown = sorted(_unknown_parameters(conditions.get(name), context, conditions, {name}))
+            undecided.append((name, unknown))
+    return sorted(undecided)
+
+
+def _unknown_parameters(expression: Any, context: Context, conditions: dict, seen: set[str]) -> set[str]:
+    """Parameters `expression` refers to (through other conditions too) whose value is unknown."""
+    found: set[str] = set()
+    for node in _walk(expression):
+        if len(node) != 1:
+            continue
+        (key, argument), = node.items()
+        if key == "Ref" and isinstance(argument, str) and context.parameters.get(argument, 0) is UNRESOLVED:
+            found.add(argument)
+        elif key == "Condition" and isinstance(argument, str) and argument not in seen:
+            seen.add(argument)
+            found |= _unknown_parameters(conditions.get(argument), context, conditions, seen)
+    return found
+
+
 def _evaluate(expression: Any, context: Context) -> Any:
     if isinstance(expression, dict) and len(expression) == 1:
         name, argument = next(iter(expression.items()))
@@ -683,38 +714,81 @@ def declared_resources(template: dict, context: Context) -> dict[str, dict]:
     return declared
 
 
-def _outputs(template: dict, context: Context) -> Iterator[dict]:
+def _condition_holds(declaration: dict, context: Context) -> Any:
+    """True when a declaration has no Condition, else its condition's outcome (True, False or UNRESOLVED)."""
+    return evaluate_condition(declaration["Condition"], context) if "Condition" in declaration else True
+
+
+def _outputs(template: dict, context: Context) -> Iterator[tuple[dict, bool]]:
+    """(output, whether it certainly exists): outputs whose condition is false are left out; an undecided
+    condition makes the output uncertain."""
     outputs = template.get("Outputs") or {}
     if not isinstance(outputs, dict):
         return
     for output in outputs.values():
         if not isinstance(output, dict):
             continue
-        if "Condition" in output and evaluate_condition(output["Condition"], context) is False:
+        holds = _condition_holds(output, context)
+        if holds is not False:
+            yield output, holds is True
+
+
+def _import_arguments(node: Any, context: Context, certain: bool) -> Iterator[tuple[Any, bool]]:
+    """(argument, whether it is certainly evaluated) of each Fn::ImportValue under `node`. An Fn::If follows
+    the branch its condition takes; when the condition is undecided, imports in either branch are uncertain."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::ImportValue" in node:
+            yield node["Fn::ImportValue"], certain
+        if len(node) == 1 and isinstance(node.get("Fn::If"), list) and len(node["Fn::If"]) == 3:
+            condition, when_true, when_false = node["Fn::If"]
+            holds = evaluate_condition(condition, context)
+            if holds is UNRESOLVED:
+                branches = [(when_true, False), (when_false, False)]
+            else:
+                branches = [(when_true if holds else when_false, certain)]
+            for branch, branch_certain in branches:
+                yield from _import_arguments(branch, context, branch_certain)
+            return
+        for value in node.values():
+            yield from _import_arguments(value, context, certain)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _import_arguments(value, context, certain)
+
+
+def imported_names(template: dict, context: Context, deployed: set[str] | None = None) -> list[Any]:
+    """Export names the template reads with Fn::ImportValue: resolved names, UNRESOLVED for the others and
+    for imports that may or may not happen (under an undecided condition). `deployed`, the logical ids a
+    stack reports, settles those resources' conditions: they exist. (The others keep their condition: an
+    emulator may leave out a resource it does not support.)"""
+    scopes: list[tuple[Any, bool]] = []
+    for logical_id, declaration in resource_entries(template):
+        if not isinstance(declaration, dict) or not isinstance(declaration.get("Type"), str):
             continue
-        yield output
-
-
-def imported_names(template: dict, context: Context) -> list[Any]:
-    """Export names the template reads with Fn::ImportValue: resolved names, UNRESOLVED for the others."""
+        if deployed is not None and logical_id in deployed:
+            scopes.append((declaration, True))
+            continue
+        holds = _condition_holds(declaration, context)
+        if holds is not False:
+            scopes.append((declaration, holds is True))
+    scopes += list(_outputs(template, context))
     names: list[Any] = []
-    scopes = list(declared_resources(template, context).values()) + list(_outputs(template, context))
-    for scope in scopes:
-        for node in _walk(scope):
-            if len(node) == 1 and "Fn::ImportValue" in node:
-                name = resolve(node["Fn::ImportValue"], context)
-                names.append(name if isinstance(name, str) else UNRESOLVED)
+    for scope, certain in scopes:
+        for argument, argument_certain in _import_arguments(scope, context, certain):
+            name = resolve(argument, context) if argument_certain else UNRESOLVED
+            names.append(name if isinstance(name, str) else UNRESOLVED)
     unique = list(dict.fromkeys(n for n in names if isinstance(n, str)))
     return unique + [UNRESOLVED] * sum(1 for n in names if not isinstance(n, str))
 
 
 def exported_names(template: dict, context: Context) -> list[Any]:
-    """The Export names of the template's Outputs: resolved names, UNRESOLVED for the others."""
+    """The Export names of the template's Outputs: resolved names, UNRESOLVED for the others and for
+    outputs under an undecided condition."""
     names: list[Any] = []
-    for output in _outputs(template, context):
+    for output, certain in _outputs(template, context):
         export = output.get("Export")
         if isinstance(export, dict) and "Name" in export:
-            name = resolve(export["Name"], context)
+            name = resolve(export["Name"], context) if certain else UNRESOLVED
             names.append(name if isinstance(name, str) else UNRESOLVED)
     return names
 
@@ -726,6 +800,5 @@ def resources_left_out_by_conditions(template: dict, context: Context) -> list[t
         for logical_id, declaration in resource_entries(template)
         if isinstance(declaration, dict)
         and isinstance(declaration.get("Type"), str)
-        and "Condition" in declaration
-        and evaluate_condition(declaration["Condition"], context) is False
+        and _condition_holds(declaration, context) is False
     ]

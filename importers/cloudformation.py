@@ -46,6 +46,7 @@ from importers.cfn_template import (
     resource_entries,
     resources_left_out_by_conditions,
     transforms,
+    undecided_conditions,
     unsupported_intrinsics,
 )
 from importers.limits import (
@@ -542,6 +543,7 @@ def _stack_to_result(
     physical_ids = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in rows if r.get("PhysicalResourceId")}
     context_args = dict(
         parameters=deployed_parameters(stack, template),
+        use_defaults=False,  # the stack's real values, never the template's defaults
         account=account,
         region=region,
         partition=partition,
@@ -616,7 +618,8 @@ def _stack_to_result(
     result.exports += [
         {"stack_id": stack_id, "export_name": name, "account": account, "region": region} for name in own_exports
     ]
-    imported = imported_names(template, context)
+    deployed = {r["LogicalResourceId"] for r in rows} if resources is not None else None
+    imported = imported_names(template, context, deployed)
     result.imports += [
         {
             "stack_id": stack_id,
@@ -631,6 +634,14 @@ def _stack_to_result(
     unresolved_imports = sum(1 for name in imported if not isinstance(name, str))
     if unresolved_imports:
         warnings.append(f"{unresolved_imports} Fn::ImportValue names could not be resolved")
+    for condition, parameters in undecided_conditions(context):
+        cause = f" (it reads {', '.join(parameters)}, whose value is unknown: NoEcho, or SSM without a resolved value)"
+        message = (
+            f"condition {condition} could not be decided from the stack's parameters"
+            f"{cause if parameters else ''}: values, exports and imports that depend on it are not compared"
+        )
+        warnings.append(message)
+        result.errors.append(SourceError(stack_name, message, "warning", account=account, region=region))
 
     result.sources.append(
         {

@@ -1,5 +1,5 @@
 """Hostile and surprising CloudFormation input: a bad template is that input's error, never the scan's; what a
-template file leaves out is said.
+template file leaves out is said; a deployed stack's conditions come from its real parameters.
 
 Every bad input is built here, in tmp_path or in memory. Tests that could hang if a bound regressed run in a
 subprocess with a generous timeout, so a regression fails instead of hanging."""
@@ -417,6 +417,124 @@ def test_one_resource_outside_the_catalog_reads_in_the_singular(tmp_path):
     )
 
 
+# ------------------------------------------------------------------------------------------------ stack conditions
+
+CONDITIONAL = {
+    "Parameters": {
+        "Env": {"Type": "String", "Default": "dev"},
+        "Secret": {"Type": "String", "NoEcho": "true", "Default": "s3cr3t-default"},
+        "Ami": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/latest/ami"},
+    },
+    "Conditions": {
+        "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+        "HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Secret"}, ""]}]},
+        "NewAmi": {"Fn::Equals": [{"Ref": "Ami"}, "ami-new"]},
+    },
+    "Resources": {
+        "Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "VisibilityTimeout": {"Fn::If": ["IsProd", 120, 30]},
+                "DelaySeconds": {"Fn::If": ["HasSecret", 5, 0]},
+                "MessageRetentionPeriod": {"Fn::If": ["NewAmi", 600, 60]},
+            },
+        },
+    },
+}
+
+
+def test_stack_conditions_use_its_real_parameters_never_the_defaults():
+    rows = [_sqs_row("Queue", "q")]
+    prod = _stack(Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"}])
+    assert _one_stack(CONDITIONAL, rows, prod).records[0].attributes["visibility_timeout"] == 120
+    # a value DescribeStacks does not show is unknown: the template's default is not what was deployed
+    result = _one_stack(CONDITIONAL, rows, _stack(Parameters=[]))
+    assert result.records[0].attributes["visibility_timeout"] is UNRESOLVED
+    assert any("condition IsProd could not be decided" in e.message for e in result.errors)
+
+
+def test_an_undecidable_stack_condition_is_unknown_and_named():
+    rows = [_sqs_row("Queue", "q")]
+    stack = _stack(
+        Parameters=[
+            {"ParameterKey": "Env", "ParameterValue": "dev"},
+            {"ParameterKey": "Secret", "ParameterValue": "****"},
+            {"ParameterKey": "Ami", "ParameterValue": "/latest/ami"},  # SSM, no ResolvedValue
+        ]
+    )
+    result = _one_stack(CONDITIONAL, rows, stack)
+    queue = result.records[0]
+    assert queue.attributes == {
+        "visibility_timeout": 30,
+        "delay_seconds": UNRESOLVED,  # never taken as false: 0 would be a guess
+        "message_retention_seconds": UNRESOLVED,
+    }
+    unknown = "whose value is unknown: NoEcho, or SSM without a resolved value"
+    assert [(e.kind, e.message) for e in result.errors] == [
+        (
+            "warning",
+            f"condition HasSecret could not be decided from the stack's parameters (it reads Secret, {unknown}): "
+            "values, exports and imports that depend on it are not compared",
+        ),
+        (
+            "warning",
+            f"condition NewAmi could not be decided from the stack's parameters (it reads Ami, {unknown}): "
+            "values, exports and imports that depend on it are not compared",
+        ),
+    ]
+    assert result.sources[0]["status"] == "warning"
+    assert "condition HasSecret could not be decided" in result.sources[0]["message"]
+    assert "s3cr3t-default" not in repr(result)
+    resolved = _stack(Parameters=[*stack["Parameters"][:2], {**stack["Parameters"][2], "ResolvedValue": "ami-new"}])
+    assert _one_stack(CONDITIONAL, rows, resolved).records[0].attributes["message_retention_seconds"] == 600
+
+
+def test_exports_and_imports_under_an_undecidable_condition_are_unknown():
+    template = {
+        "Parameters": {"Secret": {"Type": "String", "NoEcho": "true"}, "Env": {"Type": "String"}},
+        "Conditions": {
+            "HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Secret"}, ""]}]},
+            "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+        },
+        "Resources": {
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "Tags": [
+                        {"Key": "a", "Value": {"Fn::If": ["HasSecret", {"Fn::ImportValue": "maybe-a"}, "none"]}},
+                        {"Key": "b", "Value": {"Fn::If": ["IsProd", {"Fn::ImportValue": "prod-b"}, "dev"]}},
+                    ]
+                },
+            },
+            # deployed, whatever its condition says: its import happens
+            "Gated": {
+                "Type": "AWS::SQS::Queue",
+                "Condition": "HasSecret",
+                "Properties": {"QueueName": {"Fn::ImportValue": "gated-name"}},
+            },
+        },
+        "Outputs": {
+            "Always": {"Value": "x", "Export": {"Name": "always-export"}},
+            "Maybe": {"Condition": "HasSecret", "Value": {"Fn::ImportValue": "maybe-c"}, "Export": {"Name": "maybe"}},
+        },
+    }
+    stack = _stack(
+        Parameters=[
+            {"ParameterKey": "Secret", "ParameterValue": "****"},
+            {"ParameterKey": "Env", "ParameterValue": "dev"},
+        ]
+    )
+    rows = [_sqs_row("Queue", "q"), _sqs_row("Gated", "gated")]
+    result = _one_stack(template, rows, stack, exports=None)  # ListExports failed: the template says
+    assert [row["export_name"] for row in result.exports] == ["always-export"]
+    # prod-b sits in the branch IsProd does not take; maybe-a and maybe-c may or may not be read
+    assert [row["export_name"] for row in result.imports] == ["gated-name"]
+    messages = [e.message for e in result.errors]
+    assert "2 Fn::ImportValue names could not be resolved" in result.sources[0]["message"]
+    assert any(m.startswith("condition HasSecret could not be decided") for m in messages)
+    assert not any("IsProd" in m for m in messages)
+
+
 # ------------------------------------------------------------------------------------------------ moto
 
 MOTO_REGION = "ap-southeast-2"  # a region no other test writes stacks to
@@ -463,3 +581,12 @@ def test_moto_deeply_nested_stacks_are_read_without_their_template(hostile_stack
         assert queues[name].natural_id.startswith(f"{name}-Q-") and queues[name].attributes == {}
         assert errors[name].kind == "warning" and f"nested deeper than {MAX_DEPTH} levels" in errors[name].message
     assert {row["name"] for row in hostile_stacks.stacks} == set(queues)
+
+
+def test_moto_undecidable_condition_is_named(hostile_stacks):
+    queue = next(r for r in hostile_stacks.records if r.owner.stack_name == "secret-condition" and r.type != "AWS::CloudFormation::Stack")
+    assert queue.attributes["delay_seconds"] is UNRESOLVED
+    error = next(e for e in hostile_stacks.errors if e.source == "secret-condition")
+    assert error.kind == "warning" and error.message.startswith(
+        "condition HasSecret could not be decided from the stack's parameters (it reads Secret"
+    )
