@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import yaml
 
 from graph.records import UNRESOLVED, Unresolved
+from importers.limits import MAX_INPUT_BYTES, size_message
 
 SAM = "AWS::Serverless-2016-10-31"
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
@@ -78,6 +79,111 @@ _TemplateLoader.yaml_implicit_resolvers = {
 _TemplateLoader.add_multi_constructor("!", _construct_short_form)
 
 
+def _checked_scalar(kind: str):
+    """PyYAML's constructor for `!!kind`, except that a value it cannot read (`!!bool maybe`, `!!timestamp
+    not-a-date`) is a YAML error with its line, whose message never quotes the value: it may be a secret."""
+    construct = getattr(yaml.constructor.SafeConstructor, f"construct_yaml_{kind}")
+
+    def construct_checked(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError, IndexError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a value tagged or read as {kind} is not a valid {kind}", node.start_mark
+            ) from None
+
+    return construct_checked
+
+
+for _kind in ("bool", "int", "float", "timestamp"):
+    _TemplateLoader.add_constructor(f"tag:yaml.org,2002:{_kind}", _checked_scalar(_kind))
+
+# Bounds on what one template may expand to. Every walk (resolving, conditions, imports) expands YAML aliases
+# as a tree, so a 500-byte "billion laughs" is a billion values to them: refuse it once composed, before any
+# walk. The walks recurse per level, so depth is bounded well below Python's recursion limit. The largest
+# real templates are tens of levels deep and a few hundred thousand values at most.
+MAX_DEPTH = 100
+MAX_VALUES = 1_000_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_node_graph(root: yaml.Node, source: str) -> None:
+    """Refuse a composed YAML document whose aliases make it recursive, or which, aliases expanded, is
+    deeper than MAX_DEPTH or holds more than MAX_VALUES values. Iterative and memoised: linear in the
+    nodes as written, whatever they expand to."""
+    sizes: dict[int, int] = {}  # id(node) -> values once aliases are expanded (capped)
+    depths: dict[int, int] = {}
+    on_path: set[int] = set()  # nodes whose subtree is being measured: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, measured_children = stack.pop()
+        key = id(node)
+        if measured_children:
+            children = _children(node)
+            sizes[key] = min(1 + sum(sizes[id(child)] for child in children), MAX_VALUES + 1)
+            depths[key] = 1 + max((depths[id(child)] for child in children), default=0)
+            on_path.discard(key)
+            line = node.start_mark.line + 1
+            if depths[key] > MAX_DEPTH:
+                raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused", line)
+            if sizes[key] > MAX_VALUES:
+                raise TemplateError(
+                    source,
+                    f"YAML aliases expand this document past {MAX_VALUES:,} values (an alias bomb); refused",
+                    line,
+                )
+            continue
+        if key in sizes:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise TemplateError(
+                    source, "a YAML alias refers to its own anchor (a recursive document); refused",
+                    child.start_mark.line + 1,
+                )
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _check_bounds(document: Any, source: str) -> None:
+    """The same bounds for a document already decoded (JSON, or a body boto3 decoded): no aliases there,
+    but depth and size still bound every later walk."""
+    values = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        values += 1
+        if depth > MAX_DEPTH:
+            raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused")
+        if values > MAX_VALUES:
+            raise TemplateError(source, f"holds more than {MAX_VALUES:,} values; refused")
+        if isinstance(value, dict):
+            stack += [(item, depth + 1) for pair in value.items() for item in pair]
+        elif isinstance(value, list):
+            stack += [(item, depth + 1) for item in value]
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    loader = _TemplateLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_node_graph(node, source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _yaml_error(source: str, text: str, error: yaml.YAMLError) -> TemplateError:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = getattr(error, "problem", None)
@@ -90,11 +196,19 @@ def _yaml_error(source: str, text: str, error: yaml.YAMLError) -> TemplateError:
     return TemplateError(source, f"invalid YAML: {message}", line)
 
 
-def load_template(text: str, source: str) -> dict:
+def _text_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTES) -> dict:
     """A template (JSON or YAML) as plain data, short-form tags rewritten to their long form.
 
     Raises TemplateError naming `source` and the line for anything CloudFormation would reject as a
-    document: bad JSON/YAML, a document that is not a mapping, no Resources section."""
+    document (bad JSON/YAML, a document that is not a mapping, no Resources section) and for anything
+    past our bounds (`max_bytes` of text, MAX_DEPTH, MAX_VALUES, a recursive alias). Messages never quote
+    a value of the document."""
+    if max_bytes is not None and (len(text) > max_bytes or _text_size(text) > max_bytes):
+        raise TemplateError(source, size_message(max_bytes))
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
         raise TemplateError(source, "empty file: not a CloudFormation template")
@@ -102,19 +216,38 @@ def load_template(text: str, source: str) -> dict:
     if stripped.startswith("{"):
         try:
             document = json.loads(text.lstrip("\ufeff"))
+        except RecursionError:
+            raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused") from None
         except json.JSONDecodeError as json_error:
             # CloudFormation also accepts YAML flow style that JSON rejects; only report JSON if both fail
             try:
-                document = yaml.load(text, Loader=_TemplateLoader)
-            except yaml.YAMLError:
+                document = _load_yaml(text, source)
+            except TemplateError:
+                raise  # it was YAML after all (JSON has no aliases), and past a bound
+            except (yaml.YAMLError, TypeError, ValueError, RecursionError):
                 raise TemplateError(source, f"invalid JSON: {json_error.msg}", json_error.lineno) from None
+        else:
+            _check_bounds(document, source)
     else:
         try:
-            document = yaml.load(text, Loader=_TemplateLoader)
+            document = _load_yaml(text, source)
         except yaml.YAMLError as error:
             raise _yaml_error(source, text, error) from None
-        except (TypeError, ValueError) as error:  # e.g. a mapping used as a key
-            raise TemplateError(source, f"invalid YAML: {error}") from None
+        except RecursionError:  # the pure-Python parser, where libyaml is missing, recurses per level
+            raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused") from None
+        except (TypeError, ValueError):  # e.g. a mapping used as a key; the message could quote a value
+            raise TemplateError(source, "invalid YAML: a value that cannot be read as data") from None
+    return _check_shape(document, source)
+
+
+def check_template(document: Any, source: str) -> dict:
+    """A document someone else decoded (boto3 decodes a JSON template body) checked as `load_template`
+    checks text: the same bounds and the same shape."""
+    _check_bounds(document, source)
+    return _check_shape(document, source)
+
+
+def _check_shape(document: Any, source: str) -> dict:
     if not isinstance(document, dict):
         raise TemplateError(source, "not a CloudFormation template: the document is not a mapping")
     if "Resources" not in document:
@@ -167,10 +300,12 @@ def make_context(
     physical_ids: dict[str, str] | None = None,
     attributes: dict[tuple[str, str], Any] | None = None,
     exports: dict[str, Any] | None = None,
+    use_defaults: bool = True,
 ) -> Context:
-    """A context for one template. `parameters` are values a deployment chose (else the defaults apply);
-    NoEcho parameters, SSM-typed parameters without a resolved value, and parameters with neither value
-    nor default are UNRESOLVED."""
+    """A context for one template. `parameters` are values a deployment chose; the others take their
+    defaults, unless `use_defaults` is false (a deployed stack: DescribeStacks shows every value it used, so
+    a parameter it does not show is unknown, never its default). NoEcho parameters, SSM-typed parameters
+    without a resolved value, and parameters with neither value nor default are UNRESOLVED."""
     given = parameters or {}
     values: dict[str, Any] = {}
     declared = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
@@ -182,6 +317,8 @@ def make_context(
             continue
         if name in given:
             value = given[name]
+        elif not use_defaults:
+            value = UNRESOLVED
         elif kind.startswith("AWS::SSM::Parameter::Value"):
             value = UNRESOLVED  # the default names an SSM parameter; its value is only known once deployed
         else:
@@ -450,6 +587,33 @@ def evaluate_condition(name: Any, context: Context) -> Any:
     return outcome
 
 
+def undecided_conditions(context: Context) -> list[tuple[str, list[str]]]:
+    """(name, the parameters with unknown values it reads) for each condition consulted so far under this
+    context that could not be decided: what depends on it is unknown, never taken as false."""
+    conditions = context.template.get("Conditions") or {}
+    undecided = []
+    for name, outcome in context._conditions.items():
+        if outcome is UNRESOLVED:
+            unknown = sorted(_unknown_parameters(conditions.get(name), context, conditions, {name}))
+            undecided.append((name, unknown))
+    return sorted(undecided)
+
+
+def _unknown_parameters(expression: Any, context: Context, conditions: dict, seen: set[str]) -> set[str]:
+    """Parameters `expression` refers to (through other conditions too) whose value is unknown."""
+    found: set[str] = set()
+    for node in _walk(expression):
+        if len(node) != 1:
+            continue
+        (key, argument), = node.items()
+        if key == "Ref" and isinstance(argument, str) and context.parameters.get(argument, 0) is UNRESOLVED:
+            found.add(argument)
+        elif key == "Condition" and isinstance(argument, str) and argument not in seen:
+            seen.add(argument)
+            found |= _unknown_parameters(conditions.get(argument), context, conditions, seen)
+    return found
+
+
 def _evaluate(expression: Any, context: Context) -> Any:
     if isinstance(expression, dict) and len(expression) == 1:
         name, argument = next(iter(expression.items()))
@@ -550,37 +714,91 @@ def declared_resources(template: dict, context: Context) -> dict[str, dict]:
     return declared
 
 
-def _outputs(template: dict, context: Context) -> Iterator[dict]:
+def _condition_holds(declaration: dict, context: Context) -> Any:
+    """True when a declaration has no Condition, else its condition's outcome (True, False or UNRESOLVED)."""
+    return evaluate_condition(declaration["Condition"], context) if "Condition" in declaration else True
+
+
+def _outputs(template: dict, context: Context) -> Iterator[tuple[dict, bool]]:
+    """(output, whether it certainly exists): outputs whose condition is false are left out; an undecided
+    condition makes the output uncertain."""
     outputs = template.get("Outputs") or {}
     if not isinstance(outputs, dict):
         return
     for output in outputs.values():
         if not isinstance(output, dict):
             continue
-        if "Condition" in output and evaluate_condition(output["Condition"], context) is False:
+        holds = _condition_holds(output, context)
+        if holds is not False:
+            yield output, holds is True
+
+
+def _import_arguments(node: Any, context: Context, certain: bool) -> Iterator[tuple[Any, bool]]:
+    """(argument, whether it is certainly evaluated) of each Fn::ImportValue under `node`. An Fn::If follows
+    the branch its condition takes; when the condition is undecided, imports in either branch are uncertain."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::ImportValue" in node:
+            yield node["Fn::ImportValue"], certain
+        if len(node) == 1 and isinstance(node.get("Fn::If"), list) and len(node["Fn::If"]) == 3:
+            condition, when_true, when_false = node["Fn::If"]
+            holds = evaluate_condition(condition, context)
+            if holds is UNRESOLVED:
+                branches = [(when_true, False), (when_false, False)]
+            else:
+                branches = [(when_true if holds else when_false, certain)]
+            for branch, branch_certain in branches:
+                yield from _import_arguments(branch, context, branch_certain)
+            return
+        for value in node.values():
+            yield from _import_arguments(value, context, certain)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _import_arguments(value, context, certain)
+
+
+def imported_names(template: dict, context: Context, deployed: set[str] | None = None) -> list[Any]:
+    """Export names the template reads with Fn::ImportValue: resolved names, UNRESOLVED for the others and
+    for imports that may or may not happen (under an undecided condition). `deployed`, the logical ids a
+    stack reports, settles those resources' conditions: they exist. (The others keep their condition: an
+    emulator may leave out a resource it does not support.)"""
+    scopes: list[tuple[Any, bool]] = []
+    for logical_id, declaration in resource_entries(template):
+        if not isinstance(declaration, dict) or not isinstance(declaration.get("Type"), str):
             continue
-        yield output
-
-
-def imported_names(template: dict, context: Context) -> list[Any]:
-    """Export names the template reads with Fn::ImportValue: resolved names, UNRESOLVED for the others."""
+        if deployed is not None and logical_id in deployed:
+            scopes.append((declaration, True))
+            continue
+        holds = _condition_holds(declaration, context)
+        if holds is not False:
+            scopes.append((declaration, holds is True))
+    scopes += list(_outputs(template, context))
     names: list[Any] = []
-    scopes = list(declared_resources(template, context).values()) + list(_outputs(template, context))
-    for scope in scopes:
-        for node in _walk(scope):
-            if len(node) == 1 and "Fn::ImportValue" in node:
-                name = resolve(node["Fn::ImportValue"], context)
-                names.append(name if isinstance(name, str) else UNRESOLVED)
+    for scope, certain in scopes:
+        for argument, argument_certain in _import_arguments(scope, context, certain):
+            name = resolve(argument, context) if argument_certain else UNRESOLVED
+            names.append(name if isinstance(name, str) else UNRESOLVED)
     unique = list(dict.fromkeys(n for n in names if isinstance(n, str)))
     return unique + [UNRESOLVED] * sum(1 for n in names if not isinstance(n, str))
 
 
 def exported_names(template: dict, context: Context) -> list[Any]:
-    """The Export names of the template's Outputs: resolved names, UNRESOLVED for the others."""
+    """The Export names of the template's Outputs: resolved names, UNRESOLVED for the others and for
+    outputs under an undecided condition."""
     names: list[Any] = []
-    for output in _outputs(template, context):
+    for output, certain in _outputs(template, context):
         export = output.get("Export")
         if isinstance(export, dict) and "Name" in export:
-            name = resolve(export["Name"], context)
+            name = resolve(export["Name"], context) if certain else UNRESOLVED
             names.append(name if isinstance(name, str) else UNRESOLVED)
     return names
+
+
+def resources_left_out_by_conditions(template: dict, context: Context) -> list[tuple[str, str]]:
+    """(logical id, condition) for each resource whose condition is false under this context."""
+    return [
+        (logical_id, str(declaration["Condition"]))
+        for logical_id, declaration in resource_entries(template)
+        if isinstance(declaration, dict)
+        and isinstance(declaration.get("Type"), str)
+        and _condition_holds(declaration, context) is False
+    ]

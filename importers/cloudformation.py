@@ -11,6 +11,7 @@ parameter values, no outputs. Messages pass through `redact_text`.
 
 from __future__ import annotations
 
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
@@ -42,17 +43,27 @@ from importers.cfn_template import (
     SAM,
     Context,
     TemplateError,
+    check_template,
     declared_resources,
     evaluate_condition,
     exported_names,
     imported_names,
     inline_transforms,
-    unsupported_intrinsics,
     load_template,
     make_context,
     resolve,
     resource_entries,
+    resources_left_out_by_conditions,
     transforms,
+    undecided_conditions,
+    unsupported_intrinsics,
+)
+from importers.limits import (
+    INPUT_TIME_BUDGET_S,
+    MAX_INPUT_BYTES,
+    BudgetExceeded,
+    size_message,
+    time_budget,
 )
 from importers.inputs import find_files
 
@@ -301,13 +312,16 @@ def _known_attributes(
     return known
 
 
+_RULE_DIRECTIONS = {"AWS::EC2::SecurityGroupIngress": "ingress", "AWS::EC2::SecurityGroupEgress": "egress"}
+
+
 def _rule_targets(declarations: dict[str, dict], context: Context) -> dict[str, set[str]]:
     """Which security groups separate SecurityGroupIngress/Egress resources add rules to, by direction:
     logical ids (Ref/GetAtt in the template) and resolved group ids."""
     targets: dict[str, set[str]] = {"ingress": set(), "egress": set()}
     for declaration in declarations.values():
         kind = declaration.get("Type")
-        direction = {"AWS::EC2::SecurityGroupIngress": "ingress", "AWS::EC2::SecurityGroupEgress": "egress"}.get(kind)
+        direction = _RULE_DIRECTIONS.get(kind) if isinstance(kind, str) else None
         if direction is None:
             continue
         properties = declaration.get("Properties") or {}
@@ -317,7 +331,10 @@ def _rule_targets(declarations: dict[str, dict], context: Context) -> dict[str, 
                 targets[direction].add(str(reference["Ref"]))
             elif isinstance(reference, dict) and "Fn::GetAtt" in reference:
                 target = reference["Fn::GetAtt"]
-                targets[direction].add(str(target[0] if isinstance(target, list) else str(target).split(".")[0]))
+                if isinstance(target, list) and target:
+                    targets[direction].add(str(target[0]))
+                elif isinstance(target, str):
+                    targets[direction].add(target.split(".")[0])
             value = resolve(reference, context) if reference is not None else None
             if isinstance(value, str):
                 targets[direction].add(value)
@@ -436,6 +453,16 @@ def resource_record(
     )
 
 
+def _unexpected(error: Exception, what: str) -> str:
+    """What went wrong reading `what`, for a message: the time budget, or the kind of error and where in our
+    code, never the error's text (which may quote a value of the input)."""
+    if isinstance(error, BudgetExceeded):
+        return f"reading {what} stopped after the time budget of {error.seconds:g} s for one input"
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" in {frames[-1].name}" if frames else ""
+    return f"unexpected {type(error).__name__}{where} while reading {what}"
+
+
 def stack_to_result(
     stack: dict,
     resources: list[dict] | None,
@@ -445,20 +472,72 @@ def stack_to_result(
     account: str,
     partition: str,
     region: str,
+    max_input_bytes: int | None = MAX_INPUT_BYTES,
+    time_budget_s: float | None = INPUT_TIME_BUDGET_S,
 ) -> ImportResult:
     """One stack's payloads (DescribeStacks item, ListStackResources rows, GetTemplate body, the region's
-    ListExports) as records and rows. Pure: feed it recorded payloads."""
+    ListExports) as records and rows. Pure: feed it recorded payloads.
+
+    Never raises. Whatever goes wrong with the template (an unexpected error, the time budget) is this
+    stack's error, and its resources still come out without the template, so they stay owned; only if
+    that fails too is the stack an error row alone."""
+    name = str(stack.get("StackName") or stack.get("StackId") or "?")
+    arguments = dict(account=account, partition=partition, region=region, max_input_bytes=max_input_bytes)
+    try:
+        with time_budget(time_budget_s, f"stack {name}"):
+            return _stack_to_result(stack, resources, template_body, exports, **arguments)
+    except Exception as error:
+        message = f"{_unexpected(error, 'the template')}; attributes not compared"
+    try:
+        with time_budget(time_budget_s, f"stack {name}"):
+            result = _stack_to_result(stack, resources, None, exports, **arguments)
+    except Exception as error:
+        message = f"{_unexpected(error, 'the stack')}; not read"
+        result = ImportResult()
+        result.sources.append(
+            {
+                "path": str(stack.get("StackId") or name),
+                "kind": "cloudformation_stack",
+                "status": "error",
+                "format_version": None,
+                "tool_version": None,
+                "lineage": None,
+                "serial": None,
+                "resource_count": 0,
+                "message": None,
+            }
+        )
+    message = redact_text(message)
+    result.errors.insert(0, SourceError(name, message, "error", account=account, region=region))
+    source = result.sources[0]
+    source["status"] = "error"
+    source["message"] = "; ".join(part for part in (message, source["message"]) if part)
+    return result
+
+
+def _stack_to_result(
+    stack: dict,
+    resources: list[dict] | None,
+    template_body: Any,
+    exports: list[dict] | None,
+    *,
+    account: str,
+    partition: str,
+    region: str,
+    max_input_bytes: int | None,
+) -> ImportResult:
     result = ImportResult()
     stack_id, stack_name = stack["StackId"], stack.get("StackName") or stack["StackId"]
     stack_tags = tags_from_pairs(stack.get("Tags") or []) or {}
     warnings: list[str] = []
 
     template: dict = {}
-    if isinstance(template_body, dict):
-        template = template_body
-    elif isinstance(template_body, str):
+    if isinstance(template_body, (dict, str)):
         try:
-            template = load_template(template_body, stack_name)
+            if isinstance(template_body, dict):
+                template = check_template(template_body, stack_name)
+            else:
+                template = load_template(template_body, stack_name, max_input_bytes)
         except TemplateError as error:
             warnings.append(f"template unreadable, attributes not compared: {error.message}")
             result.errors.append(
@@ -496,6 +575,7 @@ def stack_to_result(
     physical_ids = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in rows if r.get("PhysicalResourceId")}
     context_args = dict(
         parameters=deployed_parameters(stack, template),
+        use_defaults=False,  # the stack's real values, never the template's defaults
         account=account,
         region=region,
         partition=partition,
@@ -570,7 +650,8 @@ def stack_to_result(
     result.exports += [
         {"stack_id": stack_id, "export_name": name, "account": account, "region": region} for name in own_exports
     ]
-    imported = imported_names(template, context)
+    deployed = {r["LogicalResourceId"] for r in rows} if resources is not None else None
+    imported = imported_names(template, context, deployed)
     result.imports += [
         {
             "stack_id": stack_id,
@@ -585,6 +666,14 @@ def stack_to_result(
     unresolved_imports = sum(1 for name in imported if not isinstance(name, str))
     if unresolved_imports:
         warnings.append(f"{unresolved_imports} Fn::ImportValue names could not be resolved")
+    for condition, parameters in undecided_conditions(context):
+        cause = f" (it reads {', '.join(parameters)}, whose value is unknown: NoEcho, or SSM without a resolved value)"
+        message = (
+            f"condition {condition} could not be decided from the stack's parameters"
+            f"{cause if parameters else ''}: values, exports and imports that depend on it are not compared"
+        )
+        warnings.append(message)
+        result.errors.append(SourceError(stack_name, message, "warning", account=account, region=region))
 
     result.sources.append(
         {
@@ -625,18 +714,35 @@ def _is_template_name(name: str) -> bool:
 
 
 def import_template_files(
-    paths: list[str], account: str, partition: str, default_region: str
+    paths: list[str],
+    account: str,
+    partition: str,
+    default_region: str,
+    *,
+    max_input_bytes: int | None = MAX_INPUT_BYTES,
+    time_budget_s: float | None = INPUT_TIME_BUDGET_S,
 ) -> ImportResult:
     """Template files (or directories of them) as records of the resources they name.
 
     Only a resource whose physical-name property (the catalog's `cloudformation_name`) resolves to a
     literal can be matched without a deployed stack; the others are counted in the source row. A file
-    that cannot be read is a SourceError with its line; the other files still load."""
+    that cannot be read, or is past a bound (`max_input_bytes`, the template bounds, `time_budget_s`
+    per file), is a SourceError with its line where known; the other files still load."""
     result = ImportResult()
     files, errors = template_paths(paths)
     result.errors += errors
     for path, explicit in files:
-        result.extend(template_file_to_result(path, explicit, account, partition, default_region))
+        result.extend(
+            template_file_to_result(
+                path,
+                explicit,
+                account,
+                partition,
+                default_region,
+                max_input_bytes=max_input_bytes,
+                time_budget_s=time_budget_s,
+            )
+        )
     return result
 
 
@@ -654,20 +760,66 @@ def _source_row(path: str, status: str, count: int, message: str | None, version
     }
 
 
+def _failed_file(source: str, message: str, line: int | None = None) -> ImportResult:
+    message = redact_text(message)
+    return ImportResult(errors=[SourceError(source, message, line=line)], sources=[_source_row(source, "error", 0, message)])
+
+
 def template_file_to_result(
-    path: Path, explicit: bool, account: str, partition: str, default_region: str
+    path: Path,
+    explicit: bool,
+    account: str,
+    partition: str,
+    default_region: str,
+    *,
+    max_input_bytes: int | None = MAX_INPUT_BYTES,
+    time_budget_s: float | None = INPUT_TIME_BUDGET_S,
+) -> ImportResult:
+    """One template file as records, errors and its source row. Never raises: anything that goes wrong
+    (an unexpected error, the time budget) is this file's error, and the other inputs still load."""
+    source = str(path)
+    try:
+        with time_budget(time_budget_s, source):
+            return _template_file_to_result(path, explicit, account, partition, default_region, max_input_bytes)
+    except Exception as error:
+        return _failed_file(source, f"{_unexpected(error, 'the file')}; not read")
+
+
+def _read_text(path: Path, max_bytes: int | None) -> str:
+    """The file's text; reads at most one byte past the limit, so a huge file (or /dev/zero) costs nothing."""
+    with path.open("rb") as handle:
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise TemplateError(str(path), size_message(max_bytes))
+    return data.decode("utf-8-sig")
+
+
+# How many logical ids a message names before it says "and N more".
+NAMED_IN_MESSAGE = 10
+
+
+def _named(items: list[str]) -> str:
+    shown = ", ".join(items[:NAMED_IN_MESSAGE])
+    return shown + (f" and {len(items) - NAMED_IN_MESSAGE} more" if len(items) > NAMED_IN_MESSAGE else "")
+
+
+def _resources(count: int, what: str = "resource") -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
+def _template_file_to_result(
+    path: Path, explicit: bool, account: str, partition: str, default_region: str, max_input_bytes: int | None
 ) -> ImportResult:
     result = ImportResult()
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = _read_text(path, max_input_bytes)
+    except TemplateError as error:
+        return _failed_file(source, error.message)
     except (OSError, UnicodeDecodeError) as error:
-        message = redact_text(f"cannot read the file: {getattr(error, 'strerror', None) or error}")
-        result.errors.append(SourceError(source, message))
-        result.sources.append(_source_row(source, "error", 0, message))
-        return result
+        return _failed_file(source, f"cannot read the file: {getattr(error, 'strerror', None) or error}")
     try:
-        template = load_template(text, source)
+        template = load_template(text, source, max_input_bytes)
     except TemplateError as error:
         if not explicit and "no Resources section" in error.message and "AWSTemplateFormatVersion" not in text:
             # a directory holds other JSON/YAML (package.json, cdk.json): not a template, not an error
@@ -675,26 +827,24 @@ def template_file_to_result(
             result.errors.append(SourceError(source, message, "warning"))
             result.sources.append(_source_row(source, "skipped", 0, message))
             return result
-        message = redact_text(error.message)
-        result.errors.append(SourceError(source, message, line=error.line))
-        result.sources.append(_source_row(source, "error", 0, message))
-        return result
+        return _failed_file(source, error.message, error.line)
 
     notes: list[str] = []
+
+    def warn(message: str) -> None:
+        result.errors.append(SourceError(source, redact_text(message), "warning"))
+        notes.append(message)
+
     unexpanded = [("Transform", name, "the resources it makes are not seen") for name in transforms(template)]
     unexpanded += [("Fn::Transform", name, "the values it makes are unknown") for name in inline_transforms(template)]
     for where, name, effect in unexpanded:
         what = {SAM: "SAM", LANGUAGE_EXTENSIONS: "LanguageExtensions"}.get(name, f"macro {name}")
-        message = (
+        warn(
             f"{where} {name} ({what}) is not expanded in a template file: {effect}; "
             "scan the deployed stack to read its processed template"
         )
-        result.errors.append(SourceError(source, message, "warning"))
-        notes.append(message)
-    for path, name in unsupported_intrinsics(template):
-        message = f"{source}: unsupported intrinsic {name} at {path}; values that depend on it are not compared"
-        result.errors.append(SourceError(source, message, "warning"))
-        notes.append(message)
+    for path_in_template, name in unsupported_intrinsics(template):
+        warn(f"{source}: unsupported intrinsic {name} at {path_in_template}; values that depend on it are not compared")
 
     context = make_context(template, account=account, region=default_region, partition=partition)
     declarations = declared_resources(template, context)
@@ -704,19 +854,35 @@ def template_file_to_result(
             continue
         if isinstance(kind, dict) and len(kind) == 1:
             # rain's `Type: !Rain::Module file.yml` is expanded by `rain pkg`, never by CloudFormation
-            message = f"resource {logical} has Type {next(iter(kind))}: a packaging tool expands it, not read"
+            warn(f"resource {logical} has Type {next(iter(kind))}: a packaging tool expands it, not read")
         else:
-            message = f"resource {logical} has no Type"
-        result.errors.append(SourceError(source, message, "warning"))
-        notes.append(message)
+            warn(f"resource {logical} has no Type")
+    left_out = resources_left_out_by_conditions(template, context)
+    if left_out:
+        warn(
+            f"{_resources(len(left_out))} left out, condition false under the parameters' defaults: "
+            + _named([f"{logical} ({condition})" for logical, condition in left_out])
+        )
     rule_targets = _rule_targets(declarations, context)
     unnamed = 0
+    custom: list[str] = []
+    serverless: list[str] = []
+    outside_catalog: dict[str, int] = {}
     conditional = 0
     for logical, declaration in declarations.items():
         kind = declaration["Type"]
         row = CATALOG.get(kind)
-        if kind in BOOKKEEPING_TYPES or kind.startswith("Custom::") or kind.startswith("AWS::Serverless::"):
-            continue  # bookkeeping has no physical resource; SAM types exist only once the transform ran
+        if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
+            custom.append(logical)
+            continue
+        if kind.startswith("AWS::Serverless::"):
+            serverless.append(logical)  # a SAM type is only a resource once the transform ran
+            continue
+        if kind in BOOKKEEPING_TYPES:
+            continue  # a tool's bookkeeping (CDK metadata, wait conditions): no AWS resource to match, said nowhere
+        if row is None and kind not in CHILD_TYPES:
+            outside_catalog[kind] = outside_catalog.get(kind, 0) + 1
+            continue
         properties = _resolved_properties(declaration, context)
         name = properties.get(row.cloudformation_name) if row and row.cloudformation_name else None
         if not isinstance(name, str) or not name:
@@ -738,11 +904,22 @@ def template_file_to_result(
             conditional += 1
             record.note = f"declared only if condition {declaration['Condition']} holds"
         result.records.append(record)
+    if custom:
+        warn(f"{_resources(len(custom), 'custom resource')} left out, not checked: {_named(custom)}")
+    if serverless:
+        warn(f"{_resources(len(serverless), 'SAM resource')} left out until the transform runs: {_named(serverless)}")
     if unnamed:
         notes.append(
             f"{unnamed} resource has no physical name and can only be matched through a deployed stack"
             if unnamed == 1
             else f"{unnamed} resources have no physical name and can only be matched through a deployed stack"
+        )
+    if outside_catalog:
+        count = sum(outside_catalog.values())
+        types = ", ".join(f"{kind} ({number})" for kind, number in sorted(outside_catalog.items()))
+        notes.append(
+            f"{_resources(count)} of {'a type' if count == 1 else 'types'} outside the catalog, "
+            f"not listed live, not checked: {types}"
         )
     if conditional:
         notes.append(

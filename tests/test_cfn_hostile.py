@@ -1,0 +1,604 @@
+"""Hostile and surprising CloudFormation input: a bad template is that input's error, never the scan's; what a
+template file leaves out is said; a deployed stack's conditions come from its real parameters.
+
+Every bad input is built here, in tmp_path or in memory. Tests that could hang if a bound regressed run in a
+subprocess with a generous timeout, so a regression fails instead of hanging."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from graph.records import UNRESOLVED
+from importers.cfn_template import MAX_DEPTH, MAX_VALUES, TemplateError, load_template
+from importers.cloudformation import import_stacks, import_template_files, stack_to_result
+from importers.limits import MAX_INPUT_BYTES, BudgetExceeded, time_budget
+from scanner.clients import AwsSession
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/shop/1111"
+GOOD = "Resources:\n  Q: {Type: AWS::SQS::Queue, Properties: {QueueName: good}}\n"
+# generous: proves "does not hang", not speed (a bounded input loads in well under a second)
+HANG_GUARD_S = 120
+
+
+def _sqs_row(logical, name):
+    return {
+        "LogicalResourceId": logical,
+        "ResourceType": "AWS::SQS::Queue",
+        "PhysicalResourceId": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/{name}",
+        "ResourceStatus": "CREATE_COMPLETE",
+    }
+
+
+def _stack(**extra):
+    return {"StackId": STACK_ID, "StackName": "shop", "StackStatus": "UPDATE_COMPLETE", **extra}
+
+
+def _one_stack(template, rows, stack=None, exports=None, **limits):
+    return stack_to_result(
+        stack or _stack(), rows, template, exports, account=ACCOUNT, partition="aws", region="eu-west-1", **limits
+    )
+
+
+def _beside_a_good_one(tmp_path, name, text, **options):
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / name).write_text(text)
+    return import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION, **options)
+
+
+def _deep(levels):
+    return "[" * levels + "]" * levels
+
+
+def _laughs(levels, width=10):
+    """A YAML "billion laughs": each anchor is a list of `width` aliases to the previous one."""
+    lines = ["Resources:", "  Q:", "    Type: AWS::SQS::Queue", "    Properties:", "      Tags:"]
+    lines.append("        - &l0 [" + ", ".join(["lol"] * width) + "]")
+    for level in range(1, levels):
+        lines.append(f"        - &l{level} [" + ", ".join([f"*l{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _guarded(code):
+    """Run `code` in a fresh interpreter (it prints JSON); a bound that regressed fails the test by timeout."""
+    completed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=HANG_GUARD_S
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+# ------------------------------------------------------------------------------------------------ one bad file
+
+
+HOSTILE = {
+    "recursive-anchor.yaml": (
+        "Resources:\n  Q: &a\n    Type: AWS::SQS::Queue\n    Properties: {Tags: [*a]}\n",
+        2,
+        "a YAML alias refers to its own anchor",
+    ),
+    "self-sub-short.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: &s !Sub ['${X}', {X: *s}]\n",
+        5,
+        "a YAML alias refers to its own anchor",
+    ),
+    "self-sub-long.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n"
+        "      QueueName: &s {'Fn::Sub': ['${X}', {X: *s}]}\n",
+        5,
+        "a YAML alias refers to its own anchor",
+    ),
+    "deep.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: x\n"
+        f"      Tags: {_deep(400)}\n",
+        6,
+        f"nested deeper than {MAX_DEPTH} levels",
+    ),
+    "deep-metadata.yaml": (  # outside Properties: only the whole-template walks meet it
+        f"Metadata:\n  x: {_deep(400)}\nResources:\n  Q: {{Type: AWS::SQS::Queue}}\n",
+        2,
+        f"nested deeper than {MAX_DEPTH} levels",
+    ),
+    "deep.json": (
+        json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Tags": json.loads(_deep(400))}}}}),
+        None,
+        f"nested deeper than {MAX_DEPTH} levels",
+    ),
+    "deeper-than-python.json": (  # past the recursion limit of the JSON decoder itself
+        '{"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Tags": ' + _deep(5000) + "}}}}",
+        None,
+        f"nested deeper than {MAX_DEPTH} levels",
+    ),
+    "bool.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      FifoQueue: !!bool maybe\n",
+        5,
+        "a value tagged or read as bool is not a valid bool",
+    ),
+    "timestamp.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !!timestamp not-a-date\n",
+        5,
+        "a value tagged or read as timestamp is not a valid timestamp",
+    ),
+    "int.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      DelaySeconds: !!int soon\n",
+        5,
+        "a value tagged or read as int is not a valid int",
+    ),
+    "float.yaml": (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      DelaySeconds: !!float later\n",
+        5,
+        "a value tagged or read as float is not a valid float",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_template_is_its_own_error_and_the_good_one_still_loads(tmp_path, name):
+    text, line, fragment = HOSTILE[name]
+    result = _beside_a_good_one(tmp_path, name, text)
+    assert [(r.type, r.natural_id) for r in result.records] == [("AWS::SQS::Queue", "good")]
+    [error] = result.errors
+    assert (Path(error.source).name, error.kind, error.line) == (name, "error", line)
+    assert fragment in error.message
+    statuses = {Path(row["path"]).name: row["status"] for row in result.sources}
+    assert statuses == {"good.yaml": "ok", name: "error"}
+    for value in ("maybe", "not-a-date", "soon", "later"):
+        assert value not in repr(result)  # a message says what is wrong and where, never the value
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_stack_template_is_a_warning_and_the_stacks_resources_remain(name):
+    # moto refuses to create most of these stacks (its own parser breaks), so the recorded payloads are fed
+    # to the pure transform; the deeply nested ones also go through moto below
+    text, line, fragment = HOSTILE[name]
+    result = _one_stack(text, [_sqs_row("Q", "q")])
+    assert [r.natural_id for r in result.records] == ["q", STACK_ID]
+    [warning] = result.errors
+    assert (warning.source, warning.kind, warning.line) == ("shop", "warning", line)
+    assert fragment in warning.message and "attributes not compared" in result.sources[0]["message"]
+
+
+def test_yaml_scalar_errors_never_quote_the_value(tmp_path):
+    # the issue's own example: a secret given a wrong tag must not reach scan_errors or the sources table
+    result = _beside_a_good_one(
+        tmp_path,
+        "secret.yaml",
+        "Parameters:\n  Password:\n    Type: String\n    Default: !!int hunter2\n"
+        "Resources:\n  Q: {Type: AWS::SQS::Queue}\n",
+    )
+    [error] = result.errors
+    assert error.line == 4 and error.message == "invalid YAML: a value tagged or read as int is not a valid int"
+    [row] = [row for row in result.sources if row["status"] == "error"]
+    assert row["message"] == error.message
+    assert "hunter2" not in repr(result)
+    with pytest.raises(TemplateError) as caught:
+        load_template("Resources:\n  Q: {Type: T, Properties: {P: !!float hunter2}}\n", "t.yaml")
+    assert "hunter2" not in str(caught.value) and caught.value.line == 2
+
+
+def test_a_plain_self_reference_is_unresolved_not_an_error(tmp_path):
+    # without an anchor, a Sub naming its own resource is CloudFormation's problem: the value is unknown
+    text = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: x\n"
+    text += "      Tags: [{Key: me, Value: !Sub '${Q.QueueName}-${Q}'}]\n"
+    (tmp_path / "self.yaml").write_text(text)
+    result = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
+    assert result.errors == []
+    assert result.records[0].tags == {"me": UNRESOLVED}
+
+
+# ------------------------------------------------------------------------------------------------ bounds
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    (tmp_path / "laughs.yaml").write_text(_laughs(9))  # a billion values once expanded, 655 bytes
+    (tmp_path / "good.yaml").write_text(GOOD)
+    outcome = _guarded(
+        f"""
+        import json
+        from importers.cloudformation import import_template_files, stack_to_result
+        files = import_template_files([{str(tmp_path)!r}], "1", "aws", "us-east-1")
+        stack = stack_to_result(
+            {{"StackId": "arn:stack/laughs/1", "StackName": "laughs"}},
+            [{{"LogicalResourceId": "Q", "ResourceType": "AWS::SQS::Queue", "PhysicalResourceId": "https://sqs/1/q"}}],
+            open({str(tmp_path / "laughs.yaml")!r}).read(), None, account="1", partition="aws", region="us-east-1",
+        )
+        print(json.dumps({{
+            "records": [r.natural_id for r in files.records],
+            "errors": [(e.source, e.kind, e.line, e.message) for e in files.errors],
+            "stack_records": [r.natural_id for r in stack.records],
+            "stack_errors": [(e.kind, e.message) for e in stack.errors],
+        }}))
+        """
+    )
+    assert outcome["records"] == ["good"]
+    [(source, kind, line, message)] = outcome["errors"]
+    assert (Path(source).name, kind, line) == ("laughs.yaml", "error", 11)
+    assert message == f"YAML aliases expand this document past {MAX_VALUES:,} values (an alias bomb); refused"
+    # a deployed stack's template: unreadable, so not compared, but the stack's resources still come out
+    assert outcome["stack_records"] == ["q", "arn:stack/laughs/1"]
+    assert outcome["stack_errors"] == [["warning", message]]
+
+
+def test_aliases_within_the_bound_still_load():
+    # a template may share values through anchors; only an expansion past the bound is refused
+    template = load_template(_laughs(3), "shared.yaml")
+    assert len(template["Resources"]["Q"]["Properties"]["Tags"][2]) == 10
+
+
+@pytest.mark.corpus
+def test_the_largest_corpus_templates_are_far_inside_the_bounds():
+    corpus = Path(__file__).parents[2] / "shared" / "corpus" / "cfn"
+    if not corpus.is_dir():
+        pytest.skip(f"third-party corpus not present at {corpus}")
+    largest = max((p for p in corpus.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    template = load_template(largest.read_text(encoding="utf-8"), str(largest))
+    assert template["Resources"] and largest.stat().st_size < MAX_INPUT_BYTES / 100
+
+
+def test_a_template_over_the_size_limit_is_refused(tmp_path):
+    big = "Resources:\n  Q: {Type: AWS::SQS::Queue, Properties: {QueueName: big}}\n" + "# padding\n" * 500
+    result = _beside_a_good_one(tmp_path, "big.yaml", big, max_input_bytes=4000)
+    assert [r.natural_id for r in result.records] == ["good"]
+    [error] = result.errors
+    assert error.message == "larger than 4,000 bytes, the size limit for one input (--max-input-mb); not read"
+    # the default limit, on a file that reads as zeros past it (sparse: it costs no disk)
+    with open(tmp_path / "huge.json", "wb") as handle:
+        handle.truncate(MAX_INPUT_BYTES + 1)
+    result = import_template_files([str(tmp_path / "huge.json")], ACCOUNT, "aws", REGION)
+    assert [e.message for e in result.errors] == [
+        "larger than 10 MiB, the size limit for one input (--max-input-mb); not read"
+    ]
+    # a deployed stack's template body: not compared, its resources still come out
+    stack = _one_stack(big, [_sqs_row("Q", "big")], max_input_bytes=4000)
+    assert [r.natural_id for r in stack.records] == ["big", STACK_ID]
+    assert [e.kind for e in stack.errors] == ["warning"] and "larger than 4,000 bytes" in stack.errors[0].message
+
+
+def test_a_decoded_body_is_bounded_and_checked_like_text():
+    # boto3 decodes a JSON template body itself: the same depth bound and shape checks apply
+    rows = [_sqs_row("Q", "q")]
+    deep = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Metadata": json.loads(_deep(400))}}}
+    not_a_mapping = {"Resources": ["Q"]}
+    for body, fragment in ((deep, "nested deeper than"), (not_a_mapping, "not a mapping")):
+        result = _one_stack(body, rows)
+        assert [r.natural_id for r in result.records] == ["q", STACK_ID]
+        [warning] = result.errors
+        assert warning.kind == "warning" and fragment in warning.message
+
+
+# ------------------------------------------------------------------------------------------------ time budget
+
+
+def _spin(seconds):
+    """Busy work for at most `seconds`: a budget that failed to fire ends the test instead of hanging it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+
+
+def test_time_budget_stops_the_block_and_names_itself():
+    with pytest.raises(BudgetExceeded) as caught:
+        with time_budget(0.2, "spin.yaml"):
+            _spin(30)
+    assert caught.value.seconds == 0.2 and str(caught.value) == (
+        "spin.yaml: stopped after the time budget of 0.2 s for one input"
+    )
+    with time_budget(5, "quick"):
+        pass
+    _spin(0.3)  # a budget that finished in time leaves no timer behind
+
+
+def test_time_budget_rearms_an_outer_budget():
+    with pytest.raises(BudgetExceeded) as caught:
+        with time_budget(0.3, "outer"):
+            with time_budget(10, "inner"):
+                pass
+            _spin(30)
+    assert caught.value.what == "outer"
+
+
+def test_time_budget_is_a_no_op_outside_the_main_thread():
+    outcome = []
+
+    def work():
+        try:
+            with time_budget(0.01, "in a thread"):
+                time.sleep(0.1)
+            outcome.append("finished")
+        except BaseException as error:  # noqa: BLE001 - the test reports whatever escaped
+            outcome.append(repr(error))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(HANG_GUARD_S)
+    assert outcome == ["finished"]
+
+
+def _slow_template(values=10_000, references=1_000):
+    """Legal and small (100 KB), but slow: each FindInMap copies a 10,000-item list, a thousand times."""
+    return json.dumps(
+        {
+            "Mappings": {"Big": {"all": {"values": list(range(values))}}},
+            "Resources": {
+                "Q": {
+                    "Type": "AWS::SQS::Queue",
+                    "Properties": {"QueueName": "slow", "Tags": [{"Fn::FindInMap": ["Big", "all", "values"]}] * references},
+                }
+            },
+        }
+    )
+
+
+def test_a_slow_template_is_stopped_by_its_time_budget(tmp_path):
+    result = _beside_a_good_one(tmp_path, "slow.json", _slow_template(), time_budget_s=0.5)
+    assert [r.natural_id for r in result.records] == ["good"]
+    [error] = result.errors
+    assert (Path(error.source).name, error.kind) == ("slow.json", "error")
+    assert error.message == "reading the file stopped after the time budget of 0.5 s for one input; not read"
+    assert {Path(r["path"]).name: r["status"] for r in result.sources} == {"good.yaml": "ok", "slow.json": "error"}
+    # a deployed stack: its template is dropped, its resources still come out, owned, attributes not compared
+    stack = _one_stack(_slow_template(), [_sqs_row("Q", "slow")], time_budget_s=0.5)
+    assert [(r.natural_id, r.attributes) for r in stack.records] == [("slow", {}), (STACK_ID, {})]
+    [error] = stack.errors
+    assert (error.source, error.kind) == ("shop", "error")
+    assert error.message == (
+        "reading the template stopped after the time budget of 0.5 s for one input; attributes not compared"
+    )
+    assert stack.sources[0]["status"] == "error" and error.message in stack.sources[0]["message"]
+
+
+def test_a_stack_payload_that_breaks_the_transform_is_that_stacks_error():
+    # a payload no AWS answer should hold (a logical id that is a list): the stack is an error row, the scan goes on
+    rows = [{"LogicalResourceId": ["Q"], "ResourceType": "AWS::SQS::Queue", "PhysicalResourceId": "https://sqs/q"}]
+    result = _one_stack({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}, rows)
+    assert result.records == []
+    [error] = result.errors
+    assert (error.source, error.kind) == ("shop", "error")
+    assert error.message.startswith("unexpected TypeError in ") and error.message.endswith(
+        " while reading the stack; not read"
+    )
+    [source] = result.sources
+    assert (source["path"], source["status"], source["message"]) == (STACK_ID, "error", error.message)
+
+
+# ------------------------------------------------------------------------------------------------ left out, said
+
+
+def test_a_template_file_says_what_it_leaves_out(tmp_path):
+    template = {
+        "Parameters": {"Env": {"Type": "String", "Default": "dev"}},
+        "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "kept"}},
+            "ProdQueue": {"Type": "AWS::SQS::Queue", "Condition": "IsProd", "Properties": {"QueueName": "p"}},
+            "Seed": {"Type": "Custom::Seed", "Properties": {"ServiceToken": "arn:x"}},
+            "Legacy": {"Type": "AWS::CloudFormation::CustomResource", "Properties": {"ServiceToken": "arn:x"}},
+            "Handler": {"Type": "AWS::Serverless::Function", "Properties": {"FunctionName": "h"}},
+            "Meta": {"Type": "AWS::CDK::Metadata"},  # bookkeeping: no AWS resource, nothing to say
+            "Unnamed": {"Type": "AWS::SQS::Queue"},
+            "Instance": {"Type": "AWS::EC2::Instance"},  # in the catalog, no name to give
+            "Dashboard": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardName": "d"}},
+            "Method": {"Type": "AWS::ApiGateway::Method"},
+            "Method2": {"Type": "AWS::ApiGateway::Method"},
+        },
+    }
+    path = tmp_path / "left-out.json"
+    path.write_text(json.dumps(template))
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    assert [r.natural_id for r in result.records] == ["kept"]
+    assert [(e.kind, e.message) for e in result.errors] == [
+        ("warning", "1 resource left out, condition false under the parameters' defaults: ProdQueue (IsProd)"),
+        ("warning", "2 custom resources left out, not checked: Seed, Legacy"),
+        ("warning", "1 SAM resource left out until the transform runs: Handler"),
+    ]
+    [source] = result.sources
+    assert source["status"] == "warning"
+    assert source["message"].split("; ") == [
+        *(e.message for e in result.errors),
+        "2 resources have no physical name and can only be matched through a deployed stack",
+        "3 resources of types outside the catalog, not listed live, not checked: "
+        "AWS::ApiGateway::Method (2), AWS::CloudWatch::Dashboard (1)",
+    ]
+
+
+def test_a_long_list_of_left_out_resources_is_shortened(tmp_path):
+    resources = {f"Seed{n:02}": {"Type": "Custom::Seed"} for n in range(12)}
+    (tmp_path / "seeds.yaml").write_text(json.dumps({"Resources": resources}))
+    [warning] = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION).errors
+    assert warning.message == (
+        "12 custom resources left out, not checked: "
+        "Seed00, Seed01, Seed02, Seed03, Seed04, Seed05, Seed06, Seed07, Seed08, Seed09 and 2 more"
+    )
+
+
+def test_one_resource_outside_the_catalog_reads_in_the_singular(tmp_path):
+    (tmp_path / "one.yaml").write_text("Resources:\n  D: {Type: AWS::CloudWatch::Dashboard}\n")
+    [source] = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION).sources
+    assert source["message"] == (
+        "1 resource of a type outside the catalog, not listed live, not checked: AWS::CloudWatch::Dashboard (1)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ stack conditions
+
+CONDITIONAL = {
+    "Parameters": {
+        "Env": {"Type": "String", "Default": "dev"},
+        "Secret": {"Type": "String", "NoEcho": "true", "Default": "s3cr3t-default"},
+        "Ami": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/latest/ami"},
+    },
+    "Conditions": {
+        "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+        "HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Secret"}, ""]}]},
+        "NewAmi": {"Fn::Equals": [{"Ref": "Ami"}, "ami-new"]},
+    },
+    "Resources": {
+        "Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "VisibilityTimeout": {"Fn::If": ["IsProd", 120, 30]},
+                "DelaySeconds": {"Fn::If": ["HasSecret", 5, 0]},
+                "MessageRetentionPeriod": {"Fn::If": ["NewAmi", 600, 60]},
+            },
+        },
+    },
+}
+
+
+def test_stack_conditions_use_its_real_parameters_never_the_defaults():
+    rows = [_sqs_row("Queue", "q")]
+    prod = _stack(Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"}])
+    assert _one_stack(CONDITIONAL, rows, prod).records[0].attributes["visibility_timeout"] == 120
+    # a value DescribeStacks does not show is unknown: the template's default is not what was deployed
+    result = _one_stack(CONDITIONAL, rows, _stack(Parameters=[]))
+    assert result.records[0].attributes["visibility_timeout"] is UNRESOLVED
+    assert any("condition IsProd could not be decided" in e.message for e in result.errors)
+
+
+def test_an_undecidable_stack_condition_is_unknown_and_named():
+    rows = [_sqs_row("Queue", "q")]
+    stack = _stack(
+        Parameters=[
+            {"ParameterKey": "Env", "ParameterValue": "dev"},
+            {"ParameterKey": "Secret", "ParameterValue": "****"},
+            {"ParameterKey": "Ami", "ParameterValue": "/latest/ami"},  # SSM, no ResolvedValue
+        ]
+    )
+    result = _one_stack(CONDITIONAL, rows, stack)
+    queue = result.records[0]
+    assert queue.attributes == {
+        "visibility_timeout": 30,
+        "delay_seconds": UNRESOLVED,  # never taken as false: 0 would be a guess
+        "message_retention_seconds": UNRESOLVED,
+    }
+    unknown = "whose value is unknown: NoEcho, or SSM without a resolved value"
+    assert [(e.kind, e.message) for e in result.errors] == [
+        (
+            "warning",
+            f"condition HasSecret could not be decided from the stack's parameters (it reads Secret, {unknown}): "
+            "values, exports and imports that depend on it are not compared",
+        ),
+        (
+            "warning",
+            f"condition NewAmi could not be decided from the stack's parameters (it reads Ami, {unknown}): "
+            "values, exports and imports that depend on it are not compared",
+        ),
+    ]
+    assert result.sources[0]["status"] == "warning"
+    assert "condition HasSecret could not be decided" in result.sources[0]["message"]
+    assert "s3cr3t-default" not in repr(result)
+    resolved = _stack(Parameters=[*stack["Parameters"][:2], {**stack["Parameters"][2], "ResolvedValue": "ami-new"}])
+    assert _one_stack(CONDITIONAL, rows, resolved).records[0].attributes["message_retention_seconds"] == 600
+
+
+def test_exports_and_imports_under_an_undecidable_condition_are_unknown():
+    template = {
+        "Parameters": {"Secret": {"Type": "String", "NoEcho": "true"}, "Env": {"Type": "String"}},
+        "Conditions": {
+            "HasSecret": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Secret"}, ""]}]},
+            "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+        },
+        "Resources": {
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "Tags": [
+                        {"Key": "a", "Value": {"Fn::If": ["HasSecret", {"Fn::ImportValue": "maybe-a"}, "none"]}},
+                        {"Key": "b", "Value": {"Fn::If": ["IsProd", {"Fn::ImportValue": "prod-b"}, "dev"]}},
+                    ]
+                },
+            },
+            # deployed, whatever its condition says: its import happens
+            "Gated": {
+                "Type": "AWS::SQS::Queue",
+                "Condition": "HasSecret",
+                "Properties": {"QueueName": {"Fn::ImportValue": "gated-name"}},
+            },
+        },
+        "Outputs": {
+            "Always": {"Value": "x", "Export": {"Name": "always-export"}},
+            "Maybe": {"Condition": "HasSecret", "Value": {"Fn::ImportValue": "maybe-c"}, "Export": {"Name": "maybe"}},
+        },
+    }
+    stack = _stack(
+        Parameters=[
+            {"ParameterKey": "Secret", "ParameterValue": "****"},
+            {"ParameterKey": "Env", "ParameterValue": "dev"},
+        ]
+    )
+    rows = [_sqs_row("Queue", "q"), _sqs_row("Gated", "gated")]
+    result = _one_stack(template, rows, stack, exports=None)  # ListExports failed: the template says
+    assert [row["export_name"] for row in result.exports] == ["always-export"]
+    # prod-b sits in the branch IsProd does not take; maybe-a and maybe-c may or may not be read
+    assert [row["export_name"] for row in result.imports] == ["gated-name"]
+    messages = [e.message for e in result.errors]
+    assert "2 Fn::ImportValue names could not be resolved" in result.sources[0]["message"]
+    assert any(m.startswith("condition HasSecret could not be decided") for m in messages)
+    assert not any("IsProd" in m for m in messages)
+
+
+# ------------------------------------------------------------------------------------------------ moto
+
+MOTO_REGION = "ap-southeast-2"  # a region no other test writes stacks to
+
+
+@pytest.fixture(scope="module")
+def hostile_stacks(moto_endpoint, tmp_path_factory):
+    """Stacks moto accepts that hold what used to break the import: deep nesting, an undecidable condition."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        home = tmp_path_factory.mktemp("aws")
+        for key, value in {
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": MOTO_REGION,
+            "AWS_CONFIG_FILE": str(home / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        cloudformation = boto3.client("cloudformation", region_name=MOTO_REGION)
+        bodies = {
+            "deep-json": json.dumps(
+                {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Metadata": {"x": json.loads(_deep(400))}}}}
+            ),
+            "deep-yaml": f"Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Metadata:\n      x: {_deep(400)}\n",
+            "secret-condition": (
+                "Parameters:\n  Secret: {Type: String, NoEcho: true, Default: x}\n"
+                "Conditions:\n  HasSecret: !Equals [!Ref Secret, x]\n"
+                "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n"
+                "    Properties:\n      DelaySeconds: !If [HasSecret, 5, 10]\n"
+            ),
+        }
+        for name, body in bodies.items():
+            cloudformation.create_stack(StackName=name, TemplateBody=body)
+        yield import_stacks(AwsSession(), ACCOUNT, "aws", [MOTO_REGION])
+
+
+def test_moto_deeply_nested_stacks_are_read_without_their_template(hostile_stacks):
+    queues = {r.owner.stack_name: r for r in hostile_stacks.records if r.type == "AWS::SQS::Queue"}
+    assert set(queues) == {"deep-json", "deep-yaml", "secret-condition"}
+    errors = {e.source: e for e in hostile_stacks.errors}
+    for name in ("deep-json", "deep-yaml"):
+        assert queues[name].natural_id.startswith(f"{name}-Q-") and queues[name].attributes == {}
+        assert errors[name].kind == "warning" and f"nested deeper than {MAX_DEPTH} levels" in errors[name].message
+    assert {row["name"] for row in hostile_stacks.stacks} == set(queues)
+
+
+def test_moto_undecidable_condition_is_named(hostile_stacks):
+    queue = next(r for r in hostile_stacks.records if r.owner.stack_name == "secret-condition" and r.type != "AWS::CloudFormation::Stack")
+    assert queue.attributes["delay_seconds"] is UNRESOLVED
+    error = next(e for e in hostile_stacks.errors if e.source == "secret-condition")
+    assert error.kind == "warning" and error.message.startswith(
+        "condition HasSecret could not be decided from the stack's parameters (it reads Secret"
+    )
