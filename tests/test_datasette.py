@@ -136,7 +136,7 @@ def check_coverage_by_service(rows, db_path):
     assert {service: tuple(row[c] for c in columns) for service, row in by_service.items()} == expected
 
 
-def check_scan_errors(rows, db_path):
+def check_errors_and_failed_listings(rows, db_path):
     assert {(r["origin"], r["kind"], r["code"]) for r in rows} == {
         ("scan_errors", "error", "unsupported_state_version"),
         ("scan_errors", "warning", "unresolved_import"),
@@ -181,7 +181,7 @@ def check_resource(rows, db_path):
     assert sorted(r["field"] for r in conflict if r["section"] == "owner") == ["cloudformation", "terraform"]
 
 
-def check_stacks(rows, db_path):
+def check_cloudformation_stacks(rows, db_path):
     by_name = {r["name"]: r for r in rows}
     assert set(by_name) == {"orders-stack", "orders-stack-ApiNestedStack-1Q2W3E4R5T6Y", "shared-infra"}
     orders = by_name["orders-stack"]
@@ -200,15 +200,20 @@ EXPECTATIONS = {
     "conflicts": check_conflicts,
     "drifted_attributes": check_drifted_attributes,
     "coverage_by_service": check_coverage_by_service,
-    "scan_errors": check_scan_errors,
+    "errors_and_failed_listings": check_errors_and_failed_listings,
     "resource": check_resource,
-    "stacks": check_stacks,
+    "cloudformation_stacks": check_cloudformation_stacks,
 }
 
 
 def test_every_canned_query_has_expectations():
     assert set(QUERIES) - set(EXPECTATIONS) == set(), "canned queries in metadata.yaml without a test here"
     assert set(EXPECTATIONS) - set(QUERIES) == set(), "expectations for queries no longer in metadata.yaml"
+
+
+def test_no_canned_query_shares_a_name_with_a_table_or_view():
+    # Datasette routes /db/NAME to the canned query, so a query named like a table hides that table's page.
+    assert set(QUERIES) & (set(TABLES) | set(VIEWS)) == set()
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -256,6 +261,10 @@ def test_served_pages_show_descriptions_and_facets(fixture_db):
     assert "The identifier unique within (type, account, region)" in table_page.text  # a column description
     assert {"status", "type", "account", "region"} <= set(facets.json()["facet_results"])
     assert set(served_metadata.json()["databases"]) == {DB_NAME}
+    # the tables that canned queries once shadowed open as tables
+    for table, description in (("stacks", "CloudFormation stacks read in a scan"), ("scan_errors", "Problems with")):
+        (page,) = fetch(fixture_db, f"/{DB_NAME}/{table}")
+        assert page.status_code == 200 and description in page.text and "Custom SQL query" not in page.text, table
 
 
 def test_datasette_metadata_rekeys_the_database(tmp_path):
