@@ -204,15 +204,16 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
 
 
 @cli.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--port", default=8001, show_default=True)
+@click.option("--db", required=True, type=click.Path(), help="The database `driftgraph scan` wrote.")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1; 0 takes a free one (the URL printed says which).")
 def serve(db, port) -> None:
-    """Browse the database in Datasette, read-only, on 127.0.0.1."""
-    from driftgraph.serve import serve as serve_datasette
+    """Browse the database in Datasette, read-only, on 127.0.0.1; a new scan shows on the next page load."""
+    from driftgraph.serve import ServeError, serve as serve_datasette
 
     try:
         serve_datasette(db, port=port)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ServeError) as exc:  # NotADriftgraphDatabase is a ValueError
         raise click.ClickException(str(exc)) from exc
 
 

@@ -1,19 +1,33 @@
 """Datasette over the fixture graph: every canned query in datasette/metadata.yaml runs and returns what it should,
-every table and column is described, the plugin renders, and the database is served read-only."""
+every table and column is described, the plugin renders, and the database is served read-only; `driftgraph serve`
+in a real process shows each new scan, answers loopback Host names only, bounds what one query may build, and
+fails with one clear line on a bad database or port."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
+import json
+import os
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 import yaml
 
 import driftgraph.serve as serve_module
+from driftgraph.demo import background_server, free_port
 from driftgraph.serve import CONFIG_DIR, database_name, datasette_metadata, make_app, serve
-from graph.store import TABLES, VIEWS
+from graph.store import TABLES, VIEWS, ScanWriter
 from graph_fixture import (
     ARTIFACTS_BUCKET,
     BASIC_EXECUTION_ATTACHMENT,
@@ -32,6 +46,7 @@ from graph_fixture import (
     build_fixture_db,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 METADATA = yaml.safe_load((CONFIG_DIR / "metadata.yaml").read_text(encoding="utf-8"))
 QUERIES = METADATA["databases"]["driftgraph"]["queries"]
 DB_NAME = "estate"  # the fixture file is estate.db: its entry must be re-keyed from `driftgraph`
@@ -136,7 +151,7 @@ def check_coverage_by_service(rows, db_path):
     assert {service: tuple(row[c] for c in columns) for service, row in by_service.items()} == expected
 
 
-def check_scan_errors(rows, db_path):
+def check_errors_and_failed_listings(rows, db_path):
     assert {(r["origin"], r["kind"], r["code"]) for r in rows} == {
         ("scan_errors", "error", "unsupported_state_version"),
         ("scan_errors", "warning", "unresolved_import"),
@@ -181,7 +196,7 @@ def check_resource(rows, db_path):
     assert sorted(r["field"] for r in conflict if r["section"] == "owner") == ["cloudformation", "terraform"]
 
 
-def check_stacks(rows, db_path):
+def check_cloudformation_stacks(rows, db_path):
     by_name = {r["name"]: r for r in rows}
     assert set(by_name) == {"orders-stack", "orders-stack-ApiNestedStack-1Q2W3E4R5T6Y", "shared-infra"}
     orders = by_name["orders-stack"]
@@ -200,15 +215,20 @@ EXPECTATIONS = {
     "conflicts": check_conflicts,
     "drifted_attributes": check_drifted_attributes,
     "coverage_by_service": check_coverage_by_service,
-    "scan_errors": check_scan_errors,
+    "errors_and_failed_listings": check_errors_and_failed_listings,
     "resource": check_resource,
-    "stacks": check_stacks,
+    "cloudformation_stacks": check_cloudformation_stacks,
 }
 
 
 def test_every_canned_query_has_expectations():
     assert set(QUERIES) - set(EXPECTATIONS) == set(), "canned queries in metadata.yaml without a test here"
     assert set(EXPECTATIONS) - set(QUERIES) == set(), "expectations for queries no longer in metadata.yaml"
+
+
+def test_no_canned_query_shares_a_name_with_a_table_or_view():
+    # Datasette routes /db/NAME to the canned query, so a query named like a table hides that table's page.
+    assert set(QUERIES) & (set(TABLES) | set(VIEWS)) == set()
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -228,8 +248,6 @@ def test_canned_query(name, fixture_db):
 
 
 def test_every_table_and_column_is_described(fixture_db):
-    import sqlite3
-
     tables = METADATA["databases"]["driftgraph"]["tables"]
     conn = sqlite3.connect(fixture_db)
     for name in [*TABLES, *VIEWS]:
@@ -256,6 +274,10 @@ def test_served_pages_show_descriptions_and_facets(fixture_db):
     assert "The identifier unique within (type, account, region)" in table_page.text  # a column description
     assert {"status", "type", "account", "region"} <= set(facets.json()["facet_results"])
     assert set(served_metadata.json()["databases"]) == {DB_NAME}
+    # the tables that canned queries once shadowed open as tables
+    for table, description in (("stacks", "CloudFormation stacks read in a scan"), ("scan_errors", "Problems with")):
+        (page,) = fetch(fixture_db, f"/{DB_NAME}/{table}")
+        assert page.status_code == 200 and description in page.text and "Custom SQL query" not in page.text, table
 
 
 def test_datasette_metadata_rekeys_the_database(tmp_path):
@@ -278,31 +300,56 @@ def test_plugin_renders_status_badges_and_drill_down_links(fixture_db):
 # ------------------------------------------------------------------------------------------------ read-only
 
 
-def test_database_is_served_immutable_and_refuses_writes(fixture_db, monkeypatch):
+def test_database_is_served_read_only_and_refuses_writes(fixture_db, monkeypatch):
     before = hashlib.sha256(fixture_db.read_bytes()).hexdigest()
 
     databases, arbitrary_write = fetch(
         fixture_db, "/-/databases.json", f"/{DB_NAME}.json?sql=delete+from+resources"
     )
-    assert [(d["name"], d["is_mutable"]) for d in databases.json()] == [(DB_NAME, False)]
+    # mutable, so that a new scan shows (see test_a_new_scan_and_a_replaced_file_show_on_the_next_page_load)
+    assert [(d["name"], d["is_mutable"]) for d in databases.json()] == [(DB_NAME, True)]
     assert arbitrary_write.status_code == 400
     assert "Statement must be a SELECT" in arbitrary_write.json()["error"]
 
-    # even a canned query marked as a write is refused: the file is opened immutable
+    # even a canned query marked as a write, or a plugin calling execute_write, cannot write: every
+    # connection Datasette opens to the file is read-only
     metadata = datasette_metadata(fixture_db)
     metadata["databases"][DB_NAME]["queries"]["wipe"] = {"sql": "delete from resources", "write": True}
-    monkeypatch.setattr(serve_module, "datasette_metadata", lambda path: metadata)
+    monkeypatch.setattr(serve_module, "datasette_metadata", lambda path, *args, **kwargs: metadata)
     ds = serve_module.make_app(fixture_db)
 
-    async def post():
-        return await ds.client.post(f"/{DB_NAME}/wipe", data={})
+    async def attempt_writes():
+        canned = await ds.client.post(f"/{DB_NAME}/wipe", json={}, headers={"accept": "application/json"})
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await ds.databases[DB_NAME].execute_write("delete from owners")
+        return canned
 
-    refused = asyncio.run(post())
-    assert refused.status_code == 403
-    assert "Database is immutable" in refused.text
+    refused = asyncio.run(attempt_writes())
+    assert refused.json()["ok"] is False
+    assert "readonly" in refused.json()["message"]
 
     assert hashlib.sha256(fixture_db.read_bytes()).hexdigest() == before
     assert len(query_rows(fixture_db, "unmanaged")) == 4
+
+
+def test_a_path_with_uri_characters_is_served(tmp_path):
+    # Datasette writes f"file:{path}?..." unquoted: a folder named "estates #2 ?%" would open "estates "
+    folder = tmp_path / "estates #2 ?%"
+    folder.mkdir()
+    db = build_fixture_db(folder / f"{DB_NAME}.db")
+    assert {r["name"] for r in query_rows(db, "unmanaged")} >= {"legacy-reports-queue", "payments-dlq"}
+
+
+def test_the_bound_host_is_answered_besides_loopback(fixture_db):
+    # serve binds 127.0.0.1 today; bound elsewhere, the Host list follows the address it binds
+    ds = make_app(fixture_db, host="192.0.2.10")
+
+    async def get_as(*hosts):
+        return [(await ds.client.get(f"/{DB_NAME}/unmanaged.json", headers={"host": h})).status_code for h in hosts]
+
+    assert asyncio.run(get_as("192.0.2.10:8001", "localhost:8001", "[::1]", "192.0.2.11", "evil.example")) == [
+        200, 200, 200, 421, 421
+    ]
 
 
 def test_missing_database_is_a_clear_error(tmp_path):
@@ -310,3 +357,316 @@ def test_missing_database_is_a_clear_error(tmp_path):
         make_app(tmp_path / "nope.db")
     with pytest.raises(FileNotFoundError, match="no such database"):
         serve(tmp_path / "nope.db")
+
+
+# --------------------------------------------------------------------------- `driftgraph serve`, a real process
+
+
+@contextmanager
+def serving(db: Path, log_path: Path):
+    """`driftgraph serve --db DB --port N` in its own process, as a user starts it; yields (base URL, process)."""
+    port = free_port()
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "driftgraph", "serve", "--db", str(db), "--port", str(port)]
+    with background_server(command, f"http://127.0.0.1:{port}/-/versions.json", env, log_path=log_path) as process:
+        yield f"http://127.0.0.1:{port}", process
+
+
+def request(base: str, path: str, host: str | None = None, read_at_most: int = 200 * 2**20):
+    """GET `path` with the Host header given (the URL's by default); (status, body read up to `read_at_most`)."""
+    port = int(base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.putrequest("GET", path, skip_host=host is not None)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read(read_at_most)
+    finally:
+        connection.close()
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """The process's resident set now (VmRSS) and at its peak (VmHWM), in kB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
+def add_scan(db: Path, resource_name: str) -> int:
+    """Commit one more scan to `db` with one unmanaged queue named `resource_name`; its scan id."""
+    writer = ScanWriter(db)
+    scan_id = writer.begin({"started_at": "2024-06-15T09:00:00Z", "status": "running", "accounts": ["123456789012"]})
+    writer.write(
+        "resources",
+        [
+            {
+                "id": f"arn:aws:sqs:us-east-1:123456789012:{resource_name}", "type": "AWS::SQS::Queue",
+                "service": "sqs", "account": "123456789012", "region": "us-east-1", "name": resource_name,
+                "natural_id": resource_name, "status": "unmanaged", "reason": "live, declared by no source",
+                "rule": "no-owner", "owner_count": 0, "drift_count": 0,
+            }
+        ],
+    )
+    writer.finish({"finished_at": "2024-06-15T09:01:00Z", "status": "complete", "resource_count": 1})
+    writer.commit()
+    return scan_id
+
+
+def test_a_new_scan_and_a_replaced_file_show_on_the_next_page_load(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    latest = f"/{DB_NAME}/latest_scan.json?_shape=array"
+    unmanaged = f"/{DB_NAME}/unmanaged.json?_shape=array"
+    with serving(db, tmp_path / "serve.log") as (base, _):
+
+        def names(path):
+            status, body = request(base, path)
+            assert status == 200, body[:500]
+            return json.loads(body)
+
+        assert [row["id"] for row in names(latest)] == [2]
+        assert len(names(unmanaged)) == 4
+
+        # a scan committed in place while serve runs
+        new_id = add_scan(db, "queue-made-after-serve-started")
+        assert [row["id"] for row in names(latest)] == [new_id] == [3]
+        assert [row["name"] for row in names(unmanaged)] == ["queue-made-after-serve-started"]
+
+        # a database copied over the file (a new inode): served from the next page load on
+        replacement = tmp_path / "replacement.db"
+        add_scan(replacement, "queue-in-the-replacement")
+        os.replace(replacement, db)
+        assert [row["id"] for row in names(latest)] == [1]
+        assert [row["name"] for row in names(unmanaged)] == ["queue-in-the-replacement"]
+
+        # and a scan into the replacement shows too
+        add_scan(db, "second-scan-of-the-replacement")
+        assert [row["name"] for row in names(unmanaged)] == ["second-scan-of-the-replacement"]
+
+
+# A scan writer that stops as `kill -9` would stop it: mid-transaction, with pages of the database already
+# overwritten (20 MB of rows spill past SQLite's 2 MB cache) and their originals in the rollback journal.
+KILLED_SCAN = """
+import sys, time
+from graph.store import ScanWriter
+writer = ScanWriter(sys.argv[1])
+writer.begin({"status": "running"})
+rows = [{"id": f"half-written-{i}", "name": "x" * 1000, "status": "unmanaged"} for i in range(20000)]
+writer.write("resources", rows)
+print("written", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_scan_killed_while_serving_leaves_the_last_scan_on_show(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    with serving(db, tmp_path / "serve.log") as (base, _):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        writer = subprocess.Popen(
+            [sys.executable, "-c", KILLED_SCAN, str(db)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            assert writer.stdout.readline().strip() == "written"
+            assert Path(f"{db}-journal").stat().st_size > 0
+        finally:
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.wait()
+            writer.stdout.close()
+
+        status, body = request(base, f"/{DB_NAME}/latest_scan.json?_shape=array")
+        assert status == 200, body[:500]
+        assert [row["id"] for row in json.loads(body)] == [2]
+        status, body = request(base, f"/{DB_NAME}/unmanaged.json?_shape=array")
+        assert status == 200 and b"half-written" not in body and b"legacy-reports-queue" in body
+    assert not Path(f"{db}-journal").exists() or Path(f"{db}-journal").stat().st_size == 0
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One `driftgraph serve` process over its own copy of the fixture graph, for tests that only read."""
+    workdir = tmp_path_factory.mktemp("served")
+    db = build_fixture_db(workdir / f"{DB_NAME}.db")
+    with serving(db, workdir / "serve.log") as (base, process):
+        yield {"base": base, "process": process, "db": db}
+
+
+def test_only_loopback_host_names_are_answered(served):
+    base = served["base"]
+    port = base.rsplit(":", 1)[1]
+    page = f"/{DB_NAME}/unmanaged"
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"LOCALHOST.:{port}", f"[::1]:{port}"):
+        status, body = request(base, page, host=host)
+        assert status == 200 and b"legacy-reports-queue" in body, host
+    # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 must not read the inventory
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "", "[::1"):
+        status, body = request(base, page, host=host)
+        assert status in (400, 421), host
+        assert b"legacy-reports-queue" not in body
+    assert served["process"].poll() is None
+
+
+HUGE = 1_000_000_000  # the size that drove an unguarded Datasette to 7.5 GB
+
+# Queries that ask SQLite to build a value of about 1 GB, several ways.
+HUGE_VALUE_QUERIES = {
+    "randomblob": f"select randomblob({HUGE})",
+    "zeroblob": f"select zeroblob({HUGE})",
+    "recursive_concatenation": (
+        f"with recursive s(x) as (select 'x' union all select x || x from s where length(x) < {HUGE}) "
+        "select length(x) from s"
+    ),
+    "many_columns": "select " + ", ".join(["zeroblob(8000000)"] * 120),
+}
+
+
+def sql_page(sql: str, extension: str = "") -> str:
+    return f"/{DB_NAME}{extension}?sql={quote(sql)}"
+
+
+def assert_still_small_and_serving(served):
+    # "far below 1 GB": serve starts near 50 MB and the 64 MB response of the cap test peaks near 260 MB;
+    # the peak (VmHWM), not the RSS after the fact, proves nothing big was built
+    memory = memory_kb(served["process"].pid)
+    assert memory["VmHWM"] < 400 * 1024, memory
+    status, body = request(served["base"], f"/{DB_NAME}/unmanaged.json?_shape=array")
+    assert status == 200 and b"legacy-reports-queue" in body
+
+
+@pytest.mark.parametrize("name", sorted(HUGE_VALUE_QUERIES))
+def test_a_query_that_builds_a_huge_value_is_refused(served, name):
+    started = time.monotonic()
+    status, body = request(served["base"], sql_page(HUGE_VALUE_QUERIES[name]))
+    assert time.monotonic() - started < 30  # generous: proves it is refused, not built (and does not hang)
+    assert status == 400, body[:500]
+    assert b"too big" in body or b"more than the 128 MB of memory" in body, body[:2000]
+    assert_still_small_and_serving(served)
+
+
+def test_printf_cannot_build_a_huge_string_or_spin(served):
+    # SQLite's printf answers NULL, not an error, when its result would pass the length limit; SQLite 3.40
+    # first spins ~10 s per 10^9 repeats of %c, inside one call where no time limit reaches: five of them
+    # held a query thread for over a minute
+    repeat = f"printf('%.*c', {2 * HUGE}, 'x')"
+    started = time.monotonic()
+    status, body = request(served["base"], sql_page(f"select {', '.join([repeat] * 5)}", ".json"))
+    assert time.monotonic() - started < 30  # generous: proves it neither builds the string nor spins
+    assert status == 200 and len(body) < 10_000, body[:500]
+    assert b'"rows": [[null, null, null, null, null]]' in body
+    # printf is still SQLite's own otherwise
+    status, body = request(served["base"], sql_page("select printf('%5.2f|%-*s|%.*c', 2.5, 4, 'ab', 3, 'z')", ".json"))
+    assert status == 200 and b'"rows": [[" 2.50|ab  |zzz"]]' in body, body[:500]
+    assert_still_small_and_serving(served)
+
+
+def test_many_big_rows_are_refused(served):
+    # each value within the length limit, but a thousand of them: the result as a whole is too large (without
+    # the result budget, 40 such rows took 17 s and 2.3 GB; the time limit does not cut a row being copied)
+    sql = (
+        "with recursive n(i) as (select 1 union all select i + 1 from n where i < 1000) "
+        "select i, b from n, (select randomblob(16000000) as b)"
+    )
+    started = time.monotonic()
+    status, body = request(served["base"], sql_page(sql, ".json") + "&_size=max")
+    assert time.monotonic() - started < 30  # generous: proves it does not hang
+    assert status == 400, body[:500]
+    assert b"too large" in body, body[:2000]
+    assert_still_small_and_serving(served)
+
+
+def test_a_response_larger_than_the_cap_is_refused(served):
+    # 12 MB of control characters is 72 MB of JSON (each one escaped as \u0001): more than one response may be
+    sql = "select printf('%.*c', 12000000, char(1)) as s"
+    status, body = request(served["base"], sql_page(sql, ".json"))
+    assert status == 400, (status, len(body))
+    assert len(body) < 10_000 and b"too large" in body, body[:500]
+    assert_still_small_and_serving(served)
+
+
+def test_a_slow_query_is_cut_by_the_time_limit(served):
+    endless = "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n"
+    started = time.monotonic()
+    status, body = request(served["base"], sql_page(endless))
+    assert time.monotonic() - started < 30  # generous: proves the time limit cuts it
+    assert status == 400
+    assert b"SQL query took too long" in body
+    assert_still_small_and_serving(served)
+
+
+# ------------------------------------------------------------------------------ `driftgraph serve`, bad input
+
+
+def run_serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(
+        [sys.executable, "-m", "driftgraph", "serve", *args], capture_output=True, text=True, timeout=timeout,
+        env=env,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, exit_code: int, *words: str) -> None:
+    assert result.returncode == exit_code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    message = result.stderr.strip()
+    if exit_code == 1:
+        assert message.startswith("Error: ") and "\n" not in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_serve_refuses_what_is_not_a_driftgraph_database(tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("not a database\n")
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("create table photos (id, path)").connection.close()
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    cases = {
+        text: "not an SQLite database",
+        empty: "holds no driftgraph scan",
+        other: "another application's SQLite database",
+        folder: "is a directory",
+        tmp_path / "missing.db": "no such database",
+    }
+    for path, words in cases.items():
+        assert_one_line_error(run_serve("--db", str(path), "--port", "0"), 1, str(path), words)
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    for port in ("99999", "-1"):
+        assert_one_line_error(run_serve("--db", str(db), "--port", port), 2, "--port")
+
+
+def test_serve_on_a_port_in_use_says_so(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # the timeout proves it does not hang serving nothing
+        assert_one_line_error(run_serve("--db", str(db), "--port", str(port), timeout=60), 1, str(port), "in use")
+
+
+def test_serve_on_port_zero_prints_the_real_url(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "driftgraph", "serve", "--db", str(db), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        # the first line says where it serves; the timeout proves it does not hang before saying so
+        assert select.select([process.stdout], [], [], 60)[0], "serve printed nothing in 60 s"
+        line = process.stdout.readline()
+        url = next(word for word in line.split() if word.startswith("http://"))
+        base, _, path = url.partition(f"/{DB_NAME}")
+        port = int(base.rsplit(":", 1)[1])
+        assert port != 0 and base == f"http://127.0.0.1:{port}", line
+        status, body = request(base, f"/{DB_NAME}/unmanaged")
+        assert status == 200 and b"legacy-reports-queue" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
