@@ -220,15 +220,20 @@ def serve(db, port) -> None:
 @cli.command()
 @click.option("--db", default=".demo/driftgraph.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--no-serve", is_flag=True, help="Exit after writing the database instead of serving it.")
-@click.option("--port", default=8001, show_default=True, help="Datasette port.")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="Datasette port (0: any free port).")
 @click.option("--force", is_flag=True, help="Replace --db even when it is not a demo database.")
 def demo(db, no_serve, port, force) -> None:
     """Build the embedded demo estate in moto (server mode, loopback), scan it, summarise, and serve it.
 
     A database an earlier demo made is replaced; any other file at --db is refused unless --force."""
     from driftgraph.demo import run_demo
+    from driftgraph.serve import ServeError
 
-    run_demo(db, serve=not no_serve, port=port, force=force)
+    try:
+        run_demo(db, serve=not no_serve, port=port, force=force)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

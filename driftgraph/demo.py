@@ -141,7 +141,10 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
     from graph.report import build_report
     from graph.store import open_database
 
+    from driftgraph.serve import listen
+
     db_path = Path(db)
+    sock = listen("127.0.0.1", port) if serve else None  # a port in use fails now, not after the build
     db_path.parent.mkdir(parents=True, exist_ok=True)
     claim_demo_paths(db_path, force)
     console = Console()
@@ -165,7 +168,6 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
     if serve:
         from driftgraph.serve import serve as serve_datasette
 
-        console.print(f"serving Datasette on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-        serve_datasette(str(db_path), port=port)
+        serve_datasette(str(db_path), port=port, sock=sock)  # prints the URL it serves, the real port included
     else:
         click.echo("done (--no-serve)")

@@ -202,20 +202,24 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
 
     live = scan_live(session, account, partition, regions, options.types or None, options.workers)
     declared = ImportResult()
+    # --max-input-mb raises (or lowers) both limits; without it each importer keeps its own default
+    max_bytes = options.max_input_mb * 2**20 if options.max_input_mb else None
+    template_limit = {"max_input_bytes": max_bytes} if max_bytes else {}
+    state_limit = {"max_bytes": max_bytes} if max_bytes else {}
     if options.live_stacks:
-        declared.extend(import_stacks(session, account, partition, regions))
+        declared.extend(import_stacks(session, account, partition, regions, **template_limit))
     template_regions: dict[str, str | None] = {}
     for location in options.cfn_templates:
         path, region = split_template_region(location, options.cfn_template_region)
-        result = import_template_files([path], account, partition, region or session.configured_region)
+        result = import_template_files([path], account, partition, region or session.configured_region,
+                                       **template_limit)
         template_regions.update({row["path"]: region for row in result.sources})
         template_regions.setdefault(path, region)
         declared.extend(template_records(result, explicit_region=region is not None))
     if options.tfstates:
-        limits = {"max_bytes": options.max_input_mb * 2**20} if options.max_input_mb else {}
         declared.extend(
             load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0],
-                                  **limits)
+                                  **state_limit)
         )
     failed_sources = declared.failed + failed_owner_sources(declared.sources, template_regions)
     scope = Scope({account}, set(regions), partition, live.listings, failed_sources)

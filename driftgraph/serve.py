@@ -209,8 +209,10 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8001,
     open_browser: bool = False,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve `db_path` in Datasette on http://host:port/ until interrupted (Ctrl-C); port 0 takes a free port.
+    `sock`, a socket from `listen`, is used instead of binding (the demo binds before it builds, to fail early).
 
     Raises FileNotFoundError or graph.store.NotADriftgraphDatabase for a bad database, ServeError for a port
     that cannot be used; nothing is served then."""
@@ -220,7 +222,7 @@ def serve(
 
     open_database(db_path).close()  # a clear error for a missing file or one that is not a driftgraph graph
     ds = make_app(db_path, host)
-    sock = listen(host, port)
+    sock = sock or listen(host, port)
     try:
         _limit_sqlite_heap()
         # What `datasette serve` does before handing the app to uvicorn: run plugins' startup hooks.

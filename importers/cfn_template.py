@@ -15,7 +15,8 @@ from typing import Any, Iterator
 import yaml
 
 from graph.records import UNRESOLVED, Unresolved
-from importers.limits import MAX_INPUT_BYTES, size_message
+from importers.inputs import too_large
+from importers.limits import MAX_INPUT_BYTES
 
 SAM = "AWS::Serverless-2016-10-31"
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
@@ -208,7 +209,7 @@ def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTE
     past our bounds (`max_bytes` of text, MAX_DEPTH, MAX_VALUES, a recursive alias). Messages never quote
     a value of the document."""
     if max_bytes is not None and (len(text) > max_bytes or _text_size(text) > max_bytes):
-        raise TemplateError(source, size_message(max_bytes))
+        raise TemplateError(source, too_large(None, max_bytes))
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
         raise TemplateError(source, "empty file: not a CloudFormation template")

@@ -62,10 +62,9 @@ from importers.limits import (
     INPUT_TIME_BUDGET_S,
     MAX_INPUT_BYTES,
     BudgetExceeded,
-    size_message,
     time_budget,
 )
-from importers.inputs import find_files
+from importers.inputs import DEFAULT_MAX_BYTES, InputProblem, find_files, read_file
 
 TOOL = "cloudformation"
 FRAMEWORK = "cloudformation"
@@ -125,20 +124,27 @@ def _call_error(source: str, operation: str, error: Exception, account: str, reg
     )
 
 
-_CALL_ERRORS = (ClientError, BotoCoreError)
+# Any failure of one call is that call's error, never the scan's: botocore's ClientError and BotoCoreError, but
+# also a body it cannot parse (ResponseParserError is neither) and a JSON template too deep to decode.
+_CALL_ERRORS = (Exception,)
 
 
-def import_stacks(session, account: str, partition: str, regions: list[str]) -> ImportResult:
+def import_stacks(
+    session, account: str, partition: str, regions: list[str], *, max_input_bytes: int | None = MAX_INPUT_BYTES
+) -> ImportResult:
     """Every stack in `regions` and the resources it deployed, as records (see module docstring).
 
     A failed call is recorded as a SourceError and the other stacks and regions carry on."""
     result = ImportResult()
     for region in regions:
-        result.extend(_import_region(session.client("cloudformation", region), account, partition, region))
+        client = session.client("cloudformation", region)
+        result.extend(_import_region(client, account, partition, region, max_input_bytes))
     return result
 
 
-def _import_region(client, account: str, partition: str, region: str) -> ImportResult:
+def _import_region(
+    client, account: str, partition: str, region: str, max_input_bytes: int | None = MAX_INPUT_BYTES
+) -> ImportResult:
     result = ImportResult()
     try:
         stacks = get_stacks(client)
@@ -163,12 +169,16 @@ def _import_region(client, account: str, partition: str, region: str) -> ImportR
             message = "; ".join(f"{e.code}: {e.message}" if e.code else e.message for e in errors)
             result.failed.append(FailedSource(name, TOOL, message, account, region, _declared_types(template)))
         outcome = stack_to_result(
-            stack, resources, template, exports, account=account, partition=partition, region=region
+            stack, resources, template, exports, account=account, partition=partition, region=region,
+            max_input_bytes=max_input_bytes,
         )
         outcome.errors[:0] = errors
         if errors:
             source = outcome.sources[0]
-            source["status"] = "error" if resources is None else "warning"
+            if resources is None or source["status"] == "error":
+                source["status"] = "error"
+            else:
+                source["status"] = "warning"
             source["message"] = "; ".join([e.message for e in errors] + [source["message"] or ""]).strip("; ")
         result.extend(outcome)
     return result
@@ -199,7 +209,7 @@ def _declared_types(body: Any) -> frozenset[str] | None:
     """The resource types a stack's template declares (None when unknown): what the stack could own."""
     try:
         template = body if isinstance(body, dict) else load_template(body, "template") if isinstance(body, str) else None
-    except TemplateError:
+    except Exception:  # an unreadable template says nothing about what the stack holds
         return None
     if template is None:
         return None
@@ -731,6 +741,8 @@ def import_template_files(
     result = ImportResult()
     files, errors = template_paths(paths)
     result.errors += errors
+    # a path that is missing, a folder that cannot be read, a FIFO: inputs that failed, as any unreadable file
+    result.sources += [_source_row(error.source, "error", 0, error.message) for error in errors if error.kind == "error"]
     for path, explicit in files:
         result.extend(
             template_file_to_result(
@@ -786,11 +798,11 @@ def template_file_to_result(
 
 
 def _read_text(path: Path, max_bytes: int | None) -> str:
-    """The file's text; reads at most one byte past the limit, so a huge file (or /dev/zero) costs nothing."""
-    with path.open("rb") as handle:
-        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
-    if max_bytes is not None and len(data) > max_bytes:
-        raise TemplateError(str(path), size_message(max_bytes))
+    """The file's text, through the one safe reader: regular files only, at most one byte past the limit."""
+    try:
+        data = read_file(str(path), max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES)
+    except InputProblem as problem:
+        raise TemplateError(str(path), problem.reason) from None
     return data.decode("utf-8-sig")
 
 

@@ -12,9 +12,11 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-MIB = 1024 * 1024
+from importers.inputs import MiB
+
 # CloudFormation itself accepts at most 1 MB of template (from S3); ten times that is generous for any real one.
-MAX_INPUT_BYTES = 10 * MIB
+# (A Terraform state's limit, far larger, is importers.inputs.DEFAULT_MAX_BYTES.)
+MAX_INPUT_BYTES = 10 * MiB
 # Real templates take milliseconds; this is the backstop for work no static bound foresaw.
 INPUT_TIME_BUDGET_S = 60.0
 
@@ -26,11 +28,6 @@ class BudgetExceeded(Exception):
         self.what = what
         self.seconds = seconds
         super().__init__(f"{what}: stopped after the time budget of {seconds:g} s for one input")
-
-
-def size_message(limit: int) -> str:
-    size = f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit:,} bytes"
-    return f"larger than {size}, the size limit for one input (--max-input-mb); not read"
 
 
 @contextmanager

@@ -250,18 +250,19 @@ def test_a_template_over_the_size_limit_is_refused(tmp_path):
     result = _beside_a_good_one(tmp_path, "big.yaml", big, max_input_bytes=4000)
     assert [r.natural_id for r in result.records] == ["good"]
     [error] = result.errors
-    assert error.message == "larger than 4,000 bytes, the size limit for one input (--max-input-mb); not read"
+    assert error.message == (f"{len(big.encode()):,} bytes, over the 4,000 bytes limit for one input file; not read "
+                             "(raise the limit with --max-input-mb)")
     # the default limit, on a file that reads as zeros past it (sparse: it costs no disk)
     with open(tmp_path / "huge.json", "wb") as handle:
         handle.truncate(MAX_INPUT_BYTES + 1)
     result = import_template_files([str(tmp_path / "huge.json")], ACCOUNT, "aws", REGION)
     assert [e.message for e in result.errors] == [
-        "larger than 10 MiB, the size limit for one input (--max-input-mb); not read"
+        "10 MiB, over the 10 MiB limit for one input file; not read (raise the limit with --max-input-mb)"
     ]
     # a deployed stack's template body: not compared, its resources still come out
     stack = _one_stack(big, [_sqs_row("Q", "big")], max_input_bytes=4000)
     assert [r.natural_id for r in stack.records] == ["big", STACK_ID]
-    assert [e.kind for e in stack.errors] == ["warning"] and "larger than 4,000 bytes" in stack.errors[0].message
+    assert [e.kind for e in stack.errors] == ["warning"] and "more than 4,000 bytes, the limit" in stack.errors[0].message
 
 
 def test_a_decoded_body_is_bounded_and_checked_like_text():

@@ -430,6 +430,7 @@ def test_bad_files_are_errors_with_lines_and_the_others_still_load(tmp_path):
     assert statuses == {
         "good.yaml": "ok",
         "binary.yaml": "error",
+        "missing.yaml": "error",  # a path that names nothing failed like an unreadable file: its owner is unknown
         "package.json": "skipped",
         "truncated.yaml": "error",
         "truncated.json": "error",

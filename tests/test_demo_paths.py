@@ -52,3 +52,16 @@ def test_a_folder_of_the_users_where_the_demo_writes_states_is_refused(tmp_path)
     with pytest.raises(click.ClickException, match="was not made by `driftgraph demo`"):
         claim_demo_paths(db, force=False)
     assert (folder / "terraform.tfstate").read_text() == "{}"
+
+
+def test_a_demo_port_in_use_fails_at_once_with_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "d.db"), "--port", str(port)])
+    assert result.exit_code == 1 and f"port {port} on 127.0.0.1 is in use" in result.output
+    assert not (tmp_path / "d.db").exists(), "nothing was built for a demo that cannot be served"
+    assert CliRunner().invoke(cli, ["demo", "--port", "99999"]).exit_code == 2
