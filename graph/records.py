@@ -130,6 +130,20 @@ class SourceError:
     code: str | None = None
 
 
+def source_row(path: str, kind: str, status: str, resource_count: int = 0, message: str | None = None,
+               **facts: Any) -> dict[str, Any]:
+    """One row of the `sources` table: an input a scan read (a state, a stack, a template file) and how it went.
+    `facts` are the columns that only some kinds have: format_version, tool_version, lineage, serial,
+    superseded_by."""
+    row = {"path": path, "kind": kind, "status": status, "format_version": None, "tool_version": None,
+           "lineage": None, "serial": None, "resource_count": resource_count, "message": message,
+           "superseded_by": None}
+    unknown = set(facts) - set(row)
+    if unknown:
+        raise TypeError(f"no source column {', '.join(sorted(unknown))}")
+    return {**row, **facts}
+
+
 @dataclass(frozen=True)
 class FailedSource:
     """An owner source that could not be read (a state file, a stack, a region's stacks, a template file).

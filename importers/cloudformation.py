@@ -28,6 +28,7 @@ from graph.records import (
     Owner,
     Record,
     SourceError,
+    source_row,
 )
 from graph.redact import redact_text
 from graph.resource_types import (
@@ -72,6 +73,7 @@ STACK_TYPE = "AWS::CloudFormation::Stack"
 BOOKKEEPING_NOTE = "bookkeeping"
 TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
 NO_ECHO_MASK = "****"  # what DescribeStacks shows for a NoEcho parameter
+STACK_SOURCE, TEMPLATE_SOURCE = "cloudformation_stack", "cloudformation_template"  # `sources.kind`
 
 # ------------------------------------------------------------------------------------------ fetching (AWS)
 
@@ -503,20 +505,7 @@ def stack_to_result(
             result = _stack_to_result(stack, resources, None, exports, **arguments)
     except Exception as error:
         message = f"{_unexpected(error, 'the stack')}; not read"
-        result = ImportResult()
-        result.sources.append(
-            {
-                "path": str(stack.get("StackId") or name),
-                "kind": "cloudformation_stack",
-                "status": "error",
-                "format_version": None,
-                "tool_version": None,
-                "lineage": None,
-                "serial": None,
-                "resource_count": 0,
-                "message": None,
-            }
-        )
+        result = ImportResult(sources=[source_row(str(stack.get("StackId") or name), STACK_SOURCE, "error")])
     message = redact_text(message)
     result.errors.insert(0, SourceError(name, message, "error", account=account, region=region))
     source = result.sources[0]
@@ -686,17 +675,8 @@ def _stack_to_result(
         result.errors.append(SourceError(stack_name, message, "warning", account=account, region=region))
 
     result.sources.append(
-        {
-            "path": stack_id,
-            "kind": "cloudformation_stack",
-            "status": "warning" if warnings else "ok",
-            "format_version": None,
-            "tool_version": None,
-            "lineage": None,
-            "serial": None,
-            "resource_count": len(result.records),
-            "message": redact_text("; ".join(warnings)) if warnings else None,
-        }
+        source_row(stack_id, STACK_SOURCE, "warning" if warnings else "ok", len(result.records),
+                   redact_text("; ".join(warnings)) if warnings else None)
     )
     return result
 
@@ -759,17 +739,8 @@ def import_template_files(
 
 
 def _source_row(path: str, status: str, count: int, message: str | None, version: Any = None) -> dict:
-    return {
-        "path": path,
-        "kind": "cloudformation_template",
-        "status": status,
-        "format_version": str(version) if version is not None else None,
-        "tool_version": None,
-        "lineage": None,
-        "serial": None,
-        "resource_count": count,
-        "message": redact_text(message) if message else None,
-    }
+    return source_row(path, TEMPLATE_SOURCE, status, count, redact_text(message) if message else None,
+                      format_version=str(version) if version is not None else None)
 
 
 def _failed_file(source: str, message: str, line: int | None = None) -> ImportResult:

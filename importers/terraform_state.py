@@ -21,7 +21,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from graph.drift import pick_values
-from graph.records import GLOBAL, TERRAFORM, ImportResult, Owner, Record, SourceError
+from graph.records import GLOBAL, TERRAFORM, ImportResult, Owner, Record, SourceError, source_row
 from graph.redact import redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES
 from importers.inputs import DEFAULT_MAX_BYTES, InputProblem, find_files, read_file, too_large
@@ -238,18 +238,7 @@ def _read_input(item: _Input, errors: list[SourceError]) -> tuple[_Input, Parsed
 
 
 def _source_row(source: str) -> dict[str, Any]:
-    return {
-        "path": source,
-        "kind": SOURCE_KIND,
-        "status": ERROR,
-        "format_version": None,
-        "tool_version": None,
-        "lineage": None,
-        "serial": None,
-        "resource_count": 0,
-        "message": None,
-        "superseded_by": None,
-    }
+    return source_row(source, SOURCE_KIND, ERROR)
 
 
 # --------------------------------------------------------------------------------------- edge: reading

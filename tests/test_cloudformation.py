@@ -910,6 +910,7 @@ def test_moto_stack_rows(aws, scanned):
         "serial": None,
         "resource_count": 7,
         "message": None,
+        "superseded_by": None,
     }
 
 
