@@ -79,9 +79,24 @@ def call_and_collect(client, call: Call, params: dict) -> list[Any]:
     return found if isinstance(found, list) else [] if found is None else [found]
 
 
+def _merge_pages(pages: Iterable[dict]) -> dict:
+    """One answer from its pages: lists (the items) joined, anything else as the first page said it."""
+    merged: dict = {}
+    for page in pages:
+        for key, value in page.items():
+            if key not in merged:
+                merged[key] = value
+            elif isinstance(value, list) and isinstance(merged[key], list):
+                merged[key] = merged[key] + value
+    return merged
+
+
 def call_one(client, call: Call, params: dict) -> Any:
-    """One describe-style answer; None when the service says there is nothing (a `missing_ok` code)."""
+    """One describe-style answer, every page of it (tags may come ten a page); None when the service says
+    there is nothing (a `missing_ok` code)."""
     try:
+        if client.can_paginate(call.method):
+            return search(call.path, _merge_pages(client.get_paginator(call.method).paginate(**params)))
         return search(call.path, getattr(client, call.method)(**params))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in call.missing_ok:
