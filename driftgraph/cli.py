@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -15,6 +16,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # fatal: nothing was written (bad credentials, unreadable ignore file, ...)
 EXIT_USAGE = 2  # click's own: a wrong option
 EXIT_FINDINGS = 3  # report --fail-on found what it was told to fail on
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's 128 + SIGINT
 
 
 class RedactingFormatter(logging.Formatter):
@@ -77,23 +79,46 @@ def iam_policy() -> None:
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
 @click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
-def scan(db, regions, tfstates, cfn_templates, profile, ignore_file, no_stacks, types_, workers) -> None:
+@click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds one AWS call may spend across its retries before it counts as failed.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
+def scan(db, regions, tfstates, cfn_templates, profile, ignore_file, no_stacks, types_, workers, call_timeout,
+         quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
+    from driftgraph.progress import scan_progress
     from driftgraph.scan import ScanOptions, run_scan
     from graph.resource_types import CATALOG
+    from scanner.clients import RegionError, ScanCancelled, region_problems
 
     unknown = [t for t in types_ if t not in CATALOG]
     if unknown:
         raise click.BadParameter(f"not in the catalog: {', '.join(unknown)} (see `driftgraph types`)", param_hint="--type")
-    options = ScanOptions(db, tuple(regions), tuple(tfstates), tuple(cfn_templates), profile, ignore_file,
-                          not no_stacks, tuple(types_), workers)
+    regions = tuple(dict.fromkeys(regions))  # a region named twice is listed once
+    problems = region_problems(regions)  # by shape, before any call; the account's own list is checked later
+    if problems:
+        raise click.BadParameter("; ".join(problems), param_hint="--region")
+    options = ScanOptions(db, regions, tuple(tfstates), tuple(cfn_templates), profile, ignore_file,
+                          not no_stacks, tuple(types_), workers, call_timeout)
     try:
-        result = run_scan(options)
+        with scan_progress(quiet) as progress:
+            result = run_scan(options, progress=progress)
+    except (KeyboardInterrupt, ScanCancelled):
+        click.echo("interrupted: the scan stopped, database left as it was", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: at exit the interpreter joins the pool's worker threads, and a worker blocked in a socket
+        # read would hold the exit for up to its read timeout. Nothing is left to clean up: the scan transaction
+        # was rolled back on the way out of run_scan and the kernel releases the database lock.
+        os._exit(EXIT_INTERRUPTED)
+    except RegionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--region") from exc
     except Exception as exc:  # fatal: report it plainly, the previous database is untouched
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from graph.redact import redact_text
+
         if isinstance(exc, (BotoCoreError, ClientError, OSError, ValueError)):
-            raise click.ClickException(f"scan failed, database left as it was: {exc}") from exc
+            raise click.ClickException(f"scan failed, database left as it was: {redact_text(str(exc))}") from exc
         raise
     click.echo(
         f"scan {result['id']} {result['status']}: {result['resource_count']} resources in account {result['account']}, "

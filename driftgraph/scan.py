@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgraph import __version__
+from driftgraph.progress import ScanProgress
 from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import ImportResult, Listing, SourceError
@@ -17,8 +18,8 @@ from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.store import ScanWriter, check_database
 from importers.cloudformation import import_stacks, import_template_files
 from importers.terraform_state import load_terraform_states
-from scanner.clients import AwsSession
-from scanner.live import scan_live
+from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
+from scanner.live import count_listings, scan_live
 
 log = logging.getLogger("driftgraph.scan")
 
@@ -34,6 +35,7 @@ class ScanOptions:
     live_stacks: bool = True
     types: tuple[str, ...] = ()
     workers: int = 16
+    call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
 
 
 def service_of(type_: str) -> str:
@@ -124,43 +126,59 @@ def listing_rows(listings: list[Listing]) -> list[dict[str, Any]]:
             "error_code": l.error_code,
             "message": l.message,
             "duration_ms": l.duration_ms,
+            "call": l.call,
         }
         for l in listings
     ]
 
 
-def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[str, Any]:
-    """Scan and write one scan into the database; returns the scan row. Raises on fatal problems."""
+def run_scan(options: ScanOptions, session: AwsSession | None = None,
+             progress: ScanProgress | None = None) -> dict[str, Any]:
+    """Scan and write one scan into the database; returns the scan row. Raises on fatal problems
+    (scanner.clients.RegionError for a region that is not the account's).
+
+    `progress` hears of phases and listings (a live view on a terminal)."""
+    progress = progress or ScanProgress()
     started_at, started = _now(), time.monotonic()
     check_database(options.db)  # refuse a file that is not ours before spending a scan on it
     ignore = None
     if options.ignore_file:
         path = Path(options.ignore_file)
         ignore = IgnoreRules(path.read_text().splitlines(), str(path))
-    session = session or AwsSession(options.profile, options.regions[0] if options.regions else None)
+    # identity and regions go to the profile's region, never the first --region (maybe an opt-in one not enabled)
+    session = session or AwsSession(options.profile, home_region(options.regions), options.call_timeout)
+    progress.phase("identity")
     identity = session.identity()
     account, partition = identity["account"], identity["partition"]
-    regions = list(options.regions) or session.enabled_regions()
+    regions = session.check_regions(options.regions) if options.regions else session.enabled_regions()
     log.info("scanning account %s in %d regions", account, len(regions))
 
-    live = scan_live(session, account, partition, regions, options.types or None, options.workers)
+    progress.phase("listing")
+    progress.planned(count_listings(regions, options.types or None), regions)
+    live = scan_live(session, account, partition, regions, options.types or None, options.workers,
+                     on_listing=progress.listed)
     declared = ImportResult()
     if options.live_stacks:
+        progress.phase("reading stacks")
         declared.extend(import_stacks(session, account, partition, regions))
     if options.cfn_templates:
+        progress.phase("reading templates")
         declared.extend(import_template_files(list(options.cfn_templates), account, partition, regions[0]))
     if options.tfstates:
+        progress.phase("reading states")
         declared.extend(
             load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0])
         )
+    progress.phase("reconciling")
     scope = Scope({account}, set(regions), partition, live.listings)
     graph = reconcile(live.records, declared.records, scope, ignore)
 
-    errors = live.errors + declared.errors
+    errors = declared.errors
     failed = [l for l in live.listings if l.outcome != "ok"]
     status = "partial" if failed or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
 
+    progress.phase("writing")
     writer = ScanWriter(options.db)
     try:
         writer.begin(
