@@ -93,19 +93,27 @@ def test_a_denied_tag_call_leaves_tags_unknown_and_names_the_call(as_scanner):
     assert sorted(l.type for l in scan.listings if l.call is None and l.outcome == "ok") == sorted(TYPES)
 
 
-def test_the_scan_is_partial_and_the_report_shows_no_drift_on_what_is_unknown(narrow_policy, tmp_path):
-    db = tmp_path / "estate.db"
+@pytest.fixture(scope="module")
+def scanned(narrow_policy, tmp_path_factory):
+    """`driftgraph scan` with the narrow policy and a state declaring the queue and topic, then the JSON report."""
+    db = tmp_path_factory.mktemp("scanned") / "estate.db"
     env = scan_env(narrow_policy["endpoint"], AWS_ACCESS_KEY_ID=narrow_policy["scanner"]["aws_access_key_id"],
                    AWS_SECRET_ACCESS_KEY=narrow_policy["scanner"]["aws_secret_access_key"])
     types = [arg for t in TYPES for arg in ("--type", t)]
     scan = driftgraph(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", *types,
                        "--tfstate", str(narrow_policy["workdir"] / "state")], env)
     assert scan.returncode == 0, scan.stderr
-    rows = sqlite3.connect(db).execute("select type, call, outcome, count from listings where call is not null").fetchall()
+    report = json.loads(driftgraph(["report", "--db", str(db), "--format", "json"], env).stdout)
+    return {"db": db, "report": report}
+
+
+def test_the_scan_is_partial_and_the_report_shows_no_drift_on_what_is_unknown(scanned):
+    rows = sqlite3.connect(scanned["db"]).execute(
+        "select type, call, outcome, count from listings where call is not null").fetchall()
     assert sorted(rows) == [("AWS::IAM::Role", "ListRoleTags", "access_denied", 1),
                             ("AWS::SNS::Topic", "GetTopicAttributes", "access_denied", 1),
                             ("AWS::SQS::Queue", "ListQueueTags", "access_denied", 2)]
-    report = json.loads(driftgraph(["report", "--db", str(db), "--format", "json"], env).stdout)
+    report = scanned["report"]
     assert report["scan"]["status"] == "partial"
     resources = {r["name"]: r for r in report["resources"]}
     queue = resources["tagged-queue"]
@@ -113,8 +121,11 @@ def test_the_scan_is_partial_and_the_report_shows_no_drift_on_what_is_unknown(na
     assert not [d for d in queue["drift"] if d["attribute"].startswith("tags")], queue["drift"]
     assert not resources["named-topic"]["drift"], "an attribute a denied call would have read is not drift"
     assert not [e for e in report["errors"] if "ListQueueTags" in e["source"]], "one listing per call, not a warning per item"
+
+
+def test_the_reports_failed_listings_name_the_call(scanned):
     # needs the report to carry the listing's call (graph/report.py, the lead's part)
-    assert {(f["type"], f.get("call")) for f in report["failed_listings"]} == {
+    assert {(f["type"], f.get("call")) for f in scanned["report"]["failed_listings"]} == {
         ("AWS::SQS::Queue", "ListQueueTags"), ("AWS::IAM::Role", "ListRoleTags"), ("AWS::SNS::Topic", "GetTopicAttributes")}
 
 
