@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import sys
 
@@ -16,6 +17,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # fatal: nothing was written (bad credentials, unreadable ignore file, ...)
 EXIT_USAGE = 2  # click's own: a wrong option
 EXIT_FINDINGS = 3  # report --fail-on found what it was told to fail on
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's 128 + SIGINT
 
 
 class RedactingFormatter(logging.Formatter):
@@ -138,25 +140,48 @@ Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (
 @click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
 @click.option("--max-input-mb", type=click.IntRange(min=1), metavar="N",
               help="Largest state or template file read, in MiB (default: 256 for states, 10 for templates).")
+@click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds one AWS call may spend across its retries before it counts as failed.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
 def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ignore_file, no_stacks, types_, workers,
-         max_input_mb) -> None:
+         max_input_mb, call_timeout, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
+    from driftgraph.progress import scan_progress
     from driftgraph.scan import ScanOptions, run_scan, summary_line
     from graph.resource_types import CATALOG
+    from scanner.clients import RegionError, ScanCancelled, region_problems
 
     unknown = [t for t in types_ if t not in CATALOG]
     if unknown:
         raise click.BadParameter(f"not in the catalog: {', '.join(unknown)} (see `driftgraph types`)", param_hint="--type")
-    options = ScanOptions(db=db, regions=tuple(regions), tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
+    regions = tuple(dict.fromkeys(regions))  # a region named twice is listed once
+    problems = region_problems(regions)  # by shape, before any call; the account's own list is checked later
+    if problems:
+        raise click.BadParameter("; ".join(problems), param_hint="--region")
+    options = ScanOptions(db=db, regions=regions, tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
                           cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
-                          live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb)
+                          live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
+                          call_timeout=call_timeout)
     try:
-        result = run_scan(options)
+        with scan_progress(quiet) as progress:
+            result = run_scan(options, progress=progress)
+    except (KeyboardInterrupt, ScanCancelled):
+        click.echo("interrupted: the scan stopped, database left as it was", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: at exit the interpreter joins the pool's worker threads, and a worker blocked in a socket
+        # read would hold the exit for up to its read timeout. Nothing is left to clean up: the scan transaction
+        # was rolled back on the way out of run_scan and the kernel releases the database lock.
+        os._exit(EXIT_INTERRUPTED)
+    except RegionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--region") from exc
     except Exception as exc:  # fatal: report it plainly, the previous database is untouched
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from graph.redact import redact_text
+
         if isinstance(exc, (BotoCoreError, ClientError, OSError, ValueError, sqlite3.Error)):
-            raise click.ClickException(f"scan failed, database left as it was: {_plain(exc)}") from exc
+            raise click.ClickException(f"scan failed, database left as it was: {redact_text(_plain(exc))}") from exc
         raise
     click.echo(summary_line(result, db))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgraph import __version__
+from driftgraph.progress import ScanProgress
 from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
@@ -20,8 +21,8 @@ from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.store import ScanWriter, check_database
 from importers.cloudformation import import_stacks, import_template_files
 from importers.terraform_state import load_terraform_states
-from scanner.clients import AwsSession
-from scanner.live import scan_live
+from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
+from scanner.live import count_listings, scan_live
 
 log = logging.getLogger("driftgraph.scan")
 
@@ -40,6 +41,7 @@ class ScanOptions:
     workers: int = 16
     meta: tuple[tuple[str, str], ...] = ()  # facts about the database to record with the scan (demo: ...)
     max_input_mb: int | None = None  # the largest input file read (None: each importer's default)
+    call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
 
 
 def service_of(type_: str) -> str:
@@ -184,31 +186,45 @@ def listing_rows(listings: list[Listing]) -> list[dict[str, Any]]:
             "error_code": l.error_code,
             "message": l.message,
             "duration_ms": l.duration_ms,
+            "call": l.call,
         }
         for l in listings
     ]
 
 
-def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[str, Any]:
-    """Scan and write one scan into the database; returns the scan row. Raises on fatal problems."""
+def run_scan(options: ScanOptions, session: AwsSession | None = None,
+             progress: ScanProgress | None = None) -> dict[str, Any]:
+    """Scan and write one scan into the database; returns the scan row. Raises on fatal problems
+    (scanner.clients.RegionError for a region that is not the account's).
+
+    `progress` hears of phases and listings (a live view on a terminal)."""
+    progress = progress or ScanProgress()
     started_at, started = _now(), time.monotonic()
     check_database(options.db)  # refuse a file that is not ours before spending a scan on it
     ignore = read_ignore_file(options.ignore_file) if options.ignore_file else None
-    session = session or AwsSession(options.profile, options.regions[0] if options.regions else None)
+    # identity and regions go to the profile's region, never the first --region (maybe an opt-in one not enabled)
+    session = session or AwsSession(options.profile, home_region(options.regions), options.call_timeout)
+    progress.phase("identity")
     identity = session.identity()
     account, partition = identity["account"], identity["partition"]
-    regions = list(options.regions) or session.enabled_regions()
+    regions = session.check_regions(options.regions) if options.regions else session.enabled_regions()
     log.info("scanning account %s in %d regions", account, len(regions))
 
-    live = scan_live(session, account, partition, regions, options.types or None, options.workers)
+    progress.phase("listing")
+    progress.planned(count_listings(regions, options.types or None), regions)
+    live = scan_live(session, account, partition, regions, options.types or None, options.workers,
+                     on_listing=progress.listed)
     declared = ImportResult()
     # --max-input-mb raises (or lowers) both limits; without it each importer keeps its own default
     max_bytes = options.max_input_mb * 2**20 if options.max_input_mb else None
     template_limit = {"max_input_bytes": max_bytes} if max_bytes else {}
     state_limit = {"max_bytes": max_bytes} if max_bytes else {}
     if options.live_stacks:
+        progress.phase("reading stacks")
         declared.extend(import_stacks(session, account, partition, regions, **template_limit))
     template_regions: dict[str, str | None] = {}
+    if options.cfn_templates:
+        progress.phase("reading templates")
     for location in options.cfn_templates:
         path, region = split_template_region(location, options.cfn_template_region)
         result = import_template_files([path], account, partition, region or session.configured_region,
@@ -217,15 +233,17 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
         template_regions.setdefault(path, region)
         declared.extend(template_records(result, explicit_region=region is not None))
     if options.tfstates:
+        progress.phase("reading states")
         declared.extend(
             load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0],
                                   **state_limit)
         )
+    progress.phase("reconciling")
     failed_sources = declared.failed + failed_owner_sources(declared.sources, template_regions)
     scope = Scope({account}, set(regions), partition, live.listings, failed_sources)
     graph = reconcile(live.records, declared.records, scope, ignore)
 
-    errors = live.errors + declared.errors
+    errors = declared.errors
     if ignore is not None:
         errors += [SourceError(ignore.source, f"ignore rule {rule.text()} matched no resource", "warning", rule.line)
                    for rule in ignore.unused()]
@@ -233,6 +251,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None) -> dict[st
     status = "partial" if failed or failed_sources or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
 
+    progress.phase("writing")
     writer = ScanWriter(options.db)
     try:
         writer.begin(

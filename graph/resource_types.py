@@ -830,7 +830,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         type="AWS::SQS::Queue",
         service="sqs",
-        list=Call("list_queues", path="QueueUrls || `[]`"),
+        # without MaxResults ListQueues answers at most 1,000 queues and no token: the page size makes it page
+        list=Call("list_queues", {"MaxResults": 1000}, path="QueueUrls || `[]`"),
         id="QueueName",
         arn="arn:{partition}:sqs:{region}:{account}:{id}",
         arn_field="Attributes.QueueArn",
@@ -954,7 +955,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="StreamName",
         arn="arn:{partition}:kinesis:{region}:{account}:stream/{id}",
         arn_field="StreamARN",
-        tags=Tags("Tags", Call("list_tags_for_stream", {"StreamName": "{StreamName}"})),
+        # no paginator, and HasMoreTags past Limit: 50 is the most tags a stream can have
+        tags=Tags("Tags", Call("list_tags_for_stream", {"StreamName": "{StreamName}", "Limit": 50})),
         terraform=(TerraformType("aws_kinesis_stream", "name"),),
         comparables=(TAGS,),
         import_identifier=("Name",),

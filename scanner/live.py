@@ -2,21 +2,23 @@
 
 Fetching is dumb (paginate, describe, return); `to_record` is a pure transform of one listed item. Every
 (account, region, type) listing ends as a `Listing` with its outcome, so a type that could not be listed is
-known as such and never silently empty.
+known as such and never silently empty. A detail or tag call that failed for some items leaves what it would
+have told unknown on those records (`failed_calls`, tags None), and one more `Listing` names the call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from graph.drift import pick_values, search, tags_from_pairs
-from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record, SourceError
+from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, RESOURCE_TYPES, Call, ResourceType, format_arn, function
 from scanner.clients import AwsSession, ReadOnlyViolation
@@ -48,12 +50,19 @@ def classify_failure(exc: Exception) -> Failure:
             return Failure("access_denied", "AccessDenied" if code == "403" else code, message)
         if code in THROTTLED:
             return Failure("throttled", code, message)
-        return Failure("error", code, message)
+        if "<html" in message.lower() or code in ("", "Unknown"):
+            # botocore found no AWS error in the body (an HTML page from a proxy or load balancer)
+            message = f"HTTP {status} with no AWS error in the answer (an HTML page: a proxy or a wrong endpoint?)"
+        return Failure("error", code or f"HTTP{status}", message)
     if isinstance(exc, EndpointConnectionError):
         return Failure("error", "EndpointConnectionError", redact_text(str(exc)))
     if isinstance(exc, ReadOnlyViolation):
         return Failure("error", "ReadOnlyViolation", str(exc))
-    return Failure("error", type(exc).__name__, redact_text(str(exc)))
+    if isinstance(exc, BotoCoreError):
+        return Failure("error", type(exc).__name__, redact_text(str(exc)))
+    # not a failed call but a failure of ours with its answer: named, never a traceback that ends the scan
+    detail = " ".join(str(exc).split())[:200]
+    return Failure("error", type(exc).__name__, redact_text(f"unexpected {type(exc).__name__}: {detail}"))
 
 
 def _format_params(params: Any, item: dict) -> Any:
@@ -79,9 +88,24 @@ def call_and_collect(client, call: Call, params: dict) -> list[Any]:
     return found if isinstance(found, list) else [] if found is None else [found]
 
 
+def _merge_pages(pages: Iterable[dict]) -> dict:
+    """One answer from its pages: lists (the items) joined, anything else as the first page said it."""
+    merged: dict = {}
+    for page in pages:
+        for key, value in page.items():
+            if key not in merged:
+                merged[key] = value
+            elif isinstance(value, list) and isinstance(merged[key], list):
+                merged[key] = merged[key] + value
+    return merged
+
+
 def call_one(client, call: Call, params: dict) -> Any:
-    """One describe-style answer; None when the service says there is nothing (a `missing_ok` code)."""
+    """One describe-style answer, every page of it (tags may come ten a page); None when the service says
+    there is nothing (a `missing_ok` code)."""
     try:
+        if client.can_paginate(call.method):
+            return search(call.path, _merge_pages(client.get_paginator(call.method).paginate(**params)))
         return search(call.path, getattr(client, call.method)(**params))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in call.missing_ok:
@@ -98,8 +122,14 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def to_record(row: ResourceType, item: dict, account: str, region: str, partition: str) -> Record | None:
-    """One live record from one listed (and described) item; None when the row's `keep` rule drops it."""
+def to_record(
+    row: ResourceType, item: dict, account: str, region: str, partition: str, failed_calls: Iterable[str] = ()
+) -> Record | None:
+    """One live record from one listed (and described) item; None when the row's `keep` rule drops it.
+
+    `failed_calls` names the detail and tag calls that failed for the item: what they would have told is
+    unknown, so tags they would have given are None (unknown), never {} (none)."""
+    failed_calls = tuple(sorted(set(failed_calls)))
     keep = function(row.keep)
     if keep and not keep(item):
         return None
@@ -114,8 +144,12 @@ def to_record(row: ResourceType, item: dict, account: str, region: str, partitio
     arn = search(row.arn_field, item) if row.arn_field else None
     arn = arn or format_arn(row, partition, region if region != GLOBAL else "", account, natural_id)
     tags = None
-    if row.tags:
-        raw_tags = item.get("__tags__") if row.tags.call else search(row.tags.path, item)
+    raw_tags = (item.get("__tags__") if row.tags.call else search(row.tags.path, item)) if row.tags else None
+    # Unknown when the tag call failed, or when tags ride on a detail call that failed (none came with the item).
+    tags_unknown = row.tags is not None and (
+        "__tags__" not in item if row.tags.call else raw_tags is None and bool(failed_calls)
+    )
+    if row.tags and not tags_unknown:
         if row.tags.key == "map":
             tags = dict(raw_tags or {})
         else:
@@ -150,6 +184,7 @@ def to_record(row: ResourceType, item: dict, account: str, region: str, partitio
         is_default=bool(default_reason),
         default_reason=default_reason,
         note=_live_note(row, item),
+        failed_calls=failed_calls,
     )
 
 
@@ -176,17 +211,22 @@ def _live_note(row: ResourceType, item: dict) -> str | None:
 class LiveScan:
     records: list[Record]
     listings: list[Listing]
-    errors: list[SourceError]
 
 
-def _describe(client, row: ResourceType, item: dict, account: str, region: str, errors: list[SourceError]) -> dict:
-    """Run the row's detail and tag calls for one item; a failed detail is a warning, never a lost item."""
+def operation_name(client, call: Call) -> str:
+    """The API's name for a call ('ListQueueTags' for list_queue_tags), as IAM and the error messages say it."""
+    return client.meta.method_to_api_mapping.get(call.method, call.method)
+
+
+def _describe(client, row: ResourceType, item: dict) -> tuple[dict, list[tuple[str, Failure]]]:
+    """Run the row's detail and tag calls for one item; a call that fails adds nothing (never a default) and is
+    returned as (operation, failure), so the item is kept with that part unknown."""
+    failures: list[tuple[str, Failure]] = []
     for key, call in row.details:
         try:
             answer = call_one(client, call, _format_params(dict(call.params), item))
-        except (ClientError, BotoCoreError) as exc:
-            failure = classify_failure(exc)
-            errors.append(_warning(row, account, region, call.method, failure))
+        except Exception as exc:  # any failure of one item's call: that item's detail is unknown, the rest carry on
+            failures.append((operation_name(client, call), classify_failure(exc)))
             continue
         if key == "":
             item = {**item, **(answer or {})}
@@ -196,23 +236,24 @@ def _describe(client, row: ResourceType, item: dict, account: str, region: str, 
         try:
             answer = call_one(client, row.tags.call, _format_params(dict(row.tags.call.params), item))
             item = {**item, "__tags__": search(row.tags.path, answer) if answer is not None else []}
-        except (ClientError, BotoCoreError) as exc:
-            failure = classify_failure(exc)
-            errors.append(_warning(row, account, region, row.tags.call.method, failure))
-    return item
+        except Exception as exc:
+            failures.append((operation_name(client, row.tags.call), classify_failure(exc)))
+    return item, failures
 
 
-def _warning(row: ResourceType, account: str, region: str, method: str, failure: Failure) -> SourceError:
-    """A failed describe or tag call: the item is kept, what the call would have added is not."""
-    return SourceError(
-        source=f"aws:{row.service}:{method}",
-        message=failure.message,
-        kind="warning",
-        account=account,
-        region=region,
-        type=row.type,
-        code=failure.code,
-    )
+def failed_call_listings(
+    account: str, region: str, type_: str, failures: Iterable[tuple[str, Failure]], duration_ms: int = 0
+) -> list[Listing]:
+    """One listing per failed detail or tag operation: its most common failure and how many items it failed for."""
+    by_operation: dict[str, list[Failure]] = {}
+    for operation, failure in failures:
+        by_operation.setdefault(operation, []).append(failure)
+    listings = []
+    for operation, failed in sorted(by_operation.items()):
+        (outcome, code), _ = Counter((f.outcome, f.code) for f in failed).most_common(1)[0]
+        message = next(f.message for f in failed if (f.outcome, f.code) == (outcome, code))
+        listings.append(Listing(account, region, type_, outcome, len(failed), code, message, duration_ms, call=operation))
+    return listings
 
 
 def list_type(
@@ -223,16 +264,16 @@ def list_type(
     partition: str,
     parent_items: list[dict] | None = None,
     describe_pool: ThreadPoolExecutor | None = None,
-) -> tuple[list[dict], list[Record], Listing, list[SourceError]]:
-    """List one type in one region: items (for child listings), records, the listing outcome, warnings.
+) -> tuple[list[dict], list[Record], list[Listing]]:
+    """List one type in one region: items (for child listings), records, and the listing outcome followed by one
+    listing per detail or tag call that failed for some items.
 
     Per-item describe and tag calls go to `describe_pool` when given: a pool of its own, so a listing that
     waits for its items can never starve the pool it runs in."""
     started = time.monotonic()
-    client = session.client(row.service, region if row.scope == "regional" else session.region_name)
-    errors: list[SourceError] = []
     listing_region = region if row.scope == "regional" else GLOBAL
     try:
+        client = session.client(row.service, region if row.scope == "regional" else session.region_name)
         if row.parent:
             raw = []
             for parent in parent_items or []:
@@ -240,36 +281,50 @@ def list_type(
                 raw += [(item, parent) for item in call_and_collect(client, row.list, params)]
         else:
             raw = [(item, None) for item in call_and_collect(client, row.list, dict(row.list.params))]
-    except (ClientError, BotoCoreError, ReadOnlyViolation) as exc:
+    except Exception as exc:  # any failure, even an answer botocore cannot parse: a failed listing, never a crash
         failure = classify_failure(exc)
         elapsed = int((time.monotonic() - started) * 1000)
         listing = Listing(account, listing_region, row.type, failure.outcome, 0, failure.code, failure.message, elapsed)
-        return [], [], listing, []  # the failed listing itself is the record of it
+        return [], [], [listing]  # the failed listing itself is the record of it
     normalize, finish = function(row.normalize), function(row.finish)
 
-    def describe(pair: tuple[Any, dict | None]) -> dict:
+    def describe(pair: tuple[Any, dict | None]) -> tuple[dict, list[tuple[str, Failure]]]:
         item, parent = pair
         item = normalize(item) if normalize else dict(item)
         if parent is not None:
             item = {**{k: v for k, v in parent.items() if isinstance(v, str)}, **item}
-        item = _describe(client, row, item, account, region, errors)
-        return finish(item) if finish else item
+        item, failures = _describe(client, row, item)
+        return (finish(item) if finish else item), failures
 
-    needs_calls = bool(row.details or (row.tags and row.tags.call))
-    if describe_pool is not None and needs_calls and len(raw) > 1:
-        items = list(describe_pool.map(describe, raw))
-    else:
-        items = [describe(pair) for pair in raw]
-    records = [r for r in (to_record(row, item, account, region, partition) for item in items) if r is not None]
+    try:
+        needs_calls = bool(row.details or (row.tags and row.tags.call))
+        if describe_pool is not None and needs_calls and len(raw) > 1:
+            described = list(describe_pool.map(describe, raw))
+        else:
+            described = [describe(pair) for pair in raw]
+        items = [item for item, _ in described]
+        records = [
+            r for r in (to_record(row, item, account, region, partition, (op for op, _ in failures))
+                        for item, failures in described)
+            if r is not None
+        ]
+    except Exception as exc:  # a normalize or finish function met an item it does not know: the listing failed
+        failure = classify_failure(exc)
+        elapsed = int((time.monotonic() - started) * 1000)
+        return [], [], [Listing(account, listing_region, row.type, failure.outcome, 0, failure.code, failure.message,
+                                elapsed)]
     elapsed = int((time.monotonic() - started) * 1000)
     listing = Listing(account, listing_region, row.type, LISTING_OK, len(records), None, None, elapsed)
-    return items, records, listing, errors
+    failed_calls = failed_call_listings(account, listing_region, row.type,
+                                        (f for _, failures in described for f in failures), elapsed)
+    return items, records, [listing, *failed_calls]
 
 
-def plan_tasks(rows: Iterable[ResourceType], regions: list[str]) -> list[tuple[str, ResourceType]]:
-    """(region, type) pairs to list: regional types in every region, global ones once.
+def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tuple[str, ResourceType]]:
+    """(region, type) pairs to list: regional types in every region (each region once), global ones once.
 
     Types listed per parent item (ECS services per cluster) ride along with their parent's task."""
+    regions = list(dict.fromkeys(regions))
     tasks = []
     for row in rows:
         if row.parent:
@@ -281,6 +336,17 @@ def plan_tasks(rows: Iterable[ResourceType], regions: list[str]) -> list[tuple[s
     return tasks
 
 
+def _rows(types: Iterable[str] | None) -> list[ResourceType]:
+    return [CATALOG[t] for t in dict.fromkeys(types)] if types else list(RESOURCE_TYPES)
+
+
+def count_listings(regions: Iterable[str], types: Iterable[str] | None = None) -> int:
+    """How many (account, region, type) listings a scan makes, child listings included: the progress total."""
+    rows = _rows(types)
+    children = Counter(row.parent[0] for row in rows if row.parent)
+    return sum(1 + children[row.type] for _, row in plan_tasks(rows, regions))
+
+
 def scan_live(
     session: AwsSession,
     account: str,
@@ -288,9 +354,14 @@ def scan_live(
     regions: list[str],
     types: Iterable[str] | None = None,
     workers: int = 16,
+    on_listing: Callable[[Listing], None] | None = None,
 ) -> LiveScan:
-    """List every catalog type (or the ones named) in every region, concurrently across region x type."""
-    rows = [CATALOG[t] for t in types] if types else list(RESOURCE_TYPES)
+    """List every catalog type (or the ones named) in every region, concurrently across region x type.
+
+    `on_listing` hears of each listing as it ends, on the calling thread. Ctrl-C (KeyboardInterrupt) cancels
+    the session, so every worker stops at its next call, and returns at once without waiting for calls in
+    flight."""
+    rows = _rows(types)
     children = {row.parent[0]: [] for row in rows if row.parent}
     for row in rows:
         if row.parent:
@@ -299,9 +370,8 @@ def scan_live(
 
     def run(task: tuple[str, ResourceType]) -> LiveScan:
         region, row = task
-        items, records, listing, errors = list_type(session, row, account, region, partition,
-                                                    describe_pool=describe_pool)
-        listings = [listing]
+        items, records, listings = list_type(session, row, account, region, partition, describe_pool=describe_pool)
+        listing = listings[0]
         if row.scope == "global_list":
             records = [r for r in records if r.region in wanted_regions]
         for child in children.get(row.type, []):
@@ -309,20 +379,39 @@ def scan_live(
                 listings.append(Listing(account, region, child.type, listing.outcome, 0, listing.error_code,
                                         f"its parent {row.type} could not be listed", 0))
                 continue
-            _, child_records, child_listing, child_errors = list_type(
+            _, child_records, child_listings = list_type(
                 session, child, account, region, partition, parent_items=items, describe_pool=describe_pool
             )
             records += child_records
-            listings.append(child_listing)
-            errors += child_errors
+            listings += child_listings
         log.debug("listed %s in %s: %s (%d)", row.type, region, listing.outcome, len(records))
-        return LiveScan(records, listings, errors)
+        return LiveScan(records, listings)
 
-    result = LiveScan([], [], [])
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe") as describe_pool, \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list") as pool:
-        for part in pool.map(run, plan_tasks(rows, regions)):
-            result.records += part.records
-            result.listings += part.listings
-            result.errors += part.errors
+    tasks = plan_tasks(rows, regions)
+    describe_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list")
+    parts: dict[Future, int] = {}
+    done: dict[int, LiveScan] = {}
+    try:
+        parts = {pool.submit(run, task): n for n, task in enumerate(tasks)}
+        pending = set(parts)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done[parts[future]] = part = future.result()
+                for listing in part.listings:
+                    if on_listing is not None and listing.call is None:
+                        on_listing(listing)
+    except BaseException:
+        # Ctrl-C or a failure: stop every worker at its next call and leave without waiting for calls in flight
+        session.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        describe_pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    describe_pool.shutdown()
+    result = LiveScan([], [])
+    for n in range(len(tasks)):  # in task order, whatever order they ended in
+        result.records += done[n].records
+        result.listings += done[n].listings
     return result
