@@ -19,7 +19,7 @@ from graph.records import (
     Record,
 )
 from graph.reconcile import IgnoreRules, Scope, reconcile
-from tests.test_reconcile import A, R, by_id, cfn, live, scope, tf
+from tests.test_reconcile import A, R, by_id, live, scope, tf
 
 OTHER_ACCOUNT = "444455556666"
 
@@ -114,8 +114,7 @@ def test_a_child_without_an_arn_keeps_one_id_and_two_owners_make_it_a_conflict()
 
 
 def test_a_terraform_resource_without_an_id_is_explained_as_terraforms():
-    node = by_id(reconcile([], [tf("AWS::SQS::Queue", None, "aws_sqs_queue.pending")], scope()))
-    (unknown,) = nodes = [n for n in node.values()]
+    (unknown,) = reconcile([], [tf("AWS::SQS::Queue", None, "aws_sqs_queue.pending")], scope()).nodes
     assert unknown.status == UNKNOWN and "stack None" not in unknown.reason
     assert "Terraform state state.tfstate records no identifier for aws_sqs_queue.pending" in unknown.reason
 

@@ -4,7 +4,6 @@ inputs set aside are listed with why, and `--fail-on` / `--scan` refuse what the
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from click.testing import CliRunner
