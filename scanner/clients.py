@@ -204,7 +204,7 @@ class AwsSession:
     @property
     def configured_region(self) -> str | None:
         """The region the profile or environment names (AWS_REGION, AWS_DEFAULT_REGION, `region` in a profile)."""
-        return boto3.Session(profile_name=self.profile).region_name or None
+        return self._session.region_name or None
 
     @property
     def region_name(self) -> str:

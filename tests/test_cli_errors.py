@@ -79,3 +79,17 @@ def test_max_input_mb_refuses_a_larger_state_and_names_the_option(aws, tmp_path)
     assert result.returncode == 0, result.stderr
     (row,) = build_report(open_database(db))["sources"]
     assert row["status"] == "refused" and "--max-input-mb" in row["message"]
+
+
+def test_a_missing_template_path_is_an_error_row_like_a_missing_state(aws, tmp_path):
+    from graph.report import build_report
+    from graph.store import open_database
+
+    db = tmp_path / "g.db"
+    result = run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue", "--no-stacks",
+                      "--cfn-template", str(tmp_path / "nope.yaml"), "--tfstate", str(tmp_path / "nope.tfstate")], aws)
+    assert result.returncode == 0, result.stderr
+    report = build_report(open_database(db))
+    assert report["scan"]["status"] == "partial"
+    statuses = {row["path"].rsplit("/", 1)[-1]: (row["kind"], row["status"]) for row in report["sources"]}
+    assert statuses == {"nope.yaml": ("cloudformation_template", "error"), "nope.tfstate": ("terraform_state", "error")}
