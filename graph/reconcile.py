@@ -90,6 +90,8 @@ class Node:
     rule: str = ""
     parent_key: str | None = None
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # declarations that name no region and match this resource and others of the same name in other regions
+    ambiguous: list[Record] = field(default_factory=list)
 
 
 def _norm_id(type_: str, value: str) -> str:
@@ -118,15 +120,18 @@ class NodeIndex:
     def find(self, type_: str, account: str | None, region: str | None, identifier: str) -> Node | None:
         """Account and region must agree where both sides know them; a global resource matches any region,
         and so does a resource whose name is global (an S3 bucket: a state may not record its region)."""
+        return next(iter(self.find_all(type_, account, region, identifier)), None)
+
+    def find_all(self, type_: str, account: str | None, region: str | None, identifier: str) -> list[Node]:
+        """Every node `find` could answer: more than one only for a declaration that names no region."""
         row = CATALOG.get(type_)
         region_free = region is None or region == GLOBAL or (row is not None and row.scope == "global_list")
-        for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), []):
-            if account is not None and node.account not in (None, account):
-                continue
-            if not region_free and node.region not in (None, region, GLOBAL):
-                continue
-            return node
-        return None
+        return [
+            node
+            for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), [])
+            if (account is None or node.account in (None, account))
+            and (region_free or node.region in (None, region, GLOBAL))
+        ]
 
 
     def live_edges(self) -> list[tuple[Node, str, Node]]:
@@ -270,13 +275,21 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
 
 def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
     node = None
+    row = CATALOG.get(record.type)
     for identifier in _identifiers(record):
-        node = index.find(record.type, record.account, record.region, identifier)
+        found = index.find_all(record.type, record.account, record.region, identifier)
+        live_found = [n for n in found if n.live is not None]
+        if record.region is None and row is not None and row.scope == "regional" and len(live_found) > 1:
+            # it names no region and a resource of this name is live in several: which one it declares is
+            # unknown, so it declares none of them, and each is told why it cannot be called unmanaged
+            for candidate in live_found:
+                candidate.ambiguous.append(record)
+            return
+        node = found[0] if found else None
         if node is not None:
             break
     if node is None:
         arn = record.arn
-        row = CATALOG.get(record.type)
         if not arn and row is not None and record.natural_id and (record.region or row.is_global):
             region = "" if record.region == GLOBAL else record.region or ""
             arn = format_arn(row, scope.partition, region, record.account or "", record.natural_id)
@@ -422,11 +435,17 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
             node.reason = f"declared by {declared_by}"
             _compute_drift(node, owners, row)
             return
-        if node.region is None and all(_is_template_file(o) for o in owners):
-            node.status, node.rule = UNKNOWN, "template_region_unknown"
+        if all(o.condition for o in owners):
+            conditions = ", ".join(sorted({o.condition for o in owners}))
+            node.status, node.rule = UNKNOWN, "condition_undecided"
+            node.reason = (f"declared by {declared_by} only if condition {conditions} holds, which could not be "
+                           f"decided (a parameter without a known value); not found in {node.account}/{node.region or 'any scanned region'}")
+            return
+        if node.region is None:
+            node.status, node.rule = UNKNOWN, "region_unknown"
             node.reason = (
-                f"declared by {declared_by}, which names no region, and not found in the scanned regions "
-                f"({', '.join(sorted(scope.regions))}); give the template's region (PATH@REGION) to check it there"
+                f"declared by {declared_by}, which names no region for it, and not found in the scanned regions "
+                f"({', '.join(sorted(scope.regions))}){_region_hint(owners)}"
             )
             return
         # gone, whoever declared it: two claims on something that is not there are not a conflict over it
@@ -450,7 +469,15 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
     if failed is not None:
         node.status, node.rule = UNKNOWN, "owner_source_failed"
         node.reason = (f"no source that could be read declares it, but {failed.source} could not be read "
-                       f"({failed.message}) and may")
+                       f"({failed.message}), so it may declare it")
+        return
+    if node.ambiguous:
+        claim = node.ambiguous[0]
+        elsewhere = sorted({n.region for n in index.find_all(node.type, node.account, None, node.natural_id)
+                            if n.live is not None} - {node.region})
+        node.status, node.rule = UNKNOWN, "region_unknown"
+        node.reason = (f"{_owner_text(claim)} declares a resource of this name without a region, and one is also "
+                       f"live in {', '.join(elsewhere)}: which one it declares is unknown{_region_hint([claim])}")
         return
     node.status, node.rule = UNMANAGED, "no_owner"
     node.reason = "no Terraform state or CloudFormation stack declares it"
@@ -460,6 +487,12 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
     if stack:
         logical = (node.live.tags or {}).get("aws:cloudformation:logical-id")
         node.reason += f"; it carries the tags of stack {stack} ({logical}): retained after a delete, or dropped from the template"
+
+
+def _region_hint(owners: list[Record]) -> str:
+    if any(_is_template_file(o) for o in owners):
+        return "; give the template's region (PATH@REGION or --cfn-template-region) to check it there"
+    return ""
 
 
 def _is_tags_call(row, call: str) -> bool:

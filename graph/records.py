@@ -96,6 +96,9 @@ class Record:
     # live only: the detail or tag calls that failed for this item (e.g. "ListQueueTags"). What they would have
     # told is unknown: never drift, and an unowned resource missing them cannot be called unmanaged.
     failed_calls: tuple[str, ...] = ()
+    # declared only if this template condition holds, and the condition could not be decided (a template file
+    # read with its parameters' defaults, one without a default): absent live, it is unknown, never missing
+    condition: str | None = None
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,30 @@ def test_a_template_file_without_a_region_is_matched_in_any_scanned_region_and_n
                   template("AWS::SQS::Queue", "nowhere", "Nowhere", "t.yaml", region=None)]
     nodes = by_id(reconcile([live("AWS::SQS::Queue", "far", region="eu-west-1")], regionless, scope(regions=regions)))
     assert nodes["far"].status == MANAGED and nodes["far"].region == "eu-west-1"
-    assert nodes["nowhere"].status == UNKNOWN and nodes["nowhere"].rule == "template_region_unknown"
+    assert nodes["nowhere"].status == UNKNOWN and nodes["nowhere"].rule == "region_unknown"
     assert "PATH@REGION" in nodes["nowhere"].reason
     # with its region given, the template is meant for that region: not there is missing
     placed = by_id(reconcile([], [template("AWS::SQS::Queue", "nowhere", "Nowhere", "t.yaml", region=R)], scope(regions=regions)))
     assert placed["nowhere"].status == MISSING
+
+
+def test_a_regionless_declaration_matching_live_resources_in_two_regions_claims_neither():
+    regions = (R, "eu-west-1")
+    twins = [live("AWS::SQS::Queue", "dup"), live("AWS::SQS::Queue", "dup", region="eu-west-1")]
+    graph = reconcile(twins, [template("AWS::SQS::Queue", "dup", "Dup", "t.yaml", region=None)], scope(regions=regions))
+    found = sorted((n.region, n.status, n.rule) for n in graph.nodes)
+    assert found == [("eu-west-1", UNKNOWN, "region_unknown"), (R, UNKNOWN, "region_unknown")]
+    assert all("t.yaml" in n.reason and "PATH@REGION" in n.reason for n in graph.nodes)
+    # a state resource with no region evidence at all is told the same way, without the template hint
+    state = [tf("AWS::SQS::Queue", "lone", "aws_sqs_queue.lone", region=None)]
+    (lone,) = reconcile([], state, scope(regions=regions)).nodes
+    assert (lone.status, lone.rule) == (UNKNOWN, "region_unknown") and "state.tfstate" in lone.reason
+
+
+def test_a_declaration_under_an_undecided_condition_is_unknown_when_absent_and_managed_when_live():
+    conditional = [template("AWS::SQS::Queue", "prod-only", "ProdQ", "t.yaml")]
+    conditional[0].condition = "IsProd"
+    (absent,) = reconcile([], conditional, scope()).nodes
+    assert (absent.status, absent.rule) == (UNKNOWN, "condition_undecided") and "IsProd" in absent.reason
+    present = by_id(reconcile([live("AWS::SQS::Queue", "prod-only")], conditional, scope()))["prod-only"]
+    assert present.status == MANAGED
