@@ -82,8 +82,16 @@ def _to_bool(value: Any) -> Any:
 def _to_int(value: Any) -> Any:
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "1e400" is a float, not an integer
         return value
+
+
+def _whole_number(value: Any) -> int:
+    """30, "30" and 30.0 are 30; anything else ("1e999", "thirty", a list) raises: it cannot be compared."""
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"not a whole number: {value!r}")
+    return int(number)
 
 
 def _to_float(value: Any) -> Any:
@@ -151,11 +159,14 @@ _PROTOCOLS = {"-1": "-1", "all": "-1", "6": "tcp", "17": "udp", "1": "icmp", "58
 
 
 def _rule_key(protocol: Any, from_port: Any, to_port: Any) -> tuple:
+    if isinstance(protocol, (list, dict, bool)):
+        raise TypeError("a protocol is a name or a number")
     proto = str(protocol).lower()
     proto = _PROTOCOLS.get(proto, proto)
     if proto == "-1":
         return ("-1", 0, 0)
-    return (proto, _to_int(from_port) if from_port is not None else 0, _to_int(to_port) if to_port is not None else 0)
+    return (proto, _whole_number(from_port) if from_port is not None else 0,
+            _whole_number(to_port) if to_port is not None else 0)
 
 
 def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
@@ -209,7 +220,7 @@ def _to_versioning(value: Any) -> Any:
 NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "versioning": _to_versioning,
     "scalar": lambda v: v,
-    "int": _to_int,
+    "int": lambda v: _whole_number(v),
     "float": _to_float,
     "bool": _to_bool,
     "lower": lambda v: str(v).lower(),
@@ -246,11 +257,16 @@ def tags_from_pairs(pairs: Any, key: str = "Key", value: str = "Value") -> dict[
 
 
 def _normalize(kind: str, value: Any, own_id: str | None) -> Any:
-    if kind == "rules":
-        return normalize_rules(value, own_id)
-    if value is None:
-        return None
-    return NORMALIZERS[kind](value)
+    """The value in the kind's canonical form; UNRESOLVED when it cannot be read as one (a rule whose port is
+    "1e999", a policy with a numeric key): a value we cannot read is skipped, never guessed, never a crash."""
+    try:
+        if kind == "rules":
+            return normalize_rules(value, own_id)
+        if value is None:
+            return None
+        return NORMALIZERS[kind](value)
+    except Exception:
+        return UNRESOLVED
 
 
 def _jsonable(value: Any) -> Any:

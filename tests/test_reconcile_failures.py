@@ -152,3 +152,21 @@ def test_a_declaration_under_an_undecided_condition_is_unknown_when_absent_and_m
     assert (absent.status, absent.rule) == (UNKNOWN, "condition_undecided") and "IsProd" in absent.reason
     present = by_id(reconcile([live("AWS::SQS::Queue", "prod-only")], conditional, scope()))["prod-only"]
     assert present.status == MANAGED
+
+
+def test_values_that_cannot_be_read_are_not_compared_and_never_crash_the_scan():
+    from graph.drift import compare
+    from graph.resource_types import CATALOG
+
+    queue, group, role = CATALOG["AWS::SQS::Queue"], CATALOG["AWS::EC2::SecurityGroup"], CATALOG["AWS::IAM::Role"]
+    assert compare(queue, {"visibility_timeout": "1e400"}, None, {"visibility_timeout": "30"}, None) == []
+    assert compare(queue, {"visibility_timeout": "45"}, None, {"visibility_timeout": "30"}, None) != []
+    for declared in ({"from_port": "1e999", "to_port": 22, "protocol": "tcp"}, {"cidr_blocks": 5, "protocol": "tcp"},
+                     {"protocol": ["tcp"], "from_port": 1, "to_port": 1}):
+        assert compare(group, {"ingress": [declared]}, None, {"ingress": []}, None) == []
+    odd_policy = {"Version": "2012-10-17", 1: "x", "Statement": []}
+    assert compare(role, {"assume_role_policy": odd_policy}, None, {"assume_role_policy": {"Statement": []}}, None) == []
+    # and the whole reconcile goes through
+    records_live = [live("AWS::SQS::Queue", "nan", attributes={"visibility_timeout": "30"})]
+    declared = [tf("AWS::SQS::Queue", "nan", "aws_sqs_queue.nan", attributes={"visibility_timeout": "1e999"})]
+    assert by_id(reconcile(records_live, declared, scope()))["nan"].status == MANAGED
