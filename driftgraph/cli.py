@@ -55,6 +55,14 @@ def cli(verbose: int) -> None:
     _setup_logging(verbose)
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (through symlinks and hard links too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _plain(error: BaseException) -> str:
     """An exception as a reader needs it: the OS's words and the file for an OSError, else its message."""
     if isinstance(error, OSError) and error.strerror:
@@ -207,17 +215,29 @@ def _fail_on_words(ctx, param, value: str) -> frozenset[str]:
 @click.option("--scan", "scan_id", type=click.IntRange(min=1), help="Scan id (default: the latest).")
 @click.option("--fail-on", default="", callback=_fail_on_words, metavar="LIST",
               help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
-@click.option("-o", "--output", type=click.File("w"), default="-", help="Write here instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write here instead of stdout (never the database itself).")
 def report(db, fmt, scan_id, fail_on, output) -> None:
     """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
     from graph.report import build_report, render_markdown
     from graph.store import open_database
 
+    if output != "-" and _same_file(output, db):
+        raise click.BadParameter(f"{output} is the database itself: writing the report there would destroy it",
+                                 param_hint="-o/--output")
     try:
         data = build_report(open_database(db), scan_id)
     except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
         raise click.ClickException(str(exc)) from exc
-    output.write(json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data))
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
+    try:
+        if output == "-":
+            click.echo(text, nl=False)
+        else:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report: {_plain(exc)}") from exc
     found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
     if "drift" in fail_on and data["summary"]["drifted_resources"]:
         found.add("drift")

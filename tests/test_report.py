@@ -111,3 +111,21 @@ def test_a_scan_id_must_be_a_real_scan(tmp_path):
     assert missing.exit_code == 1 and "no scan with id 7" in missing.output
     data = json.loads(runner.invoke(cli, ["report", "--db", str(db), "--scan", "1", "--format", "json"]).output)
     assert data["scan"]["id"] == 1
+
+
+def test_the_report_is_never_written_over_its_database_and_a_full_disk_is_one_line(tmp_path):
+    db = tmp_path / "g.db"
+    _scan(db, [_resource("q")])
+    before = db.read_bytes()
+    link = tmp_path / "link.db"
+    link.symlink_to(db)
+    runner = CliRunner()
+    for target in (db, link):
+        result = runner.invoke(cli, ["report", "--db", str(db), "--format", "json", "-o", str(target)])
+        assert result.exit_code == 2 and "is the database itself" in result.output
+    assert db.read_bytes() == before
+    full = runner.invoke(cli, ["report", "--db", str(db), "-o", "/dev/full"])
+    assert full.exit_code == 1 and "cannot write the report: No space left on device" in full.output
+    written = tmp_path / "r.md"
+    assert runner.invoke(cli, ["report", "--db", str(db), "-o", str(written)]).exit_code == 0
+    assert written.read_text().startswith("# driftgraph report: scan 1")
