@@ -20,6 +20,7 @@ from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, Impor
 from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.store import ScanWriter, check_database
 from importers.cloudformation import import_stacks, import_template_files
+from importers.inputs import InputProblem, read_file
 from importers.terraform_state import load_terraform_states
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
 from scanner.live import count_listings, scan_live
@@ -94,13 +95,16 @@ def failed_owner_sources(sources: list[dict[str, Any]], template_regions: dict[s
     return failed
 
 
+IGNORE_FILE_MAX_BYTES = 1 << 20  # a rules file, not data: a megabyte of rules is already far too many
+
+
 def read_ignore_file(location: str) -> IgnoreRules:
     """The ignore rules of a file; ValueError naming the file (and line) when it cannot be read as rules."""
     path = Path(location)
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the ignore file ({error.strerror or error})") from None
+        data = read_file(location, IGNORE_FILE_MAX_BYTES)  # regular files only: a FIFO or /dev/zero never hangs
+    except InputProblem as problem:
+        raise ValueError(f"{path}: cannot read the ignore file: {problem.reason}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -30,7 +30,7 @@ from graph.records import (
     Listing,
     Record,
 )
-from graph.redact import redact_tag_value
+from graph.redact import redact_tag_value, redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
 
@@ -529,7 +529,7 @@ class IgnoreRule:
         """The rule as a reason may quote it: a secret-looking tag key never shows its pattern."""
         if self.kind == "tag":
             return f"tag:{self.type_or_key}={redact_tag_value(self.type_or_key, self.glob)}"
-        return f"{self.type_or_key}:{self.glob}"
+        return f"{self.type_or_key}:{redact_text(self.glob)}"
 
 
 def _check_glob(glob: str, where: str) -> str:
@@ -543,7 +543,7 @@ def _check_glob(glob: str, where: str) -> str:
         elif char == "]" and depth:
             depth -= 1
     if depth:
-        raise ValueError(f"{where}: unclosed '[' in pattern {glob!r}")
+        raise ValueError(f"{where}: unclosed '[' in the pattern")
     return glob
 
 
@@ -570,7 +570,8 @@ class IgnoreRules:
             # the type is everything up to the first ':' that is not part of '::'
             type_, glob = _split_type(line)
             if type_ is None or not _IGNORE_TYPE.match(type_):
-                raise ValueError(f"{where}: cannot read ignore rule {line!r} (want TYPE:GLOB or tag:KEY=GLOB)")
+                # the line itself is not quoted: a broken rule may hold what it was meant to match (a secret)
+                raise ValueError(f"{where}: cannot read the ignore rule (want TYPE:GLOB or tag:KEY=GLOB)")
             self.rules.append(IgnoreRule(number, "id", type_, _check_glob(glob.strip(), where)))
 
     def match(self, node: Node) -> str | None:

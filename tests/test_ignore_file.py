@@ -32,7 +32,7 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
     ("tag:", "names no key"),
     ("tag:=prod", "names no key"),
     ("AWS::SQS::Queue:", "empty pattern"),
-    ("just words", "cannot read ignore rule"),
+    ("just words", "cannot read the ignore rule"),
 ])
 def test_rules_that_could_never_match_are_refused_with_file_and_line(line, complaint):
     with pytest.raises(ValueError, match=rf"x\.ignore:2: .*{complaint}"):
@@ -62,3 +62,23 @@ def test_an_ignore_reason_never_quotes_a_secret_tag():
     assert "tag:team=sandbox" in found["r"][1]
     written = IgnoreRules(["tag:api_token=hunter2*"], "x.ignore")
     assert "hunter2" not in _statuses(written, live("AWS::SQS::Queue", "s", tags={"api_token": "hunter2x"}))["s"][1]
+
+
+def test_an_ignore_file_that_is_a_fifo_or_endless_is_refused_without_reading_it(tmp_path):
+    import os
+
+    fifo = tmp_path / "rules.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="rules.fifo: cannot read the ignore file"):
+        read_ignore_file(str(fifo))  # would block forever if opened for reading
+    with pytest.raises(ValueError, match="cannot read the ignore file: a character device, not a regular file"):
+        read_ignore_file("/dev/zero")  # would read forever
+
+
+def test_errors_about_a_broken_rule_do_not_quote_it():
+    for line in ("tag:db_password=IGNSECRET60[", "AWS:SQS:Queue:x password=IGNSECRET63"):
+        with pytest.raises(ValueError) as raised:
+            IgnoreRules([line], "x.ignore")
+        assert "IGNSECRET" not in str(raised.value) and "x.ignore:1" in str(raised.value)
+    rules = IgnoreRules(["AWS::SQS::Queue:password=IGNSECRET61"], "x.ignore")
+    assert "IGNSECRET61" not in rules.rules[0].text()
