@@ -8,6 +8,7 @@ go whatever they are called and ordinary values (`Environment=production`, a git
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Any
@@ -36,10 +37,11 @@ SECRET_ENDINGS = ("password", "passwords", "passwd", "passphrase", "pwd", "secre
 # ...or these words in a row.
 SECRET_PHRASES = (
     ("api", "key"), ("private", "key"), ("auth", "key"), ("signing", "key"), ("shared", "key"), ("preshared", "key"),
-    ("connection", "string"), ("user", "data"),
+    ("connection", "string"), ("user", "data"), ("access", "key"), ("encryption", "key"),
 )
-# Secret only as the last word (`pass=`, `db_pass`, `proxy_auth`): earlier they are verbs or kinds (`pass_role`).
-SECRET_LAST_WORDS = frozenset({"pass", "auth"})
+# Secret only as the last word (`pass=`, `db_pass`, `proxy_auth`, `DB_PW`): earlier they are verbs or kinds
+# (`pass_role`).
+SECRET_LAST_WORDS = frozenset({"pass", "auth", "pw"})
 # A key ending in one of these names or describes a secret instead of holding it: `secret_arn`, `SecretId`,
 # `password_policy`, `PasswordLastUsed`, `token_ttl`, `master_user_secret.kms_key_id`.
 IDENTIFIER_LAST_WORDS = frozenset(
@@ -116,11 +118,12 @@ def is_secret_attribute(attribute: str, value: Any = None) -> bool:
 
 # Tokens that are secrets whatever precedes them.
 _TOKENS = (
-    r"(?=[AgxeB])\b(?:"  # (the lookahead only makes the scan cheaper: it runs on every value written)
+    r"(?=[AgxeBd])\b(?:"  # (the lookahead only makes the scan cheaper: it runs on every value written)
     r"A[KS]IA[A-Z0-9]{16}\b"  # an AWS access key id (AKIA long-term, ASIA temporary)
     r"|gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255}"  # GitHub tokens
     r"|xox[abposr]-[A-Za-z0-9\-]{10,255}"  # Slack tokens
     r"|eyJ[A-Za-z0-9_\-]{8,4096}\.eyJ[A-Za-z0-9_\-]{8,4096}\.[A-Za-z0-9_\-]{0,4096}"  # a JWT
+    r"|da2-[a-z0-9]{26}\b"  # an AppSync API key
     r"|Bearer[ \t]+(?P<bearer>[A-Za-z0-9\-._~+/]{16,4096}=*))"  # a bearer token in prose
 )
 _SHAPES = (
@@ -293,6 +296,19 @@ def _redact_mapping(mapping: dict) -> dict:
         else:
             out[field] = redact(value, str(field))
     return out
+
+
+_CREDENTIAL = re.compile(_TOKENS)
+
+
+def redact_identifier(text: str) -> str:
+    """An identifier with the credentials in it masked: an access key id, an API key (an AppSync key's id is
+    the key). Identifiers join tables, so each credential becomes the same `<redacted:HASH>` wherever it
+    stands, and two different ones stay different; nothing else of an identifier is touched (an ARN, a name
+    with "token" in it, a 40-character path stay as they are)."""
+    if not isinstance(text, str) or not text:
+        return text
+    return _CREDENTIAL.sub(lambda m: f"<redacted:{hashlib.sha256(m.group(0).encode()).hexdigest()[:12]}>", text)
 
 
 def redact_tag_value(key: str, value: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from graph.redact import REDACTED, is_secret_attribute, redact, redact_tags, redact_text
+from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text
 
 SCHEMA_VERSION = 1
 
@@ -294,20 +294,26 @@ def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "declared": shown(declared), "live": shown(live)}
 
 
-# Identifier columns name things; they are never secrets, and masking a span of one would break the graph.
+# Identifier columns name things and join the tables: only credentials in them are masked, the same way
+# wherever they stand (redact_identifier), since free-text masking of a span would break the graph.
 IDENTIFIER_COLUMNS = frozenset(
     {"id", "arn", "natural_id", "name", "type", "account", "region", "resource_id", "source_id", "target_id",
      "stack_id", "parent_id", "root_id", "exporting_stack_id", "export_name", "address", "source", "path",
      "stack_name", "declared_type", "relation", "status", "tool", "framework", "outcome", "rule", "service"}
 )
+# ...except these, which no table joins on and whose text comes from users' files (a Terraform address quotes
+# a for_each key, which can be anything): masked as free text.
+FREE_IDENTIFIER_COLUMNS = frozenset({"address"})
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if key in IDENTIFIER_COLUMNS:
-            out[key] = value
+        if key in FREE_IDENTIFIER_COLUMNS and isinstance(value, str):
+            out[key] = redact_text(value)  # a Terraform address may quote a for_each key: any text at all
+        elif key in IDENTIFIER_COLUMNS:
+            out[key] = redact_identifier(value)
         elif key == "tags":
             out[key] = _json(redact_tags(value))
         elif isinstance(value, (dict, list, tuple)):

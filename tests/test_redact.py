@@ -403,3 +403,43 @@ def test_pathological_text_does_not_hang():
     for text in inputs:
         redact_text(text)
     assert time.monotonic() - started < 30
+
+
+def test_credentials_in_identifiers_are_masked_alike_wherever_they_stand(tmp_path):
+    import sqlite3
+
+    from graph.redact import redact_identifier
+
+    access_key, appsync = "AKIAIOSFODNN7EXAMPLE", "da2-abcdefghijklmnopqrstuvwxyz"
+    masked = redact_identifier(f"aws_iam_access_key:123456789012:global:{access_key}")
+    assert access_key not in masked and masked == redact_identifier(f"aws_iam_access_key:123456789012:global:{access_key}")
+    assert redact_identifier("AKIAIOSFODNN7EXAMPLF") != redact_identifier(access_key)
+    for ordinary in ("arn:aws:iam::123456789012:role/token-refresher", "aws/lambda/SomeFunctionName1234567890abcd",
+                     "sg-0123456789abcdef0", "/aws/lambda/password-reset"):
+        assert redact_identifier(ordinary) == ordinary
+    writer = ScanWriter(tmp_path / "g.db")
+    writer.begin({"started_at": "now", "status": "running"})
+    key_id = f"aws_appsync_api_key:123456789012:us-east-1:abcdefgh:{appsync}"
+    writer.write("resources", [{"id": key_id, "name": f"abcdefgh:{appsync}", "status": "unmanaged"}])
+    writer.write("owners", [{"resource_id": key_id, "tool": "terraform", "source": "s.tfstate",
+                             "address": 'aws_sqs_queue.each["password=hunter2-planted"]'}])
+    writer.commit()
+    raw = (tmp_path / "g.db").read_bytes()
+    assert appsync.encode() not in raw and b"hunter2-planted" not in raw
+    joined = sqlite3.connect(tmp_path / "g.db").execute(
+        "select count(*) from resources join owners on owners.resource_id = resources.id").fetchone()[0]
+    assert joined == 1, "masked the same way in both tables, the join still holds"
+
+
+@pytest.mark.parametrize("key", ["DB_PW", "access_key", "AccessKey", "encryption_key"])
+def test_more_secret_key_names(key):
+    from graph.redact import is_secret_key
+
+    assert is_secret_key(key) and redact_tags({key: "s3cr3t-value"}) == {key: REDACTED}
+
+
+@pytest.mark.parametrize("key", ["access_key_id", "encryption_key_arn", "pw_policy"])
+def test_names_of_such_things_stay_plain(key):
+    from graph.redact import is_secret_key
+
+    assert not is_secret_key(key)
