@@ -145,7 +145,7 @@ Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (
               help="Rules for resources to mark ignored, one a line: TYPE:GLOB or tag:KEY=GLOB (see below).")
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
-@click.option("--workers", default=16, show_default=True, help="Concurrent listings.")
+@click.option("--workers", default=16, show_default=True, type=click.IntRange(min=1), help="Concurrent listings.")
 @click.option("--max-input-mb", type=click.IntRange(min=1), metavar="N",
               help="Largest state or template file read, in MiB (default: 256 for states, 10 for templates).")
 @click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),

@@ -18,7 +18,7 @@ from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
 from graph.resource_types import CATALOG, catalog_as_dicts
-from graph.store import ScanWriter, check_database
+from graph.store import ScanWriter, check_database, check_writable
 from importers.cloudformation import import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
 from importers.terraform_state import load_terraform_states
@@ -204,7 +204,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     `progress` hears of phases and listings (a live view on a terminal)."""
     progress = progress or ScanProgress()
     started_at, started = _now(), time.monotonic()
-    check_database(options.db)  # refuse a file that is not ours before spending a scan on it
+    check_database(options.db)  # refuse a file that is not ours, or one we cannot write, before spending a scan on it
+    check_writable(options.db)
     ignore = read_ignore_file(options.ignore_file) if options.ignore_file else None
     # identity and regions go to the profile's region, never the first --region (maybe an opt-in one not enabled)
     session = session or AwsSession(options.profile, home_region(options.regions), options.call_timeout)

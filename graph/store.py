@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import sqlite3
 from pathlib import Path
@@ -196,6 +197,36 @@ class NotADriftgraphDatabase(ValueError):
     """The file is not a database driftgraph wrote: never add our tables to someone else's data."""
 
 
+class DatabaseBusy(ValueError):
+    """Another process holds the database's write lock (not a scan of ours: those take turns on PATH.lock)."""
+
+
+class DatabaseUnwritable(ValueError):
+    """The database, its folder or its lock file cannot be written: found before a scan, not after it."""
+
+
+BUSY_TIMEOUT_S = 15  # how long a reader waits for another process's write transaction to commit
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise DatabaseUnwritable when a scan could not write `path` (a dangling symlink, a missing or read-only
+    folder, a read-only file), so a scan fails at once instead of after listing everything."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise DatabaseUnwritable(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
+    real = Path(os.path.realpath(path))
+    if not real.parent.is_dir():
+        raise DatabaseUnwritable(f"{path}: the folder {real.parent} does not exist")
+    if not os.access(real.parent, os.W_OK | os.X_OK):
+        raise DatabaseUnwritable(f"{path}: the folder {real.parent} cannot be written (the lock and journal go there)")
+    if real.exists() and not os.access(real, os.R_OK | os.W_OK):
+        raise DatabaseUnwritable(f"{path}: the file cannot be written")
+    try:
+        open(path.with_name(path.name + ".lock"), "a").close()
+    except OSError as error:
+        raise DatabaseUnwritable(f"{path}.lock: {error.strerror or error}") from None
+
+
 def check_database(path: str | os.PathLike) -> bool:
     """True when `path` holds a driftgraph database, False when there is nothing yet (no file, an empty file,
     an SQLite database without tables); raises NotADriftgraphDatabase for anything else, saying what it is."""
@@ -214,7 +245,7 @@ def check_database(path: str | os.PathLike) -> bool:
         raise NotADriftgraphDatabase(f"{path}: not an SQLite database; driftgraph writes only its own databases")
     try:
         # read-write, never create: a hot journal left by a killed scan is rolled back here, as any open would
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=60)
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
             tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
             version = None
@@ -223,6 +254,10 @@ def check_database(path: str | os.PathLike) -> bool:
                 version = found[0] if found else None
         finally:
             connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            raise DatabaseBusy(f"{path}: locked by another process writing to it; try again when it is done") from None
+        raise NotADriftgraphDatabase(f"{path}: cannot be read as an SQLite database ({error})") from None
     except sqlite3.DatabaseError as error:
         raise NotADriftgraphDatabase(f"{path}: cannot be read as an SQLite database ({error})") from None
     if not tables:
@@ -275,9 +310,24 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
 
 
 def _json(value: Any) -> str | None:
+    """Strict JSON: NaN and infinities (YAML `.nan`, a state's "1e999") are written as text, never as the bare
+    `NaN` other JSON readers refuse."""
     if value is None:
         return None
-    return json.dumps(value, sort_keys=True, default=str)
+    try:
+        return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+    except (TypeError, ValueError):  # a non-finite float, or keys of mixed types
+        return json.dumps(_finite(value), default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in sorted(value.items(), key=lambda item: str(item[0]))}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:

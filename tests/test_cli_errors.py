@@ -93,3 +93,39 @@ def test_a_missing_template_path_is_an_error_row_like_a_missing_state(aws, tmp_p
     assert report["scan"]["status"] == "partial"
     statuses = {row["path"].rsplit("/", 1)[-1]: (row["kind"], row["status"]) for row in report["sources"]}
     assert statuses == {"nope.yaml": ("cloudformation_template", "error"), "nope.tfstate": ("terraform_state", "error")}
+
+
+def test_a_db_that_cannot_be_written_fails_before_any_aws_call(tmp_path):
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    dangling = tmp_path / "gone.db"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.db")
+    for path, why in ((dangling, "which does not exist"), (tmp_path / "no-such-folder" / "g.db", "does not exist")):
+        # no AWS endpoint answers on port 9: the refusal must come before any call
+        result = CliRunner().invoke(cli, ["scan", "--db", str(path), "--region", "us-east-1"],
+                                    env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+        assert result.exit_code == 1 and why in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_database_another_process_holds_locked_is_named_as_busy(tmp_path, monkeypatch):
+    import sqlite3
+
+    import pytest
+
+    from graph import store
+
+    db = tmp_path / "g.db"
+    writer = store.ScanWriter(db)
+    writer.begin({"started_at": "now", "status": "running"})
+    writer.commit()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_S", 0.2)  # the wait, shortened; the verdict is what is tested
+    try:
+        with pytest.raises(store.DatabaseBusy, match="locked by another process"):
+            store.check_database(db)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -129,3 +129,21 @@ def test_the_report_is_never_written_over_its_database_and_a_full_disk_is_one_li
     written = tmp_path / "r.md"
     assert runner.invoke(cli, ["report", "--db", str(db), "-o", str(written)]).exit_code == 0
     assert written.read_text().startswith("# driftgraph report: scan 1")
+
+
+def test_the_json_report_is_strict_json_even_when_a_value_is_not_a_number(tmp_path):
+    db = tmp_path / "g.db"
+    writer = ScanWriter(db)
+    writer.begin({"started_at": "now", "status": "running"})
+    writer.write("resources", [_resource("q", status="managed")])
+    writer.write("drift", [{"resource_id": _resource("q")["id"], "attribute": "visibility_timeout",
+                            "declared": float("nan"), "live": float("inf"), "tool": "terraform"}])
+    writer.commit()
+    text = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json"]).output
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    data = json.loads(text, parse_constant=refuse)
+    (drift,) = data["resources"][0]["drift"]
+    assert (drift["declared"], drift["live"]) == ("nan", "inf")
