@@ -156,6 +156,9 @@ def _config_subdir(name: str) -> str | None:
     return str(path) if path.is_dir() else None
 
 
+GUARD_MODULE = "driftgraph_guard.py"  # how Datasette names that plugin's module: its file name
+
+
 def make_app(db_path: str | os.PathLike, host: str = "127.0.0.1"):
     """A Datasette instance serving `db_path` read-only (never written, a new scan shown) with our metadata,
     answering the Host names of a server bound to `host`."""
@@ -172,6 +175,13 @@ def make_app(db_path: str | os.PathLike, host: str = "127.0.0.1"):
         plugins_dir=_config_subdir("plugins"),
         static_mounts=[("static", s)] if (s := _config_subdir("static")) else None,
     )
+    # Datasette's own error handler dumps a rich traceback with every local variable for each 404; our plugin
+    # (driftgraph_guard.handle_exception) answers every error with one log line. Datasette runs every handler,
+    # so the default one has to go, not just be outranked.
+    from datasette.plugins import pm
+
+    if pm.get_plugin("datasette.handle_exception") is not None and pm.get_plugin(GUARD_MODULE) is not None:
+        pm.unregister(name="datasette.handle_exception")
     # Datasette made its own Database for the file (no connection opened yet); ours takes its place
     name = database_name(path)
     ds.remove_database(name)

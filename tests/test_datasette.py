@@ -487,7 +487,7 @@ def served(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("served")
     db = build_fixture_db(workdir / f"{DB_NAME}.db")
     with serving(db, workdir / "serve.log") as (base, process):
-        yield {"base": base, "process": process, "db": db}
+        yield {"base": base, "process": process, "db": db, "log": workdir / "serve.log"}
 
 
 def test_only_loopback_host_names_are_answered(served):
@@ -670,3 +670,15 @@ def test_serve_on_port_zero_prints_the_real_url(tmp_path):
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_errors_are_one_log_line_not_a_console_dump_and_absolute_targets_are_refused(served):
+    base = served["base"]
+    assert request(base, f"/{DB_NAME}/no_such_table")[0] == 404
+    assert request(base, sql_page("select * from no_such_table"))[0] == 400
+    status, _ = request(base, f"http://evil.example/{DB_NAME}/unmanaged", host="localhost")
+    assert status == 400
+    log = served["log"].read_text()
+    assert "Traceback" not in log and "locals" not in log.lower(), log[-2000:]
+    assert "GET /estate/no_such_table: 404" in log
+    assert served["process"].poll() is None

@@ -7,12 +7,15 @@ passes the address it binds as the plugin configuration `driftgraph-guard: {boun
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
 import weakref
 
 from datasette import hookimpl
+
+LOG = logging.getLogger("driftgraph.serve")
 
 # Names a browser may use to reach a server on loopback. Any other Host is refused: a page of evil.example
 # whose name an attacker re-points at 127.0.0.1 (DNS rebinding) must not read the inventory.
@@ -73,6 +76,8 @@ def asgi_wrapper(datasette):
             hosts = [value.decode("latin-1") for key, value in scope.get("headers") or [] if key == b"host"]
             if not hosts or any(host_name(host) not in allowed for host in hosts):
                 return await _refuse(send, 421, f"421 Misdirected Request: this server answers {shown} only\n")
+            if not scope.get("path", "/").startswith("/"):  # an absolute-form target (GET http://x/...): no page here
+                return await _refuse(send, 400, "400 Bad Request: ask for a path on this server\n")
             return await app(scope, receive, _capped(send))
 
         return guarded
@@ -198,3 +203,31 @@ def _printf_within_limit(fmt=None, *args):
         helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     placeholders = ", ".join("?" * (1 + len(args)))
     return helper.execute(f"select printf({placeholders})", (fmt, *args)).fetchone()[0]
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    """An error page without Datasette's default console dump (a rich traceback with every local variable) for
+    each 404 and each bad query a browser sends: one log line instead, and the page Datasette would show."""
+    from datasette import Response
+    from datasette.utils.asgi import Base400
+    from datasette.views.base import DatasetteError
+    from markupsafe import Markup
+
+    async def page():
+        if isinstance(exception, Base400):
+            status, message, title = exception.status, exception.args[0] if exception.args else "", None
+        elif isinstance(exception, DatasetteError):
+            status, title = exception.status, exception.title
+            message = Markup(exception.message) if exception.message_is_html else exception.message
+        else:
+            status, message, title = 500, f"{type(exception).__name__}: {exception}", None
+        LOG.warning("%s %s: %s %s", request.method, request.path, status, " ".join(str(message).split())[:300])
+        info = {"ok": False, "error": message, "status": status, "title": title}
+        if request.path.split("?")[0].endswith(".json"):
+            return Response.json(info, status=status)
+        template = datasette.jinja_env.select_template([f"{status}.html", "error.html"])
+        context = dict(info, urls=datasette.urls, app_css_hash=datasette.app_css_hash(), menu_links=lambda: [])
+        return Response.html(await template.render_async(context), status=status)
+
+    return page
