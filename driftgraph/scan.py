@@ -240,7 +240,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     if options.tfstates:
         progress.phase("reading states")
         declared.extend(
-            load_terraform_states(list(options.tfstates), session, default_account=account, default_region=regions[0],
+            # no default region: a resource whose state gives no region evidence is matched in any scanned region
+            load_terraform_states(list(options.tfstates), session, default_account=account, default_region=None,
                                   **state_limit)
         )
     progress.phase("reconciling")
