@@ -46,6 +46,7 @@ class Found:
     explicit: bool  # named or matched by a pattern, rather than picked up by walking a folder
     problem: str | None = None
     status: str = ERROR
+    matched: bool = False  # matched by a pattern, not named: a `dir/*` picks up READMEs too
 
 
 # ------------------------------------------------------------------------------------------------ finding
@@ -60,15 +61,17 @@ def find_files(
     (folders among them walked likewise); problems in place, in a stable order. An empty list means a folder
     without a wanted file.
 
-    `wanted` and `skip_folder` judge names met while walking a folder; a file named or matched is always taken."""
+    `wanted` and `skip_folder` judge names met while walking a folder; a file named or matched is always taken
+    (`matched` tells the caller which were only matched). A location that exists is what it names, even when it
+    reads as a pattern: `a[1].tfstate` is that file, not `a1.tfstate`."""
     location = os.path.expanduser(location)
-    if glob.has_magic(location):
+    if glob.has_magic(location) and not os.path.lexists(location):
         matches, problems = _expand_pattern(location)
         if not matches and not problems:
             return [Found(location, True, "no file matches this pattern")]
         found = list(problems)
         for match in matches:
-            found += _walk(match, wanted, skip_folder) if os.path.isdir(match) else [_check_file(match, True)]
+            found += _walk(match, wanted, skip_folder) if os.path.isdir(match) else [_check_file(match, True, True)]
         return _unique(found)
     if os.path.isdir(location):
         return _walk(location, wanted, skip_folder)
@@ -119,7 +122,8 @@ def _expand_pattern(pattern: str) -> tuple[list[str], list[Found]]:
 
     `glob.glob(recursive=True)` follows symbolic link loops without end; this matches one part at a time and
     visits each folder once for each part of the pattern. `*` and `**` leave out names starting with a dot,
-    as the shell does; a trailing `**` matches the folder itself, which the caller walks."""
+    as the shell does; a trailing `**` matches the folder itself, which the caller walks. A part that is the
+    name of an entry as it stands matches it too (`env[prod]/*.tfstate`)."""
     parts = [p for p in pattern.split(os.sep) if p]
     fixed = 0
     while not glob.has_magic(parts[fixed]):
@@ -154,7 +158,7 @@ def _expand_pattern(pattern: str) -> tuple[list[str], list[Found]]:
             steps = [(e, position) for e in entries if _is_folder(e) and not e.name.startswith(".")]
         else:
             for entry in entries:
-                if not fnmatch.fnmatchcase(entry.name, part):
+                if not (entry.name == part or fnmatch.fnmatchcase(entry.name, part)):
                     continue
                 if entry.name.startswith(".") and not part.startswith("."):
                     continue
@@ -192,15 +196,15 @@ def _identity(path: str) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
 
 
-def _check_file(path: str, explicit: bool) -> Found:
+def _check_file(path: str, explicit: bool, matched: bool = False) -> Found:
     """`path` as an input, or the reason it is not one (missing, not a regular file), found before opening it."""
     try:
         _require_regular(os.stat(path))
     except OSError as error:
-        return Found(path, explicit, _missing_reason(path, error))
+        return Found(path, explicit, _missing_reason(path, error), matched=matched)
     except InputProblem as problem:
-        return Found(path, explicit, problem.reason, problem.status)
-    return Found(path, explicit)
+        return Found(path, explicit, problem.reason, problem.status, matched=matched)
+    return Found(path, explicit, matched=matched)
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -236,6 +240,31 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         os.close(descriptor)
     if remaining <= 0:
         raise InputProblem(too_large(None, max_bytes), REFUSED)
+    return b"".join(chunks)
+
+
+def read_head(path: str, size: int) -> bytes:
+    """The first `size` bytes of a regular file (fewer if it is shorter), to tell what it is without reading it
+    all; InputProblem when it is not a regular file or cannot be read, as for `read_file`."""
+    try:
+        _require_regular(os.stat(path))
+        descriptor = os.open(path, _OPEN_FLAGS)
+    except OSError as error:
+        raise InputProblem(_missing_reason(path, error)) from None
+    try:
+        _require_regular(os.fstat(descriptor))
+        chunks: list[bytes] = []
+        remaining = size
+        while remaining > 0:
+            chunk = os.read(descriptor, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError as error:
+        raise InputProblem(_reason(error)) from None
+    finally:
+        os.close(descriptor)
     return b"".join(chunks)
 
 

@@ -24,16 +24,22 @@ from graph.drift import pick_values
 from graph.records import GLOBAL, TERRAFORM, ImportResult, Owner, Record, SourceError, source_row
 from graph.redact import redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES
-from importers.inputs import DEFAULT_MAX_BYTES, InputProblem, find_files, read_file, too_large
+from importers.inputs import DEFAULT_MAX_BYTES, Found, InputProblem, find_files, read_file, read_head, too_large
 
 SOURCE_KIND = "terraform_state"
 
 # What a directory walk picks up. A `terraform.tfstate.backup` is an older copy of the state next to it, so a
 # walk leaves it out (it does not end in either suffix); naming it explicitly still loads it.
 STATE_FILE_SUFFIXES = (".tfstate", ".tfstate.json")
+# A file a pattern matches is read when its name ends so; one named otherwise only if its first bytes (or, for
+# JSON whose first keys are not a state's, the whole document) are a state's: `dir/*` also matches a README.
+MATCHED_STATE_SUFFIXES = (*STATE_FILE_SUFFIXES, ".tfstate.backup")
+HEAD_BYTES = 4096  # what is read of a file or an S3 object to tell whether it is a state
 # Where the S3 backend keeps the states of workspaces other than "default" (its workspace_key_prefix, "env:").
 S3_WORKSPACE_KEY = re.compile(r"(?:^|/)env:/[^/]+/.")
-S3_HEAD_BYTES = 4096  # what one ranged GetObject reads of a key that is not a state by name, to tell
+S3_HEAD_BYTES = HEAD_BYTES  # what one ranged GetObject reads of a key that is not a state by name, to tell
+# Why an object under an S3 prefix was not read, as the skipped row counts them.
+NOT_A_STATE, EMPTY_OBJECT, NOT_NAMED = "not_a_state", "empty", "not_named"
 _STATE_HEADER_KEY = re.compile(rb'"(version|terraform_version|serial|lineage)"\s*:')
 
 LOADED, ERROR, SUPERSEDED, REFUSED, SKIPPED = "loaded", "error", "superseded", "refused", "skipped"
@@ -49,8 +55,45 @@ NAME_LIKE_ID = re.compile(r"name|^bucket$|identifier$|^cluster_id$|^replication_
 
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 AVAILABILITY_ZONE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d+)(?:-[a-z]+-\d+)?[a-z]$")  # incl. local zones
+# An EIP's network border group: the region, or a local or Wavelength zone's group (us-west-2-lax-1)
+BORDER_GROUP = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d+)(?:-[a-z0-9]+)*$")
 ACCOUNT = re.compile(r"^\d{12}$")
 SQS_URL = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(\d{12})/")
+
+# Attributes holding the resource's own AWS hostname, which names its region: EC2's DNS names
+# (ec2-52-1-2-3.eu-west-1.compute.amazonaws.com, ip-10-0-0-5.eu-west-1.compute.internal), load balancers'
+# (x.eu-west-1.elb.amazonaws.com, x.elb.eu-west-1.amazonaws.com), databases', clusters' and APIs' endpoints.
+# Read only when the resource has no ARN, region or zone; a hostname not under amazonaws.com (a customer's
+# domain) or with no region label in it (ElastiCache's `euw1`, CloudFront) says nothing.
+HOSTNAME_ATTRIBUTES = ("public_dns", "private_dns", "dns_name", "endpoint", "reader_endpoint", "address",
+                       "invoke_url", "api_endpoint", "bucket_regional_domain_name")
+# ...except where the attribute names another resource: a subscription's endpoint is its subscriber.
+FOREIGN_HOSTNAMES = {"aws_sns_topic_subscription": ("endpoint",)}
+_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?([A-Za-z0-9.-]+)(?::\d+)?(?:[/?#]|$)")
+# us-east-1 kept EC2's first spellings: ec2-1-2-3-4.compute-1.amazonaws.com and ip-10-0-0-5.ec2.internal
+US_EAST_1_HOSTS = (".compute-1.amazonaws.com", ".ec2.internal")
+
+# Terraform types whose identifiers are, or hold, a credential: these attributes never leave the state (as if
+# marked sensitive), and the record is named `<state>#<address>` instead (as reconcile names a child without
+# an id). Not listed, because only another attribute is secret (and only identifiers, tags and comparable
+# attributes leave this module): aws_api_gateway_api_key (id is the key's id, `value` the key),
+# aws_iam_user_login_profile (id is the user's name), aws_lightsail_key_pair (id is the pair's name),
+# aws_secretsmanager_secret_version (id is the secret's ARN and a version id).
+CREDENTIAL_IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    # id is the access key id: the public half of the key pair, which names it in every signed request
+    "aws_iam_access_key": ("id",),
+    # id is "<api id>:<key>", and `key` is what AppSync clients send as their x-api-key
+    "aws_appsync_api_key": ("id", "key"),
+    # id is "<service>:<user>:<credential id>"; the credential id is to a CodeCommit password what an access
+    # key id is to its secret
+    "aws_iam_service_specific_credential": ("id", "service_specific_credential_id"),
+    # the URL carries the token that lets anyone who has it start the pipeline
+    "aws_codepipeline_webhook": ("url",),
+    # likewise for an Amplify branch's build
+    "aws_amplify_webhook": ("url",),
+}
+# `tags_all` is `tags` plus the provider's default_tags: a key sensitive in one is the same value in the other.
+TAG_ATTRIBUTES = ("tags", "tags_all")
 
 _PROVIDER = re.compile(
     r'^(?P<module>(?:module\.[^.\[]+(?:\[[^\]]*\])?\.)*)'
@@ -91,8 +134,10 @@ class Instance:
     type: str
     provider: ProviderConfig
     attributes: Mapping[str, Any]
-    sensitive: frozenset[str] = frozenset()  # top-level attribute names Terraform marks sensitive
+    # paths (attribute, then map keys or list indexes) to the values Terraform marks sensitive
+    sensitive: tuple[tuple[str | int, ...], ...] = ()
     tainted: bool = False
+    identity: Mapping[str, Any] | None = None  # Terraform 1.12+: the provider's identity of the object
 
 
 @dataclass(frozen=True)
@@ -109,7 +154,8 @@ class ParsedState:
 
 @dataclass(frozen=True)
 class Defaults:
-    """Where a resource is when neither it nor its provider's other resources say."""
+    """Where a resource is when neither it nor its provider's other resources say: only what the caller knows
+    holds for these states (a region the user gave for them), never a guess such as the first scanned region."""
 
     account: str | None = None
     region: str | None = None
@@ -132,6 +178,7 @@ class _Input:
     status: str = ERROR  # of `error`, or SKIPPED for a prefix's summary of what it left out (then `note` says)
     note: str | None = None
     same_as: str | None = None  # set when the same local file was already named
+    warn: bool = False  # the note is also a warning (files a pattern matched that are not states)
 
 
 @dataclass(frozen=True)
@@ -158,12 +205,18 @@ def load_terraform_states(
 
     `session` (a scanner.clients.AwsSession) is needed only for s3:// locations. `max_bytes` caps one input
     (a local file or an S3 object): a larger one is refused, unread. Every input gets a `sources` row, whose
-    `superseded_by` names the input that made it count for nothing (a newer serial, the file it copies)."""
+    `superseded_by` names the input that made it count for nothing (a newer serial, the file it copies).
+
+    `default_region` is for a region known to hold the resources that say nothing of their own (one the user
+    gave for these states); pass None when there is none, never a guess such as the first scanned region:
+    such resources then have no region, and match a live resource of their name in any scanned region. It also
+    picks the region of the S3 client (None: the session's own)."""
     result = ImportResult()
     inputs = _expand_locations(locations, session, default_region, max_bytes)
     reads = [_read_input(item, result.errors) for item in inputs]
     states = [(item.source, parsed) for item, parsed, _ in reads if parsed is not None]
     verdicts = iter(choose_latest(states))
+    by_source = dict(states)
     defaults = Defaults(default_account, default_region)
     for item, parsed, row in reads:
         if parsed is not None:
@@ -172,6 +225,7 @@ def load_terraform_states(
                 _load(item.source, parsed, verdict, row, defaults, result)
             else:
                 row.update(status=SUPERSEDED, message=redact_text(verdict.message), superseded_by=verdict.superseded_by)
+                _warn_of_lost_resources(item.source, parsed, verdict.superseded_by, by_source, row, result)
         result.sources.append(row)
     return result
 
@@ -197,12 +251,41 @@ def _load(source: str, parsed: ParsedState, verdict: Verdict, row: dict, default
     row.update(status=LOADED, message=redact_text(message))
 
 
+def _warn_of_lost_resources(
+    source: str, parsed: ParsedState, by: str | None, states: dict[str, ParsedState], row: dict, result: ImportResult
+) -> None:
+    """A superseded state that declares resources its successor does not: said, for it may be no history at all
+    but another environment, copied from this one's folder (and so its lineage) and applied since."""
+    newer = states.get(by) if by else None
+    if newer is None or source == f"{by}.backup":  # Terraform's own backup of the state next to it is history
+        return
+    lost = lost_addresses(parsed, newer)
+    if not lost:
+        return
+    count = f"{len(lost)} resource{'s' if len(lost) != 1 else ''}"
+    message = redact_text(
+        f"{source}: superseded by {by} (same lineage {parsed.lineage}, older serial {parsed.serial} < "
+        f"{newer.serial}), but it declares {count} that {by} does not ({_some(lost)}), and they were not read. "
+        "If these are two environments copied from one, give each its own lineage: `terraform state pull > "
+        "state.json` in one of them, change its \"lineage\", then `terraform state push -force state.json`"
+    )
+    result.errors.append(SourceError(source, message, kind="warning"))
+    row["message"] = redact_text(f"{row['message']}; it declares {count} that {by} does not, which were not read")
+
+
+def _some(names: Iterable[str], shown: int = 5) -> str:
+    names = list(names)
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
 def _read_input(item: _Input, errors: list[SourceError]) -> tuple[_Input, ParsedState | None, dict[str, Any]]:
     """Read and parse one input: its parsed state, or None with the problem in `errors` and in its row."""
     row = _source_row(item.source)
     if item.error is not None or item.note is not None:
         if item.error is not None:
             errors.append(item.error)
+        elif item.warn:
+            errors.append(SourceError(item.source, item.note, kind="warning"))
         row.update(status=item.status, message=item.error.message if item.error else item.note)
         return item, None, row
     if item.same_as is not None:
@@ -254,11 +337,27 @@ def _expand_locations(locations: Iterable[str], session, region: str | None, max
         found = find_files(location, _is_state_name, skip_folder=lambda name: name == ".terraform")
         if not found:
             inputs.append(_failed(location, f"{location}: no *.tfstate or *.tfstate.json file in this directory"))
+        skipped: list[str] = []
         for item in found:
-            if item.problem is not None:
+            if item.matched and not os.path.basename(item.path).endswith(MATCHED_STATE_SUFFIXES):
+                checked = _checked_match(item, max_bytes)
+                if checked is None:
+                    skipped.append(os.path.basename(item.path))
+                else:
+                    inputs.append(checked)
+            elif item.problem is not None:
                 inputs.append(_failed(item.path, f"{item.path}: {item.problem}", item.status))
             else:
                 inputs.append(_Input(item.path, read=_local_reader(item.path, max_bytes)))
+        if skipped:
+            files = f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}"
+            if len(skipped) == len(found):  # the location names no state: as for an empty folder, an error
+                inputs.append(_failed(location, f"{location}: no Terraform state among the {files} this pattern "
+                                                f"matches ({_some(skipped)})"))
+            else:
+                what = "is not a Terraform state" if len(skipped) == 1 else "are not Terraform states"
+                note = f"{location}: skipped {files} that {what} ({_some(skipped)})"
+                inputs.append(_Input(location, status=SKIPPED, note=redact_text(note), warn=True))
     seen: dict[str, str] = {}
     for item in inputs:
         if item.read is not None and not item.source.startswith("s3://"):
@@ -272,6 +371,39 @@ def _expand_locations(locations: Iterable[str], session, region: str | None, max
 
 def _is_state_name(name: str) -> bool:
     return name.endswith(STATE_FILE_SUFFIXES)
+
+
+def _checked_match(item: Found, max_bytes: int) -> _Input | None:
+    """A file a pattern matched whose name is not a state's: an input if it holds a state, None if it does not.
+
+    A FIFO, a device or a broken link is no state Terraform wrote; a file that cannot be read could be one, so
+    it stays an error (its resources are then unknown rather than unmanaged)."""
+    if item.problem is not None:
+        if os.path.lexists(item.path) and not os.path.isfile(item.path):
+            return None
+        return _failed(item.path, f"{item.path}: {item.problem}", item.status)
+    try:
+        head = read_head(item.path, HEAD_BYTES)
+        if looks_like_state(head):
+            return _Input(item.path, read=_local_reader(item.path, max_bytes))
+        if not _starts_like_object(head):
+            return None
+        # JSON whose first keys are not a state's (`jq -S` sorts `lineage` first and `serial` after the
+        # resources): the whole document decides
+        content = read_file(item.path, max_bytes)
+    except InputProblem as problem:
+        return _failed(item.path, f"{item.path}: {problem.reason}", problem.status)
+    return _Input(item.path, read=lambda: content) if is_state_document(content) else None
+
+
+def is_state_document(content: bytes) -> bool:
+    """Whether a whole document is a Terraform state's JSON: an object with a format version and resources
+    (format 4) or modules (format 3)."""
+    try:
+        document = orjson.loads(content.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(document, dict) and "version" in document and ("resources" in document or "modules" in document)
 
 
 def _failed(source: str, message: str, status: str = ERROR, code: str | None = None) -> _Input:
@@ -304,11 +436,17 @@ def _s3_inputs(url: str, session, region: str | None, max_bytes: int) -> list[_I
         return [_failed(url, _read_failure(url, error), code=_error_code(error))]
 
     inputs: list[_Input] = []
-    not_states = 0
+    skipped: Counter = Counter()
+    suffixes: set[str] = set()
     for key, size in listed:
         source = f"s3://{bucket}/{key}"
         by_name = key.endswith(".tfstate")
+        if key.endswith("/"):
+            skipped[EMPTY_OBJECT] += 1  # a folder marker
+            continue
         if not by_name and not (key.endswith(".json") or S3_WORKSPACE_KEY.search(key)):
+            skipped[NOT_NAMED] += 1  # backups, lock files, plans, notes
+            suffixes.add(_suffix(key))
             continue
         if size is not None and size > max_bytes:
             inputs.append(_failed(source, f"{source}: {too_large(size, max_bytes)}", REFUSED))
@@ -317,7 +455,7 @@ def _s3_inputs(url: str, session, region: str | None, max_bytes: int) -> list[_I
             inputs.append(_Input(source, read=_s3_reader(client, bucket, key, max_bytes)))
             continue
         if not size:
-            not_states += 1  # an empty object (or a folder marker) is not a state
+            skipped[EMPTY_OBJECT] += 1
             continue
         try:
             head = _s3_head(client, bucket, key)
@@ -325,17 +463,37 @@ def _s3_inputs(url: str, session, region: str | None, max_bytes: int) -> list[_I
             inputs.append(_failed(source, _read_failure(source, error), code=_error_code(error)))
             continue
         if not looks_like_state(head):
-            not_states += 1
+            skipped[NOT_A_STATE] += 1
         elif len(head) >= size:  # the head was the whole object
             inputs.append(_Input(source, read=lambda head=head: head))
         else:
             inputs.append(_Input(source, read=_s3_reader(client, bucket, key, max_bytes)))
-    checked = f"{not_states} object{'s' if not_states != 1 else ''} whose first bytes are not a Terraform state"
+    counted = _skipped_objects(skipped, suffixes)
     if not inputs:
-        return [_failed(url, f"{url}: no Terraform state under this prefix" + (f" ({checked})" if not_states else ""))]
-    if not_states:
-        inputs.append(_Input(url, status=SKIPPED, note=f"{url}: skipped {checked}"))
+        return [_failed(url, f"{url}: no Terraform state under this prefix" + (f" ({counted})" if counted else ""))]
+    if counted:
+        inputs.append(_Input(url, status=SKIPPED, note=redact_text(f"{url}: skipped {counted}")))
     return inputs
+
+
+def _suffix(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1] if "." in name.strip(".") else "(no extension)"
+
+
+def _skipped_objects(skipped: Counter, suffixes: set[str]) -> str:
+    """What a prefix left unread, by reason: "204 objects: 200 whose first bytes are not a Terraform state, ..."."""
+    reasons = (
+        (NOT_A_STATE, "whose first bytes are not a Terraform state"),
+        (EMPTY_OBJECT, "of no bytes (an empty file or a folder marker)"),
+        (NOT_NAMED, f"not named like a state ({_some(sorted(suffixes))})"),
+    )
+    parts = [(skipped[reason], text) for reason, text in reasons if skipped[reason]]
+    total = sum(count for count, _ in parts)
+    objects = f"{total} object{'s' if total != 1 else ''}"
+    if len(parts) <= 1:
+        return f"{objects} {parts[0][1]}" if parts else ""
+    return f"{objects}: " + ", ".join(f"{count} {text}" for count, text in parts)
 
 
 def _s3_head(client, bucket: str, key: str) -> bytes:
@@ -357,10 +515,26 @@ def _s3_reader(client, bucket: str, key: str, max_bytes: int) -> Callable[[], by
 
 def looks_like_state(head: bytes) -> bool:
     """Whether the first bytes of a JSON document look like a Terraform state: an object whose first keys
-    include two of version, terraform_version, serial and lineage (Terraform writes them first)."""
-    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+    include two of version, terraform_version, serial and lineage (Terraform writes them first). A UTF-16 state
+    looks like one too, so that reading it says what is wrong with it."""
+    head = _as_utf8(head)
+    if not _starts_like_object(head):
         return False
     return len(set(_STATE_HEADER_KEY.findall(head))) >= 2
+
+
+def _starts_like_object(head: bytes) -> bool:
+    return _as_utf8(head).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def _as_utf8(head: bytes) -> bytes:
+    """A UTF-16 head (a BOM, or NULs between ASCII characters) as UTF-8; any other head as it is."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", errors="ignore").encode("utf-8")
+    if b"\x00" in head[:64]:
+        encoding = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+        return head.decode(encoding, errors="ignore").encode("utf-8")
+    return head
 
 
 def _read_failure(source: str, error: Exception) -> str:
@@ -398,15 +572,16 @@ def parse_state(content: bytes | str, source: str) -> ParsedState:
     try:
         document = orjson.loads(content)
     except orjson.JSONDecodeError as error:
-        line, column = _error_position(content, error)
-        raise StateProblem(
-            redact_text(f"{source}: invalid JSON at line {line}, column {column}: {error.msg}"), line=line
-        ) from None
+        raise _json_problem(content, error, source) from None
     if not isinstance(document, dict):
         raise StateProblem(f"{source}: not a Terraform state (the top level is not a JSON object)")
     version = document.get("version")
-    if version is None or isinstance(version, bool):
+    if version is None:
         raise StateProblem(f"{source}: not a Terraform state (no format \"version\" field)")
+    if isinstance(version, bool) or not isinstance(version, (int, float)):
+        # described, never quoted: whatever stands there may be anything, a secret included
+        kind = _json_type(version)
+        raise StateProblem(f"{source}: not a Terraform state (the format \"version\" is {kind}, not a number)")
     if version in (1, 2):
         raise StateProblem(
             f"{source}: state format version {version} (Terraform < 0.7) is not supported; upgrade it by "
@@ -418,14 +593,64 @@ def parse_state(content: bytes | str, source: str) -> ParsedState:
         return _parse_v3(document, source)
     if version == 4:
         return _parse_v4(document, source)
+    shown = _small_integer(version)
     raise StateProblem(
-        redact_text(
-            f"{source}: unknown state format version {version!r}; driftgraph reads formats 3 (Terraform 0.7-0.11) "
-            "and 4 (Terraform 0.12 and later)"
-        ),
+        f"{source}: unknown state format version {shown if shown is not None else f'({_number_kind(version)})'}; "
+        "driftgraph reads formats 3 (Terraform 0.7-0.11) and 4 (Terraform 0.12 and later)",
         status=REFUSED,
-        format_version=version,
+        format_version=shown,
     )
+
+
+MAX_SHOWN_VERSION = 1000  # a format number above this is no format: said to be large, not quoted
+
+
+def _small_integer(value: Any) -> int | None:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and 0 <= value <= MAX_SHOWN_VERSION else None
+
+
+def _number_kind(value: float | int) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return "a number with a fraction"
+    return f"a number past {MAX_SHOWN_VERSION}" if value > 0 else "a negative number"
+
+
+# How deep orjson reads JSON; a state is a handful of levels, attributes rarely more than ten.
+MAX_JSON_DEPTH = 1024
+
+
+def _json_problem(content: bytes, error: orjson.JSONDecodeError, source: str) -> StateProblem:
+    """Why a state is not JSON we can read: the wrong encoding, too deep, or a syntax error, and where."""
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in content[:64]:
+        # PowerShell 5's `terraform state pull > file` writes UTF-16
+        return StateProblem(
+            f"{source}: UTF-16 text; Terraform writes UTF-8 (convert it, e.g. with `iconv -f UTF-16 -t UTF-8`)"
+        )
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line, column = _position(content, bad.start)
+        return StateProblem(
+            f"{source}: not UTF-8 text: byte {content[bad.start]:#04x} at line {line}, column {column} (offset "
+            f"{bad.start:,}) is not valid UTF-8 (a Latin-1 or Windows-1252 file?); Terraform writes UTF-8",
+            line=line,
+        )
+    line, column = _error_position(content, error)
+    if error.msg.startswith("depth limit"):
+        return StateProblem(
+            f"{source}: nested more than {MAX_JSON_DEPTH} levels deep at line {line}, column {column}; not read "
+            "(Terraform's states are far shallower)",
+            line=line,
+        )
+    return StateProblem(redact_text(f"{source}: invalid JSON at line {line}, column {column}: {error.msg}"), line=line)
+
+
+def _position(content: bytes, offset: int) -> tuple[int, int]:
+    """Line and column (in characters, counting a bad byte as one) of a byte offset."""
+    start = content.rfind(b"\n", 0, offset) + 1
+    return content.count(b"\n", 0, offset) + 1, len(content[start:offset].decode("utf-8", errors="replace")) + 1
 
 
 def _error_position(content: bytes, error: orjson.JSONDecodeError) -> tuple[int, int]:
@@ -450,7 +675,34 @@ def _header(document: dict) -> tuple[str | None, str | None, int | None]:
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """A hash of a value's canonical JSON (keys sorted), to tell copies from different states."""
+    try:
+        return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError:  # deeper than orjson writes (it reads deeper than it writes)
+        return _canonical_digest(value)
+
+
+def _canonical_digest(value: Any) -> str:
+    """The same hash as `_digest`, of the same bytes, built without recursion: any depth that was read."""
+    digest = hashlib.sha256()
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bytes):  # punctuation queued below
+            digest.update(item)
+        elif isinstance(item, dict):
+            parts: list[Any] = [b"{"]
+            for position, key in enumerate(sorted(item)):
+                parts += [b"," if position else b"", orjson.dumps(key) + b":", item[key]]
+            pending += reversed([*parts, b"}"])
+        elif isinstance(item, list):
+            parts = [b"["]
+            for position, element in enumerate(item):
+                parts += [b"," if position else b"", element]
+            pending += reversed([*parts, b"]"])
+        else:
+            digest.update(orjson.dumps(item))
+    return digest.hexdigest()
 
 
 def _parse_v4(document: dict, source: str) -> ParsedState:
@@ -486,6 +738,8 @@ def _parse_v4(document: dict, source: str) -> ParsedState:
                 instances.append(_v4_instance(obj, base, rtype, provider, source, f"{where}, instances[{index}]"))
         except StateProblem:
             raise
+        except RecursionError:
+            raise StateProblem(f"{source}: {where}: attributes nested too deeply to read") from None
         except Exception as error:  # unforeseen: named by place, never by value (a value may be a secret)
             raise StateProblem(f"{source}: {where}: cannot be read (unexpected {type(error).__name__})") from None
     return ParsedState(4, *_header(document), tuple(instances), data_sources, deposed, digest=_digest(resources))
@@ -493,8 +747,11 @@ def _parse_v4(document: dict, source: str) -> ParsedState:
 
 def _v4_instance(obj: dict, base: str, rtype: str, provider: ProviderConfig, source: str, where: str) -> Instance:
     key = obj.get("index_key")
+    if isinstance(key, float) and key.is_integer():
+        key = int(key)  # as Terraform reads it: JSON has one number type
     if isinstance(key, bool) or not isinstance(key, (str, int, type(None))):
-        raise StateProblem(f"{source}: {where}: \"index_key\" is {_json_type(key)}, not a string or a number")
+        kind = "a number with a fraction" if isinstance(key, float) else _json_type(key)
+        raise StateProblem(f"{source}: {where}: \"index_key\" is {kind}, not a string or an integer")
     address = base + format_index(key)
     where = f"{where} ({address})"
     attributes = _field(obj, "attributes", dict, source, where, default=None)
@@ -508,8 +765,11 @@ def _v4_instance(obj: dict, base: str, rtype: str, provider: ProviderConfig, sou
         type=rtype,
         provider=provider,
         attributes=attributes,
-        sensitive=_sensitive_names(_field(obj, "sensitive_attributes", list, source, where)),
+        sensitive=sensitive_paths(
+            _field(obj, "sensitive_attributes", list, source, where), obj.get("sensitive_values")
+        ),
         tainted=obj.get("status") == "tainted",
+        identity=obj.get("identity") if isinstance(obj.get("identity"), dict) else None,
     )
 
 
@@ -545,14 +805,65 @@ def _field(container: dict, key: str, kind: type, source: str, where: str, defau
     return value
 
 
-def _sensitive_names(paths: list) -> frozenset[str]:
-    """Top-level attributes named by `sensitive_attributes` paths ([[{"type": "get_attr", "value": "password"}]])."""
-    names: set[str] = set()
-    for path in paths:
-        step = path[0] if isinstance(path, list) and path else path
-        if isinstance(step, dict) and step.get("type") == "get_attr" and isinstance(step.get("value"), str):
-            names.add(step["value"])
-    return frozenset(names)
+def sensitive_paths(marked: list, marks: Any = None) -> tuple[tuple[str | int, ...], ...]:
+    """The paths to the values Terraform marks sensitive, as (attribute, key or index, ...).
+
+    `sensitive_attributes` holds cty paths: [[{"type": "get_attr", "value": "tags"}, {"type": "index", "value":
+    {"value": "Owner", "type": "string"}}]]. A bare step, a bare attribute name and an index value that is not
+    wrapped are read too; a path is cut at a step it cannot read, so that what lies under it goes whole.
+    `sensitive_values` (how `terraform show -json` marks them: {"tags": {"Owner": true}}) is read as well."""
+    paths: list[tuple[str | int, ...]] = []
+    for raw in marked:
+        path = _cty_path(raw)
+        if path:
+            paths.append(path)
+    if isinstance(marks, dict):
+        paths += _marked_paths(marks)
+    return tuple(dict.fromkeys(paths))
+
+
+def _cty_path(raw: Any) -> tuple[str | int, ...]:
+    if isinstance(raw, str):
+        return (re.split(r"[.\[]", raw, maxsplit=1)[0],) if raw else ()
+    steps = [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
+    path: list[str | int] = []
+    for step in steps:
+        value = step.get("value") if isinstance(step, dict) else None
+        if isinstance(step, dict) and step.get("type") == "index" and isinstance(value, dict):
+            value = value.get("value")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or (not path and not isinstance(value, str)):
+            break
+        path.append(value)
+    return tuple(path)
+
+
+def _marked_paths(marks: dict) -> list[tuple[str | int, ...]]:
+    """The paths to every `true` in a `sensitive_values` tree; a list holding one marks itself whole."""
+    paths: list[tuple[str | int, ...]] = []
+    pending: list[tuple[tuple[str | int, ...], dict]] = [((), marks)]
+    while pending:
+        prefix, tree = pending.pop()
+        for key, value in tree.items():
+            if value is True or (isinstance(value, list) and _holds_true(value)):
+                paths.append((*prefix, key))
+            elif isinstance(value, dict):
+                pending.append(((*prefix, key), value))
+    return paths
+
+
+def _holds_true(value: list) -> bool:
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if item is True:
+            return True
+        if isinstance(item, list):
+            pending += item
+        elif isinstance(item, dict):
+            pending += item.values()
+    return False
 
 
 def _parse_v3(document: dict, source: str) -> ParsedState:
@@ -581,6 +892,8 @@ def _parse_v3(document: dict, source: str) -> ParsedState:
                     instances.append(instance)
             except StateProblem:
                 raise
+            except RecursionError:  # flat keys with thousands of dots
+                raise StateProblem(f"{source}: {place}: attributes nested too deeply to read") from None
             except Exception as error:  # unforeseen: named by place, never by value (a value may be a secret)
                 raise StateProblem(f"{source}: {place}: cannot be read (unexpected {type(error).__name__})") from None
     return ParsedState(3, *_header(document), tuple(instances), data_sources, deposed, digest=_digest(modules))
@@ -730,6 +1043,14 @@ def _serial(parsed: ParsedState) -> int:
     return parsed.serial if parsed.serial is not None else -1
 
 
+def lost_addresses(older: ParsedState, newer: ParsedState) -> list[str]:
+    """The addresses of AWS resources the older state declares and the newer does not, sorted."""
+    kept = {instance.address for instance in newer.instances}
+    return sorted(
+        {i.address for i in older.instances if classify(i) in (CATALOGED, CHILD, UNCATALOGED)} - kept
+    )
+
+
 # ------------------------------------------------------------------------------------- pure: to records
 
 
@@ -747,10 +1068,14 @@ def classify(instance: Instance) -> str:
 
 
 def to_records(parsed: ParsedState, source: str, defaults: Defaults = Defaults()) -> list[Record]:
-    """One record per managed AWS instance; bookkeeping and other providers' resources are left out."""
+    """One record per managed AWS instance; bookkeeping and other providers' resources are left out.
+
+    A regional resource's region is what it says itself, else what most resources of its provider configuration
+    say, else `defaults.region`; with none of these it has no region (None), which reconcile reads as "any
+    scanned region": a guess would make it missing in one region and unmanaged in another."""
     kept = [(instance, classify(instance)) for instance in parsed.instances]
     kept = [(instance, kind) for instance, kind in kept if kind in (CATALOGED, CHILD, UNCATALOGED)]
-    own = [own_location(instance.attributes) for instance, _ in kept]
+    own = [own_location(_visible(instance), instance.type, instance.identity) for instance, _ in kept]
     by_provider = provider_locations([(instance.provider, location) for (instance, _), location in zip(kept, own)])
     accounts = {location.account for location in own if location.account}
     state_account = accounts.pop() if len(accounts) == 1 else None
@@ -770,9 +1095,12 @@ def to_records(parsed: ParsedState, source: str, defaults: Defaults = Defaults()
     return records
 
 
-def own_location(attributes: Mapping[str, Any]) -> Location:
+def own_location(
+    attributes: Mapping[str, Any], resource_type: str = "", identity: Mapping[str, Any] | None = None
+) -> Location:
     """Region and account a resource states itself: its ARN, its `region` (provider v6, S3 buckets), its
-    availability zone, a queue URL, an EC2 `owner_id`."""
+    resource identity (Terraform 1.12+), its availability zone, a queue URL, an EIP's network border group,
+    its own AWS hostname, an EC2 `owner_id`."""
     region = account = None
     arn_is_global = False
     arn = _arn_of(attributes)
@@ -781,7 +1109,8 @@ def own_location(attributes: Mapping[str, Any]) -> Location:
         region = parts[3] if REGION.match(parts[3]) else None
         account = parts[4] if ACCOUNT.match(parts[4]) else None
         arn_is_global = parts[3] == ""
-    for candidate in (attributes.get("region"), attributes.get("availability_zone")):
+    identity = identity or {}
+    for candidate in (attributes.get("region"), identity.get("region"), attributes.get("availability_zone")):
         if region is None and isinstance(candidate, str):
             zone = AVAILABILITY_ZONE.match(candidate)
             region = candidate if REGION.match(candidate) else (zone.group(1) if zone else None)
@@ -789,10 +1118,34 @@ def own_location(attributes: Mapping[str, Any]) -> Location:
         url = SQS_URL.match(value) if isinstance(value, str) else None
         if url:
             region, account = region or url.group(1), account or url.group(2)
-    owner_id = attributes.get("owner_id")
-    if account is None and isinstance(owner_id, str) and ACCOUNT.match(owner_id):
-        account = owner_id
+    border = attributes.get("network_border_group")
+    if region is None and isinstance(border, str) and BORDER_GROUP.match(border):
+        region = BORDER_GROUP.match(border).group(1)
+    foreign = FOREIGN_HOSTNAMES.get(resource_type, ())
+    for key in HOSTNAME_ATTRIBUTES:
+        if region is None and key not in foreign:
+            region = hostname_region(attributes.get(key))
+    for candidate in (identity.get("account_id"), attributes.get("owner_id")):
+        if account is None and isinstance(candidate, str) and ACCOUNT.match(candidate):
+            account = candidate
     return Location(region, account, arn_is_global)
+
+
+def hostname_region(value: Any) -> str | None:
+    """The region an AWS hostname (or a URL or host:port of one) is in; None for any other name."""
+    match = _HOST.match(value) if isinstance(value, str) else None
+    if not match:
+        return None
+    host = match.group(1).lower().rstrip(".")
+    if host.endswith(US_EAST_1_HOSTS):
+        return "us-east-1"
+    labels = host.split(".")
+    if host.endswith(".compute.internal") and len(labels) >= 4:
+        return labels[-3] if REGION.match(labels[-3]) else None
+    if not host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        return None
+    regions = [label for label in labels[:-2] if REGION.match(label)]
+    return regions[-1] if regions else None  # the last: a resource's own name may look like a region
 
 
 def provider_locations(evidence: list[tuple[ProviderConfig, Location]]) -> dict[ProviderConfig, Location]:
@@ -822,7 +1175,7 @@ def _cataloged_record(instance: Instance, account, region, owner: Owner) -> Reco
     natural_id = _identifier(attributes.get(tf.id_attribute))
     note = None
     if natural_id is None:
-        natural_id = _identifier(attributes.get("id"))
+        natural_id = _identifier(attributes.get("id")) or _withheld_id(instance, owner)
         note = f"no {tf.id_attribute} in state; matched by id"
     if natural_id is not None and row.lowercase_id:
         natural_id = natural_id.lower()
@@ -865,7 +1218,7 @@ def _child_record(instance: Instance, account, region, owner: Owner) -> Record:
         type=instance.type,
         account=account,
         region=region,
-        natural_id=_identifier(attributes.get("id")),
+        natural_id=_identifier(attributes.get("id")) or _withheld_id(instance, owner),
         arn=_arn_of(attributes),
         tags=_tags(attributes),
         owner=owner,
@@ -880,7 +1233,7 @@ def _child_record(instance: Instance, account, region, owner: Owner) -> Record:
 
 def _uncataloged_record(instance: Instance, account, region, owner: Owner) -> Record:
     attributes = _visible(instance)
-    natural_id = _identifier(attributes.get("id"))
+    natural_id = _identifier(attributes.get("id")) or _withheld_id(instance, owner)
     return Record(
         source_kind=TERRAFORM,
         type=instance.type,
@@ -898,10 +1251,48 @@ def _uncataloged_record(instance: Instance, account, region, owner: Owner) -> Re
 
 
 def _visible(instance: Instance) -> Mapping[str, Any]:
-    """The attributes without those Terraform marks sensitive: they never reach a record, even if compared."""
-    if not instance.sensitive:
-        return instance.attributes
-    return {k: v for k, v in instance.attributes.items() if k not in instance.sensitive}
+    """The attributes without what Terraform marks sensitive and without credentials (CREDENTIAL_IDENTIFIERS):
+    they never reach a record, even if compared. A sensitive map key goes alone (the rest of the map is kept);
+    a sensitive part of a list or of a value we cannot walk takes the whole attribute with it."""
+    paths = [*instance.sensitive, *((name,) for name in CREDENTIAL_IDENTIFIERS.get(instance.type, ()))]
+    for path in list(paths):
+        if path[0] in TAG_ATTRIBUTES:
+            paths += [(other, *path[1:]) for other in TAG_ATTRIBUTES if other != path[0]]
+    attributes = instance.attributes
+    for path in paths:
+        attributes = _without(attributes, path)
+    return attributes
+
+
+def _without(attributes: Mapping[str, Any], path: tuple[str | int, ...]) -> Mapping[str, Any]:
+    """`attributes` less the value at `path`: the deepest object key on the way goes; the input is not changed.
+
+    Walked without recursion: a path is as long as the state says."""
+    trail: list[tuple[Mapping[str, Any], str]] = []
+    node: Any = attributes
+    for step in path:
+        if not isinstance(node, Mapping):
+            break  # a list, a set, a string holding JSON: not cut finer than the key that holds it
+        key = str(step)
+        if key not in node:
+            return attributes  # nothing there
+        trail.append((node, key))
+        node = node[key]
+    if not trail:
+        return attributes
+    container, key = trail.pop()
+    rebuilt: Any = {k: v for k, v in container.items() if k != key}
+    while trail:
+        container, key = trail.pop()
+        rebuilt = {**container, key: rebuilt}
+    return rebuilt
+
+
+def _withheld_id(instance: Instance, owner: Owner) -> str | None:
+    """The natural id of a resource whose own id is a credential: its state and address, unique and not secret."""
+    if "id" in CREDENTIAL_IDENTIFIERS.get(instance.type, ()):
+        return f"{owner.source}#{owner.address}"
+    return None
 
 
 def _identifier(value: Any) -> str | None:

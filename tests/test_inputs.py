@@ -293,3 +293,38 @@ def test_double_star_matches_at_any_depth_and_leaves_hidden_folders_out(tmp_path
     ]
     (nothing,) = inputs.find_files(str(tmp_path / "none-*.tfstate"), lambda name: True)
     assert nothing.problem == "no file matches this pattern"
+
+
+def test_a_location_that_exists_is_taken_literally_even_if_it_reads_as_a_glob(tmp_path):
+    shutil.copy(V4, tmp_path / "a[1].tfstate")
+    shutil.copy(V3, tmp_path / "a1.tfstate")  # what `a[1].tfstate` means as a pattern: not what was named
+    (tmp_path / "env[prod]").mkdir()
+    shutil.copy(V3, tmp_path / "env[prod]" / "terraform.tfstate")
+    (tmp_path / "stack[1]").mkdir()
+    shutil.copy(V3, tmp_path / "stack[1]" / "x.tfstate")
+    result = load_terraform_states([str(tmp_path / "a[1].tfstate"), str(tmp_path / "env[prod]"),
+                                    str(tmp_path / "stack[1]" / "*.tfstate")])
+    assert [(row["path"], row["status"]) for row in result.sources] == [
+        (str(tmp_path / "a[1].tfstate"), "loaded"),
+        (str(tmp_path / "env[prod]" / "terraform.tfstate"), "loaded"),
+        (str(tmp_path / "stack[1]" / "x.tfstate"), "superseded"),  # the same state as env[prod]'s
+    ]
+    # a pattern that exists as no file is still a pattern
+    found = inputs.find_files(str(tmp_path / "a[1x].tfstate"), lambda name: True)
+    assert [f.path for f in found] == [str(tmp_path / "a1.tfstate")]
+
+
+def test_a_template_whose_name_reads_as_a_glob_is_found(tmp_path):
+    (tmp_path / "app[v2].yaml").write_text("Resources: {}\n")
+    (tmp_path / "appv.yaml").write_text("Resources: {}\n")
+    found, errors = template_paths([str(tmp_path / "app[v2].yaml")])
+    assert (found, errors) == ([(tmp_path / "app[v2].yaml", True)], [])
+
+
+def test_read_head_reads_at_most_what_is_asked(tmp_path):
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 10_000)
+    assert inputs.read_head(str(path), 4096) == b"x" * 4096
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(inputs.InputProblem):  # a FIFO is refused before it is opened: nothing blocks
+        inputs.read_head(str(tmp_path / "pipe"), 4096)

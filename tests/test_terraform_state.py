@@ -564,8 +564,10 @@ def test_s3_prefix_is_listed_and_each_state_fetched(aws):
     assert [(row["path"], row["status"]) for row in result.sources] == [
         ("s3://states/prod/legacy.json", "loaded"),
         ("s3://states/prod/network.tfstate", "loaded"),
+        ("s3://states/prod/", "skipped"),  # the backup and the README, counted
         ("s3://missing-bucket/x", "error"),
     ]
+    assert result.sources[2]["message"] == "s3://states/prod/: skipped 2 objects not named like a state (.backup, .md)"
     assert {r.owner.source for r in result.records} == {"s3://states/prod/legacy.json",
                                                         "s3://states/prod/network.tfstate"}
     (error,) = result.errors
@@ -622,6 +624,8 @@ def test_s3_reads_states_and_skips_other_json_after_a_ranged_read(recorded_aws):
     s3.put_object(Bucket="states", Key="prod/huge.tfstate", Body=b" " * 40_000)  # over the cap given below
     s3.put_object(Bucket="states", Key="prod/empty.json", Body=b"")
     s3.put_object(Bucket="states", Key="prod/README.md", Body=b"# states")
+    s3.put_object(Bucket="states", Key="prod/notes.txt", Body=b"version 4")
+    s3.put_object(Bucket="states", Key="prod/network.tfstate.tflock", Body=b'{"ID": "lock"}')  # the S3 lock file
     plan = {"format_version": "1.2", "terraform_version": "1.9.8", "planned_values": {"padding": "x" * 6000}}
     others = [f"prod/plans/plan-{n:03}.json" for n in range(150)] + [f"prod/exports/{n:03}.json" for n in range(50)]
     for n, key in enumerate(others):  # each larger than the ranged read, so a whole GET would show
@@ -640,15 +644,16 @@ def test_s3_reads_states_and_skips_other_json_after_a_ranged_read(recorded_aws):
         ("s3://states/env:/staging/prod/app", "loaded"),
     ]
     assert result.sources[3]["message"] == (
-        "s3://states/prod/: skipped 201 objects whose first bytes are not a Terraform state")
+        "s3://states/prod/: skipped 204 objects: 200 whose first bytes are not a Terraform state, 1 of no bytes "
+        "(an empty file or a folder marker), 3 not named like a state (.md, .tflock, .txt)")
     (refusal,) = result.errors
     assert refusal.message == ("s3://states/prod/huge.tfstate: 40,000 bytes, over the 32,000 bytes limit for one "
                                "input file; not read (raise the limit with --max-input-mb)")
     assert {r.owner.source for r in result.records} == {
         "s3://states/prod/legacy.json", "s3://states/prod/network.tfstate", "s3://states/env:/staging/prod/app"}
 
-    # ListObjectsV2 and GetObject only; the other JSON got one ranged GetObject each; the refused, the empty and
-    # the README were never fetched
+    # ListObjectsV2 and GetObject only; the other JSON got one ranged GetObject each; the refused, the empty, the
+    # README, the notes and the lock file were never fetched
     ranged = ("GET", "bytes=0-4095")
     assert {method for method, _, _ in calls} == {"GET"}
     assert [call for call in calls if call[1] == "(list)"] == [("GET", "(list)", None)] * 2
@@ -705,7 +710,7 @@ MALFORMED_V4 = [
      'resources[2] (aws_db_instance.orders), instances[0] (aws_db_instance.orders): no "attributes" '
      '(nor "attributes_flat")'),
     (lambda d: d["resources"][5]["instances"][1].update(index_key={"k": 1}),
-     'resources[5] (aws_instance.web), instances[1]: "index_key" is an object, not a string or a number'),
+     'resources[5] (aws_instance.web), instances[1]: "index_key" is an object, not a string or an integer'),
     (lambda d: d["resources"][2].update(type=7), 'resources[2]: "type" is a number, not a string'),
     (lambda d: d["resources"][2].pop("name"), "resources[2]: no name"),
     (lambda d: d["resources"][2].update(module=["m"]), 'resources[2]: "module" is a list, not a string'),
@@ -913,3 +918,355 @@ def test_an_rds_instance_is_named_by_its_identifier_not_its_database_name():
         "arn": "arn:aws:rds:us-east-1:123456789012:db:orders-db", "instance_class": "db.t3.micro"}}])])
     (record,) = to_records(parse_state(json.dumps(state), "s"), "s")
     assert (record.natural_id, record.name) == ("orders-db", "orders-db")
+
+
+def test_region_evidence_beyond_the_arn_and_none_when_nothing_says(tmp_path):
+    """A provider-5 EIP has no ARN but its network border group; a NAT gateway has no region field at all: with no
+    default region given, the one is placed by its evidence and the other left without a region (never guessed)."""
+    state = _v4([
+        _resource("aws_eip", "ip", [{"attributes": {
+            "id": "eipalloc-0a1b2c3d4e5f60718", "allocation_id": "eipalloc-0a1b2c3d4e5f60718", "arn": None,
+            "domain": "vpc", "network_border_group": "eu-west-1", "public_ip": "52.1.2.3"}}],
+            provider='provider["registry.terraform.io/hashicorp/aws"].eip'),
+        _resource("aws_nat_gateway", "nat", [{"attributes": {
+            "id": "nat-0a1b2c3d4e5f60718", "allocation_id": "eipalloc-1", "subnet_id": "subnet-1",
+            "network_interface_id": "eni-1", "private_ip": "10.0.0.5"}}],
+            provider='provider["registry.terraform.io/hashicorp/aws"].nat'),
+        # a global type needs no region evidence
+        _resource("aws_iam_role", "r", [{"attributes": {"id": "app", "name": "app"}}],
+                  provider='provider["registry.terraform.io/hashicorp/aws"].nat'),
+    ])
+    path = _write(tmp_path / "s.tfstate", state)
+    records = _by_address(load_terraform_states([str(path)], default_region=None))
+    assert {address: record.region for address, record in records.items()} == {
+        "aws_eip.ip": "eu-west-1", "aws_nat_gateway.nat": None, "aws_iam_role.r": GLOBAL}
+
+
+@pytest.mark.parametrize("attributes, region", [
+    ({"public_dns": "ec2-52-1-2-3.eu-west-2.compute.amazonaws.com"}, "eu-west-2"),
+    ({"public_dns": "ec2-52-1-2-3.compute-1.amazonaws.com"}, "us-east-1"),  # us-east-1's own spelling
+    ({"private_dns": "ip-10-0-0-5.ap-south-1.compute.internal"}, "ap-south-1"),
+    ({"private_dns": "ip-10-0-0-5.ec2.internal"}, "us-east-1"),
+    ({"private_dns": "i-0a1b2c3d4e5f60718.us-west-2.compute.internal"}, "us-west-2"),  # resource-name hostnames
+    ({"public_dns": "ec2-52-1-2-3.cn-north-1.compute.amazonaws.com.cn"}, "cn-north-1"),
+    ({"dns_name": "internal-app-1234567890.eu-central-1.elb.amazonaws.com"}, "eu-central-1"),
+    ({"dns_name": "net-0a1b2c3d4e5f6071.elb.us-west-2.amazonaws.com"}, "us-west-2"),
+    ({"endpoint": "orders.c1a2b3c4d5e6.sa-east-1.rds.amazonaws.com:5432"}, "sa-east-1"),
+    ({"invoke_url": "https://a1b2c3d4e5.execute-api.ca-central-1.amazonaws.com/prod"}, "ca-central-1"),
+    ({"network_border_group": "us-west-2-lax-1"}, "us-west-2"),  # a local zone's group
+    ({"network_border_group": "us-east-1-wl1-bos-wlz-1"}, "us-east-1"),  # a Wavelength zone's group
+    ({"identity": None, "public_dns": ""}, None),
+    # not AWS's hostnames, or not the region's name: no evidence
+    ({"dns_name": "eu-west-1.example.com"}, None),
+    ({"public_dns": "ec2-52-1-2-3.eu-west-1.compute.amazonaws.com.evil.example"}, None),
+    ({"endpoint": "orders.abc123.cfg.euw1.cache.amazonaws.com"}, None),
+    ({"address": "10.0.0.5"}, None),
+])
+def test_a_resource_is_placed_by_its_own_regional_hostnames(attributes, region):
+    state = _v4([_resource("aws_network_interface", "x", [{"attributes": {"id": "eni-1", **attributes}}])])
+    (record,) = to_records(parse_state(json.dumps(state), "s"), "s")
+    assert record.region == region
+
+
+def test_provider_6_resource_identity_places_a_resource():
+    state = _v4([_resource("aws_nat_gateway", "nat", [{
+        "attributes": {"id": "nat-1"}, "identity_schema_version": 0,
+        "identity": {"account_id": OTHER_ACCOUNT, "region": "ap-northeast-2", "id": "nat-1"}}])])
+    (record,) = to_records(parse_state(json.dumps(state), "s"), "s")
+    assert (record.region, record.account) == ("ap-northeast-2", OTHER_ACCOUNT)
+
+
+# ------------------------------------------------------------------------------------------- secrets
+
+
+SENSITIVE_TAG = "SENSITIVETAGVALUE30"
+
+
+def _owner_tag_state(sensitive: list, extra: dict | None = None, **instance) -> dict:
+    queue = {"arn": "arn:aws:sqs:us-east-1:123456789012:q", "id": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+             "name": "q", "delay_seconds": 0, "tags": {"Owner": SENSITIVE_TAG, "team": "orders"},
+             "tags_all": {"Owner": SENSITIVE_TAG, "team": "orders", "env": "prod"}, **(extra or {})}
+    return _v4([_resource("aws_sqs_queue", "q", [{"attributes": queue, "sensitive_attributes": sensitive,
+                                                   **instance}])])
+
+
+def _everything(result) -> str:
+    return repr(result.records) + repr(result.sources) + repr(result.errors)
+
+
+@pytest.mark.parametrize("sensitive, instance, tags", [
+    # a key of `tags` marked sensitive is dropped from `tags_all` too, and only that key
+    ([[{"type": "get_attr", "value": "tags"}, {"type": "index", "value": {"value": "Owner", "type": "string"}}]], {},
+     {"team": "orders", "env": "prod"}),
+    # and a key of `tags_all` from `tags`
+    ([[{"type": "get_attr", "value": "tags_all"}, {"type": "index", "value": {"value": "Owner", "type": "string"}}]],
+     {}, {"team": "orders", "env": "prod"}),
+    # the whole of `tags`: both go
+    ([[{"type": "get_attr", "value": "tags"}]], {}, None),
+    # a bare step, a bare name, a step whose index value is not wrapped: all understood
+    ([{"type": "get_attr", "value": "tags"}], {}, None),
+    (["tags"], {}, None),
+    ([[{"type": "get_attr", "value": "tags"}, {"type": "index", "value": "Owner"}]], {},
+     {"team": "orders", "env": "prod"}),
+    # a step we cannot read: what the path leads to goes whole
+    ([[{"type": "get_attr", "value": "tags"}, {"type": "splat"}]], {}, None),
+    # `sensitive_values` (as `terraform show -json` marks values) is honoured too
+    ([], {"sensitive_values": {"tags": {"Owner": True}, "tags_all": {}}}, {"team": "orders", "env": "prod"}),
+])
+def test_a_sensitive_tag_reaches_no_record(tmp_path, sensitive, instance, tags):
+    path = _write(tmp_path / "s.tfstate", _owner_tag_state(sensitive, **instance))
+    result = load_terraform_states([str(path)])
+    (record,) = result.records
+    assert SENSITIVE_TAG not in _everything(result)
+    assert record.tags == tags
+    assert record.natural_id == "q"
+
+
+def test_a_sensitive_name_tag_names_nothing(tmp_path):
+    sensitive = [[{"type": "get_attr", "value": "tags"},
+                  {"type": "index", "value": {"value": "Name", "type": "string"}}]]
+    state = _v4([_resource("aws_instance", "web", [{"attributes": {
+        "id": "i-1", "tags": {"Name": SENSITIVE_TAG}, "tags_all": {"Name": SENSITIVE_TAG}},
+        "sensitive_attributes": sensitive}])])
+    result = load_terraform_states([str(_write(tmp_path / "s.tfstate", state))])
+    (record,) = result.records
+    assert SENSITIVE_TAG not in _everything(result)
+    assert (record.name, record.tags) == (None, {})
+
+
+def test_a_sensitive_part_of_a_list_drops_the_whole_attribute():
+    ingress = [{"from_port": 443, "to_port": 443, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"],
+                "description": SENSITIVE_TAG}]
+    state = _v4([_resource("aws_security_group", "web", [{"attributes": {
+        "id": "sg-1", "name": "web", "description": "web tier", "ingress": ingress, "egress": []},
+        "sensitive_attributes": [[{"type": "get_attr", "value": "ingress"},
+                                  {"type": "index", "value": {"value": 0, "type": "number"}},
+                                  {"type": "get_attr", "value": "description"}]]}])])
+    (record,) = to_records(parse_state(json.dumps(state), "s"), "s")
+    assert SENSITIVE_TAG not in repr(record)
+    assert "ingress" not in record.attributes and record.attributes["description"] == "web tier"
+
+
+ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+APPSYNC_KEY = "da2-abcdefghijklmnopqrstuvwxyz"
+
+
+def test_identifiers_that_are_credentials_reach_no_record(tmp_path):
+    state = _v4([
+        _resource("aws_iam_access_key", "ci", [{"attributes": {
+            "id": ACCESS_KEY_ID, "user": "ci", "status": "Active", "secret": PLANTED, "create_date": "2024-01-02"}}]),
+        _resource("aws_appsync_api_key", "web", [{"attributes": {
+            "id": f"abcdefgh:{APPSYNC_KEY}", "api_id": "abcdefgh", "key": APPSYNC_KEY, "description": "web"}}]),
+        _resource("aws_iam_service_specific_credential", "git", [{"attributes": {
+            "id": "codecommit.amazonaws.com:ci:ACCAEXAMPLE123EXAMPLE", "user_name": "ci",
+            "service_name": "codecommit.amazonaws.com", "service_specific_credential_id": "ACCAEXAMPLE123EXAMPLE",
+            "service_user_name": "ci-at-123456789012", "service_password": PLANTED}}]),
+        _resource("aws_codepipeline_webhook", "hook", [{"attributes": {
+            "id": "arn:aws:codepipeline:us-east-1:123456789012:webhook:hook", "name": "hook",
+            "arn": "arn:aws:codepipeline:us-east-1:123456789012:webhook:hook",
+            "url": "https://us-east-1.webhooks.aws/trigger?t=SECRETWEBHOOKTOKEN&v=1"}}]),
+    ])
+    path = _write(tmp_path / "keys.tfstate", state)
+    result = load_terraform_states([str(path)])
+    everything = _everything(result)
+    for secret in (ACCESS_KEY_ID, APPSYNC_KEY, "ACCAEXAMPLE123EXAMPLE", "SECRETWEBHOOKTOKEN", PLANTED):
+        assert secret not in everything, secret
+    records = _by_address(result)
+    assert {address: (r.natural_id, r.name, r.aliases) for address, r in records.items()} == {
+        "aws_iam_access_key.ci": (f"{path}#aws_iam_access_key.ci", None, ()),
+        "aws_appsync_api_key.web": (f"{path}#aws_appsync_api_key.web", None, ()),
+        "aws_iam_service_specific_credential.git": (f"{path}#aws_iam_service_specific_credential.git", None, ()),
+        # the webhook keeps its ARN: only the URL holds its token
+        "aws_codepipeline_webhook.hook": (
+            "arn:aws:codepipeline:us-east-1:123456789012:webhook:hook", "hook", ("hook",)),
+    }
+    assert records["aws_iam_access_key.ci"].parent == ("AWS::IAM::User", "ci")
+
+
+# ---------------------------------------------------------------------------------- hostile shapes
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": "x"}
+    for _ in range(depth):
+        value = {"inner": value}
+    return value
+
+
+def test_a_deeply_nested_state_loads(tmp_path):
+    # ~260 levels: within what the JSON reader takes, deeper than its writer, which the digest used
+    state = _v4([_resource("aws_sqs_queue", "q", [{"attributes": {
+        "id": "https://sqs.us-east-1.amazonaws.com/123456789012/q", "name": "q",
+        "redrive_policy_doc": _nested(260)}}])])
+    path = _write(tmp_path / "deep.tfstate", state)
+    result = load_terraform_states([str(path)])
+    (row,) = result.sources
+    assert row["status"] == "loaded", row["message"]
+    assert [r.natural_id for r in result.records] == ["q"]
+    # a copy is still told from a fork by its contents
+    copy = shutil.copy(path, tmp_path / "copy.tfstate")
+    other = _write(tmp_path / "other.tfstate", _v4(state["resources"] + [
+        _resource("aws_sqs_queue", "r", [{"attributes": {"id": "r", "redrive_policy_doc": _nested(300)}}])]))
+    rows = load_terraform_states([str(path), str(copy), str(other)]).sources
+    assert [row["status"] for row in rows] == ["loaded", "superseded", "loaded"]
+
+
+def test_a_state_nested_past_the_readers_limit_says_so(tmp_path):
+    path = tmp_path / "deeper.tfstate"
+    head = '{"version": 4, "serial": 1, "lineage": "x", "resources": ['
+    path.write_text(head + "[" * 1100 + "]" * 1100 + "]}")
+    (error,) = load_terraform_states([str(path)]).errors
+    # where the reader stopped: just past the 1025th bracket (the object and `resources` are the first two levels)
+    column = len(head) + 1024
+    assert error.message == (f"{path}: nested more than 1024 levels deep at line 1, column {column}; "
+                             "not read (Terraform's states are far shallower)")
+
+
+def test_the_digest_is_the_same_deep_or_shallow():
+    document = {"b": [1, 2.5, None, True, "é\u2028"], "a": {"z": {}, "y": []}, "ünï": "x"}
+    fast = terraform_state._digest(document)
+    assert terraform_state._canonical_digest(document) == fast
+
+
+# ------------------------------------------------------------------------------- superseded copies
+
+
+def _queue_state(names: list[str], serial: int, lineage: str = "66666666-2222-3333-4444-555555555555") -> dict:
+    return _v4([_resource("aws_sqs_queue", name, [{"attributes": {
+        "id": f"https://sqs.us-east-1.amazonaws.com/123456789012/{name}", "name": name,
+        "arn": f"arn:aws:sqs:us-east-1:123456789012:{name}"}}]) for name in names], lineage=lineage, serial=serial)
+
+
+def test_a_superseded_state_with_resources_its_successor_lacks_is_a_warning(tmp_path):
+    prod = _write(tmp_path / "prod" / "terraform.tfstate", _queue_state(["prod_jobs", "shared"], 12))
+    staging = _write(tmp_path / "staging" / "terraform.tfstate",
+                     _queue_state(["staging_jobs", "staging_dlq", "shared"], 7))
+    result = load_terraform_states([str(prod), str(staging)])
+    assert [(row["status"], row["superseded_by"]) for row in result.sources] == [
+        ("loaded", None), ("superseded", str(prod))]
+    (warning,) = result.errors
+    assert (warning.source, warning.kind) == (str(staging), "warning")
+    assert warning.message == (
+        f"{staging}: superseded by {prod} (same lineage 66666666-2222-3333-4444-555555555555, older serial 7 < 12), "
+        f"but it declares 2 resources that {prod} does not (aws_sqs_queue.staging_dlq, aws_sqs_queue.staging_jobs), "
+        "and they were not read. If these are two environments copied from one, give each its own lineage: "
+        "`terraform state pull > state.json` in one of them, change its \"lineage\", then "
+        "`terraform state push -force state.json`")
+    assert result.sources[1]["message"] == (
+        f"superseded by {prod}: same lineage 66666666-2222-3333-4444-555555555555, older serial 7 < 12; "
+        f"it declares 2 resources that {prod} does not, which were not read")
+
+
+def test_history_is_no_warning(tmp_path):
+    new = _write(tmp_path / "terraform.tfstate", _queue_state(["a"], 5))
+    backup = _write(tmp_path / "terraform.tfstate.backup", _queue_state(["a", "removed"], 4))
+    older = _write(tmp_path / "old.tfstate", _queue_state(["a"], 3))  # fewer resources, none the newer lacks
+    result = load_terraform_states([str(new), str(backup), str(older)])
+    assert [row["status"] for row in result.sources] == ["loaded", "superseded", "superseded"]
+    assert result.errors == []
+
+
+# ------------------------------------------------------------------------------------- messages
+
+
+def test_an_index_key_with_a_fraction_is_named_as_not_an_integer(tmp_path):
+    state = _v4([_resource("aws_instance", "web", [{"index_key": 1.5, "attributes": {"id": "i-1"}},
+                                                  {"index_key": 2.0, "attributes": {"id": "i-2"}}])])
+    (error,) = load_terraform_states([str(_write(tmp_path / "s.tfstate", state))]).errors
+    assert error.message.endswith(
+        'resources[0] (aws_instance.web), instances[0]: "index_key" is a number with a fraction, '
+        "not a string or an integer")
+    del state["resources"][0]["instances"][0]
+    parsed = parse_state(json.dumps(state), "s")  # Terraform reads a whole float as an integer, and so do we
+    assert [i.address for i in parsed.instances] == ["aws_instance.web[2]"]
+
+
+def test_a_state_that_is_not_utf8_says_which_encoding_and_where(tmp_path):
+    text = V4.read_text().replace('"team": "orders"', '"team": "café"', 1)
+    line = text[: text.index("café")].count("\n") + 1
+    for encoding, expected in (
+        ("utf-16", "UTF-16 text; Terraform writes UTF-8 (convert it, e.g. with `iconv -f UTF-16 -t UTF-8`)"),
+        ("utf-16-le", "UTF-16 text; Terraform writes UTF-8 (convert it, e.g. with `iconv -f UTF-16 -t UTF-8`)"),
+        ("latin-1", f"not UTF-8 text: byte 0xe9 at line {line}, column "),
+    ):
+        path = tmp_path / f"{encoding}.tfstate"
+        path.write_bytes(text.encode(encoding))
+        result = load_terraform_states([str(path)])
+        (error,) = result.errors
+        assert error.message.startswith(f"{path}: {expected}"), error.message
+        assert "surrogates" not in error.message
+    (latin,) = load_terraform_states([str(tmp_path / "latin-1.tfstate")]).errors
+    assert latin.line == line and latin.message.endswith("; Terraform writes UTF-8")
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("SECRETVERSION99", 'the format "version" is a string, not a number'),
+    ({"v": "SECRETVERSION99"}, 'the format "version" is an object, not a number'),
+    (4.5, 'unknown state format version (a number with a fraction)'),
+    (10**12, "unknown state format version (a number past 1000)"),
+    (True, 'the format "version" is a boolean, not a number'),
+    (5, "unknown state format version 5;"),
+])
+def test_a_bad_version_is_described_not_quoted(tmp_path, version, expected):
+    path = _write(tmp_path / "v.tfstate", {"version": version, "serial": 1, "resources": []})
+    result = load_terraform_states([str(path)])
+    (error,) = result.errors
+    assert expected in error.message, error.message
+    assert "SECRETVERSION99" not in _everything(result)
+    assert result.sources[0]["format_version"] == (str(version) if version == 5 else None)
+
+
+# ------------------------------------------------------------------------------- globs, other files
+
+
+def test_a_glob_reads_states_whatever_their_name_and_skips_other_files_with_one_warning(tmp_path):
+    folder = tmp_path / "states"
+    folder.mkdir()
+    shutil.copy(V4, folder / "a.tfstate")
+    (folder / "README.md").write_text("# our states\n")
+    (folder / "notes.txt").write_text("version 4, serial 2\n")
+    _write(folder / "package.json", {"name": "infra", "version": "1.0.0", "private": True})
+    shutil.copy(V3, folder / "legacy.json")  # a state by its contents
+    sorted_state = json.loads(V3.read_text()) | {"lineage": "77777777-2222-3333-4444-555555555555"}
+    # as `jq -S` writes it: lineage, modules... and the version last
+    (folder / "sorted.json").write_text(json.dumps(sorted_state, sort_keys=True, indent=2))
+    text = V4.read_text()
+    (folder / "cut.json").write_text(text[: len(text) // 2])  # a truncated state: its head says state
+    (folder / "sub").mkdir()  # a folder matched is walked: nothing in it
+    result = load_terraform_states([str(folder / "*")])
+    assert [(Path(row["path"]).name, row["status"]) for row in result.sources] == [
+        ("a.tfstate", "loaded"), ("cut.json", "error"), ("legacy.json", "loaded"), ("sorted.json", "loaded"),
+        ("*", "skipped"),
+    ]
+    skipped = result.sources[-1]["message"]
+    assert skipped == (
+        f"{folder / '*'}: skipped 3 files that are not Terraform states (README.md, notes.txt, package.json)")
+    errors = [(Path(e.source).name, e.kind) for e in result.errors]
+    assert errors == [("cut.json", "error"), ("*", "warning")]
+    assert result.errors[1].message == skipped
+
+
+def test_a_file_named_explicitly_is_read_as_a_state_whatever_it_holds(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# our states\n")
+    result = load_terraform_states([str(readme)])
+    assert [row["status"] for row in result.sources] == ["error"]
+    assert result.errors[0].kind == "error"
+
+
+def test_a_glob_that_matches_no_state_is_an_error(tmp_path):
+    (tmp_path / "README.md").write_text("# nothing here\n")
+    (tmp_path / "notes.txt").write_text("x\n")
+    result = load_terraform_states([str(tmp_path / "*")])
+    (row,) = result.sources
+    assert (row["status"], row["message"]) == (
+        "error", f"{tmp_path / '*'}: no Terraform state among the 2 files this pattern matches (README.md, notes.txt)")
+
+
+def test_format_3_attributes_nested_past_what_python_recurses_say_so(tmp_path):
+    key = ".".join(["a"] * 3000)  # flat keys: every dot one level deeper once unflattened
+    state = {"version": 3, "serial": 1, "lineage": "l", "modules": [{"path": ["root"], "resources": {
+        "aws_instance.a": {"type": "aws_instance", "primary": {"id": "i-1", "attributes": {"id": "i-1", key: "x"}}}}}]}
+    path = _write(tmp_path / "deep3.tfstate", state)
+    (error,) = load_terraform_states([str(path)]).errors
+    assert error.message == f"{path}: modules[0] (root), resource aws_instance.a: attributes nested too deeply to read"
