@@ -108,6 +108,8 @@ class NodeIndex:
         self._live_edges: list[tuple[Node, str, Node]] | None = None
         self._targets: dict[tuple[str, str], list[Node]] = {}
         self._referrers: dict[tuple[str, str], list[Node]] = {}
+        # declarations that give no identifier: each may be any unowned live resource of its type and place
+        self.unidentified: list[FailedSource] = []
 
     def add(self, node: Node, identifiers: Iterable[str]) -> None:
         self.nodes[node.key] = node
@@ -331,6 +333,8 @@ def _attach_unidentified(index: NodeIndex, record: Record) -> None:
             return
     key = f"{record.type}:{record.account}:{record.region}:{record.owner.source}#{record.owner.address}"
     owner = record.owner
+    index.unidentified.append(FailedSource(f"{_owner_text(record)}", owner.tool, "it gives no identifier",
+                                           record.account, record.region, frozenset({record.type})))
     node = Node(key, record.type, record.account, record.region, f"{owner.stack_name or owner.source}/{owner.address}",
                 None, owner.address, declarations=[record], status=UNKNOWN, rule="no_physical_id")
     if owner.tool == TERRAFORM:
@@ -466,6 +470,8 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
                        "a part of another resource) cannot be told")
         return
     failed = scope.failed_source(node.type, node.account, node.region)
+    if failed is None:
+        failed = next((f for f in index.unidentified if f.could_declare(node.type, node.account, node.region)), None)
     if failed is not None:
         node.status, node.rule = UNKNOWN, "owner_source_failed"
         node.reason = (f"no source that could be read declares it, but {failed.source} could not be read "

@@ -170,3 +170,12 @@ def test_values_that_cannot_be_read_are_not_compared_and_never_crash_the_scan():
     records_live = [live("AWS::SQS::Queue", "nan", attributes={"visibility_timeout": "30"})]
     declared = [tf("AWS::SQS::Queue", "nan", "aws_sqs_queue.nan", attributes={"visibility_timeout": "1e999"})]
     assert by_id(reconcile(records_live, declared, scope()))["nan"].status == MANAGED
+
+
+def test_a_declaration_without_an_identifier_may_be_any_unowned_resource_of_its_type_there():
+    records_live = [live("AWS::SQS::Queue", "hand"), live("AWS::SNS::Topic", "topic"),
+                    live("AWS::SQS::Queue", "far", region="eu-west-1")]
+    nodes = by_id(reconcile(records_live, [tf("AWS::SQS::Queue", None, "aws_sqs_queue.secret_id")],
+                            scope(regions=(R, "eu-west-1"))))
+    assert nodes["hand"].status == UNKNOWN and "aws_sqs_queue.secret_id" in nodes["hand"].reason
+    assert nodes["topic"].status == UNMANAGED and nodes["far"].status == UNMANAGED
