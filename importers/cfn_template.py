@@ -25,12 +25,15 @@ LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 
 
 class TemplateError(Exception):
-    """A template that cannot be read: names the file (or stack) and, when known, the line."""
+    """A template that cannot be read: names the file (or stack) and, when known, the line. `not_a_template`
+    says why a document read whole is no template at all (empty, not a mapping, no Resources and no format
+    version), as opposed to a template that is broken."""
 
-    def __init__(self, source: str, message: str, line: int | None = None):
+    def __init__(self, source: str, message: str, line: int | None = None, not_a_template: str | None = None):
         self.source = source
         self.message = message
         self.line = line
+        self.not_a_template = not_a_template
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {message}")
 
@@ -260,7 +263,7 @@ def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTE
         raise TemplateError(source, too_large(None, max_bytes))
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
-        raise TemplateError(source, "empty file: not a CloudFormation template")
+        raise TemplateError(source, "empty file: not a CloudFormation template", not_a_template="empty file")
     document: Any
     if stripped.startswith("{"):
         try:
@@ -300,9 +303,12 @@ def check_template(document: Any, source: str) -> dict:
 
 def _check_shape(document: Any, source: str) -> dict:
     if not isinstance(document, dict):
-        raise TemplateError(source, "not a CloudFormation template: the document is not a mapping")
+        because = "the document is not a mapping"
+        raise TemplateError(source, f"not a CloudFormation template: {because}", not_a_template=because)
     if "Resources" not in document:
-        raise TemplateError(source, "not a CloudFormation template: no Resources section")
+        # a format version says it was meant as a template: a broken one
+        because = None if "AWSTemplateFormatVersion" in document else "no Resources section"
+        raise TemplateError(source, "not a CloudFormation template: no Resources section", not_a_template=because)
     if not isinstance(document["Resources"], dict) or not document["Resources"]:
         raise TemplateError(source, "the Resources section is empty or not a mapping")
     return document

@@ -903,12 +903,16 @@ def _template_file_to_result(
     try:
         template = load_template(text, source, max_input_bytes)
     except TemplateError as error:
-        if not explicit and not looks_like_a_template(text):
-            # a folder holds other JSON/YAML (package.json, Kubernetes manifests, Helm templates): a file that
-            # shows no sign of CloudFormation could not have declared anything; not a template, not an error
-            where = f" at line {error.line}" if error.line else ""
-            message = (f"skipped: not a CloudFormation template ({error.message}{where}; nothing in it looks like "
-                       "one: no AWSTemplateFormatVersion, Resources, AWS:: type or SAM transform)")
+        # a folder holds other JSON/YAML (package.json, cdk.out's tree.json, Kubernetes manifests, Helm templates):
+        # a file read whole that is shaped otherwise, or one that does not load and shows no sign of
+        # CloudFormation, could not have declared anything; not a template, not an error
+        if not explicit and (error.not_a_template or not looks_like_a_template(text)):
+            if error.not_a_template:
+                message = f"skipped: not a CloudFormation template ({error.not_a_template})"
+            else:
+                where = f" at line {error.line}" if error.line else ""
+                message = (f"skipped: not a CloudFormation template ({error.message}{where}; nothing in it looks "
+                           "like one: no AWSTemplateFormatVersion, Resources, AWS:: type or SAM transform)")
             result.errors.append(SourceError(source, redact_text(message), "warning"))
             result.sources.append(_source_row(source, "skipped", 0, message))
             return result

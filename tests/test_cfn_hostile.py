@@ -709,7 +709,6 @@ TRUNCATED_TEMPLATE = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Prope
         ("deploy.yaml", K8S, "invalid YAML: expected a single document in the stream"),
         ("configmap.yaml", HELM, "invalid YAML"),
         ("package.json", BROKEN_PACKAGE_JSON, "invalid JSON"),
-        ("list.yaml", "- a\n- b\n", "the document is not a mapping"),
     ],
 )
 def test_an_unreadable_file_in_a_folder_that_is_no_template_is_skipped(tmp_path, name, text, reason):
@@ -734,6 +733,24 @@ def test_an_unreadable_file_in_a_folder_that_is_no_template_is_skipped(tmp_path,
     assert [(e.kind, row["status"]) for e, row in zip(explicit.errors, explicit.sources)] == [("error", "error")]
 
 
+@pytest.mark.parametrize(
+    "name, text, reason",
+    [
+        # cdk.out's tree.json names resource types, but read whole it is plainly no template
+        ("tree.json", json.dumps({"tree": {"Q": {"attributes": {"aws:cdk:cloudformation:type": "AWS::SQS::Queue"}}}}),
+         "no Resources section"),
+        ("list.yaml", "- a\n- b\n", "the document is not a mapping"),
+        ("empty.yaml", "\n", "empty file"),
+    ],
+)
+def test_a_file_in_a_folder_read_whole_that_is_no_template_is_skipped(tmp_path, name, text, reason):
+    result = _beside_a_good_one(tmp_path, name, text)
+    assert {Path(row["path"]).name: row["status"] for row in result.sources} == {"good.yaml": "ok", name: "skipped"}
+    assert [(e.kind, e.message) for e in result.errors] == [
+        ("warning", f"skipped: not a CloudFormation template ({reason})")
+    ]
+
+
 def test_a_broken_template_in_a_folder_stays_an_error(tmp_path):
     result = _beside_a_good_one(tmp_path, "cut.yaml", TRUNCATED_TEMPLATE)
     statuses = {Path(row["path"]).name: row["status"] for row in result.sources}
@@ -747,6 +764,10 @@ def test_a_broken_template_in_a_folder_stays_an_error(tmp_path):
         (tmp_path / "cut.yaml").write_text(sign + "\nbroken: [\n")
         outcome = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
         assert {Path(r["path"]).name: r["status"] for r in outcome.sources}["cut.yaml"] == "error", sign
+    # so does a format version in a file that loads but declares no resources
+    (tmp_path / "cut.yaml").write_text("AWSTemplateFormatVersion: '2010-09-09'\nParameters: {}\n")
+    outcome = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
+    assert {Path(r["path"]).name: r["status"] for r in outcome.sources}["cut.yaml"] == "error"
 
 
 def _queue_tags(text, name="tags.yaml", tmp_path=None):
