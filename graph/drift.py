@@ -82,7 +82,7 @@ def _to_bool(value: Any) -> Any:
 def _to_int(value: Any) -> Any:
     try:
         return int(float(value))
-    except (TypeError, ValueError, OverflowError):  # OverflowError: '1e999' and 'Infinity' read as floats
+    except (TypeError, ValueError, OverflowError):  # "1e400" is a float, not an integer
         return value
 
 
