@@ -8,6 +8,7 @@ resolves to UNRESOLVED, which drift comparison skips: never guess, never crash.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -15,6 +16,7 @@ from typing import Any, Iterator
 import yaml
 
 from graph.records import UNRESOLVED, Unresolved
+from graph.redact import is_secret_key
 from importers.inputs import too_large
 from importers.limits import MAX_INPUT_BYTES
 
@@ -23,12 +25,15 @@ LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 
 
 class TemplateError(Exception):
-    """A template that cannot be read: names the file (or stack) and, when known, the line."""
+    """A template that cannot be read: names the file (or stack) and, when known, the line. `not_a_template`
+    says why a document read whole is no template at all (empty, not a mapping, no Resources and no format
+    version), as opposed to a template that is broken."""
 
-    def __init__(self, source: str, message: str, line: int | None = None):
+    def __init__(self, source: str, message: str, line: int | None = None, not_a_template: str | None = None):
         self.source = source
         self.message = message
         self.line = line
+        self.not_a_template = not_a_template
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {message}")
 
@@ -69,14 +74,36 @@ def _construct_short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.N
 
 
 class _TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML 1.1 safe loading with CloudFormation's short-form tags, and dates kept as text:
-    CloudFormation reads `AWSTemplateFormatVersion: 2010-09-09` and every property value as a string."""
+    """YAML 1.1 safe loading as CloudFormation reads it, with its short-form tags.
 
+    CloudFormation resolves plain scalars with SnakeYAML's YAML 1.1 rules: unquoted `yes` is the boolean it
+    writes as "true", `0300` the octal number it writes as "192". PyYAML applies the same rules, except
+    that its floats need a dot, so a plain scalar whose reading could differ between the two (or whose text
+    CloudFormation makes of it we cannot be sure of: `1_000`, `12:30`, `0x1F`, `.inf`, `012345678901`, `1e5`)
+    loads as UNRESOLVED and is never compared. Dates stay text: CloudFormation has no timestamps."""
+
+
+# SnakeYAML's YAML 1.1 int and float resolvers (org.yaml.snakeyaml.resolver.Resolver), which CloudFormation uses...
+_YAML11_INT = r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
+_YAML11_FLOAT = (
+    r"[-+]?(?:\.[0-9]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+# ...and the spellings both libraries read alike, to a value whose text CloudFormation writes as Python does:
+# decimal and octal integers, plain decimal floats.
+_SURE_NUMBER = r"[-+]?(?:0|[1-9][0-9]*)|[-+]?0[0-7]+|[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?|\.[0-9]+(?:[eE][-+][0-9]+)?"
+_UNSURE_NUMBER = re.compile(rf"^(?!(?:{_SURE_NUMBER})$)(?:{_YAML11_INT}|{_YAML11_FLOAT})$")
+_UNSURE_TAG = "tag:driftgraph,2024:unsure-number"
 
 _TemplateLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _first in "-+0123456789.":  # tried before PyYAML's own int and float resolvers
+    _TemplateLoader.yaml_implicit_resolvers[_first] = [
+        (_UNSURE_TAG, _UNSURE_NUMBER), *_TemplateLoader.yaml_implicit_resolvers.get(_first, [])
+    ]
+_TemplateLoader.add_constructor(_UNSURE_TAG, lambda loader, node: UNRESOLVED)
 _TemplateLoader.add_multi_constructor("!", _construct_short_form)
 
 
@@ -87,11 +114,12 @@ def _checked_scalar(kind: str):
 
     def construct_checked(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         try:
-            return construct(loader, node)
+            value = construct(loader, node)
         except (KeyError, ValueError, TypeError, AttributeError, OverflowError, IndexError):
             raise yaml.constructor.ConstructorError(
                 None, None, f"a value tagged or read as {kind} is not a valid {kind}", node.start_mark
             ) from None
+        return _finite(value)
 
     return construct_checked
 
@@ -155,6 +183,21 @@ def _check_node_graph(root: yaml.Node, source: str) -> None:
                 stack.append((child, False))
 
 
+def _finite(value: Any) -> Any:
+    """A number as it can be used: an infinite or NaN float (`!!float .inf`, JSON `1e999`) is no value any
+    property takes, and arithmetic on it fails, so it is UNRESOLVED."""
+    return UNRESOLVED if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _without_non_finite(document: Any) -> Any:
+    """A decoded document with its infinite and NaN floats UNRESOLVED (depth already bounded)."""
+    if isinstance(document, dict):
+        return {key: _without_non_finite(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [_without_non_finite(value) for value in document]
+    return _finite(document)
+
+
 def _check_bounds(document: Any, source: str) -> None:
     """The same bounds for a document already decoded (JSON, or a body boto3 decoded): no aliases there,
     but depth and size still bound every later walk."""
@@ -201,6 +244,14 @@ def _text_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+def _json_float(text: str) -> Any:
+    return _finite(float(text))
+
+
+def _json_constant(name: str) -> Any:
+    return UNRESOLVED  # NaN, Infinity, -Infinity: Python's decoder takes them, CloudFormation does not
+
+
 def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTES) -> dict:
     """A template (JSON or YAML) as plain data, short-form tags rewritten to their long form.
 
@@ -212,11 +263,11 @@ def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTE
         raise TemplateError(source, too_large(None, max_bytes))
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
-        raise TemplateError(source, "empty file: not a CloudFormation template")
+        raise TemplateError(source, "empty file: not a CloudFormation template", not_a_template="empty file")
     document: Any
     if stripped.startswith("{"):
         try:
-            document = json.loads(text.lstrip("\ufeff"))
+            document = json.loads(text.lstrip("\ufeff"), parse_float=_json_float, parse_constant=_json_constant)
         except RecursionError:
             raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused") from None
         except json.JSONDecodeError as json_error:
@@ -227,6 +278,8 @@ def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTE
                 raise  # it was YAML after all (JSON has no aliases), and past a bound
             except (yaml.YAMLError, TypeError, ValueError, RecursionError):
                 raise TemplateError(source, f"invalid JSON: {json_error.msg}", json_error.lineno) from None
+        except ValueError:  # an integer past Python's digit limit; the message would quote it
+            raise TemplateError(source, "invalid JSON: a number too long to read") from None
         else:
             _check_bounds(document, source)
     else:
@@ -243,16 +296,19 @@ def load_template(text: str, source: str, max_bytes: int | None = MAX_INPUT_BYTE
 
 def check_template(document: Any, source: str) -> dict:
     """A document someone else decoded (boto3 decodes a JSON template body) checked as `load_template`
-    checks text: the same bounds and the same shape."""
+    checks text: the same bounds and the same shape, and the same numbers."""
     _check_bounds(document, source)
-    return _check_shape(document, source)
+    return _check_shape(_without_non_finite(document), source)
 
 
 def _check_shape(document: Any, source: str) -> dict:
     if not isinstance(document, dict):
-        raise TemplateError(source, "not a CloudFormation template: the document is not a mapping")
+        because = "the document is not a mapping"
+        raise TemplateError(source, f"not a CloudFormation template: {because}", not_a_template=because)
     if "Resources" not in document:
-        raise TemplateError(source, "not a CloudFormation template: no Resources section")
+        # a format version says it was meant as a template: a broken one
+        because = None if "AWSTemplateFormatVersion" in document else "no Resources section"
+        raise TemplateError(source, "not a CloudFormation template: no Resources section", not_a_template=because)
     if not isinstance(document["Resources"], dict) or not document["Resources"]:
         raise TemplateError(source, "the Resources section is empty or not a mapping")
     return document
@@ -265,15 +321,56 @@ _URL_SUFFIXES = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-g
 
 def _as_parameter_text(value: Any) -> Any:
     """Ref to a parameter gives text, whatever YAML made of the default (Number parameters included)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
+    return cfn_text(value) if isinstance(value, (bool, int, float)) else value
 
 
 def _is_no_echo(declaration: Any) -> bool:
-    return isinstance(declaration, dict) and str(declaration.get("NoEcho", "")).lower() == "true"
+    """NoEcho true, or a NoEcho we cannot read (a list, an unsure number): a secret either way."""
+    if not isinstance(declaration, dict):
+        return False
+    no_echo = cfn_text(declaration.get("NoEcho", ""))
+    return no_echo is UNRESOLVED or no_echo.lower() == "true"
+
+
+def _declared_parameters(template: dict) -> dict:
+    declared = template.get("Parameters")
+    return declared if isinstance(declared, dict) else {}
+
+
+def is_secret_parameter(template: dict, name: Any) -> bool:
+    """A parameter whose value is never read nor stored: NoEcho, or named as a secret (`DbPassword`,
+    `ApiToken`), whatever the template says about echoing it."""
+    return isinstance(name, str) and (is_secret_key(name) or _is_no_echo(_declared_parameters(template).get(name)))
+
+
+def reads_secret_parameter(template: dict, expression: Any) -> bool:
+    """Whether `expression` reads a secret parameter anywhere in it: a Ref, or a ${Name} of an Fn::Sub."""
+    for node in _walk(expression):
+        for key, argument in node.items():
+            if key == "Ref" and is_secret_parameter(template, argument):
+                return True
+            if key == "Fn::Sub":
+                text = argument[0] if isinstance(argument, list) and argument else argument
+                if isinstance(text, str) and any(
+                    is_secret_parameter(template, name.strip()) for name in _SUB_VARIABLE.findall(text)
+                ):
+                    return True
+    return False
+
+
+def unknown_parameter_reason(template: dict, name: str, deployed: bool) -> str:
+    """Why a parameter's value is unknown, in a few words: for a deployed stack or for a template file."""
+    declaration = _declared_parameters(template).get(name)
+    kind = str(declaration.get("Type", "")) if isinstance(declaration, dict) else ""
+    if _is_no_echo(declaration):
+        return "NoEcho"
+    if is_secret_key(name):
+        return "a secret, by its name"
+    if kind.startswith("AWS::SSM::Parameter::Value"):
+        return "SSM, without a resolved value" if deployed else "SSM, known once deployed"
+    if deployed:
+        return "not shown by DescribeStacks"
+    return "a default of uncertain reading" if isinstance(declaration, dict) and "Default" in declaration else "no default"
 
 
 @dataclass
@@ -305,15 +402,15 @@ def make_context(
 ) -> Context:
     """A context for one template. `parameters` are values a deployment chose; the others take their
     defaults, unless `use_defaults` is false (a deployed stack: DescribeStacks shows every value it used, so
-    a parameter it does not show is unknown, never its default). NoEcho parameters, SSM-typed parameters
-    without a resolved value, and parameters with neither value nor default are UNRESOLVED."""
+    a parameter it does not show is unknown, never its default). Secret parameters (NoEcho, or named as a
+    secret), SSM-typed parameters without a resolved value, and parameters with neither value nor default
+    are UNRESOLVED."""
     given = parameters or {}
     values: dict[str, Any] = {}
-    declared = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
-    for name, declaration in declared.items():
+    for name, declaration in _declared_parameters(template).items():
         declaration = declaration if isinstance(declaration, dict) else {}
         kind = str(declaration.get("Type", "String"))
-        if _is_no_echo(declaration):
+        if is_secret_parameter(template, name):
             values[name] = UNRESOLVED  # a secret: never read, never stored
             continue
         if name in given:
@@ -373,7 +470,7 @@ def resolve(value: Any, context: Context) -> Any:
                 return UNRESOLVED  # Fn::Base64, Fn::GetAZs, Fn::Cidr, Fn::Transform, Rain::Embed, ...
             try:
                 return handler(argument, context)
-            except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError):
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError):
                 return UNRESOLVED  # a malformed intrinsic is CloudFormation's error to report, not ours
         out = {}
         for key, item in value.items():
@@ -386,14 +483,18 @@ def resolve(value: Any, context: Context) -> Any:
     return value
 
 
-def _text(value: Any) -> Any:
-    """A resolved scalar as CloudFormation would splice it into a string; UNRESOLVED otherwise."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
+def cfn_text(value: Any) -> Any:
+    """A scalar as CloudFormation writes it where text is wanted (a tag value, a name, a Sub): booleans as
+    "true"/"false", numbers as Java prints them. UNRESOLVED where that spelling is not certain (a float
+    Java would print in exponent form, an infinity) and for anything that is not a scalar."""
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and (value == 0 or 1e-3 <= abs(value) < 1e7):
+        return repr(value)  # Java's Double.toString spells this range as Python's repr does: 1.5, 0.001, 100.0
     return UNRESOLVED
 
 
@@ -446,7 +547,7 @@ def _sub(argument: Any, context: Context) -> Any:
             value = context.attributes.get((logical, attribute), UNRESOLVED)
         else:
             value = _ref(name, context)
-        text = _text(value)
+        text = cfn_text(value)
         if text is UNRESOLVED:
             unknown = True
             return ""
@@ -460,7 +561,7 @@ def _join(argument: Any, context: Context) -> Any:
     delimiter, items = resolve(argument[0], context), resolve(argument[1], context)
     if not isinstance(delimiter, str) or not isinstance(items, list):
         return UNRESOLVED
-    texts = [_text(item) for item in items]
+    texts = [cfn_text(item) for item in items]
     if any(text is UNRESOLVED for text in texts):
         return UNRESOLVED
     return delimiter.join(texts)
@@ -489,18 +590,32 @@ def _find_in_map(argument: Any, context: Context) -> Any:
     default = UNRESOLVED
     if len(argument) > 3 and isinstance(argument[3], dict) and "DefaultValue" in argument[3]:
         default = resolve(argument[3]["DefaultValue"], context)  # AWS::LanguageExtensions
-    keys = [_text(resolve(key, context)) for key in argument[:3]]
+    keys = [cfn_text(resolve(key, context)) for key in argument[:3]]
     if any(key is UNRESOLVED for key in keys):
         return UNRESOLVED
     node: Any = context.template.get("Mappings") or {}
     for key in keys:
         if not isinstance(node, dict):
             return default
-        match = [v for k, v in node.items() if str(k) == key]
+        match = [v for k, v in node.items() if cfn_text(k) == key]
         if not match:
             return default
         node = match[0]
-    return resolve(node, context)
+    return _mapping_value(node)
+
+
+def _mapping_value(value: Any) -> Any:
+    """A copy of a Mappings value; UNRESOLVED when it holds an intrinsic. CloudFormation rejects intrinsics
+    in Mappings, and resolving them could expand exponentially (a FindInMap chain that doubles per level)."""
+    if isinstance(value, dict):
+        if is_intrinsic(value):
+            return UNRESOLVED
+        items = {key: _mapping_value(item) for key, item in value.items()}
+        return UNRESOLVED if any(item is UNRESOLVED for item in items.values()) else items
+    if isinstance(value, list):
+        items = [_mapping_value(item) for item in value]
+        return UNRESOLVED if any(item is UNRESOLVED for item in items) else items
+    return value
 
 
 def _import_value(argument: Any, context: Context) -> Any:
@@ -582,7 +697,7 @@ def evaluate_condition(name: Any, context: Context) -> Any:
     context._conditions[name] = UNRESOLVED  # a condition that refers to itself stays unresolved
     try:
         outcome = _evaluate(conditions[name], context)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError):
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError):
         outcome = UNRESOLVED
     context._conditions[name] = outcome
     return outcome
@@ -626,7 +741,8 @@ def _evaluate(expression: Any, context: Context) -> Any:
                 return UNRESOLVED
             if isinstance(left, list) or isinstance(right, list):
                 return UNRESOLVED if _has_unresolved(left) or _has_unresolved(right) else left == right
-            return _text(left) == _text(right)
+            left, right = cfn_text(left), cfn_text(right)
+            return UNRESOLVED if left is UNRESOLVED or right is UNRESOLVED else left == right
         if name in ("Fn::And", "Fn::Or"):
             outcomes = [_evaluate(item, context) for item in argument]
             decisive = name == "Fn::Or"  # Or: one True decides; And: one False decides

@@ -11,6 +11,7 @@ parameter values, no outputs. Messages pass through `redact_text`.
 
 from __future__ import annotations
 
+import re
 import traceback
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from graph.records import (
     SourceError,
     source_row,
 )
-from graph.redact import redact_text
+from graph.redact import is_secret_key, redact_text
 from graph.resource_types import (
     BOOKKEEPING_TYPES,
     CATALOG,
@@ -44,19 +45,23 @@ from importers.cfn_template import (
     SAM,
     Context,
     TemplateError,
+    cfn_text,
     check_template,
     declared_resources,
     evaluate_condition,
     exported_names,
     imported_names,
     inline_transforms,
+    is_secret_parameter,
     load_template,
     make_context,
+    reads_secret_parameter,
     resolve,
     resource_entries,
     resources_left_out_by_conditions,
     transforms,
     undecided_conditions,
+    unknown_parameter_reason,
     unsupported_intrinsics,
 )
 from importers.limits import (
@@ -242,9 +247,10 @@ def _iso(value: Any) -> str | None:
 
 
 def deployed_parameters(stack: dict, template: dict) -> dict[str, Any]:
-    """Parameter values a deployment chose, as DescribeStacks shows them. A NoEcho value shows as '****':
-    unknown, never stored. An SSM-typed parameter's value is its ResolvedValue; its ParameterValue is the
-    SSM parameter's name, so without a ResolvedValue it is unknown."""
+    """Parameter values a deployment chose, as DescribeStacks shows them. A NoEcho value shows as '****',
+    and a parameter named as a secret (`DbPassword`) shows its value: both unknown, never stored. An
+    SSM-typed parameter's value is its ResolvedValue; its ParameterValue is the SSM parameter's name, so
+    without a ResolvedValue it is unknown."""
     declared = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
     values: dict[str, Any] = {}
     for parameter in stack.get("Parameters") or []:
@@ -257,8 +263,42 @@ def deployed_parameters(stack: dict, template: dict) -> dict[str, Any]:
             value = UNRESOLVED
         else:
             value = parameter.get("ParameterValue")
-        values[key] = UNRESOLVED if value == NO_ECHO_MASK else value
+        values[key] = UNRESOLVED if value == NO_ECHO_MASK or is_secret_parameter(template, key) else value
     return values
+
+
+def _secret_parameter_values(stack: dict, template: dict) -> list[str]:
+    """The values DescribeStacks shows for secret parameters (named as secrets; NoEcho ones show '****'):
+    what must never be stored, even inside a name AWS made from it."""
+    return [
+        str(parameter.get("ResolvedValue") or parameter.get("ParameterValue"))
+        for parameter in stack.get("Parameters") or []
+        if is_secret_parameter(template, parameter.get("ParameterKey"))
+        and (parameter.get("ResolvedValue") or parameter.get("ParameterValue")) not in (None, "", NO_ECHO_MASK)
+    ]
+
+
+def withheld_export_names(stack: dict, template: dict, resolved: list[Any]):
+    """A predicate: whether an export name of this stack may hold a secret, so is never stored. Those are
+    the names of Outputs whose Export Name reads a secret parameter (DescribeStacks pairs outputs with the
+    names they exported) and any name holding a secret parameter's shown value. When DescribeStacks does
+    not pair such an output with its name, only the names the template resolves to are kept."""
+    outputs = template.get("Outputs") if isinstance(template.get("Outputs"), dict) else {}
+    secret_outputs = {
+        key for key, output in outputs.items()
+        if isinstance(output, dict) and isinstance(output.get("Export"), dict)
+        and reads_secret_parameter(template, output["Export"].get("Name"))
+    }
+    exported = {o.get("OutputKey"): o.get("ExportName") for o in stack.get("Outputs") or [] if o.get("ExportName")}
+    withheld = {exported[key] for key in secret_outputs if key in exported}
+    unpaired = bool(secret_outputs - set(exported))
+    known = {name for name in resolved if isinstance(name, str)}
+    values = _secret_parameter_values(stack, template)
+
+    def is_withheld(name: str) -> bool:
+        return name in withheld or any(value in name for value in values) or (unpaired and name not in known)
+
+    return is_withheld
 
 
 def natural_id_of(row: ResourceType, physical_id: str) -> str:
@@ -371,12 +411,38 @@ def _declared_tags(properties: dict, stack_tags: dict[str, str] | None = None) -
     if not isinstance(properties, dict) or "Tags" not in properties:
         return None
     pairs = properties["Tags"]
-    if isinstance(pairs, list) and any(not isinstance(p, dict) or not isinstance(p.get("Key"), str) for p in pairs):
-        return None  # a tag behind an unresolved Fn::If or key: the declared set is unknown, not smaller
+    if isinstance(pairs, list):
+        pairs = [
+            {**pair, "Key": _as_text(pair.get("Key")), "Value": _as_text(pair.get("Value"))}
+            if isinstance(pair, dict) else pair
+            for pair in pairs
+        ]
+        if any(not isinstance(p, dict) or not isinstance(p.get("Key"), str) for p in pairs):
+            return None  # a tag behind an unresolved Fn::If or key: the declared set is unknown, not smaller
+    elif isinstance(pairs, dict):  # a map of tags (SAM, some types)
+        pairs = {_as_text(key): _as_text(value) for key, value in pairs.items()}
+        if not all(isinstance(key, str) for key in pairs):
+            return None
     declared = tags_from_pairs(pairs)
     if declared is None:
         return None
     return {**{key: UNRESOLVED for key in stack_tags or {}}, **declared}
+
+
+def _as_text(value: Any) -> Any:
+    """A boolean or a number where CloudFormation wants text (a tag, a name, a description), as it writes it:
+    YAML's `yes` and JSON's `true` become "true", never Python's "True"."""
+    return cfn_text(value) if isinstance(value, (bool, int, float)) else value
+
+
+def _text_attributes(row: ResourceType, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The declared attributes the API answers as text (names, descriptions, lists of ids), as text."""
+    for comparable in row.comparables:
+        if comparable.name not in attributes or comparable.kind not in ("scalar", "set", "groups"):
+            continue
+        value = attributes[comparable.name]
+        attributes[comparable.name] = [_as_text(v) for v in value] if isinstance(value, list) else _as_text(value)
+    return attributes
 
 
 def _is_live_stack(stack: dict) -> bool:
@@ -447,10 +513,10 @@ def resource_record(
     # No physical id (seen with moto for unnamed resources): the graph identifies the resource by the
     # stack's tags or CloudFormation's generated name, so the declaration is kept with no natural id.
     natural_id = natural_id_of(row, physical_id) if physical_id else None
-    attributes = pick_values(row, CLOUDFORMATION, properties)
+    attributes = _text_attributes(row, pick_values(row, CLOUDFORMATION, properties))
     if kind == "AWS::EC2::SecurityGroup" and rule_targets:
         attributes = _security_group_rules(attributes, logical_id, physical_id, rule_targets)
-    name = properties.get(row.cloudformation_name) if row.cloudformation_name else None
+    name = _as_text(properties.get(row.cloudformation_name)) if row.cloudformation_name else None
     return Record(
         type=kind,
         region=GLOBAL if row.is_global else region,
@@ -569,7 +635,10 @@ def _stack_to_result(
         if isinstance(declaration, dict)
     }
     raw_properties = {logical: _properties_of(d) for logical, d in raw_declarations.items()}
-    export_values = {e["Name"]: e.get("Value") for e in exports or [] if e.get("Name")}
+    # an export named as a secret (`shop-DbPassword`) holds one: ImportValue of it is unknown, never read
+    export_values = {
+        e["Name"]: UNRESOLVED if is_secret_key(e["Name"]) else e.get("Value") for e in exports or [] if e.get("Name")
+    }
     exporting_stacks = {e["Name"]: e.get("ExportingStackId") for e in exports or [] if e.get("Name")}
     physical_ids = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in rows if r.get("PhysicalResourceId")}
     context_args = dict(
@@ -642,15 +711,25 @@ def _stack_to_result(
             "tags": stack_tags,
         }
     )
+    template_exports = exported_names(template, context)
     if exports is not None:
         own_exports = [e["Name"] for e in exports if e.get("ExportingStackId") == stack_id and e.get("Name")]
     else:  # ListExports failed: the template's Outputs say what the stack exports
-        own_exports = [n for n in exported_names(template, context) if isinstance(n, str)]
+        own_exports = [n for n in template_exports if isinstance(n, str)]
+    is_withheld = withheld_export_names(stack, template, template_exports)
+    withheld = [name for name in own_exports if is_withheld(name)]
+    if withheld:
+        warnings.append(f"{len(withheld)} export name{'' if len(withheld) == 1 else 's'} made from a secret "
+                        "parameter not stored")
     result.exports += [
-        {"stack_id": stack_id, "export_name": name, "account": account, "region": region} for name in own_exports
+        {"stack_id": stack_id, "export_name": name, "account": account, "region": region}
+        for name in own_exports
+        if not is_withheld(name)
     ]
     deployed = {r["LogicalResourceId"] for r in rows} if resources is not None else None
-    imported = imported_names(template, context, deployed)
+    secret_values = _secret_parameter_values(stack, template)  # a template may spell one out in an import name
+    imported = [UNRESOLVED if isinstance(n, str) and any(v in n for v in secret_values) else n
+                for n in imported_names(template, context, deployed)]
     result.imports += [
         {
             "stack_id": stack_id,
@@ -666,7 +745,7 @@ def _stack_to_result(
     if unresolved_imports:
         warnings.append(f"{unresolved_imports} Fn::ImportValue names could not be resolved")
     for condition, parameters in undecided_conditions(context):
-        cause = f" (it reads {', '.join(parameters)}, whose value is unknown: NoEcho, or SSM without a resolved value)"
+        cause = f" (it reads {_unknown_parameters_text(template, parameters, deployed=True)})"
         message = (
             f"condition {condition} could not be decided from the stack's parameters"
             f"{cause if parameters else ''}: values, exports and imports that depend on it are not compared"
@@ -679,6 +758,11 @@ def _stack_to_result(
                    redact_text("; ".join(warnings)) if warnings else None)
     )
     return result
+
+
+def _unknown_parameters_text(template: dict, parameters: list[str], deployed: bool) -> str:
+    """'Env (no default), Secret (NoEcho)': the parameters a condition reads whose value is unknown, and why."""
+    return ", ".join(f"{name} ({unknown_parameter_reason(template, name, deployed)})" for name in parameters)
 
 
 # ------------------------------------------------------------------------------------------ template files
@@ -790,6 +874,21 @@ def _resources(count: int, what: str = "resource") -> str:
     return f"{count} {what}{'' if count == 1 else 's'}"
 
 
+# What any CloudFormation template holds, even one too broken to load: the format version, a Resources key, a
+# resource type name (AWS::SQS::Queue), or the SAM transform. (Kubernetes and Helm write `resources:`.)
+_TEMPLATE_SIGNS = re.compile(r"AWSTemplateFormatVersion|\bResources[\"']?\s*:|\bAWS::\w+::\w+|\bAWS::Serverless\b")
+
+
+def _format_version(template: dict) -> str | None:
+    version = _as_text(template.get("AWSTemplateFormatVersion"))
+    return version if isinstance(version, str) else None
+
+
+def looks_like_a_template(text: str) -> bool:
+    """Whether a file that did not load may still be a CloudFormation template (so its failure is an error)."""
+    return bool(_TEMPLATE_SIGNS.search(text))
+
+
 def _template_file_to_result(
     path: Path, explicit: bool, account: str, partition: str, default_region: str, max_input_bytes: int | None
 ) -> ImportResult:
@@ -804,10 +903,17 @@ def _template_file_to_result(
     try:
         template = load_template(text, source, max_input_bytes)
     except TemplateError as error:
-        if not explicit and "no Resources section" in error.message and "AWSTemplateFormatVersion" not in text:
-            # a directory holds other JSON/YAML (package.json, cdk.json): not a template, not an error
-            message = "skipped: not a CloudFormation template (no Resources section)"
-            result.errors.append(SourceError(source, message, "warning"))
+        # a folder holds other JSON/YAML (package.json, cdk.out's tree.json, Kubernetes manifests, Helm templates):
+        # a file read whole that is shaped otherwise, or one that does not load and shows no sign of
+        # CloudFormation, could not have declared anything; not a template, not an error
+        if not explicit and (error.not_a_template or not looks_like_a_template(text)):
+            if error.not_a_template:
+                message = f"skipped: not a CloudFormation template ({error.not_a_template})"
+            else:
+                where = f" at line {error.line}" if error.line else ""
+                message = (f"skipped: not a CloudFormation template ({error.message}{where}; nothing in it looks "
+                           "like one: no AWSTemplateFormatVersion, Resources, AWS:: type or SAM transform)")
+            result.errors.append(SourceError(source, redact_text(message), "warning"))
             result.sources.append(_source_row(source, "skipped", 0, message))
             return result
         return _failed_file(source, error.message, error.line)
@@ -847,11 +953,31 @@ def _template_file_to_result(
             + _named([f"{logical} ({condition})" for logical, condition in left_out])
         )
     rule_targets = _rule_targets(declarations, context)
+    # resources whose condition reads a parameter a file gives no value for (no default, NoEcho, a secret):
+    # whether they exist is unknown, so one not found live is unknown, never missing
+    undecided = {
+        logical: str(declaration["Condition"])
+        for logical, declaration in declarations.items()
+        if "Condition" in declaration and evaluate_condition(declaration["Condition"], context) is not True
+    }
+    if undecided:
+        reads = {condition: parameters for condition, parameters in undecided_conditions(context)}
+        readers: dict[str, list[str]] = {}  # what is unknown -> the conditions that read it
+        for condition in sorted(set(undecided.values())):
+            if reads.get(condition):
+                readers.setdefault(_unknown_parameters_text(template, reads[condition], deployed=False), []).append(condition)
+        causes = [f"{_named(conditions)} read{'s' if len(conditions) == 1 else ''} {parameters}"
+                  for parameters, conditions in readers.items()]
+        warn(
+            f"{_resources(len(undecided))} declared under a condition that could not be decided from the "
+            "parameters' defaults, unknown when not found live: "
+            + _named([f"{logical} ({condition})" for logical, condition in undecided.items()])
+            + "".join(f"; {cause}" for cause in causes)
+        )
     unnamed = 0
     custom: list[str] = []
     serverless: list[str] = []
     outside_catalog: dict[str, int] = {}
-    conditional = 0
     for logical, declaration in declarations.items():
         kind = declaration["Type"]
         row = CATALOG.get(kind)
@@ -867,7 +993,7 @@ def _template_file_to_result(
             outside_catalog[kind] = outside_catalog.get(kind, 0) + 1
             continue
         properties = _resolved_properties(declaration, context)
-        name = properties.get(row.cloudformation_name) if row and row.cloudformation_name else None
+        name = _as_text(properties.get(row.cloudformation_name)) if row and row.cloudformation_name else None
         if not isinstance(name, str) or not name:
             unnamed += 1
             continue
@@ -883,9 +1009,9 @@ def _template_file_to_result(
             fallback_id=name,
             rule_targets=rule_targets,
         )
-        if "Condition" in declaration and evaluate_condition(declaration["Condition"], context) is not True:
-            conditional += 1
-            record.note = f"declared only if condition {declaration['Condition']} holds"
+        if logical in undecided:
+            record.condition = undecided[logical]
+            record.note = f"declared only if condition {undecided[logical]} holds"
         result.records.append(record)
     if custom:
         warn(f"{_resources(len(custom), 'custom resource')} left out, not checked: {_named(custom)}")
@@ -904,18 +1030,13 @@ def _template_file_to_result(
             f"{_resources(count)} of {'a type' if count == 1 else 'types'} outside the catalog, "
             f"not listed live, not checked: {types}"
         )
-    if conditional:
-        notes.append(
-            f"{conditional} resource{'' if conditional == 1 else 's'} declared under a condition "
-            "that could not be evaluated"
-        )
     result.sources.append(
         _source_row(
             source,
             "warning" if any(e.kind == "warning" for e in result.errors) else "ok",
             len(result.records),
             "; ".join(notes) or None,
-            template.get("AWSTemplateFormatVersion"),
+            _format_version(template),
         )
     )
     return result

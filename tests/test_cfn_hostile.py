@@ -17,9 +17,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from graph.records import UNRESOLVED
-from importers.cfn_template import MAX_DEPTH, MAX_VALUES, TemplateError, load_template
-from importers.cloudformation import import_stacks, import_template_files, stack_to_result
+from driftgraph.scan import failed_owner_sources
+from graph.drift import canonical_policy, compare
+from graph.reconcile import Scope, reconcile
+from graph.records import LIVE, UNRESOLVED, Listing, Record
+from graph.resource_types import CATALOG
+from importers.cfn_template import MAX_DEPTH, MAX_VALUES, TemplateError, load_template, make_context, resolve
+from importers.cloudformation import deployed_parameters, import_stacks, import_template_files, stack_to_result
 from importers.limits import MAX_INPUT_BYTES, BudgetExceeded, time_budget
 from scanner.clients import AwsSession
 
@@ -482,16 +486,16 @@ def test_an_undecidable_stack_condition_is_unknown_and_named():
         "delay_seconds": UNRESOLVED,  # never taken as false: 0 would be a guess
         "message_retention_seconds": UNRESOLVED,
     }
-    unknown = "whose value is unknown: NoEcho, or SSM without a resolved value"
     assert [(e.kind, e.message) for e in result.errors] == [
         (
             "warning",
-            f"condition HasSecret could not be decided from the stack's parameters (it reads Secret, {unknown}): "
+            "condition HasSecret could not be decided from the stack's parameters (it reads Secret (NoEcho)): "
             "values, exports and imports that depend on it are not compared",
         ),
         (
             "warning",
-            f"condition NewAmi could not be decided from the stack's parameters (it reads Ami, {unknown}): "
+            "condition NewAmi could not be decided from the stack's parameters (it reads Ami (SSM, without a "
+            "resolved value)): "
             "values, exports and imports that depend on it are not compared",
         ),
     ]
@@ -603,3 +607,420 @@ def test_moto_undecidable_condition_is_named(hostile_stacks):
     assert error.kind == "warning" and error.message.startswith(
         "condition HasSecret could not be decided from the stack's parameters (it reads Secret"
     )
+
+
+# ------------------------------------------------------------------------------------------------ trial findings
+
+
+def _reconciled(records, live_names, failed=()):
+    """Reconcile template records against live SQS queues named `live_names` (in REGION)."""
+    live = [Record(LIVE, "AWS::SQS::Queue", ACCOUNT, REGION, name) for name in live_names]
+    listings = [Listing(ACCOUNT, REGION, "AWS::SQS::Queue", "ok")]
+    graph = reconcile(live, records, Scope({ACCOUNT}, {REGION}, "aws", listings, list(failed)))
+    return {node.natural_id: (node.status, node.rule) for node in graph.nodes}
+
+
+UNDECIDABLE = """\
+Parameters:
+  Env: {Type: String, AllowedValues: [prod, staging]}   # no Default
+  Secret: {Type: String, NoEcho: true, Default: x}
+  DbPassword: {Type: String, Default: y}
+  Size: {Type: String, Default: small}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+  HasSecret: !Equals [!Ref Secret, y]
+  PasswordSet: !Equals [!Ref DbPassword, y]
+  IsSmall: !Equals [!Ref Size, small]
+  IsLarge: !Equals [!Ref Size, large]
+Resources:
+  ProdQ: {Type: AWS::SQS::Queue, Condition: IsProd, Properties: {QueueName: trial1-prod-only}}
+  SecretQ: {Type: AWS::SQS::Queue, Condition: HasSecret, Properties: {QueueName: trial1-secret-only}}
+  PasswordQ: {Type: AWS::SQS::Queue, Condition: PasswordSet, Properties: {QueueName: trial1-password}}
+  SmallQ: {Type: AWS::SQS::Queue, Condition: IsSmall, Properties: {QueueName: trial1-small}}
+  LargeQ: {Type: AWS::SQS::Queue, Condition: IsLarge, Properties: {QueueName: trial1-large}}
+"""
+
+
+def test_a_template_file_condition_that_cannot_be_decided_is_unknown_never_missing(tmp_path):
+    path = tmp_path / "cond.yaml"
+    path.write_text(UNDECIDABLE)
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    # a parameter without a default, a NoEcho one and one whose name says secret: no value a file can rely on
+    conditions = {r.natural_id: r.condition for r in result.records}
+    assert conditions == {
+        "trial1-prod-only": "IsProd",
+        "trial1-secret-only": "HasSecret",
+        "trial1-password": "PasswordSet",
+        "trial1-small": None,  # decided true under the default: an ordinary declaration
+    }  # LargeQ: decided false, left out
+    assert [(e.kind, e.message) for e in result.errors] == [
+        ("warning", "1 resource left out, condition false under the parameters' defaults: LargeQ (IsLarge)"),
+        (
+            "warning",
+            "3 resources declared under a condition that could not be decided from the parameters' defaults, "
+            "unknown when not found live: ProdQ (IsProd), SecretQ (HasSecret), PasswordQ (PasswordSet); "
+            "HasSecret reads Secret (NoEcho); IsProd reads Env (no default); "
+            "PasswordSet reads DbPassword (a secret, by its name)",
+        ),
+    ]
+    assert result.sources[0]["status"] == "warning"
+    statuses = _reconciled(result.records, ["trial1-prod-only", "trial1-small"])
+    assert statuses == {
+        "trial1-prod-only": ("managed", "declared_and_live"),
+        "trial1-secret-only": ("unknown", "condition_undecided"),
+        "trial1-password": ("unknown", "condition_undecided"),
+        "trial1-small": ("managed", "declared_and_live"),
+    }
+    # an ordinary declaration that is not live is still missing
+    assert _reconciled(result.records, [])["trial1-small"] == ("missing", "declared_not_live")
+
+
+K8S = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          resources: {limits: {cpu: 100m}}
+"""
+HELM = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  env: {{ .Values.env | quote }}
+"""
+BROKEN_PACKAGE_JSON = '{\n  "name": "web",\n  "version": "1.0.0",\n  "scripts": {"build": "tsc"\n'
+TRUNCATED_TEMPLATE = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: \"cut\n"
+
+
+@pytest.mark.parametrize(
+    "name, text, reason",
+    [
+        ("deploy.yaml", K8S, "invalid YAML: expected a single document in the stream"),
+        ("configmap.yaml", HELM, "invalid YAML"),
+        ("package.json", BROKEN_PACKAGE_JSON, "invalid JSON"),
+    ],
+)
+def test_an_unreadable_file_in_a_folder_that_is_no_template_is_skipped(tmp_path, name, text, reason):
+    result = _beside_a_good_one(tmp_path, name, text)
+    statuses = {Path(row["path"]).name: row["status"] for row in result.sources}
+    assert statuses == {"good.yaml": "ok", name: "skipped"}
+    [warning] = result.errors
+    assert (Path(warning.source).name, warning.kind) == (name, "warning")
+    assert warning.message.startswith("skipped: not a CloudFormation template (") and reason in warning.message
+    assert warning.message.endswith(
+        "; nothing in it looks like one: no AWSTemplateFormatVersion, Resources, AWS:: type or SAM transform)"
+    )
+    # it could have declared nothing: a live queue no template names is unmanaged, not unknown
+    failed = failed_owner_sources(result.sources, {})
+    assert failed == []
+    assert _reconciled(result.records, ["good", "stray"], failed) == {
+        "good": ("managed", "declared_and_live"),
+        "stray": ("unmanaged", "no_owner"),
+    }
+    # named explicitly, the same file must be a template
+    explicit = import_template_files([str(tmp_path / name)], ACCOUNT, "aws", REGION)
+    assert [(e.kind, row["status"]) for e, row in zip(explicit.errors, explicit.sources)] == [("error", "error")]
+
+
+@pytest.mark.parametrize(
+    "name, text, reason",
+    [
+        # cdk.out's tree.json names resource types, but read whole it is plainly no template
+        ("tree.json", json.dumps({"tree": {"Q": {"attributes": {"aws:cdk:cloudformation:type": "AWS::SQS::Queue"}}}}),
+         "no Resources section"),
+        ("list.yaml", "- a\n- b\n", "the document is not a mapping"),
+        ("empty.yaml", "\n", "empty file"),
+    ],
+)
+def test_a_file_in_a_folder_read_whole_that_is_no_template_is_skipped(tmp_path, name, text, reason):
+    result = _beside_a_good_one(tmp_path, name, text)
+    assert {Path(row["path"]).name: row["status"] for row in result.sources} == {"good.yaml": "ok", name: "skipped"}
+    assert [(e.kind, e.message) for e in result.errors] == [
+        ("warning", f"skipped: not a CloudFormation template ({reason})")
+    ]
+
+
+def test_a_broken_template_in_a_folder_stays_an_error(tmp_path):
+    result = _beside_a_good_one(tmp_path, "cut.yaml", TRUNCATED_TEMPLATE)
+    statuses = {Path(row["path"]).name: row["status"] for row in result.sources}
+    assert statuses == {"good.yaml": "ok", "cut.yaml": "error"}
+    failed = failed_owner_sources(result.sources, {})
+    assert [Path(f.source).name for f in failed] == ["cut.yaml"]
+    assert _reconciled(result.records, ["good", "stray"], failed)["stray"] == ("unknown", "owner_source_failed")
+    # any sign of CloudFormation keeps a broken file an error: it may have declared what we see live
+    for sign in ("AWSTemplateFormatVersion: '2010-09-09'", "Transform: AWS::Serverless-2016-10-31",
+                 "x: {Type: 'AWS::SNS::Topic'}"):
+        (tmp_path / "cut.yaml").write_text(sign + "\nbroken: [\n")
+        outcome = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
+        assert {Path(r["path"]).name: r["status"] for r in outcome.sources}["cut.yaml"] == "error", sign
+    # so does a format version in a file that loads but declares no resources
+    (tmp_path / "cut.yaml").write_text("AWSTemplateFormatVersion: '2010-09-09'\nParameters: {}\n")
+    outcome = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
+    assert {Path(r["path"]).name: r["status"] for r in outcome.sources}["cut.yaml"] == "error"
+
+
+def _queue_tags(text, name="tags.yaml", tmp_path=None):
+    path = tmp_path / name
+    path.write_text(text)
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    assert [e for e in result.errors if e.kind == "error"] == []
+    [record] = result.records
+    return record
+
+
+def test_yaml_scalars_become_the_text_cloudformation_makes_of_them(tmp_path):
+    # CloudFormation reads YAML 1.1 (SnakeYAML's resolver): unquoted yes is a boolean it writes as "true",
+    # 010 an octal number it writes as "8"; spellings whose outcome we cannot be sure of are not compared
+    record = _queue_tags(
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: 2024\n"
+        "      Tags:\n"
+        "        - {Key: flag, Value: true}\n"
+        "        - {Key: y, Value: yes}\n"
+        "        - {Key: off, Value: Off}\n"
+        "        - {Key: n, Value: 010}\n"
+        "        - {Key: quoted, Value: '010'}\n"
+        "        - {Key: ratio, Value: 1.5}\n"
+        "        - {Key: t, Value: 12:30}\n"
+        "        - {Key: u, Value: 1_000}\n"
+        "        - {Key: account, Value: 012345678901}\n"
+        "        - {Key: e, Value: 1e5}\n"
+        "        - {Key: inf, Value: .inf}\n"
+        "        - {Key: hex, Value: 0x1F}\n"
+        "        - {Key: empty, Value: ~}\n",
+        tmp_path=tmp_path,
+    )
+    assert record.natural_id == "2024"  # a numeric name is still a name
+    assert record.tags == {
+        "flag": "true",
+        "y": "true",
+        "false": "false",  # a key too is read as YAML 1.1: `off` is the boolean false
+        "n": "8",
+        "quoted": "010",
+        "ratio": "1.5",
+        "t": UNRESOLVED,
+        "u": UNRESOLVED,
+        "account": UNRESOLVED,
+        "e": UNRESOLVED,
+        "inf": UNRESOLVED,
+        "hex": UNRESOLVED,
+        "empty": None,
+    }
+    row = CATALOG["AWS::SQS::Queue"]
+    live = {"flag": "true", "y": "true", "false": "false", "n": "8", "quoted": "010", "ratio": "1.5",
+            "t": "12:30", "u": "1_000", "account": "012345678901", "e": "1e5", "inf": ".inf", "hex": "0x1F",
+            "empty": ""}
+    assert compare(row, record.attributes, record.tags, {}, live, declared_by="cloudformation") == []
+
+
+def test_json_booleans_and_numbers_in_tags_are_written_as_cloudformation_writes_them(tmp_path):
+    template = {
+        "Resources": {
+            "Q": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": "json-tags",
+                    "Tags": [{"Key": "flag", "Value": True}, {"Key": "n", "Value": 8}, {"Key": "r", "Value": 1.0},
+                             {"Key": "big", "Value": 1e20}],
+                },
+            }
+        }
+    }
+    record = _queue_tags(json.dumps(template), "tags.json", tmp_path=tmp_path)
+    assert record.tags == {"flag": "true", "n": "8", "r": "1.0", "big": UNRESOLVED}
+    row = CATALOG["AWS::SQS::Queue"]
+    assert compare(row, {}, record.tags, {}, {"flag": "true", "n": "8", "r": "1.0", "big": "1.0E20"},
+                   declared_by="cloudformation") == []
+    # a deployed stack's JSON body (boto3 decodes it) reads the same
+    stack = _one_stack(template, [_sqs_row("Q", "json-tags")])
+    assert stack.records[0].tags == record.tags
+
+
+def test_numbers_and_booleans_in_string_attributes_and_conditions(tmp_path):
+    text = (
+        "Parameters:\n  Flag: {Type: String, Default: 'yes'}\n  Port: {Type: Number, Default: 010}\n"
+        "  Count: {Type: Number, Default: 1_000}\n"
+        "Conditions:\n  Quoted: !Equals [!Ref Flag, yes]\n  Octal: !Equals [!Ref Port, 8]\n"
+        "  Unsure: !Equals [1_000, 1_000]\n  Many: !Equals [!Ref Count, 1000]\n"
+        "Resources:\n"
+        "  D: {Type: AWS::SQS::Queue, Condition: Many, Properties: {QueueName: many}}\n"
+        "  T:\n    Type: AWS::SNS::Topic\n    Properties: {TopicName: t, DisplayName: 2024}\n"
+        "  A: {Type: AWS::SQS::Queue, Condition: Quoted, Properties: {QueueName: quoted}}\n"
+        "  B: {Type: AWS::SQS::Queue, Condition: Octal, Properties: {QueueName: octal}}\n"
+        "  C: {Type: AWS::SQS::Queue, Condition: Unsure, Properties: {QueueName: unsure}}\n"
+    )
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    records = {r.owner.address: r for r in result.records}
+    # 'yes' quoted is the text yes, unquoted the boolean true: not equal; 010 is 8 for CloudFormation
+    assert set(records) == {"T", "B", "C", "D"}
+    assert records["C"].condition == "Unsure"  # never decided true by two unknowns being alike
+    assert records["D"].condition == "Many"
+    left_out, undecided = result.errors
+    assert left_out.message.endswith("defaults: A (Quoted)")
+    assert undecided.message.endswith("D (Many), C (Unsure); Many reads Count (a default of uncertain reading)")
+    assert records["T"].attributes["display_name"] == "2024"
+    row = CATALOG["AWS::SNS::Topic"]
+    assert compare(row, records["T"].attributes, None, {"display_name": "2024"}, None) == []
+
+
+def test_iam_policy_numbers_are_no_drift():
+    # a YAML condition value 3600 and the policy document IAM answers (as CloudFormation sent it)
+    template = load_template(
+        "Resources:\n  P:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n      ManagedPolicyName: p\n"
+        "      PolicyDocument:\n        Version: 2012-10-17\n        Statement:\n"
+        "          - {Effect: Allow, Action: 's3:*', Resource: '*',\n"
+        "             Condition: {NumericLessThan: {'aws:MultiFactorAuthAge': 3600}, Bool: {'aws:SecureTransport': true}}}\n",
+        "p.yaml",
+    )
+    document = template["Resources"]["P"]["Properties"]["PolicyDocument"]
+    live = json.loads(json.dumps(document))
+    assert canonical_policy(document) == canonical_policy(json.dumps(live))
+
+
+SECRET_VALUE = "s3cr3t-pa55-value"
+SECRET_TEMPLATE = {
+    "Parameters": {
+        "DbPassword": {"Type": "String", "Default": SECRET_VALUE},
+        "Env": {"Type": "String", "Default": "dev"},
+    },
+    "Resources": {
+        "Tagged": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": "tagged", "Tags": [{"Key": "Owner", "Value": {"Ref": "DbPassword"}},
+                                                          {"Key": "Env", "Value": {"Ref": "Env"}}]},
+        },
+        "Named": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::Sub": "app-${DbPassword}"}}},
+        "Importer": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": "importer",
+                           "Tags": [{"Key": "in", "Value": {"Fn::ImportValue": {"Fn::Sub": "${DbPassword}-in"}}}]},
+        },
+    },
+    "Outputs": {
+        "Leaky": {"Value": "x", "Export": {"Name": {"Fn::Join": ["-", [{"Ref": "DbPassword"}, "out"]]}}},
+        "Plain": {"Value": "y", "Export": {"Name": {"Fn::Sub": "${Env}-plain"}}},
+    },
+}
+
+
+def test_a_parameter_named_as_a_secret_is_never_resolved_in_a_template_file(tmp_path):
+    path = tmp_path / "secret.json"
+    path.write_text(json.dumps(SECRET_TEMPLATE))
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    records = {r.owner.address: r for r in result.records}
+    assert set(records) == {"Tagged", "Importer"}  # Named has no name a template file can know
+    assert records["Tagged"].tags == {"Owner": UNRESOLVED, "Env": "dev"}
+    assert records["Importer"].tags == {"in": UNRESOLVED}
+    assert SECRET_VALUE not in repr(result)
+
+
+def test_a_parameter_named_as_a_secret_is_never_resolved_in_a_stack():
+    stack = _stack(
+        Parameters=[{"ParameterKey": "DbPassword", "ParameterValue": SECRET_VALUE},
+                    {"ParameterKey": "Env", "ParameterValue": "prod"}],
+        Outputs=[{"OutputKey": "Leaky", "OutputValue": "x", "ExportName": f"{SECRET_VALUE}-out"},
+                 {"OutputKey": "Plain", "OutputValue": "y", "ExportName": "prod-plain"}],
+    )
+    exports = [
+        {"ExportingStackId": STACK_ID, "Name": f"{SECRET_VALUE}-out", "Value": "x"},
+        {"ExportingStackId": STACK_ID, "Name": "prod-plain", "Value": "y"},
+        {"ExportingStackId": "arn:other", "Name": f"{SECRET_VALUE}-in", "Value": "z"},
+    ]
+    # the physical name CloudFormation made from the secret is the queue's name live as well: AWS's own id,
+    # not something this import can keep out; every value the import itself derives stays out
+    rows = [_sqs_row("Tagged", "tagged"), _sqs_row("Named", "app-hidden"), _sqs_row("Importer", "importer")]
+    result = _one_stack(SECRET_TEMPLATE, rows, stack, exports=exports)
+    records = {r.owner.address: r for r in result.records}
+    assert records["Tagged"].tags == {"Owner": UNRESOLVED, "Env": "prod"}
+    assert records["Named"].name is None
+    assert records["Importer"].tags == {"in": UNRESOLVED}
+    assert [row["export_name"] for row in result.exports] == ["prod-plain"]
+    assert result.imports == []
+    assert SECRET_VALUE not in repr(result)
+    # ListExports failed: the template's own export names, the secret one unresolved
+    fallback = _one_stack(SECRET_TEMPLATE, rows, stack, exports=None)
+    assert [row["export_name"] for row in fallback.exports] == ["prod-plain"]
+    assert SECRET_VALUE not in repr(fallback)
+    assert deployed_parameters(stack, SECRET_TEMPLATE)["DbPassword"] is UNRESOLVED
+
+
+def _mapping_chain(count=40):
+    lines = ["Mappings:"]
+    for index in range(count):
+        lines.append(f"  M{index}:\n    k:\n      v: [!FindInMap [M{index + 1}, k, v], !FindInMap [M{index + 1}, k, v]]")
+    lines.append(f"  M{count}:\n    k:\n      v: end")
+    lines.append("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: chained\n"
+                 "      Tags: [{Key: a, Value: !FindInMap [M0, k, v]}, {Key: b, Value: !FindInMap [M39, k, v]},"
+                 " {Key: c, Value: !FindInMap [M40, k, v]}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_intrinsics_inside_mappings_are_not_resolved(tmp_path):
+    text = _mapping_chain()
+    assert len(text) < 4000
+    path = tmp_path / "chain.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION, time_budget_s=10)
+    elapsed = time.monotonic() - started
+    assert result.errors == []
+    [record] = result.records
+    assert record.tags == {"a": UNRESOLVED, "b": UNRESOLVED, "c": "end"}
+    # generous: proves "does not expand 2**40 lookups", not speed (it takes milliseconds; before, the time budget)
+    assert elapsed < 5
+
+
+_QUEUE_Q = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: q\n"
+_JSON_QUEUE_Q = '{"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q", "Tags": %s}}}}'
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("inf.yaml", _QUEUE_Q + "      Tags: [{Key: s, Value: !Select [.inf, [a, b]]}]\n"),
+        ("tagged-inf.yaml", _QUEUE_Q + "      Tags: [{Key: s, Value: !Select [!!float .inf, [a, b]]}]\n"),
+        ("inf.json", _JSON_QUEUE_Q % '[{"Key": "s", "Value": {"Fn::Select": [1e999, ["a", "b"]]}}]'),
+        ("infinity.json", _JSON_QUEUE_Q % '[{"Key": "s", "Value": {"Fn::Join": ["", [Infinity]]}}]'),
+    ],
+)
+def test_arithmetic_in_an_intrinsic_is_unresolved_not_the_files_error(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    assert result.errors == [] and result.sources[0]["status"] == "ok"
+    [record] = result.records
+    assert record.tags == {"s": UNRESOLVED}
+
+
+def test_arithmetic_errors_in_resolution_are_unresolved():
+    context = make_context({"Resources": {}})
+    assert resolve({"Fn::Select": [float("inf"), ["a", "b"]]}, context) is UNRESOLVED
+    assert resolve({"Fn::Select": [float("nan"), ["a", "b"]]}, context) is UNRESOLVED
+    assert resolve({"Fn::Join": ["", [float("inf")]]}, context) is UNRESOLVED
+    assert resolve({"Fn::Sub": ["${X}", {"X": float("nan")}]}, context) is UNRESOLVED
+
+
+def test_a_number_too_large_for_an_integer_is_no_drift_and_no_crash(tmp_path):
+    # a quoted '1e999' is text to YAML; read as an integer it is infinite: not comparable, never a traceback
+    path = tmp_path / "big.yaml"
+    path.write_text("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n"
+                    "    Properties: {QueueName: big, DelaySeconds: '1e999', MessageRetentionPeriod: Infinity}\n")
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    live = [Record(LIVE, "AWS::SQS::Queue", ACCOUNT, REGION, "big",
+                   attributes={"delay_seconds": 0, "message_retention_seconds": 345600})]
+    graph = reconcile(live, result.records, Scope({ACCOUNT}, {REGION}, "aws",
+                                                  [Listing(ACCOUNT, REGION, "AWS::SQS::Queue", "ok")]))
+    [node] = graph.nodes
+    assert node.status == "managed"
