@@ -267,6 +267,8 @@ def check_database(path: str | os.PathLike) -> bool:
         raise NotADriftgraphDatabase(
             f"{path}: another application's SQLite database (tables {shown}); driftgraph writes only its own databases"
         )
+    if not str(version).isdigit():
+        raise NotADriftgraphDatabase(f"{path}: its schema version is not a number; not a database driftgraph wrote")
     if int(version) > SCHEMA_VERSION:
         raise NotADriftgraphDatabase(
             f"{path}: written by a newer driftgraph (schema {version}; this one reads {SCHEMA_VERSION})"

@@ -187,3 +187,14 @@ def test_an_older_database_gains_the_columns_added_since(tmp_path):
     writer.write("listings", [{"account": "1", "region": "r", "type": "t", "outcome": "access_denied", "call": "ListQueueTags"}])
     writer.commit()
     assert [r["call"] for r in sqlite_utils.Database(db).query("select call from listings")] == ["ListQueueTags"]
+
+
+def test_a_database_whose_schema_version_is_not_a_number_is_named(tmp_path):
+    db = tmp_path / "g.db"
+    _write_scan(db, "first")
+    connection = sqlite3.connect(db)
+    connection.execute("update meta set value = 'abc' where key = 'schema_version'")
+    connection.commit()
+    connection.close()
+    with pytest.raises(NotADriftgraphDatabase, match="g.db: its schema version is not a number"):
+        check_database(db)
