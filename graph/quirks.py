@@ -14,20 +14,36 @@ if TYPE_CHECKING:  # pragma: no cover
     from graph.reconcile import Node, NodeIndex
 
 Verdict = Optional[tuple[str, str, Optional[str]]]
+Rule = Callable[["Node", "NodeIndex"], Verdict]
 
 
+def decided_by(parent_types: tuple[str, ...], applies: Callable) -> Callable[[Rule], Rule]:
+    """Mark a rule whose verdict needs the listing of its parent's type: when that listing failed and the rule
+    `applies` to a live record, the rule cannot speak either way and the resource is unknown, not unmanaged."""
+
+    def mark(rule: Rule) -> Rule:
+        rule.parent_types = parent_types
+        rule.applies = applies
+        return rule
+
+    return mark
+
+
+def _made_with_a_vpc(live) -> bool:
+    return (
+        (live.type == "AWS::EC2::SecurityGroup" and live.note == "default-group")
+        or (live.type == "AWS::EC2::RouteTable" and live.note == "main")
+        or (live.type == "AWS::EC2::NetworkAcl" and live.is_default)
+    )
+
+
+@decided_by(("AWS::EC2::VPC",), lambda live: _made_with_a_vpc(live) or live.type == "AWS::EC2::InternetGateway")
 def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     """The default VPC comes with a default group, a main route table, a default ACL and a gateway.
 
     Only those: an instance or group someone made by hand inside the default VPC is still hand-made."""
     live = node.live
-    made_with_default_vpc = (
-        (live.type == "AWS::EC2::SecurityGroup" and live.note == "default-group")
-        or (live.type == "AWS::EC2::RouteTable" and live.note == "main")
-        or (live.type == "AWS::EC2::NetworkAcl" and live.is_default)
-        or live.type == "AWS::EC2::InternetGateway"
-    )
-    if not made_with_default_vpc:
+    if not (_made_with_a_vpc(live) or live.type == "AWS::EC2::InternetGateway"):
         return None
     for relation in ("in_vpc", "attached_to"):
         for vpc in index.targets(node, relation):
@@ -36,15 +52,11 @@ def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
+@decided_by(("AWS::EC2::VPC",), _made_with_a_vpc)
 def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     """Every VPC gets a default security group, a main route table and a default network ACL."""
     live = node.live
-    made_with_vpc = (
-        (live.type == "AWS::EC2::SecurityGroup" and live.note == "default-group")
-        or (live.type == "AWS::EC2::RouteTable" and live.note == "main")
-        or (live.type == "AWS::EC2::NetworkAcl" and live.is_default)
-    )
-    if not made_with_vpc:
+    if not _made_with_a_vpc(live):
         return None
     for vpc in index.targets(node, "in_vpc"):
         what = {"AWS::EC2::SecurityGroup": "default security group", "AWS::EC2::RouteTable": "main route table"}
@@ -52,6 +64,7 @@ def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
+@decided_by(("AWS::EC2::Instance",), lambda live: live.type == "AWS::EC2::Volume")
 def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     """A volume launched with an instance (deleted with it) belongs to the instance, not to anyone's code.
 
@@ -66,6 +79,7 @@ def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
+@decided_by(("AWS::EC2::Instance",), lambda live: live.type == "AWS::EC2::NetworkInterface" and live.note == "primary")
 def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     """An instance's primary network interface is made and deleted with the instance."""
     if node.type != "AWS::EC2::NetworkInterface" or node.live.note != "primary":
@@ -75,6 +89,7 @@ def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
+@decided_by(("AWS::EC2::NatGateway",), lambda live: live.type == "AWS::EC2::NetworkInterface")
 def interface_of_nat_gateway(node: "Node", index: "NodeIndex") -> Verdict:
     """A NAT gateway's network interface is made and deleted with the gateway."""
     if node.type != "AWS::EC2::NetworkInterface":
@@ -95,6 +110,7 @@ def instance_of_auto_scaling_group(node: "Node", index: "NodeIndex") -> Verdict:
     return CHILD, f"launched by Auto Scaling group {group}", parent.key if parent else None
 
 
+@decided_by(("AWS::ElastiCache::ReplicationGroup",), lambda live: live.type == "AWS::ElastiCache::CacheCluster")
 def member_of_replication_group(node: "Node", index: "NodeIndex") -> Verdict:
     """A replication group makes and replaces its member cache clusters ('<group>-001', ...) itself."""
     if node.type != "AWS::ElastiCache::CacheCluster":
@@ -104,8 +120,13 @@ def member_of_replication_group(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
+@decided_by(("AWS::Lambda::Function",),
+            lambda live: live.type == "AWS::Logs::LogGroup" and (live.natural_id or "").startswith("/aws/lambda/"))
 def log_group_of_function(node: "Node", index: "NodeIndex") -> Verdict:
-    """Lambda creates /aws/lambda/<function> on first run when nobody declared it."""
+    """Lambda creates /aws/lambda/<function> on first run when nobody declared it.
+
+    An inference, not a fact AWS records: code declares such log groups as often as Lambda makes them, so
+    when an owner source could not be read this rule does not speak."""
     if node.type != "AWS::Logs::LogGroup" or not node.natural_id.startswith("/aws/lambda/"):
         return None
     function_name = node.natural_id[len("/aws/lambda/"):]
@@ -123,7 +144,7 @@ def aws_made(node: "Node", index: "NodeIndex") -> Verdict:
 
 
 # Order matters: the default VPC's parts are `default` before they could be a VPC's `child`.
-UNOWNED_RULES: tuple[Callable[["Node", "NodeIndex"], Verdict], ...] = (
+UNOWNED_RULES: tuple[Rule, ...] = (
     aws_made,
     part_of_default_vpc,
     made_with_its_vpc,
@@ -134,3 +155,25 @@ UNOWNED_RULES: tuple[Callable[["Node", "NodeIndex"], Verdict], ...] = (
     member_of_replication_group,
     log_group_of_function,
 )
+
+
+def undecided_parent(node: "Node", failed_listing: Callable) -> tuple[Rule, object] | None:
+    """(rule, failed listing) for the first rule that applies to this live resource but whose parent's type could
+    not be listed where it is: a root volume whose instances could not be listed may well be a root volume."""
+    for rule in UNOWNED_RULES:
+        parents = getattr(rule, "parent_types", ())
+        if parents and rule.applies(node.live):
+            for parent_type in parents:
+                failed = failed_listing(parent_type, node.live.account, node.live.region)
+                if failed is not None:
+                    return rule, failed
+    return None
+
+
+# Rules that guess how a resource came about rather than read it from AWS (a block-device mapping, a
+# requester-managed interface, a VPC's own default group): they yield to an owner source that could not be read.
+INFERENCES = frozenset({"log_group_of_function"})
+
+
+def is_inference(rule: Rule) -> bool:
+    return rule.__name__ in INFERENCES

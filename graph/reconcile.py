@@ -437,6 +437,9 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         if node.live is not None:
             node.status, node.rule = MANAGED, "declared_and_live"
             node.reason = f"declared by {declared_by}"
+            other = scope.failed_source(node.type, node.account, node.region)
+            if other is not None and other.source != owners[0].owner.source:
+                node.reason += f"; {other.source} could not be read, so a second owner cannot be ruled out"
             _compute_drift(node, owners, row)
             return
         if all(o.condition for o in owners):
@@ -457,25 +460,35 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         node.reason = f"declared by {declared_by} but not found in {node.account}/{node.region}"
         return
 
+    failed = scope.failed_source(node.type, node.account, node.region)
+    if failed is None:
+        failed = next((f for f in index.unidentified if f.could_declare(node.type, node.account, node.region)), None)
     for rule in quirks.UNOWNED_RULES:
+        if failed is not None and quirks.is_inference(rule):
+            break  # what an unreadable owner may declare is not to be explained away by a guess
         verdict = rule(node, index)
         if verdict is not None:
             node.status, node.reason, node.parent_key = verdict
             node.rule = rule.__name__
             return
+    if failed is not None:
+        node.status, node.rule = UNKNOWN, "owner_source_failed"
+        node.reason = (f"no source that could be read declares it, but {failed.source} could not be read "
+                       f"({failed.message}), so it may declare it")
+        return
+    undecided = quirks.undecided_parent(node, scope.failed_listing)
+    if undecided is not None:
+        rule, listing = undecided
+        node.status, node.rule = UNKNOWN, "listing_failed"
+        node.reason = (f"could not list {listing.type} in {listing.account}/{listing.region} "
+                       f"({listing.error_code or listing.outcome}), so whether it is what `{rule.__name__}` names "
+                       f"({(rule.__doc__ or '').strip().splitlines()[0].rstrip('.')}) cannot be told")
+        return
     details = [c for c in node.live.failed_calls if not _is_tags_call(row, c)]
     if details:
         node.status, node.rule = UNKNOWN, "detail_failed"
         node.reason = (f"no source declares it, but {', '.join(details)} failed for it, so what it is (made by AWS, "
                        "a part of another resource) cannot be told")
-        return
-    failed = scope.failed_source(node.type, node.account, node.region)
-    if failed is None:
-        failed = next((f for f in index.unidentified if f.could_declare(node.type, node.account, node.region)), None)
-    if failed is not None:
-        node.status, node.rule = UNKNOWN, "owner_source_failed"
-        node.reason = (f"no source that could be read declares it, but {failed.source} could not be read "
-                       f"({failed.message}), so it may declare it")
         return
     if node.ambiguous:
         claim = node.ambiguous[0]

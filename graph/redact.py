@@ -217,10 +217,21 @@ def _masked_value(value: str) -> str:
     return REDACTED
 
 
+# An XML element whose name says secret (`<Password>hunter2</Password>` in an error body botocore quotes).
+_XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.\-]{0,100})>([^<]{1,4096})</\1>")
+
+
+def _redact_xml_elements(text: str) -> str:
+    return _XML_ELEMENT.sub(lambda m: f"<{m.group(1)}>{REDACTED}</{m.group(1)}>" if is_secret_key(m.group(1))
+                            else m.group(0), text)
+
+
 def redact_text(text: str) -> str:
     """Mask secret spans inside free text (error messages, reasons, descriptions, values under plain keys)."""
     if not text:
         return text
+    if "</" in text:
+        text = _redact_xml_elements(text)
     structured = "=" in text or ":" in text or "-----" in text
     search = (_STRUCTURED if structured else _UNSTRUCTURED).search
     out: list[str] = []

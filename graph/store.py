@@ -349,13 +349,13 @@ def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
 # Identifier columns name things and join the tables: only credentials in them are masked, the same way
 # wherever they stand (redact_identifier), since free-text masking of a span would break the graph.
 IDENTIFIER_COLUMNS = frozenset(
-    {"id", "arn", "natural_id", "name", "type", "account", "region", "resource_id", "source_id", "target_id",
+    {"id", "arn", "natural_id", "type", "account", "region", "resource_id", "source_id", "target_id",
      "stack_id", "parent_id", "root_id", "exporting_stack_id", "export_name", "address", "source", "path",
      "stack_name", "declared_type", "relation", "status", "tool", "framework", "outcome", "rule", "service"}
 )
-# ...except these, which no table joins on and whose text comes from users' files (a Terraform address quotes
-# a for_each key, which can be anything): masked as free text.
-FREE_IDENTIFIER_COLUMNS = frozenset({"address"})
+# ...except these, which no table joins on and whose text can be anything a user wrote (a Terraform address
+# quotes a for_each key; a name is often a `Name` tag): masked as free text.
+FREE_IDENTIFIER_COLUMNS = frozenset({"address", "name"})
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

@@ -179,3 +179,38 @@ def test_a_declaration_without_an_identifier_may_be_any_unowned_resource_of_its_
                             scope(regions=(R, "eu-west-1"))))
     assert nodes["hand"].status == UNKNOWN and "aws_sqs_queue.secret_id" in nodes["hand"].reason
     assert nodes["topic"].status == UNMANAGED and nodes["far"].status == UNMANAGED
+
+
+def test_what_a_parent_would_explain_is_unknown_when_the_parents_listing_failed():
+    denied = [Listing(A, R, t, "access_denied", error_code="AccessDenied")
+              for t in ("AWS::EC2::Instance", "AWS::EC2::VPC", "AWS::Lambda::Function")]
+    records_live = [
+        live("AWS::EC2::Volume", "vol-root", note="delete-on-termination"),
+        live("AWS::EC2::SecurityGroup", "sg-default", note="default-group", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-1"),)),
+        live("AWS::EC2::SecurityGroup", "sg-hand", edges=(("in_vpc", "AWS::EC2::VPC", "vpc-1"),)),
+        live("AWS::Logs::LogGroup", "/aws/lambda/worker"),
+        live("AWS::SQS::Queue", "hand"),
+    ]
+    nodes = by_id(reconcile(records_live, [], scope(*denied)))
+    for key, parent in (("vol-root", "AWS::EC2::Instance"), ("sg-default", "AWS::EC2::VPC"),
+                        ("/aws/lambda/worker", "AWS::Lambda::Function")):
+        assert (nodes[key].status, nodes[key].rule) == (UNKNOWN, "listing_failed"), key
+        assert f"could not list {parent}" in nodes[key].reason
+    assert nodes["sg-hand"].status == UNMANAGED, "a hand-made group is no VPC's default group, listed or not"
+    assert nodes["hand"].status == UNMANAGED
+
+
+def test_a_log_group_an_unreadable_stack_may_declare_is_unknown_not_lambdas():
+    stack_denied = FailedSource("orders-stack", CLOUDFORMATION, "AccessDenied: ListStackResources failed", A, R)
+    checked = scope()
+    checked.failed_sources.append(stack_denied)
+    records_live = [live("AWS::Lambda::Function", "orders-handler"), live("AWS::Logs::LogGroup", "/aws/lambda/orders-handler"),
+                    live("AWS::EC2::Volume", "vol-root", note="delete-on-termination",
+                         edges=(("attached_to", "AWS::EC2::Instance", "i-1"),)),
+                    live("AWS::EC2::Instance", "i-1"), live("AWS::S3::Bucket", "shared")]
+    declared = [tf("AWS::Lambda::Function", "orders-handler", "aws_lambda_function.h"),
+                tf("AWS::EC2::Instance", "i-1", "aws_instance.i"), tf("AWS::S3::Bucket", "shared", "aws_s3_bucket.s")]
+    nodes = by_id(reconcile(records_live, declared, checked))
+    assert nodes["/aws/lambda/orders-handler"].status == UNKNOWN
+    assert nodes["vol-root"].status == "child", "a root volume is a fact AWS records, whoever else may claim it"
+    assert nodes["shared"].status == MANAGED and "a second owner cannot be ruled out" in nodes["shared"].reason

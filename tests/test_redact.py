@@ -443,3 +443,19 @@ def test_names_of_such_things_stay_plain(key):
     from graph.redact import is_secret_key
 
     assert not is_secret_key(key)
+
+
+def test_a_name_taken_from_a_name_tag_is_masked_as_the_tag_is(tmp_path):
+    writer = ScanWriter(tmp_path / "g.db")
+    writer.begin({"started_at": "now", "status": "running"})
+    writer.write("resources", [{"id": "vpc-1", "name": "app password=hunter2-planted AKIAIOSFODNN7EXAMPLE",
+                                "tags": {"Name": "app password=hunter2-planted AKIAIOSFODNN7EXAMPLE"}, "status": "unmanaged"}])
+    writer.commit()
+    raw = (tmp_path / "g.db").read_bytes()
+    assert b"hunter2-planted" not in raw and b"AKIAIOSFODNN7EXAMPLE" not in raw
+
+
+def test_an_xml_element_named_as_a_secret_is_masked_and_others_kept():
+    text = "AccessDenied: <Error><Password>xmlhunter2b</Password><Code>Denied</Code></Error>"
+    masked = redact_text(text)
+    assert "xmlhunter2b" not in masked and "<Code>Denied</Code>" in masked
