@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -19,6 +20,8 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text
+
+log = logging.getLogger("driftgraph.store")
 
 SCHEMA_VERSION = 1
 
@@ -388,7 +391,11 @@ class ScanWriter:
         self.path = Path(path)
         check_database(self.path)  # fail before taking the lock: nothing of ours is written to a stranger's file
         self._lock = open(self.path.with_name(self.path.name + ".lock"), "a")
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s: another scan is writing to it; waiting for it to finish", self.path)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
         try:
             check_database(self.path)  # again, now that no other writer is mid-scan
             # isolation_level=None: no implicit commits; the one transaction is ours from BEGIN to COMMIT

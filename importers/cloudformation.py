@@ -629,6 +629,18 @@ def _stack_to_result(
         and r.get("ResourceStatus") != "DELETE_COMPLETE"
         and (r.get("PhysicalResourceId") or not str(r.get("ResourceStatus", "")).endswith("FAILED"))
     ]
+    # ...but a row that names a physical resource without saying what it is or which declaration made it is no
+    # blank: the stack owns something we cannot place, so what it could be is unknown, never unmanaged
+    unplaced = [r for r in resources or [] if r.get("PhysicalResourceId")
+                and not (r.get("LogicalResourceId") and r.get("ResourceType"))]
+    if unplaced:
+        types = {r.get("ResourceType") for r in unplaced}
+        message = (f"{len(unplaced)} resource{'s' if len(unplaced) != 1 else ''} listed without "
+                   "a type or logical id: what they are is unknown")
+        warnings.append(message)
+        result.errors.append(SourceError(stack_name, message, "warning", account=account, region=region))
+        could_be = None if None in types or "" in types else frozenset(types)
+        result.failed.append(FailedSource(stack_name, TOOL, message, account, region, could_be))
     raw_declarations = {
         logical: declaration
         for logical, declaration in resource_entries(template)

@@ -1024,3 +1024,14 @@ def test_a_number_too_large_for_an_integer_is_no_drift_and_no_crash(tmp_path):
                                                   [Listing(ACCOUNT, REGION, "AWS::SQS::Queue", "ok")]))
     [node] = graph.nodes
     assert node.status == "managed"
+
+
+def test_a_stack_row_that_names_a_resource_but_not_what_it_is_makes_it_unknown_not_dropped():
+    rows = [_sqs_row("Q", "q"),
+            {"PhysicalResourceId": "vpc-0abc", "ResourceStatus": "CREATE_COMPLETE"},  # no type, no logical id
+            {"LogicalResourceId": "", "ResourceType": "", "ResourceStatus": "CREATE_COMPLETE"}]  # a blank row
+    result = _one_stack(None, rows)
+    assert [r.natural_id for r in result.records] == ["q", STACK_ID]
+    (failed,) = result.failed
+    assert failed.types is None and "1 resource listed without a type or logical id" in failed.message
+    assert any("without a type or logical id" in e.message for e in result.errors)

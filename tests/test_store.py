@@ -32,14 +32,16 @@ def _scans(path):
     return [row["started_at"] for row in sqlite_utils.Database(path).query("select started_at from scans order by id")]
 
 
-def test_concurrent_scans_take_turns_and_both_are_kept(tmp_path):
+def test_concurrent_scans_take_turns_and_both_are_kept(tmp_path, caplog):
     db = tmp_path / "g.db"
     first = threading.Thread(target=_write_scan, args=(db, "first", 0.5))
     first.start()
     time.sleep(0.1)  # the first writer holds the lock and is mid-scan
-    _write_scan(db, "second")
+    with caplog.at_level("WARNING", logger="driftgraph.store"):
+        _write_scan(db, "second")
     first.join()
     assert _scans(db) == ["first", "second"]
+    assert "another scan is writing to it; waiting for it to finish" in caplog.text, "a wait says why"
 
 
 def test_a_reader_sees_the_last_committed_scan_while_the_next_is_written(tmp_path):
