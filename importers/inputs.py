@@ -216,6 +216,20 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     Never blocks and never reads more than `max_bytes` + 1: anything but a regular file is refused before it is
     opened (opening a FIFO for reading waits for a writer), checked again once open (it may have been swapped),
     and the bytes are counted as they come, because stat says 0 for /proc files of any length."""
+    data = _read_regular(path, max_bytes + 1, refuse_over=max_bytes)
+    if len(data) > max_bytes:
+        raise InputProblem(too_large(None, max_bytes), REFUSED)
+    return data
+
+
+def read_head(path: str, size: int) -> bytes:
+    """The first `size` bytes of a regular file (fewer if it is shorter), to tell what it is without reading it
+    all; InputProblem when it is not a regular file or cannot be read, as for `read_file`."""
+    return _read_regular(path, size)
+
+
+def _read_regular(path: str, at_most: int, refuse_over: int | None = None) -> bytes:
+    """At most `at_most` bytes of a regular file; refused unread when its size says more than `refuse_over`."""
     try:
         _require_regular(os.stat(path))
         descriptor = os.open(path, _OPEN_FLAGS)
@@ -224,39 +238,12 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     try:
         info = os.fstat(descriptor)
         _require_regular(info)
-        if info.st_size > max_bytes:
-            raise InputProblem(too_large(info.st_size, max_bytes), REFUSED)
+        if refuse_over is not None and info.st_size > refuse_over:
+            raise InputProblem(too_large(info.st_size, refuse_over), REFUSED)
         chunks: list[bytes] = []
-        remaining = max_bytes + 1
+        remaining = at_most
         while remaining > 0:
             chunk = os.read(descriptor, min(remaining, _CHUNK))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    except OSError as error:
-        raise InputProblem(_reason(error)) from None
-    finally:
-        os.close(descriptor)
-    if remaining <= 0:
-        raise InputProblem(too_large(None, max_bytes), REFUSED)
-    return b"".join(chunks)
-
-
-def read_head(path: str, size: int) -> bytes:
-    """The first `size` bytes of a regular file (fewer if it is shorter), to tell what it is without reading it
-    all; InputProblem when it is not a regular file or cannot be read, as for `read_file`."""
-    try:
-        _require_regular(os.stat(path))
-        descriptor = os.open(path, _OPEN_FLAGS)
-    except OSError as error:
-        raise InputProblem(_missing_reason(path, error)) from None
-    try:
-        _require_regular(os.fstat(descriptor))
-        chunks: list[bytes] = []
-        remaining = size
-        while remaining > 0:
-            chunk = os.read(descriptor, remaining)
             if not chunk:
                 break
             chunks.append(chunk)
