@@ -124,7 +124,7 @@ def answer_problem(operation_model, status: int | None, headers, body) -> str | 
         return None  # a streamed answer (S3 GetObject): its reader checks its length
     body = bytes(body)
     if 300 <= status < 400:
-        return _redirect_problem(status, headers, body)
+        return _redirect_problem(operation_model, status, headers, body)
     root = first_element(body) if body[:1] != b"{" else None
     if status >= 300:
         if status >= 500 and body.lstrip().startswith(b"<html>"):
@@ -154,13 +154,16 @@ def answer_problem(operation_model, status: int | None, headers, body) -> str | 
 _WHO = "a proxy, a captive portal or a wrong endpoint?"
 
 
-def _redirect_problem(status: int, headers, body: bytes) -> str | None:
-    """No AWS API answers with a redirect to follow, but S3 says which region a bucket is in with a 301 or
-    307 that botocore follows itself (`x-amz-bucket-region`, or an S3 error document): those are left to it."""
-    if headers is not None and headers.get("x-amz-bucket-region"):
+def _redirect_problem(operation_model, status: int, headers, body: bytes) -> str | None:
+    """No AWS API answers with a redirect to follow, but S3 says a bucket is in another region with a 301 or
+    307 that botocore follows itself (an S3 error document, `x-amz-bucket-region`, or a bare 301 without a
+    Location, after which botocore asks HeadBucket): those are left to it. A proxy's redirect names a Location."""
+    headers = headers if headers is not None else {}
+    location = headers.get("location") or ""
+    if headers.get("x-amz-bucket-region") or body[:1] == b"{" or first_element(body) in AWS_ERROR_ROOTS:
         return None
-    if body[:1] == b"{" or first_element(body) in AWS_ERROR_ROOTS:
+    service = operation_model.service_model.service_name if operation_model is not None else ""
+    if service == "s3" and status in (301, 307) and not location:
         return None
-    location = (headers.get("location") or "") if headers is not None else ""
     where = f" to {redact_text(location)[:200]}" if location else " with no Location"
     return f"the endpoint answered HTTP {status}, a redirect{where}, not AWS's answer: {_WHO}"

@@ -235,7 +235,9 @@ def test_every_listed_item_is_kept_when_every_detail_and_tag_call_fails(live_sca
     for row in RESOURCE_TYPES:
         want = {r.natural_id for r in described.records if r.type == row.type}
         got = {r.natural_id: r for r in scan.records if r.type == row.type}
-        assert set(got) == want, f"{row.type}: {sorted(want - set(got))} dropped when its detail calls failed"
+        assert want <= set(got), f"{row.type}: {sorted(want - set(got))} dropped when its detail calls failed"
+        if row.scope != "global_list":  # a bucket whose region is unknown is kept in any scan (other tests' too)
+            assert set(got) == want, row.type
         if row.details or (row.tags and row.tags.call):
             mine = made[row.type].lower() if row.lowercase_id else made[row.type]
             assert got[mine].failed_calls, f"{row.type}: the failed calls are named on the record"
