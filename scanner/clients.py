@@ -358,8 +358,7 @@ class AwsSession:
             context[_DEADLINE] = time.monotonic() + self.call_timeout
 
     def _check_clock(self, request=None, **kwargs) -> None:
-        """Refuse an attempt that would start after the budget is spent (a retry's back-off may overrun it),
-        naming what the attempts before it met."""
+        """Refuse an attempt that would start after the budget is spent, naming what the attempts before it met."""
         if self.cancelled:
             raise ScanCancelled()
         context = getattr(request, "context", None) or {}

@@ -348,3 +348,20 @@ def test_a_stack_listed_without_its_stack_id_is_skipped_with_a_warning(estate_of
     assert warning.kind == "warning" and "without its StackId" in warning.message
     assert [f.source for f in result.failed] == ["idless-stack"]
     assert any(r.owner.stack_name == "whole-stack" for r in result.records), "the other stack is read"
+
+
+def test_a_listed_item_without_its_id_makes_the_listing_fail_never_a_silent_drop(estate_of_each_protocol, monkeypatch):
+    """A role the answer lists without its RoleName cannot be named: dropped, a declared role would read as
+    missing from a listing marked ok."""
+    import re
+
+    def drop_a_name(status, headers, body):
+        return status, headers, re.sub(rb"<RoleName>protocol-role</RoleName>", b"", body)
+
+    with aws_proxy(estate_of_each_protocol, lambda r: Rewrite(drop_a_name) if r.action == "ListRoles" else FORWARD) \
+            as (endpoint, _):
+        scan = _scan_through(endpoint, monkeypatch, ["AWS::IAM::Role"])
+    (listing,) = scan.listings
+    assert (listing.outcome, listing.error_code) == ("error", "UnreadableAnswer"), listing
+    assert listing.message.startswith("ListRoles: 1 of the ") and "give no RoleName" in listing.message, listing.message
+    assert scan.records == []
