@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import signal
 import sqlite3
 import sys
 
@@ -18,6 +20,16 @@ EXIT_ERROR = 1  # fatal: nothing was written (bad credentials, unreadable ignore
 EXIT_USAGE = 2  # click's own: a wrong option
 EXIT_FINDINGS = 3  # report --fail-on found what it was told to fail on
 EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's 128 + SIGINT
+EXIT_TERMINATED = 143  # SIGTERM (a service manager, `kill`, CI cancelling a job): 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: every worker stops at its next call, the database is left as it was."""
+
+
+def _terminate(_signum, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process outright
+    raise Terminated()
 
 
 class RedactingFormatter(logging.Formatter):
@@ -128,8 +140,16 @@ Ignore file (--ignore-file), one rule a line; a line starting with # is a commen
 
 \b
 Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (nothing written),
-2 wrong usage, 130 interrupted (the database is left as it was).
+2 wrong usage, 130 interrupted by Ctrl-C, 143 by SIGTERM (either way the database is left as it was).
 """
+
+
+def _seconds(ctx, param, value: float) -> float:
+    """A number of seconds that bounds something: `nan` and `inf` would bound nothing."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
 
 
 @cli.command(epilog=SCAN_EPILOG)
@@ -148,8 +168,8 @@ Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (
 @click.option("--workers", default=16, show_default=True, type=click.IntRange(min=1), help="Concurrent listings.")
 @click.option("--max-input-mb", type=click.IntRange(min=1), metavar="N",
               help="Largest state or template file read, in MiB (default: 256 for states, 10 for templates).")
-@click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
-              help="Seconds one AWS call may spend across its retries before it counts as failed.")
+@click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1), callback=_seconds,
+              help="Seconds one AWS call may spend across its retries, reading its answer included, before it counts as failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
 def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ignore_file, no_stacks, types_, workers,
          max_input_mb, call_timeout, quiet) -> None:
@@ -158,10 +178,14 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
     from driftgraph.scan import ScanOptions, run_scan, summary_line
     from graph.resource_types import CATALOG
     from scanner.clients import RegionError, ScanCancelled, region_problems
+    from scanner.live import orphan_types
 
     unknown = [t for t in types_ if t not in CATALOG]
     if unknown:
         raise click.BadParameter(f"not in the catalog: {', '.join(unknown)} (see `driftgraph types`)", param_hint="--type")
+    orphans = orphan_types(types_)  # a type listed per parent lists nothing without its parent
+    if orphans:
+        raise click.BadParameter("; ".join(orphans), param_hint="--type")
     regions = tuple(dict.fromkeys(regions))  # a region named twice is listed once
     problems = region_problems(regions)  # by shape, before any call; the account's own list is checked later
     if problems:
@@ -170,17 +194,20 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
                           cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
                           live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
                           call_timeout=call_timeout)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         with scan_progress(quiet) as progress:
             result = run_scan(options, progress=progress)
-    except (KeyboardInterrupt, ScanCancelled):
-        click.echo("interrupted: the scan stopped, database left as it was", err=True)
+    except (KeyboardInterrupt, ScanCancelled) as stop:
+        terminated = isinstance(stop, Terminated)
+        click.echo(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: the scan stopped, database left as "
+                   "it was", err=True)
         sys.stdout.flush()
         sys.stderr.flush()
         # Not sys.exit: at exit the interpreter joins the pool's worker threads, and a worker blocked in a socket
         # read would hold the exit for up to its read timeout. Nothing is left to clean up: the scan transaction
         # was rolled back on the way out of run_scan and the kernel releases the database lock.
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     except RegionError as exc:
         raise click.BadParameter(str(exc), param_hint="--region") from exc
     except Exception as exc:  # fatal: report it plainly, the previous database is untouched

@@ -23,6 +23,9 @@ class Call:
     params: Mapping[str, Any] = field(default_factory=dict)
     path: str = "@"
     missing_ok: tuple[str, ...] = ()  # error codes that mean "nothing here" (NoSuchTagSet), not a failure
+    # (path in the answer, path in the item) pairs that must agree: a detail or tag answer about another
+    # resource (or about none) is a failed call, never merged into the listed item
+    identity: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,8 +184,11 @@ def normalize_log_group(item: dict) -> dict:
 
 
 def finish_bucket(item: dict) -> dict:
-    """GetBucketLocation answers None for us-east-1 and 'EU' for the oldest eu-west-1 buckets."""
-    location = item.get("Location")
+    """GetBucketLocation answers None for us-east-1 and 'EU' for the oldest eu-west-1 buckets. When it failed,
+    the region ListBuckets names (AWS does, moto does not) or none: unknown, never us-east-1 by default."""
+    if "Location" not in item:
+        return {**item, "Region": item.get("BucketRegion") or None}
+    location = item["Location"]
     region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
     return {**item, "Region": region}
 
@@ -893,7 +899,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="{id}",
         name="ArnName",
         arn_field="TopicArn",
-        details=(("Attributes", Call("get_topic_attributes", {"TopicArn": "{TopicArn}"}, path="Attributes")),),
+        details=(("Attributes", Call("get_topic_attributes", {"TopicArn": "{TopicArn}"}, path="Attributes",
+                                     identity=(("TopicArn", "TopicArn"),))),),
         tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceArn": "{TopicArn}"})),
         terraform=(TerraformType("aws_sns_topic", "arn"),),
         terraform_children=(
@@ -921,7 +928,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="TableName",
         arn="arn:{partition}:dynamodb:{region}:{account}:table/{id}",
         arn_field="Table.TableArn",
-        details=(("Table", Call("describe_table", {"TableName": "{TableName}"}, path="Table")),),
+        details=(("Table", Call("describe_table", {"TableName": "{TableName}"}, path="Table",
+                                identity=(("TableName", "TableName"),))),),
         tags=Tags("Tags", Call("list_tags_of_resource", {"ResourceArn": "{Table[TableArn]}"})),
         terraform=(TerraformType("aws_dynamodb_table", "name"),),
         terraform_children=(
@@ -932,7 +940,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         comparables=(
             Comparable(
                 "billing_mode",
-                "Table.BillingModeSummary.BillingMode || 'PROVISIONED'",
+                # DescribeTable leaves the summary out for a provisioned table: that default holds only
+                # when DescribeTable answered (a failed call leaves no Table, and no billing mode known)
+                "Table && (Table.BillingModeSummary.BillingMode || 'PROVISIONED')",
                 "billing_mode",
                 "BillingMode",
             ),
@@ -1101,7 +1111,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="KeyId",
         arn="arn:{partition}:kms:{region}:{account}:key/{id}",
         arn_field="KeyArn",
-        details=(("Metadata", Call("describe_key", {"KeyId": "{KeyId}"}, path="KeyMetadata")),),
+        details=(("Metadata", Call("describe_key", {"KeyId": "{KeyId}"}, path="KeyMetadata",
+                                   identity=(("KeyId", "KeyId"),))),),
         tags=Tags("Tags", Call("list_resource_tags", {"KeyId": "{KeyId}"}), key="TagKey", value="TagValue"),
         terraform=(TerraformType("aws_kms_key", "key_id"),),
         terraform_children=(
@@ -1183,14 +1194,15 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         type="AWS::ECS::Cluster",
         service="ecs",
         list=Call("list_clusters", path="clusterArns"),
-        id="clusterName",
+        id="ArnName",  # the cluster's name, from the ARN ListClusters gives: known when DescribeClusters fails
         arn="arn:{partition}:ecs:{region}:{account}:cluster/{id}",
         arn_field="clusterArn",
         aliases=("clusterArn",),
         details=(
             (
                 "",
-                Call("describe_clusters", {"clusters": ["{clusterArn}"], "include": ["TAGS"]}, path="clusters[0]"),
+                Call("describe_clusters", {"clusters": ["{clusterArn}"], "include": ["TAGS"]}, path="clusters[0]",
+                     identity=(("clusterArn", "clusterArn"),)),
             ),
         ),
         tags=Tags("tags", key="key", value="value"),
@@ -1219,6 +1231,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                     "describe_services",
                     {"cluster": "{clusterArn}", "services": ["{serviceArn}"], "include": ["TAGS"]},
                     path="services[0]",
+                    identity=(("serviceArn", "serviceArn"),),
                 ),
             ),
         ),
@@ -1252,6 +1265,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                     "describe_task_definition",
                     {"taskDefinition": "{taskDefinitionArn}", "include": ["TAGS"]},
                     path="merge(taskDefinition, {tags: tags})",
+                    identity=(("taskDefinitionArn", "taskDefinitionArn"),),
                 ),
             ),
         ),
@@ -1302,7 +1316,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         name="LoadBalancerName",
         aliases=("LoadBalancerName",),
         tags=Tags(
-            "TagDescriptions[0].Tags", Call("describe_tags", {"ResourceArns": ["{LoadBalancerArn}"]})
+            "TagDescriptions[0].Tags",
+            Call("describe_tags", {"ResourceArns": ["{LoadBalancerArn}"]},
+                 identity=(("TagDescriptions[0].ResourceArn", "LoadBalancerArn"),)),
         ),
         terraform=(TerraformType("aws_lb", "arn"), TerraformType("aws_alb", "arn")),
         comparables=(
@@ -1327,7 +1343,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn_field="TargetGroupArn",
         name="TargetGroupName",
         aliases=("TargetGroupName",),
-        tags=Tags("TagDescriptions[0].Tags", Call("describe_tags", {"ResourceArns": ["{TargetGroupArn}"]})),
+        tags=Tags("TagDescriptions[0].Tags", Call("describe_tags", {"ResourceArns": ["{TargetGroupArn}"]},
+                                                  identity=(("TagDescriptions[0].ResourceArn", "TargetGroupArn"),))),
         terraform=(TerraformType("aws_lb_target_group", "arn"), TerraformType("aws_alb_target_group", "arn")),
         terraform_children=(
             ChildType("aws_lb_target_group_attachment", "target_group_arn"),

@@ -170,6 +170,13 @@ def _import_region(
     for stack in stacks:
         if stack.get("StackStatus") == "DELETE_COMPLETE":
             continue
+        if not stack.get("StackId"):  # not AWS's answer: no stack to ask about, yet it may own what is live here
+            name = str(stack.get("StackName") or "a stack")
+            message = f"DescribeStacks listed {name} without its StackId: its resources could not be read"
+            result.errors.append(SourceError(name, message, "warning", account=account, region=region,
+                                             code="UnreadableAnswer"))
+            result.failed.append(FailedSource(name, TOOL, message, account, region))
+            continue
         resources, template, errors = _fetch_stack(client, stack, account, region)
         if resources is None:
             name = stack.get("StackName") or stack["StackId"]

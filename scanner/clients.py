@@ -5,28 +5,49 @@ AWS_ENDPOINT_URL, which is how tests and the demo reach moto. Every client carri
 that refuses, before anything is sent, any operation not on driftgraph's list of calls
 (scanner/permissions.py, which also builds the IAM policy), and, as second walls, any operation whose name
 is not a read and the reads that would fetch a secret value. Every call is also bounded in time (connect and
-read timeouts per attempt, a budget across retries), stops at the next call once the scan is cancelled, and
-fails with a clear error when the answer is not AWS's (an HTML page from a proxy) instead of reading it as an
-empty answer.
+read timeouts per attempt, a budget across retries that also bounds reading the answer), stops at the next
+call once the scan is cancelled, and fails with a clear error when the answer is not AWS's (an HTML page from
+a proxy, an empty or cut-short body: scanner/answers.py) instead of reading it as an empty answer. Every
+pagination goes through one guard: a token given twice, or more than MAX_PAGES pages, ends it as a failure.
+The credential chain's own calls (STS AssumeRole for a role profile, SSO GetRoleCredentials) are sent by
+botocore's credential providers with clients of their own, outside these hooks.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import logging
+import random
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import boto3
 from botocore import xform_name
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectionError,
+    HTTPClientError,
+    PaginationError,
+    ReadTimeoutError,
+)
+from botocore.paginate import PageIterator
+from botocore.retries.standard import RetryEventAdapter, StandardRetryConditions
+from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 
 from graph.redact import redact_text
 
+from scanner.answers import answer_problem
 from scanner.permissions import allowed_calls
 
 log = logging.getLogger("driftgraph.scanner")
@@ -95,28 +116,57 @@ def _guard(model=None, **_kwargs):
 
 # Per attempt: how long to wait for a connection and for each read. botocore's standard retries (up to
 # MAX_ATTEMPTS) have no total budget of their own, so `--call-timeout` bounds the time one call may spend
-# across all its attempts: no new attempt starts once it is spent.
+# across all its attempts: no new attempt starts once it is spent, no read waits past it, and the answer's
+# body stops being read when it runs out (an endpoint that trickles its answer a byte at a time).
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 8
 DEFAULT_CALL_TIMEOUT = 60.0
 HOME_REGION = "us-east-1"  # where identity and region calls go when the profile and environment name none
+# Pages one pagination may take: far beyond any real listing (100,000 pages of SQS queues are 100 million
+# queues), so only an endpoint that never stops handing out new tokens reaches it.
+MAX_PAGES = 100_000
+READ_CHUNK = 1 << 16
+MAX_BACKOFF, RETRY_AFTER_MAX = 20.0, 5.0  # botocore's standard back-off: its cap, and what x-amz-retry-after adds
+_RETRY_EVENTS = RetryEventAdapter()
+_RETRY_CONDITIONS = StandardRetryConditions(max_attempts=MAX_ATTEMPTS)
 
 
 class CallTimeout(BotoCoreError):
-    """A call spent its time budget across retries without an answer."""
+    """A call spent its time budget across retries: without an answer, or answered each time with an error
+    worth retrying (throttling, a 5xx), which `last_code` then names."""
 
-    fmt = "{operation}: no answer within {seconds:g} s ({attempts}; --call-timeout): {last}"
+    fmt = "{operation}: {summary}"
 
-    def __init__(self, operation: str, seconds: float, attempts: int, last: str) -> None:
-        super().__init__(operation=operation, seconds=seconds, last=redact_text(last),
-                         attempts=f"{attempts} attempt{'s' if attempts != 1 else ''}")
+    def __init__(self, operation: str, seconds: float, attempts: int, last: str, last_code: str | None = None) -> None:
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if last_code:
+            summary = (f"--call-timeout of {seconds:g} s ran out after {tries}, each answered with an error "
+                       f"worth retrying; the last: {last_code}: {last}")
+        else:
+            summary = f"no answer within {seconds:g} s ({tries}; --call-timeout): {last}"
+        super().__init__(operation=operation, summary=redact_text(summary))
+        self.last_code = last_code
 
 
 class UnreadableAnswer(BotoCoreError):
-    """The answer is not in the service's format: an HTML page from a proxy, a captive portal, a wrong endpoint."""
+    """The answer is not in the service's format: an HTML page from a proxy, a captive portal, a wrong endpoint,
+    an empty body, a document that is not the operation's answer."""
 
     fmt = "{operation}: {detail}"
+
+
+class AnswerCutShort(HTTPClientError):
+    """The connection closed before the answer's announced length arrived (botocore would keep the short body,
+    reading a listing cut in half as a short one): retried as the dropped connection it is."""
+
+    fmt = "the answer from {endpoint_url} ended after {received} of the {declared} bytes it announced"
+
+
+class AnswerTooSlow(ReadTimeoutError):
+    """The answer was still arriving when the call's time ran out (each read was in time, the whole was not)."""
+
+    fmt = "the answer from {endpoint_url} was still arriving when the call's time ran out"
 
 
 class ScanCancelled(BaseException):
@@ -128,7 +178,7 @@ class ScanCancelled(BaseException):
 def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT) -> Config:
     """Timeouts no longer than the budget itself, so a short budget is never outlived by one attempt."""
     return Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # ("max_attempts" would be one more)
         max_pool_connections=32,
         connect_timeout=min(CONNECT_TIMEOUT, call_timeout),
         read_timeout=min(READ_TIMEOUT, call_timeout),
@@ -136,7 +186,8 @@ def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT) -> Config:
     )
 
 
-_DEADLINE = "driftgraph_deadline"  # key in botocore's per-call request context
+_DEADLINE = "driftgraph_deadline"  # keys in botocore's per-call request context
+_LAST_FAILURE = "driftgraph_last_failure"  # (error code or None, message) of the call's last failed attempt
 
 
 def _operation_name(kwargs: dict) -> str:
@@ -144,42 +195,98 @@ def _operation_name(kwargs: dict) -> str:
     return model.name if model is not None else "a call"
 
 
-def _looks_like_html(body: bytes) -> bool:
-    # the body, not the Content-Type: moto (and some AWS front ends) label JSON and XML answers text/html
-    return body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
-
-
-def _html_title(body: bytes) -> str:
-    found = re.search(rb"<title>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
-    return " ".join(found.group(1).decode("utf-8", "replace").split())[:80] if found else ""
-
-
-def _refuse_html(operation_model=None, response_dict=None, **_kwargs) -> None:
-    """No AWS service answers HTML; a proxy, a captive portal or a wrong endpoint does. botocore would read a
-    200 page as an empty answer (a silent empty listing) or fail with a KeyError. A 5xx page that starts with
-    `<html>` is left to botocore, which knows it as a transient error and retries it."""
-    body = (response_dict or {}).get("body") or b""
-    if not isinstance(body, bytes) or not _looks_like_html(body):
-        return
-    status = response_dict.get("status_code")
-    if status is not None and status >= 500 and body.lstrip().startswith(b"<html>"):
-        return
-    title = redact_text(_html_title(body))
-    raise UnreadableAnswer(
-        operation=operation_model.name if operation_model is not None else "a call",
-        detail=f"the endpoint answered HTTP {status} with an HTML page{f' ({title!r})' if title else ''}, not AWS's "
-        "format: a proxy, a captive portal or a wrong endpoint?",
-    )
+def _check_answer(operation_model=None, response_dict=None, **_kwargs) -> None:
+    """Refuse, before botocore parses it, an answer that is not AWS's (scanner/answers.py says how it tells)."""
+    response = response_dict or {}
+    problem = answer_problem(operation_model, response.get("status_code"), response.get("headers"), response.get("body"))
+    if problem:
+        raise UnreadableAnswer(operation=operation_model.name if operation_model is not None else "a call",
+                               detail=problem)
 
 
 def _name_unreadable(exception=None, **kwargs) -> None:
     """botocore's parsers fail with ResponseParserError or a bare KeyError on a body they cannot read; neither is
-    a BotoCoreError, so callers that handle failed calls would miss them. Name them as the failed call they are."""
+    a BotoCoreError, so callers that handle failed calls would miss them. Name them as the failed call they are.
+    Redacted before it is cut short, so a secret cut in two is still recognised whole."""
     if exception is None or isinstance(exception, (BotoCoreError, ClientError)):
         return
-    detail = redact_text(" ".join(str(exception).split())[:200]) or type(exception).__name__
+    detail = redact_text(" ".join(str(exception).split()))[:200] or type(exception).__name__
     raise UnreadableAnswer(operation=kwargs.get("event_name", "").rsplit(".", 1)[-1] or "a call",
                            detail=f"unreadable answer ({type(exception).__name__}: {detail})") from exception
+
+
+class GuardedPages(PageIterator):
+    """botocore ends a pagination only when a token comes back twice in a row; an endpoint that hands out
+    A, B, A, B or ever-new tokens would hold a listing forever. Every token a pagination was given is
+    remembered: one given again is a failed listing, and so is a pagination past `max_pages` pages."""
+
+    max_pages = MAX_PAGES
+
+    def __iter__(self):
+        self._tokens_seen: set[str] = set()
+        self._pages = 0
+        return super().__iter__()
+
+    def _operation(self) -> str:
+        client = getattr(self._method, "__self__", None)
+        name = getattr(self._method, "__name__", "a call")
+        return client.meta.method_to_api_mapping.get(name, name) if client is not None else name
+
+    def _get_next_token(self, parsed):
+        token = super()._get_next_token(parsed)
+        self._pages += 1
+        if all(value is None for value in token.values()):
+            return token
+        if self._pages >= self.max_pages:
+            raise PaginationError(message=f"{self._operation()}: still more after {self._pages:,} pages; stopped "
+                                          "there, as an endpoint that never stops handing out tokens would")
+        seen = json.dumps(token, sort_keys=True, default=str)
+        if seen in self._tokens_seen:
+            raise PaginationError(message=f"{self._operation()}: page {self._pages} gave a next-page token an earlier "
+                                          "page gave: the listing would go round forever")
+        self._tokens_seen.add(seen)
+        return token
+
+
+def _guarded_pagination(pages: type[GuardedPages]) -> type:
+    """A base for our client classes whose paginators page through `pages`: every pagination of every client
+    made from the session, the importers' included, goes through the guard."""
+
+    class GuardedPagination:
+        def get_paginator(self, operation_name):
+            paginator = super().get_paginator(operation_name)
+            paginator.PAGE_ITERATOR_CLS = pages
+            return paginator
+
+    return GuardedPagination
+
+
+class _ReadBody:
+    """An answer's body already read, in the place of urllib3's response: what botocore reads it through."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, *_args, **_kwargs):
+        yield self._body
+
+    def close(self) -> None:
+        pass
+
+    def release_conn(self) -> None:
+        pass
+
+
+def _set_read_timeout(raw: Any, seconds: float) -> None:
+    """The socket's timeout for the next read, so no read outlives the call's budget (best effort: the socket
+    sits inside urllib3, which may not show it)."""
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(seconds, 0.001))
+        except OSError:
+            pass
 
 
 @dataclass
@@ -192,6 +299,7 @@ class AwsSession:
     profile: str | None = None
     default_region: str | None = None
     call_timeout: float = DEFAULT_CALL_TIMEOUT
+    max_pages: int = MAX_PAGES
     _session: boto3.Session = field(init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -200,6 +308,10 @@ class AwsSession:
     def __post_init__(self) -> None:
         self._session = boto3.Session(profile_name=self.profile)
         self._config = client_config(self.call_timeout)
+        pages = type("SessionPages", (GuardedPages,), {"max_pages": self.max_pages})
+        mixin = _guarded_pagination(pages)
+        self._session.events.register("creating-client-class",
+                                      lambda base_classes, **_kwargs: base_classes.insert(0, mixin))
 
     @property
     def configured_region(self) -> str | None:
@@ -228,9 +340,11 @@ class AwsSession:
                 events.register("before-call.*.*", _guard)
                 events.register("before-call.*.*", self._start_clock)
                 events.register("before-send.*.*", self._check_clock)
+                # botocore passes the send hook no handle on the connection, so it gets the client's own
+                events.register("before-send.*.*", functools.partial(self._send_in_time, client._endpoint.http_session))
                 # deeper than botocore's own `needs-retry.<service>` handler, so asked first
                 events.register_first("needs-retry.*.*", self._may_retry)
-                events.register("before-parse.*.*", _refuse_html)
+                events.register("before-parse.*.*", _check_answer)
                 events.register("after-call-error.*.*", _name_unreadable)
                 self._clients[key] = client
             return self._clients[key]
@@ -244,26 +358,106 @@ class AwsSession:
             context[_DEADLINE] = time.monotonic() + self.call_timeout
 
     def _check_clock(self, request=None, **kwargs) -> None:
-        """Refuse an attempt that would start after the budget is spent (a retry's back-off may overrun it)."""
+        """Refuse an attempt that would start after the budget is spent, naming what the attempts before it met."""
         if self.cancelled:
             raise ScanCancelled()
         context = getattr(request, "context", None) or {}
         if _DEADLINE in context and time.monotonic() >= context[_DEADLINE]:
             attempts = context.get("retries", {}).get("attempt", 1)
+            code, last = context.get(_LAST_FAILURE) or (None, "budget spent before a retry")
             raise CallTimeout(operation=kwargs.get("event_name", "").rsplit(".", 1)[-1] or "a call",
-                              seconds=self.call_timeout, attempts=attempts - 1, last="budget spent before a retry")
+                              seconds=self.call_timeout, attempts=attempts - 1, last=last, last_code=code)
 
-    def _may_retry(self, request_dict=None, caught_exception=None, attempts=1, **kwargs):
-        """False (no retry) once cancelled or out of time; None lets botocore's standard retry decide."""
+    def _send_in_time(self, http_session, request=None, **_kwargs):
+        """Send one attempt as botocore would, but read its answer within the call's budget: no read waits past
+        it (botocore's read timeout is per read) and the body stops being read when it runs out. The answer's
+        length is checked against its Content-Length, which botocore does not enforce."""
+        context = getattr(request, "context", None)
+        if request is None or request.stream_output or context is None or _DEADLINE not in context:
+            return None  # a streamed answer (S3 GetObject) is read, and its length checked, by its reader
+        deadline = context[_DEADLINE]
+        context["read_timeout"] = max(min(self._config.read_timeout, deadline - time.monotonic()), 0.001)
+        request.stream_output = True  # headers only: the body is read below
+        try:
+            response = http_session.send(request)
+        except ReadTimeoutError as error:
+            if deadline - time.monotonic() < 0.05:  # the read waited as long as the budget had left
+                raise AnswerTooSlow(endpoint_url=request.url) from error
+            raise
+        finally:
+            request.stream_output = False
+        body = self._read_in_time(response.raw, request, deadline)
+        declared = response.headers.get("content-length")
+        if (declared and declared.isdigit() and len(body) < int(declared) and request.method != "HEAD"
+                and response.status_code not in (204, 304)
+                and response.headers.get("content-encoding", "identity") == "identity"):
+            raise AnswerCutShort(endpoint_url=request.url, received=len(body), declared=int(declared), request=request)
+        return AWSResponse(response.url, response.status_code, response.headers, _ReadBody(body))
+
+    def _read_in_time(self, raw: Any, request, deadline: float) -> bytes:
+        read = getattr(raw, "read1", None) or raw.read  # read1: at most one read from the socket
+        chunks = []
+        try:
+            while True:
+                if self.cancelled:
+                    raise ScanCancelled()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AnswerTooSlow(endpoint_url=request.url)
+                if left < self._config.read_timeout:
+                    _set_read_timeout(raw, left)
+                chunk = read(READ_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (URLLib3ReadTimeoutError, socket.timeout) as error:
+            if deadline - time.monotonic() < 0.05:  # the read waited as long as the budget had left
+                raise AnswerTooSlow(endpoint_url=request.url) from error
+            raise ReadTimeoutError(endpoint_url=request.url, error=error) from error
+        except ProtocolError as error:
+            raise ConnectionClosedError(error=error, request=request, endpoint_url=request.url) from error
+        except (BotoCoreError, ScanCancelled):
+            raw.close()  # the rest of the answer is not wanted: the connection cannot serve another call
+            raise
+        except Exception as error:
+            raw.close()
+            raise HTTPClientError(error=error) from error
+        finally:
+            raw.release_conn()
+        return b"".join(chunks)
+
+    def _may_retry(self, request_dict=None, response=None, caught_exception=None, attempts=1, **kwargs):
+        """False (no retry) once cancelled; None lets botocore's standard retry decide while its back-off (at
+        most 2**attempts, 20 s, plus 5 s a service may ask for) ends within the budget. Nearer the end this
+        decides itself, with botocore's own retry conditions: a back-off that ends in time, else CallTimeout
+        naming what the attempts met. Each failed attempt is noted for that message."""
+        context = (request_dict or {}).get("context")
+        if context is None:
+            return None
+        if caught_exception is not None:
+            if not (isinstance(caught_exception, (AnswerTooSlow, CallTimeout)) and _LAST_FAILURE in context):
+                context[_LAST_FAILURE] = (None, str(caught_exception))  # not the budget's own end over an AWS answer
+        elif response is not None and isinstance(response[1], dict) and "Error" in response[1]:
+            error = response[1]["Error"]
+            context[_LAST_FAILURE] = (str(error.get("Code") or ""), str(error.get("Message") or ""))
         if self.cancelled:
             return False
-        deadline = ((request_dict or {}).get("context") or {}).get(_DEADLINE)
-        if deadline is None or time.monotonic() < deadline:
+        deadline = context.get(_DEADLINE)
+        if deadline is None:
             return None
-        if isinstance(caught_exception, (ConnectionError, HTTPClientError)):
-            raise CallTimeout(operation=_operation_name(kwargs), seconds=self.call_timeout, attempts=attempts,
-                              last=str(caught_exception))
-        return False  # an AWS answer (throttling, a 5xx): surface it as it is
+        left = deadline - time.monotonic()
+        if left > min(2 ** (attempts - 1), MAX_BACKOFF) + RETRY_AFTER_MAX:
+            return None
+        retry = _RETRY_EVENTS.create_retry_context(request_dict=request_dict, response=response, attempts=attempts,
+                                                   caught_exception=caught_exception, operation=kwargs.get("operation"))
+        if not _RETRY_CONDITIONS.is_retryable(retry):
+            return None  # botocore will not retry it either: the answer surfaces as it is
+        room = left - min(1.0, self.call_timeout / 10)  # time for the back-off that leaves the attempt a chance
+        if room > 0:
+            return random.uniform(0, min(room, 2 ** (attempts - 1)))
+        code, last = context.get(_LAST_FAILURE) or (None, "no answer")
+        raise CallTimeout(operation=_operation_name(kwargs), seconds=self.call_timeout, attempts=attempts, last=last,
+                          last_code=code)
 
     # -- calls about no region
 
@@ -276,13 +470,30 @@ class AwsSession:
         return {"account": answer["Account"], "partition": arn.split(":")[1], "caller_arn": arn}
 
     def region_statuses(self) -> dict[str, str]:
-        """Every region of the account's partition with its opt-in status (DescribeRegions, AllRegions)."""
+        """Every region of the account's partition with its opt-in status (DescribeRegions, AllRegions);
+        UnreadableAnswer when the answer lists none or one without a region's name (AWS lists every region)."""
         answer = self.client("ec2").describe_regions(AllRegions=True)
-        return {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") for r in answer["Regions"]}
+        listed = answer.get("Regions")
+        if not isinstance(listed, list) or not listed:
+            raise UnreadableAnswer(operation="DescribeRegions", detail="the answer lists no regions")
+        statuses = {}
+        for region in listed:
+            name = region.get("RegionName") if isinstance(region, dict) else None
+            if not isinstance(name, str) or not REGION_SHAPE.fullmatch(name):
+                raise UnreadableAnswer(operation="DescribeRegions",
+                                       detail="the answer lists a region without a region's name")
+            statuses[name] = region.get("OptInStatus") or "opt-in-not-required"
+        return statuses
 
     def enabled_regions(self) -> list[str]:
-        """Every region enabled for the account (an opt-in region counts once it is opted in)."""
-        return sorted(name for name, status in self.region_statuses().items() if status != NOT_OPTED_IN)
+        """Every region enabled for the account (an opt-in region counts once it is opted in); never none:
+        a scan of no region would be a complete scan of nothing."""
+        enabled = sorted(name for name, status in self.region_statuses().items() if status != NOT_OPTED_IN)
+        if not enabled:
+            raise UnreadableAnswer(operation="DescribeRegions",
+                                   detail="the answer lists no region enabled for the account; name the regions "
+                                          "to scan with --region")
+        return enabled
 
     def check_regions(self, regions: Iterable[str]) -> list[str]:
         """The regions asked for, each once in the order given; RegionError when one is not a region of the
@@ -302,7 +513,7 @@ class AwsSession:
 # ------------------------------------------------------------------------------------------------ regions
 
 NOT_OPTED_IN = "not-opted-in"
-REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")  # us-east-1, us-gov-west-1, ap-southeast-5
+REGION_SHAPE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")  # us-east-1, us-gov-west-1, ap-southeast-5 (fullmatch)
 
 
 class RegionError(ValueError):
@@ -320,16 +531,17 @@ def region_problems(regions: Iterable[str], statuses: Mapping[str, str] | None =
     regions (`statuses`: name -> opt-in status, from DescribeRegions with AllRegions) when known."""
     problems = []
     for region in regions:
-        shaped = bool(REGION_SHAPE.match(region))
+        shaped = bool(REGION_SHAPE.fullmatch(region))
         if shaped and (statuses is None or statuses.get(region, NOT_OPTED_IN) != NOT_OPTED_IN):
             continue
         if shaped and region in statuses:
             problems.append(f"{region} is not enabled for this account (an opt-in region: enable it first, or leave it out)")
             continue
         candidates = sorted(statuses) if statuses else known_region_names()
-        close = difflib.get_close_matches(region.lower(), candidates, n=1, cutoff=0.75)
+        close = [c for c in difflib.get_close_matches(region.lower(), candidates, n=2, cutoff=0.75) if c != region]
         hint = f" (did you mean {close[0]}?)" if close else ""
-        problems.append(f"{region} is not {'a region of this account' if shaped else 'a region name'}{hint}")
+        shown = region if region.isprintable() and region.strip() == region else repr(region)  # 'us-east-1\n'
+        problems.append(f"{shown} is not {'a region of this account' if shaped else 'a region name'}{hint}")
     return problems
 
 

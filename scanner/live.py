@@ -21,7 +21,7 @@ from graph.drift import pick_values, search, tags_from_pairs
 from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, RESOURCE_TYPES, Call, ResourceType, format_arn, function
-from scanner.clients import AwsSession, ReadOnlyViolation
+from scanner.clients import AwsSession, CallTimeout, ReadOnlyViolation, UnreadableAnswer
 
 log = logging.getLogger("driftgraph.scanner")
 
@@ -54,6 +54,9 @@ def classify_failure(exc: Exception) -> Failure:
             # botocore found no AWS error in the body (an HTML page from a proxy or load balancer)
             message = f"HTTP {status} with no AWS error in the answer (an HTML page: a proxy or a wrong endpoint?)"
         return Failure("error", code or f"HTTP{status}", message)
+    if isinstance(exc, CallTimeout) and exc.last_code in THROTTLED:
+        # every attempt was answered, each time "slow down": throttled, with the budget's end in the message
+        return Failure("throttled", exc.last_code, redact_text(str(exc)))
     if isinstance(exc, EndpointConnectionError):
         return Failure("error", "EndpointConnectionError", redact_text(str(exc)))
     if isinstance(exc, ReadOnlyViolation):
@@ -115,6 +118,8 @@ def call_one(client, call: Call, params: dict) -> Any:
 
 # --------------------------------------------------------------------------------------- the transform
 
+TAGS_KEY = "__tags__"  # where an item keeps what its tag call answered
+
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:
@@ -139,15 +144,16 @@ def to_record(
     natural_id = str(natural_id).lower() if row.lowercase_id else str(natural_id)
     if row.scope == "global":
         region = GLOBAL
-    elif row.scope == "global_list":
-        region = item.get("Region") or region
+    elif row.scope == "global_list" and "Region" in item:
+        region = item["Region"]  # None when no call told it: unknown, never the listing's region
     arn = search(row.arn_field, item) if row.arn_field else None
     arn = arn or format_arn(row, partition, region if region != GLOBAL else "", account, natural_id)
     tags = None
-    raw_tags = (item.get("__tags__") if row.tags.call else search(row.tags.path, item)) if row.tags else None
-    # Unknown when the tag call failed, or when tags ride on a detail call that failed (none came with the item).
+    raw_tags = (item.get(TAGS_KEY) if row.tags.call else search(row.tags.path, item)) if row.tags else None
+    # Unknown when the tag call failed or was not made, or when tags ride on a detail call that failed (none
+    # came with the item).
     tags_unknown = row.tags is not None and (
-        "__tags__" not in item if row.tags.call else raw_tags is None and bool(failed_calls)
+        TAGS_KEY not in item if row.tags.call else raw_tags is None and bool(failed_calls)
     )
     if row.tags and not tags_unknown:
         if row.tags.key == "map":
@@ -218,26 +224,55 @@ def operation_name(client, call: Call) -> str:
     return client.meta.method_to_api_mapping.get(call.method, call.method)
 
 
+ANSWER_MISMATCH = "AnswerMismatch"
+
+
+def identity_problem(call: Call, answer: Any, item: dict, operation: str) -> str | None:
+    """Why a detail or tag answer is not about the listed item (None when it is): merging an answer about
+    another resource would give this one that resource's attributes, and hide the listed one."""
+    for answer_path, item_path in call.identity:
+        listed = search(item_path, item)
+        if listed is None:
+            continue
+        answered = search(answer_path, answer) if answer is not None else None
+        if answered is None:
+            return f"{operation} answered without naming the listed {listed}"
+        if str(answered) != str(listed):
+            return f"{operation} answered about {answered}, not the listed {listed}"
+    return None
+
+
 def _describe(client, row: ResourceType, item: dict) -> tuple[dict, list[tuple[str, Failure]]]:
     """Run the row's detail and tag calls for one item; a call that fails adds nothing (never a default) and is
-    returned as (operation, failure), so the item is kept with that part unknown."""
+    returned as (operation, failure), so the item is kept with that part unknown. A call whose parameters come
+    from a detail call that failed is not made: what it would have read is unknown, and it did not fail."""
     failures: list[tuple[str, Failure]] = []
-    for key, call in row.details:
+    calls = [(key, call) for key, call in row.details]
+    if row.tags and row.tags.call:
+        calls.append((TAGS_KEY, row.tags.call))
+    for key, call in calls:
+        operation = operation_name(client, call)
         try:
-            answer = call_one(client, call, _format_params(dict(call.params), item))
-        except Exception as exc:  # any failure of one item's call: that item's detail is unknown, the rest carry on
-            failures.append((operation_name(client, call), classify_failure(exc)))
+            params = _format_params(dict(call.params), item)
+        except (KeyError, IndexError, TypeError) as exc:
+            if not failures:  # else its parameters were to come from a detail call that failed: not made
+                failures.append((operation, classify_failure(exc)))
             continue
-        if key == "":
+        try:
+            answer = call_one(client, call, params)
+        except Exception as exc:  # any failure of one item's call: that item's detail is unknown, the rest carry on
+            failures.append((operation, classify_failure(exc)))
+            continue
+        mismatch = identity_problem(call, answer, item, operation)
+        if mismatch:
+            failures.append((operation, Failure("error", ANSWER_MISMATCH, redact_text(mismatch))))
+            continue
+        if key == TAGS_KEY:
+            item = {**item, TAGS_KEY: search(row.tags.path, answer) if answer is not None else []}
+        elif key == "":
             item = {**item, **(answer or {})}
         else:
             item = {**item, key: answer}
-    if row.tags and row.tags.call:
-        try:
-            answer = call_one(client, row.tags.call, _format_params(dict(row.tags.call.params), item))
-            item = {**item, "__tags__": search(row.tags.path, answer) if answer is not None else []}
-        except Exception as exc:
-            failures.append((operation_name(client, row.tags.call), classify_failure(exc)))
     return item, failures
 
 
@@ -303,6 +338,11 @@ def list_type(
         else:
             described = [describe(pair) for pair in raw]
         items = [item for item, _ in described]
+        nameless = unnamed_items(row, items)
+        if nameless:
+            raise UnreadableAnswer(operation=operation_name(client, row.list), detail=(
+                f"{nameless} of the {len(items)} items it listed give no {row.id}: an answer driftgraph cannot read "
+                "(a resource it cannot name would read as missing)"))
         records = [
             r for r in (to_record(row, item, account, region, partition, (op for op, _ in failures))
                         for item, failures in described)
@@ -320,11 +360,20 @@ def list_type(
     return items, records, [listing, *failed_calls]
 
 
+def unnamed_items(row: ResourceType, items: list[dict]) -> int:
+    """How many listed items (of those the row keeps) give no id: every id comes from the list call (or its
+    normalize function), so a listed item without one means the answer is not one we can read."""
+    keep = function(row.keep)
+    return sum(1 for item in items if (not keep or keep(item)) and search(row.id, item) is None)
+
+
 def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tuple[str, ResourceType]]:
     """(region, type) pairs to list: regional types in every region (each region once), global ones once.
 
     Types listed per parent item (ECS services per cluster) ride along with their parent's task."""
     regions = list(dict.fromkeys(regions))
+    if not regions:
+        raise ValueError("no region to scan")
     tasks = []
     for row in rows:
         if row.parent:
@@ -337,7 +386,19 @@ def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tup
 
 
 def _rows(types: Iterable[str] | None) -> list[ResourceType]:
-    return [CATALOG[t] for t in dict.fromkeys(types)] if types else list(RESOURCE_TYPES)
+    rows = [CATALOG[t] for t in dict.fromkeys(types)] if types else list(RESOURCE_TYPES)
+    problems = orphan_types(row.type for row in rows)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return rows
+
+
+def orphan_types(types: Iterable[str]) -> list[str]:
+    """Types asked for without the parent type they are listed per (ECS services per cluster), which would list
+    nothing: each named with the type to add."""
+    types = list(types)
+    return [f"{t} is listed per {CATALOG[t].parent[0]}: add --type {CATALOG[t].parent[0]}"
+            for t in types if CATALOG[t].parent and CATALOG[t].parent[0] not in types]
 
 
 def count_listings(regions: Iterable[str], types: Iterable[str] | None = None) -> int:
@@ -372,8 +433,8 @@ def scan_live(
         region, row = task
         items, records, listings = list_type(session, row, account, region, partition, describe_pool=describe_pool)
         listing = listings[0]
-        if row.scope == "global_list":
-            records = [r for r in records if r.region in wanted_regions]
+        if row.scope == "global_list":  # a bucket whose region is unknown may be in a scanned one
+            records = [r for r in records if r.region in wanted_regions or r.region is None]
         for child in children.get(row.type, []):
             if listing.outcome != LISTING_OK:
                 listings.append(Listing(account, region, child.type, listing.outcome, 0, listing.error_code,

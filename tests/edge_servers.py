@@ -1,11 +1,13 @@
 """Misbehaving AWS endpoints for tests, on loopback: one that never answers, and a proxy in front of moto that
-answers chosen calls itself (an HTML page, a broken body, silence) and records what it was asked.
+answers chosen calls itself (an HTML page, a broken body, silence, a trickle, a body cut short, moto's own
+answer rewritten) and records what it was asked.
 
 The edge is what is faked here; the scanner runs its real boto3 path through AWS_ENDPOINT_URL."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import socket
@@ -54,11 +56,16 @@ def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
 
 @dataclass(frozen=True)
 class Request:
-    """What the proxy saw: the signing service and region, and the API action."""
+    """What the proxy saw: the signing service and region, the API action (a REST call's path), the method and
+    the path with its query, and the headers that say the protocol."""
 
     service: str
     region: str
     action: str
+    method: str = ""
+    path: str = ""
+    target: str = ""  # X-Amz-Target: the JSON protocols
+    content_type: str = ""
 
 
 def _describe(handler: BaseHTTPRequestHandler, body: bytes) -> Request:
@@ -66,16 +73,46 @@ def _describe(handler: BaseHTTPRequestHandler, body: bytes) -> Request:
     region, service = scope.groups() if scope else ("", "")
     target = handler.headers.get("X-Amz-Target", "")
     action = target.rsplit(".", 1)[-1] if target else (parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
-    return Request(service, region, action or urlparse(handler.path).path)
+    return Request(service, region, action or urlparse(handler.path).path, handler.command, handler.path, target,
+                   handler.headers.get("Content-Type", ""))
 
 
-Answer = Callable[[Request], "tuple[int, str, bytes] | str | None"]
+@dataclass(frozen=True)
+class Trickle:
+    """An answer whose headers come at once and whose body comes a byte every `interval` seconds."""
+
+    status: int
+    content_type: str
+    body: bytes
+    interval: float
+
+
+@dataclass(frozen=True)
+class CutShort:
+    """An answer that announces `declared` bytes, sends `body` (fewer) and closes the connection."""
+
+    status: int
+    content_type: str
+    body: bytes
+    declared: int
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """moto's own answer, passed through `change(status, headers, body) -> (status, headers, body)`; a fourth
+    item, when returned, is the length to announce (longer than the body: the connection closes mid-answer)."""
+
+    change: Callable
+
+
+Answer = Callable[[Request], "tuple | str | Trickle | CutShort | Rewrite | None"]
 
 
 @contextmanager
 def aws_proxy(upstream: str | None, answer: Answer = lambda request: FORWARD) -> Iterator[tuple[str, list[Request]]]:
-    """A proxy on loopback: `answer(request)` gives (status, content type, body) to answer itself, HOLD to never
-    answer, or FORWARD to pass the request on to `upstream` (moto). Yields the URL and the requests seen."""
+    """A proxy on loopback: `answer(request)` gives (status, content type, body[, [(header, value), ...]]) to
+    answer itself, HOLD to never answer, FORWARD to pass the request on to `upstream` (moto), or a Trickle,
+    CutShort or Rewrite. Yields the URL and the requests seen."""
     seen: list[Request] = []
     released = threading.Event()
 
@@ -90,18 +127,44 @@ def aws_proxy(upstream: str | None, answer: Answer = lambda request: FORWARD) ->
             if reply == HOLD:
                 released.wait()
                 return
-            if reply is FORWARD:
+            declared = None
+            if isinstance(reply, Trickle):
+                self._trickle(reply)
+                return
+            if reply is FORWARD or isinstance(reply, Rewrite):
                 status, headers, payload = self._forward(body)
+                if isinstance(reply, Rewrite):
+                    status, headers, payload, *rest = reply.change(status, headers, payload)
+                    declared = rest[0] if rest else None
+            elif isinstance(reply, CutShort):
+                status, headers, payload, declared = reply.status, [("Content-Type", reply.content_type)], reply.body, reply.declared
             else:
-                status, content_type, payload = reply
-                headers = [("Content-Type", content_type)]
+                status, content_type, payload = reply[:3]
+                headers = [("Content-Type", content_type), *(reply[3] if len(reply) > 3 else [])]
             self.send_response(status)
             for key, value in headers:
                 if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Content-Length", str(len(payload) if declared is None else declared))
             self.end_headers()
             self.wfile.write(payload)
+            if declared is not None:
+                self.close_connection = True
+
+        def _trickle(self, reply: Trickle) -> None:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                for n in range(len(reply.body)):
+                    if released.wait(reply.interval):
+                        return
+                    self.wfile.write(reply.body[n:n + 1])
+                    self.wfile.flush()
+            except OSError:  # the client gave up and closed the connection
+                self.close_connection = True
 
         def _forward(self, body: bytes):
             target = urlparse(upstream)
@@ -142,6 +205,53 @@ REGIONS = b"""<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-
   <regionInfo><item><regionName>us-east-1</regionName><regionEndpoint>ec2.us-east-1.amazonaws.com</regionEndpoint>
   <optInStatus>opt-in-not-required</optInStatus></item></regionInfo>
 </DescribeRegionsResponse>"""
+
+
+S3_SUBRESOURCES = {"location": "GetBucketLocation", "versioning": "GetBucketVersioning", "tagging": "GetBucketTagging"}
+
+
+def operation_of(request: Request) -> str:
+    """The API operation a request calls, REST ones (S3, Lambda, Route 53, EFS) and CloudWatch's CBOR included."""
+    if not request.action.startswith("/"):
+        return request.action
+    path, _, query = request.path.partition("?")
+    if "/operation/" in path:  # smithy RPC v2 (CloudWatch): /service/<name>/operation/<Operation>
+        return path.rsplit("/", 1)[-1]
+    if request.service == "s3":
+        keys = {part.partition("=")[0] for part in query.split("&") if part}
+        if request.method == "HEAD":
+            return "HeadBucket"
+        if path.strip("/") == "":
+            return "ListBuckets"
+        for key, operation in S3_SUBRESOURCES.items():
+            if key in keys:
+                return operation
+        return "ListObjectsV2" if "list-type" in keys else "GetObject"
+    if request.service == "lambda":
+        return "ListTags" if "/tags/" in path else "ListFunctions"
+    if request.service == "route53":
+        return "ListTagsForResource" if "/tags/" in path else "ListHostedZones"
+    if request.service == "elasticfilesystem":
+        return "DescribeFileSystems"
+    return request.action
+
+
+def denied(request: Request, code: str = "AccessDenied", message: str = "denied by the test's policy"):
+    """An AWS error answer in the request's protocol (JSON for X-Amz-Target calls, rest-json for Lambda and EFS,
+    EC2's, S3's and the query services' XML), as a service whose policy denies the call sends it."""
+    if request.target:
+        kind = {"AccessDenied": "AccessDeniedException"}.get(code, code)
+        return 400, request.content_type or "application/x-amz-json-1.0", json.dumps({"__type": kind, "message": message}).encode()
+    if request.service in ("lambda", "elasticfilesystem"):
+        return 403, "application/json", json.dumps({"Message": message}).encode(), [("x-amzn-ErrorType", f"{code}Exception")]
+    if request.service == "ec2":
+        code = {"AccessDenied": "UnauthorizedOperation"}.get(code, code)
+        return 403, "text/xml", (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+                                 "</Errors><RequestID>x</RequestID></Response>").encode()
+    if request.service == "s3":
+        return 403, "application/xml", f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+    return 403, "text/xml", (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+                             "</Error><RequestId>x</RequestId></ErrorResponse>").encode()
 
 
 def identity_only(request: Request):

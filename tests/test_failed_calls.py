@@ -13,7 +13,7 @@ import pytest
 
 from driftgraph.demo import moto_server
 from driftgraph.demo_estate import TerraformState
-from edge_servers import driftgraph, scan_env
+from edge_servers import FORWARD, Rewrite, aws_proxy, denied, driftgraph, operation_of, scan_env
 from scanner.clients import AwsSession
 from scanner.live import Failure, failed_call_listings, scan_live, to_record
 from graph.resource_types import CATALOG
@@ -147,3 +147,86 @@ def test_one_listing_per_failed_operation_with_its_most_common_failure():
         ("ListQueueTags", throttled)])
     assert [(l.call, l.outcome, l.count, l.error_code) for l in listings] == [
         ("GetQueueAttributes", "throttled", 1, "Throttling"), ("ListQueueTags", "access_denied", 3, "AccessDenied")]
+
+
+# ------------------------------------------------------- detail calls that fail or answer about another item
+
+REGION = "eu-west-3"  # no other test writes here
+
+
+@pytest.fixture(scope="module")
+def detailed_estate(moto_endpoint):
+    """Resources whose id, tags or compared attributes come (in part) from a detail call."""
+    def c(service):
+        return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+    c("ecs").create_cluster(clusterName="edge", tags=[{"key": "team", "value": "edge"}])
+    c("ecs").create_cluster(clusterName="someone-else")
+    c("dynamodb").create_table(TableName="on-demand", BillingMode="PAY_PER_REQUEST",
+                               AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                               KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}], Tags=[{"Key": "team", "Value": "t"}])
+    c("s3").create_bucket(Bucket="detail-bucket-in-paris", CreateBucketConfiguration={"LocationConstraint": REGION})
+    return moto_endpoint
+
+
+def _scan(endpoint, monkeypatch, types, answer):
+    with aws_proxy(endpoint, answer) as (proxy, seen):
+        for key, value in scan_env(proxy, AWS_DEFAULT_REGION=REGION).items():
+            monkeypatch.setenv(key, value)
+        scan = scan_live(AwsSession(default_region=REGION), ACCOUNT, "aws", [REGION], types)
+    return scan, [operation_of(r) for r in seen]
+
+
+def _only(operation, reply):
+    return lambda request: reply(request) if operation_of(request) == operation else FORWARD
+
+
+@pytest.mark.parametrize("reply", [denied, lambda r: (200, r.content_type, b'{"clusters": [], "failures": []}')],
+                         ids=["denied", "answers-no-cluster"])
+def test_a_cluster_whose_describe_call_fails_is_kept_under_the_name_its_arn_gives(detailed_estate, monkeypatch, reply):
+    scan, _ = _scan(detailed_estate, monkeypatch, ["AWS::ECS::Cluster"], _only("DescribeClusters", reply))
+    clusters = {r.natural_id: r for r in scan.records}
+    assert set(clusters) == {"edge", "someone-else"}, "a listed cluster is never dropped for want of its name"
+    edge = clusters["edge"]
+    assert edge.arn == f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/edge"
+    assert edge.failed_calls == ("DescribeClusters",) and edge.tags is None
+    (call,) = [l for l in scan.listings if l.call]
+    assert (call.call, call.count) == ("DescribeClusters", 2)
+
+
+def test_a_describe_answer_about_another_cluster_is_a_failed_call_never_merged(detailed_estate, monkeypatch):
+    def swap(status, headers, body):
+        return status, headers, body.replace(b"cluster/edge", b"cluster/someone-else").replace(b'"edge"', b'"someone-else"')
+
+    scan, _ = _scan(detailed_estate, monkeypatch, ["AWS::ECS::Cluster"], _only("DescribeClusters", lambda r: Rewrite(swap)))
+    clusters = {r.natural_id: r for r in scan.records}
+    assert set(clusters) == {"edge", "someone-else"}, "one record per listed cluster, under its listed name"
+    assert clusters["edge"].failed_calls == ("DescribeClusters",)
+    assert clusters["edge"].arn.endswith("cluster/edge") and clusters["edge"].tags is None
+    assert clusters["someone-else"].failed_calls == ()
+    (call,) = [l for l in scan.listings if l.call]
+    assert (call.outcome, call.error_code, call.count) == ("error", "AnswerMismatch", 1)
+    assert call.message == (f"DescribeClusters answered about arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/someone-else, "
+                            f"not the listed arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/edge")
+
+
+def test_a_failed_describe_table_gives_no_default_and_sends_no_call_it_feeds(detailed_estate, monkeypatch):
+    scan, sent = _scan(detailed_estate, monkeypatch, ["AWS::DynamoDB::Table"], _only("DescribeTable", denied))
+    (table,) = [r for r in scan.records if r.natural_id == "on-demand"]
+    assert "billing_mode" not in table.attributes, "PROVISIONED is DescribeTable's default, not a fact when it failed"
+    assert table.tags is None and table.failed_calls == ("DescribeTable",)
+    assert "ListTagsOfResource" not in sent, "its parameter (the table's ARN) was to come from DescribeTable"
+    assert [(l.call, l.outcome) for l in scan.listings if l.call] == [("DescribeTable", "access_denied")]
+    described, _ = _scan(detailed_estate, monkeypatch, ["AWS::DynamoDB::Table"], lambda r: FORWARD)
+    (table,) = [r for r in described.records if r.natural_id == "on-demand"]
+    assert table.attributes["billing_mode"] == "PAY_PER_REQUEST" and table.tags == {"team": "t"}
+
+
+def test_a_bucket_whose_location_call_fails_has_no_region_rather_than_us_east_1(detailed_estate, monkeypatch):
+    scan, _ = _scan(detailed_estate, monkeypatch, ["AWS::S3::Bucket"], _only("GetBucketLocation", denied))
+    (bucket,) = [r for r in scan.records if r.natural_id == "detail-bucket-in-paris"]
+    assert bucket.region is None and bucket.failed_calls == ("GetBucketLocation",)
+    located, _ = _scan(detailed_estate, monkeypatch, ["AWS::S3::Bucket"], lambda r: FORWARD)
+    (bucket,) = [r for r in located.records if r.natural_id == "detail-bucket-in-paris"]
+    assert bucket.region == REGION

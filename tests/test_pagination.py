@@ -6,13 +6,19 @@ does), ListTagsOfResource answers ten tags a page. The meta-tests walk the catal
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
+from contextlib import contextmanager
 
 import boto3
 import botocore.session
 import pytest
 
+from edge_servers import FORWARD, aws_proxy, operation_of, scan_env
 from graph.resource_types import RESOURCE_TYPES, Call, ResourceType
+from importers.cloudformation import import_stacks
+from importers.terraform_state import load_terraform_states
 from scanner.clients import AwsSession
 from scanner.live import scan_live
 
@@ -43,6 +49,106 @@ def test_every_page_of_a_tag_call_is_read(aws):
     scan = scan_live(AwsSession(), ACCOUNT, "aws", [REGION], ["AWS::DynamoDB::Table"])
     (table,) = [r for r in scan.records if r.natural_id == "many-tags"]
     assert table.tags == tags, "ListTagsOfResource answers ten tags a page: the rest would read as drift"
+
+
+# ------------------------------------------------------------------- tokens that would never end a listing
+# Generous bounds on request counts prove "does not go round forever": without the guard these run until
+# the test's own time limit.
+
+
+def _tokens(kind: str):
+    """Next-page tokens an endpoint hands out: 'cycle' A, B, A, B...; 'fresh' a new one every page."""
+    count = itertools.count()
+    return (lambda: "AB"[next(count) % 2]) if kind == "cycle" else (lambda: f"token-{next(count)}")
+
+
+@contextmanager
+def _through(endpoint, monkeypatch, answer):
+    """The environment pointed at a proxy in front of moto; yields the requests it saw."""
+    with aws_proxy(endpoint, answer) as (url, seen):
+        for key, value in scan_env(url, AWS_DEFAULT_REGION=REGION).items():
+            monkeypatch.setenv(key, value)
+        yield seen
+
+
+def test_a_token_that_comes_back_is_a_failed_listing_not_a_loop(aws, monkeypatch):
+    token = _tokens("cycle")
+
+    def answer(request):
+        if operation_of(request) == "ListQueues":
+            return 200, request.content_type, json.dumps({"QueueUrls": [], "NextToken": token()}).encode()
+        return FORWARD
+
+    with _through(aws, monkeypatch, answer) as seen:
+        scan = scan_live(AwsSession(), ACCOUNT, "aws", [REGION], ["AWS::SQS::Queue"])
+    (listing,) = scan.listings
+    assert (listing.outcome, listing.error_code) == ("error", "PaginationError")
+    assert "ListQueues: page 3 gave a next-page token an earlier page gave" in listing.message, listing.message
+    assert sum(operation_of(r) == "ListQueues" for r in seen) == 3
+
+
+def test_a_pagination_that_never_stops_handing_out_tokens_ends_at_the_page_limit(aws, monkeypatch):
+    token = _tokens("fresh")
+
+    def answer(request):
+        if operation_of(request) == "DescribeVpcs":
+            return 200, "text/xml", (f"<DescribeVpcsResponse><requestId>x</requestId><vpcSet/><nextToken>{token()}"
+                                     "</nextToken></DescribeVpcsResponse>").encode()
+        return FORWARD
+
+    with _through(aws, monkeypatch, answer) as seen:
+        scan = scan_live(AwsSession(max_pages=25), ACCOUNT, "aws", [REGION], ["AWS::EC2::VPC"])
+    (listing,) = scan.listings
+    assert (listing.outcome, listing.error_code) == ("error", "PaginationError")
+    assert "DescribeVpcs: still more after 25 pages" in listing.message, listing.message
+    assert sum(operation_of(r) == "DescribeVpcs" for r in seen) == 25
+
+
+def test_a_tag_call_whose_tokens_come_back_is_a_failed_tag_call(aws, monkeypatch):
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="cycling-tags", BillingMode="PAY_PER_REQUEST", Tags=[{"Key": "a", "Value": "b"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    token = _tokens("cycle")
+
+    def answer(request):
+        if operation_of(request) == "ListTagsOfResource":
+            return 200, request.content_type, json.dumps({"Tags": [{"Key": "a", "Value": "b"}], "NextToken": token()}).encode()
+        return FORWARD
+
+    with _through(aws, monkeypatch, answer):
+        scan = scan_live(AwsSession(), ACCOUNT, "aws", [REGION], ["AWS::DynamoDB::Table"])
+    (table,) = [r for r in scan.records if r.natural_id == "cycling-tags"]
+    assert table.tags is None and table.failed_calls == ("ListTagsOfResource",)
+    (call,) = [l for l in scan.listings if l.call]
+    assert (call.call, call.error_code) == ("ListTagsOfResource", "PaginationError")
+
+
+def test_the_importers_paginations_go_through_the_same_guard(aws, monkeypatch):
+    """The importers get their clients from the session: DescribeStacks and the S3 state listing are guarded too."""
+    stacks, objects = _tokens("cycle"), _tokens("cycle")
+
+    def answer(request):
+        operation = operation_of(request)
+        if operation == "DescribeStacks":
+            return 200, "text/xml", (f"<DescribeStacksResponse><DescribeStacksResult><Stacks/><NextToken>{stacks()}"
+                                     "</NextToken></DescribeStacksResult></DescribeStacksResponse>").encode()
+        if operation == "ListObjectsV2":
+            return 200, "application/xml", (f"<ListBucketResult><Name>states</Name><Prefix>prod/</Prefix><KeyCount>0"
+                                            "</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
+                                            f"<NextContinuationToken>{objects()}</NextContinuationToken>"
+                                            "</ListBucketResult>").encode()
+        return FORWARD
+
+    with _through(aws, monkeypatch, answer) as seen:
+        session = AwsSession()
+        deployed = import_stacks(session, ACCOUNT, "aws", [REGION])
+        states = load_terraform_states(["s3://states/prod/"], session)
+    (failed,) = deployed.failed
+    assert "DescribeStacks: page 3 gave a next-page token an earlier page gave" in failed.message, failed.message
+    (error,) = states.errors
+    assert "ListObjectsV2: page 3 gave a next-page token an earlier page gave" in error.message, error.message
+    assert sum(operation_of(r) == "DescribeStacks" for r in seen) == 3
+    assert sum(operation_of(r) == "ListObjectsV2" for r in seen) == 3
 
 
 # ------------------------------------------------------------------------ the catalog against botocore

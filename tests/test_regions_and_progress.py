@@ -16,6 +16,8 @@ import threading
 from rich.console import Console
 
 from driftgraph.progress import LiveProgress, ScanProgress, scan_progress, wants_progress
+import pytest
+
 from edge_servers import FORWARD, aws_proxy, driftgraph, scan_env
 from graph.records import Listing
 from scanner.clients import AwsSession, home_region
@@ -61,6 +63,55 @@ def test_end_to_end_identity_and_regions_are_asked_in_the_home_region(moto_endpo
         asked = {(r.service, r.action): r.region for r in seen if r.action in ("GetCallerIdentity", "DescribeRegions")}
         assert asked == {("sts", "GetCallerIdentity"): home, ("ec2", "DescribeRegions"): home}
         assert sorted(r.region for r in seen if r.action == "ListQueues") == ["eu-west-1", "us-east-1"]
+
+
+UNREADABLE_REGIONS = {
+    "no-region-list": b"<DescribeRegionsResponse><requestId>x</requestId></DescribeRegionsResponse>",
+    "an-empty-region-list": b"<DescribeRegionsResponse><requestId>x</requestId><regionInfo/></DescribeRegionsResponse>",
+    "a-region-without-a-name": b"<DescribeRegionsResponse><requestId>x</requestId><regionInfo><item><optInStatus>"
+                               b"opt-in-not-required</optInStatus></item></regionInfo></DescribeRegionsResponse>",
+    "a-name-that-is-no-region": b"<DescribeRegionsResponse><requestId>x</requestId><regionInfo><item><regionName>"
+                                b"../../etc</regionName></item></regionInfo></DescribeRegionsResponse>",
+}
+
+
+def _regions_answered(body):
+    return lambda request: (200, "text/xml", body) if request.action == "DescribeRegions" else FORWARD
+
+
+@pytest.mark.parametrize("name", UNREADABLE_REGIONS)
+def test_without_region_an_unreadable_region_list_is_a_clear_fatal_error_never_a_scan_of_nothing(moto_endpoint, tmp_path,
+                                                                                               name):
+    db = tmp_path / "x.db"
+    with aws_proxy(moto_endpoint, _regions_answered(UNREADABLE_REGIONS[name])) as (endpoint, _):
+        # a global type (listed in the first region): the case that raised IndexError
+        result = driftgraph(["scan", "--db", str(db), "--no-stacks", "--type", "AWS::IAM::Role", "--type",
+                             "AWS::SQS::Queue"], scan_env(endpoint))
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    says = "lists no regions" if "list" in name else "lists a region without a region's name"
+    assert f"scan failed, database left as it was: DescribeRegions: the answer {says}" in result.stderr, result.stderr
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("body", UNREADABLE_REGIONS.values(), ids=UNREADABLE_REGIONS.keys())
+def test_with_region_an_unreadable_region_list_checks_names_by_shape(moto_endpoint, tmp_path, body):
+    with aws_proxy(moto_endpoint, _regions_answered(body)) as (endpoint, _):
+        result = driftgraph(["scan", "--db", str(tmp_path / "x.db"), "--region", "us-east-1", "--no-stacks",
+                             "--type", "AWS::SQS::Queue"], scan_env(endpoint))
+    assert result.returncode == 0, result.stderr
+    assert "checking region names by their shape only" in result.stderr, result.stderr
+    assert "did you mean" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_account_with_no_enabled_region_is_an_error_not_a_complete_scan(moto_endpoint, tmp_path):
+    body = (b"<DescribeRegionsResponse><requestId>x</requestId><regionInfo><item><regionName>ap-east-1</regionName>"
+            b"<optInStatus>not-opted-in</optInStatus></item></regionInfo></DescribeRegionsResponse>")
+    with aws_proxy(moto_endpoint, _regions_answered(body)) as (endpoint, _):
+        result = driftgraph(["scan", "--db", str(tmp_path / "x.db"), "--no-stacks", "--type", "AWS::SQS::Queue"],
+                            scan_env(endpoint))
+    assert result.returncode == 1, result.stdout
+    assert "no region enabled for the account; name the regions to scan with --region" in result.stderr, result.stderr
 
 
 # ------------------------------------------------------------------------------------------ progress

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from edge_servers import FORWARD, aws_proxy, denied, operation_of, scan_env
 from graph.records import GLOBAL
 from graph.resource_types import RESOURCE_TYPES
 from scanner.clients import AwsSession, ReadOnlyViolation, is_allowed_operation
@@ -209,6 +210,38 @@ def test_no_secret_value_is_read(live_scan):
     text = repr(scan.records)
     for secret in ("not-a-real-secret-1", "not-a-real-secret-2", "not-a-real-secret-3", "not-a-real-secret-4"):
         assert secret not in text
+
+
+def _detail_operations() -> set[str]:
+    """The API names of every catalog detail and tag call."""
+    names = set()
+    for row in RESOURCE_TYPES:
+        client = boto3.client(row.service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+        calls = [call for _, call in row.details] + ([row.tags.call] if row.tags and row.tags.call else [])
+        names |= {client.meta.method_to_api_mapping[call.method] for call in calls}
+    return names
+
+
+def test_every_listed_item_is_kept_when_every_detail_and_tag_call_fails(live_scan, moto_endpoint, monkeypatch):
+    """Ids come from the list calls: a detail call that fails leaves the item's details unknown, never the item
+    dropped (a dropped item is a declared resource reported missing)."""
+    made, described = live_scan
+    details = _detail_operations()
+    with aws_proxy(moto_endpoint, lambda r: denied(r) if operation_of(r) in details else FORWARD) as (endpoint, seen):
+        for key, value in scan_env(endpoint, AWS_DEFAULT_REGION=REGION).items():
+            monkeypatch.setenv(key, value)
+        scan = scan_live(AwsSession(default_region=REGION), ACCOUNT, "aws", [REGION])
+    assert {"DescribeClusters", "GetBucketLocation", "DescribeTable"} <= {operation_of(r) for r in seen}
+    for row in RESOURCE_TYPES:
+        want = {r.natural_id for r in described.records if r.type == row.type}
+        got = {r.natural_id: r for r in scan.records if r.type == row.type}
+        assert want <= set(got), f"{row.type}: {sorted(want - set(got))} dropped when its detail calls failed"
+        if row.scope != "global_list":  # a bucket whose region is unknown is kept in any scan (other tests' too)
+            assert set(got) == want, row.type
+        if row.details or (row.tags and row.tags.call):
+            mine = made[row.type].lower() if row.lowercase_id else made[row.type]
+            assert got[mine].failed_calls, f"{row.type}: the failed calls are named on the record"
+    assert all(l.outcome == "ok" for l in scan.listings if l.call is None), "the list calls themselves went through"
 
 
 def test_the_guard_refuses_writes_before_sending(aws):

@@ -9,9 +9,11 @@ import logging
 import pytest
 from botocore.exceptions import ClientError
 
-from edge_servers import FORWARD, aws_proxy, driftgraph, scan_env
-from scanner.clients import AwsSession, region_problems
-from scanner.live import classify_failure
+from edge_servers import FORWARD, CutShort, Rewrite, aws_proxy, driftgraph, operation_of, scan_env
+from scanner.answers import REST_XML_ROOTS
+from scanner.clients import AwsSession, UnreadableAnswer, _name_unreadable, region_problems
+from scanner.live import classify_failure, scan_live
+from scanner.permissions import DRIFTGRAPH_CALLS
 
 ERROR_PAGE = b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 PORTAL_PAGE = b"<html><head><title>Welcome to Airport WiFi</title></head><body>Accept the terms</body></html>"
@@ -127,3 +129,239 @@ def test_region_names_are_checked_by_shape_and_against_the_account():
     statuses = {"us-east-1": "opt-in-not-required", "af-south-1": "opted-in", "ap-east-1": "not-opted-in"}
     assert region_problems(["us-east-1", "af-south-1"], statuses) == []
     assert region_problems(["ap-east-1"], statuses)[0].startswith("ap-east-1 is not enabled")
+
+
+# ------------------------------------------------------------------ 2xx answers that are not AWS's answer
+
+ACCOUNT = "123456789012"
+REGION = "ap-southeast-2"  # no other test of this file writes here
+# one list call of each protocol botocore reads: JSON (SQS, DynamoDB), EC2's XML, query XML (IAM),
+# rest-xml (S3), rest-json (Lambda), CBOR (CloudWatch)
+LIST_CALLS = {"ListQueues": "AWS::SQS::Queue", "ListTables": "AWS::DynamoDB::Table", "DescribeVpcs": "AWS::EC2::VPC",
+              "ListRoles": "AWS::IAM::Role", "ListBuckets": "AWS::S3::Bucket", "ListFunctions": "AWS::Lambda::Function",
+              "DescribeAlarms": "AWS::CloudWatch::Alarm"}
+NOT_AWS = {
+    "empty": b"",
+    "plain-text": b"Service temporarily unavailable",
+    "xhtml-with-prolog": b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x">'
+                         b"<html><head><title>Proxy login</title></head></html>",
+    "html-after-a-bom": b"\xef\xbb\xbf<!DOCTYPE html><html><head><title>Captive portal</title></head></html>",
+    "html-after-a-comment": b"<!-- proxy --><html><head><title>Blocked</title></head></html>",
+    "html-without-its-html-element": b"<head><title>Blocked</title></head><body>denied</body>",
+    "json-array": b"[]",
+    "json-null": b"null",
+    "another-xml-document": b"<?xml version='1.0'?><Nothing/>",
+    "json-cut-short": b'{"QueueUrls": ["http://sqs/123456789012/a"',
+}
+
+
+@pytest.fixture(scope="module")
+def estate_of_each_protocol(moto_endpoint):
+    """One resource of each listed type in moto, so an answer read as empty would lose something real."""
+    import boto3
+
+    def c(service):
+        return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+    c("sqs").create_queue(QueueName="protocol-queue")
+    c("dynamodb").create_table(TableName="protocol-table", BillingMode="PAY_PER_REQUEST",
+                               AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                               KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    role = c("iam").create_role(RoleName="protocol-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    c("s3").create_bucket(Bucket="protocol-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    import io
+    import zipfile
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(e, c):\n    return 1\n")
+    c("lambda").create_function(FunctionName="protocol-fn", Runtime="python3.12", Role=role, Handler="index.handler",
+                                Code={"ZipFile": code.getvalue()})
+    c("cloudwatch").put_metric_alarm(AlarmName="protocol-alarm", MetricName="m", Namespace="n", Statistic="Sum",
+                                     Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                     ComparisonOperator="GreaterThanThreshold")
+    return moto_endpoint
+
+
+def _scan_through(endpoint, monkeypatch, types, **session):
+    for key, value in scan_env(endpoint, AWS_DEFAULT_REGION=REGION).items():
+        monkeypatch.setenv(key, value)
+    return scan_live(AwsSession(default_region=REGION, **session), ACCOUNT, "aws", [REGION], types)
+
+
+@pytest.mark.parametrize("body", NOT_AWS.values(), ids=NOT_AWS.keys())
+def test_a_2xx_answer_that_is_not_the_operations_answer_is_a_failed_listing(estate_of_each_protocol, monkeypatch, body):
+    def answer(request):
+        if operation_of(request) in LIST_CALLS:
+            return 200, request.content_type or "text/xml", body
+        return FORWARD
+
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, seen):
+        scan = _scan_through(endpoint, monkeypatch, LIST_CALLS.values())
+    assert {operation_of(r) for r in seen} >= set(LIST_CALLS), "every list call went through the proxy"
+    outcomes = {l.type: (l.outcome, l.error_code) for l in scan.listings}
+    assert outcomes == {t: ("error", "UnreadableAnswer") for t in LIST_CALLS.values()}, "never an ok listing of nothing"
+    assert scan.records == []
+    for listing in scan.listings:
+        assert "not AWS" in listing.message or "not a" in listing.message, listing.message
+        assert "a proxy, a captive portal or a wrong endpoint?" in listing.message
+
+
+def test_what_the_unreadable_answer_was_is_said_without_quoting_it(estate_of_each_protocol, monkeypatch):
+    bodies = {"ListQueues": NOT_AWS["plain-text"], "DescribeVpcs": NOT_AWS["xhtml-with-prolog"],
+              "ListRoles": NOT_AWS["another-xml-document"], "ListTables": NOT_AWS["empty"]}
+
+    def answer(request):
+        body = bodies.get(operation_of(request))
+        return FORWARD if body is None else (200, request.content_type or "text/xml", body)
+
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, _):
+        scan = _scan_through(endpoint, monkeypatch, [LIST_CALLS[op] for op in bodies])
+    messages = {l.type: l.message for l in scan.listings}
+    assert messages["AWS::SQS::Queue"] == ("ListQueues: the endpoint answered HTTP 200 with a body that is neither JSON "
+                                           "nor XML, not a JSON object: a proxy, a captive portal or a wrong endpoint?")
+    assert "with an HTML page ('Proxy login'), not an XML DescribeVpcsResponse document" in messages["AWS::EC2::VPC"]
+    assert "with an XML document whose root is 'Nothing', not an XML ListRolesResponse document" in messages["AWS::IAM::Role"]
+    assert "with an empty body, not a JSON object" in messages["AWS::DynamoDB::Table"]
+    assert "temporarily" not in repr(messages), "the body itself is not quoted: it may hold anything"
+
+
+def test_an_empty_tag_answer_is_a_failed_tag_call_never_no_tags(estate_of_each_protocol, monkeypatch):
+    empty = {"ListQueueTags", "ListTags", "GetBucketTagging", "ListTagsOfResource"}
+
+    def answer(request):
+        return (200, request.content_type or "application/xml", b"") if operation_of(request) in empty else FORWARD
+
+    types = ["AWS::SQS::Queue", "AWS::Lambda::Function", "AWS::S3::Bucket", "AWS::DynamoDB::Table"]
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, _):
+        scan = _scan_through(endpoint, monkeypatch, types)
+    names = {"protocol-queue", "protocol-fn", "protocol-bucket", "protocol-table"}
+    records = {r.natural_id: r for r in scan.records if r.natural_id in names}
+    assert set(records) == names
+    for record in records.values():
+        assert record.tags is None, f"{record.natural_id}: an empty tag answer is unknown tags, never {{}}"
+    calls = {(l.type, l.call): (l.outcome, l.error_code) for l in scan.listings if l.call}
+    assert calls == {("AWS::SQS::Queue", "ListQueueTags"): ("error", "UnreadableAnswer"),
+                     ("AWS::Lambda::Function", "ListTags"): ("error", "UnreadableAnswer"),
+                     ("AWS::S3::Bucket", "GetBucketTagging"): ("error", "UnreadableAnswer"),
+                     ("AWS::DynamoDB::Table", "ListTagsOfResource"): ("error", "UnreadableAnswer")}
+
+
+def test_an_answer_cut_short_by_a_dropped_connection_is_a_failed_listing(estate_of_each_protocol, monkeypatch):
+    """moto's own answer, announced whole and cut mid-way: botocore keeps the short body (it does not enforce
+    Content-Length), and a JSON body cut after an inner `}` or an XML one cut at a tag would read as fewer items."""
+    def cut(status, headers, body):
+        return status, headers, body[: len(body) // 2], len(body)
+
+    def answer(request):
+        return Rewrite(cut) if operation_of(request) in ("ListQueues", "DescribeVpcs") else FORWARD
+
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, seen):
+        scan = _scan_through(endpoint, monkeypatch, ["AWS::SQS::Queue", "AWS::EC2::VPC"], call_timeout=3)
+    assert {l.type: l.outcome for l in scan.listings} == {"AWS::SQS::Queue": "error", "AWS::EC2::VPC": "error"}
+    for listing in scan.listings:
+        assert "bytes it announced" in listing.message, listing.message
+    assert sum(operation_of(r) == "ListQueues" for r in seen) > 1, "a dropped connection is retried"
+
+
+def test_a_complete_looking_body_shorter_than_announced_is_not_read_as_the_answer(estate_of_each_protocol, monkeypatch):
+    bodies = {"ListQueues": b'{"QueueUrls": []}', "DescribeVpcs": b"<DescribeVpcsResponse><vpcSet/></DescribeVpcsResponse>"}
+
+    def answer(request):
+        body = bodies.get(operation_of(request))
+        return FORWARD if body is None else CutShort(200, request.content_type or "text/xml", body, len(body) + 400)
+
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, _):
+        scan = _scan_through(endpoint, monkeypatch, ["AWS::SQS::Queue", "AWS::EC2::VPC"], call_timeout=3)
+    assert {l.type: l.outcome for l in scan.listings} == {"AWS::SQS::Queue": "error", "AWS::EC2::VPC": "error"}
+    assert all("bytes it announced" in l.message for l in scan.listings), scan.listings
+
+
+@pytest.mark.parametrize("status, body", [(302, b""), (301, b"Moved")], ids=["302-empty", "301-text"])
+def test_a_redirect_is_a_failed_listing_naming_where_it_points(estate_of_each_protocol, monkeypatch, status, body):
+    def answer(request):
+        if operation_of(request) in ("ListQueues", "ListBuckets"):
+            return status, "text/html", body, [("Location", "https://login.example.com/portal")]
+        return FORWARD
+
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, _):
+        scan = _scan_through(endpoint, monkeypatch, ["AWS::SQS::Queue", "AWS::S3::Bucket"])
+    for listing in scan.listings:
+        assert (listing.outcome, listing.error_code) == ("error", "UnreadableAnswer"), listing
+        assert f"HTTP {status}, a redirect to https://login.example.com/portal" in listing.message, listing.message
+        assert "TypeError" not in listing.message
+
+
+def test_a_parser_error_is_redacted_before_it_is_cut_short():
+    """A secret that straddles the 200th character would leave its head, no longer a secret's shape."""
+    detail = "x" * 190 + " AKIAIOSFODNN7EXAMPLE and more"
+    with pytest.raises(UnreadableAnswer) as raised:
+        _name_unreadable(exception=ValueError(detail), event_name="after-call-error.ec2.DescribeVpcs")
+    assert "AKIAIOSF" not in str(raised.value), str(raised.value)
+
+
+def test_every_s3_call_names_the_root_element_of_its_answer():
+    """S3 names its answers' root elements after the document: each S3 call driftgraph makes must be known."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    for call in DRIFTGRAPH_CALLS:
+        if call.service != "s3":
+            continue
+        operation = s3.meta.service_model.operation_model(s3.meta.method_to_api_mapping[call.method])
+        if operation.http["method"] == "HEAD" or operation.has_streaming_output:
+            continue
+        assert ("s3", operation.name) in REST_XML_ROOTS, f"s3:{operation.name}: add the root element of its answer"
+
+
+def test_a_stack_listed_without_its_stack_id_is_skipped_with_a_warning(estate_of_each_protocol, monkeypatch):
+    """DescribeStacks naming a stack without its StackId: no traceback; the stack's resources are unknown, so it
+    stands as an owner source that could not be read, and the other stacks are read as ever."""
+    import json
+    import re
+
+    import boto3
+
+    from importers.cloudformation import import_stacks
+
+    cloudformation = boto3.client("cloudformation", region_name=REGION, endpoint_url=estate_of_each_protocol,
+                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+    template = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    for name in ("idless-stack", "whole-stack"):
+        cloudformation.create_stack(StackName=name, TemplateBody=template)
+
+    def drop_the_id(status, headers, body):
+        text = body.decode()
+        member = re.search(r"<member>(?:(?!</member>).)*<StackName>idless-stack</StackName>.*?</member>", text, re.DOTALL)
+        cut = member.group(0)
+        return status, headers, text.replace(cut, re.sub(r"<StackId>[^<]*</StackId>", "", cut)).encode()
+
+    def answer(request):
+        return Rewrite(drop_the_id) if request.action == "DescribeStacks" else FORWARD
+
+    with aws_proxy(estate_of_each_protocol, answer) as (endpoint, _):
+        for key, value in scan_env(endpoint, AWS_DEFAULT_REGION=REGION).items():
+            monkeypatch.setenv(key, value)
+        result = import_stacks(AwsSession(default_region=REGION), ACCOUNT, "aws", [REGION])
+    (warning,) = [e for e in result.errors if e.source == "idless-stack"]
+    assert warning.kind == "warning" and "without its StackId" in warning.message
+    assert [f.source for f in result.failed] == ["idless-stack"]
+    assert any(r.owner.stack_name == "whole-stack" for r in result.records), "the other stack is read"
+
+
+def test_a_listed_item_without_its_id_makes_the_listing_fail_never_a_silent_drop(estate_of_each_protocol, monkeypatch):
+    """A role the answer lists without its RoleName cannot be named: dropped, a declared role would read as
+    missing from a listing marked ok."""
+    import re
+
+    def drop_a_name(status, headers, body):
+        return status, headers, re.sub(rb"<RoleName>protocol-role</RoleName>", b"", body)
+
+    with aws_proxy(estate_of_each_protocol, lambda r: Rewrite(drop_a_name) if r.action == "ListRoles" else FORWARD) \
+            as (endpoint, _):
+        scan = _scan_through(endpoint, monkeypatch, ["AWS::IAM::Role"])
+    (listing,) = scan.listings
+    assert (listing.outcome, listing.error_code) == ("error", "UnreadableAnswer"), listing
+    assert listing.message.startswith("ListRoles: 1 of the ") and "give no RoleName" in listing.message, listing.message
+    assert scan.records == []
