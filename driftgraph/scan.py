@@ -56,14 +56,14 @@ def service_of(type_: str) -> str:
     return parts[1] if len(parts) > 1 else type_
 
 
-REGION_NAME = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")  # matched whole (fullmatch): no trailing newline
 
 
 def split_template_region(location: str, default: str | None) -> tuple[str, str | None]:
     """'templates/app.yaml@eu-west-1' -> ('templates/app.yaml', 'eu-west-1'); an '@' not followed by a region
     name is part of the path. Without a region, `default` (--cfn-template-region) or None: unknown."""
     path, at, region = location.rpartition("@")
-    if at and path and REGION_NAME.match(region):
+    if at and path and REGION_NAME.fullmatch(region):
         return path, region
     return location, default
 
