@@ -35,7 +35,6 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
-    ConnectionError,
     HTTPClientError,
     PaginationError,
     ReadTimeoutError,

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from graph.store import ScanWriter
-from edge_servers import (FORWARD, IDENTITY, REGIONS, Trickle, aws_proxy, denied, driftgraph, identity_only,
+from edge_servers import (FORWARD, IDENTITY, Trickle, aws_proxy, denied, driftgraph, identity_only,
                           operation_of, scan_env, silent_endpoint)
 from scanner.clients import AwsSession, CallTimeout
 from scanner.live import scan_live
