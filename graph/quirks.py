@@ -17,16 +17,21 @@ Verdict = Optional[tuple[str, str, Optional[str]]]
 Rule = Callable[["Node", "NodeIndex"], Verdict]
 
 
-def decided_by(parent_types: tuple[str, ...], applies: Callable) -> Callable[[Rule], Rule]:
+def decided_by(parent_types: tuple[str, ...], child_types: tuple[str, ...], applies: Callable) -> Callable[[Rule], Rule]:
     """Mark a rule whose verdict needs the listing of its parent's type: when that listing failed and the rule
-    `applies` to a live record, the rule cannot speak either way and the resource is unknown, not unmanaged."""
+    `applies` to a live record (of one of `child_types`), the rule cannot speak either way and the resource is
+    unknown, not unmanaged."""
 
     def mark(rule: Rule) -> Rule:
         rule.parent_types = parent_types
+        rule.child_types = child_types
         rule.applies = applies
         return rule
 
     return mark
+
+
+_VPC_MADE = ("AWS::EC2::SecurityGroup", "AWS::EC2::RouteTable", "AWS::EC2::NetworkAcl")
 
 
 def _made_with_a_vpc(live) -> bool:
@@ -37,7 +42,8 @@ def _made_with_a_vpc(live) -> bool:
     )
 
 
-@decided_by(("AWS::EC2::VPC",), lambda live: _made_with_a_vpc(live) or live.type == "AWS::EC2::InternetGateway")
+@decided_by(("AWS::EC2::VPC",), (*_VPC_MADE, "AWS::EC2::InternetGateway"),
+            lambda live: _made_with_a_vpc(live) or live.type == "AWS::EC2::InternetGateway")
 def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     """The default VPC comes with a default group, a main route table, a default ACL and a gateway.
 
@@ -52,7 +58,7 @@ def part_of_default_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
-@decided_by(("AWS::EC2::VPC",), _made_with_a_vpc)
+@decided_by(("AWS::EC2::VPC",), _VPC_MADE, _made_with_a_vpc)
 def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     """Every VPC gets a default security group, a main route table and a default network ACL."""
     live = node.live
@@ -64,7 +70,7 @@ def made_with_its_vpc(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
-@decided_by(("AWS::EC2::Instance",), lambda live: live.type == "AWS::EC2::Volume")
+@decided_by(("AWS::EC2::Instance",), ("AWS::EC2::Volume",), lambda live: True)
 def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     """A volume launched with an instance (deleted with it) belongs to the instance, not to anyone's code.
 
@@ -79,7 +85,7 @@ def root_volume_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
-@decided_by(("AWS::EC2::Instance",), lambda live: live.type == "AWS::EC2::NetworkInterface" and live.note == "primary")
+@decided_by(("AWS::EC2::Instance",), ("AWS::EC2::NetworkInterface",), lambda live: live.note == "primary")
 def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     """An instance's primary network interface is made and deleted with the instance."""
     if node.type != "AWS::EC2::NetworkInterface" or node.live.note != "primary":
@@ -89,7 +95,7 @@ def primary_interface_of_instance(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
-@decided_by(("AWS::EC2::NatGateway",), lambda live: live.type == "AWS::EC2::NetworkInterface")
+@decided_by(("AWS::EC2::NatGateway",), ("AWS::EC2::NetworkInterface",), lambda live: True)
 def interface_of_nat_gateway(node: "Node", index: "NodeIndex") -> Verdict:
     """A NAT gateway's network interface is made and deleted with the gateway."""
     if node.type != "AWS::EC2::NetworkInterface":
@@ -110,7 +116,7 @@ def instance_of_auto_scaling_group(node: "Node", index: "NodeIndex") -> Verdict:
     return CHILD, f"launched by Auto Scaling group {group}", parent.key if parent else None
 
 
-@decided_by(("AWS::ElastiCache::ReplicationGroup",), lambda live: live.type == "AWS::ElastiCache::CacheCluster")
+@decided_by(("AWS::ElastiCache::ReplicationGroup",), ("AWS::ElastiCache::CacheCluster",), lambda live: True)
 def member_of_replication_group(node: "Node", index: "NodeIndex") -> Verdict:
     """A replication group makes and replaces its member cache clusters ('<group>-001', ...) itself."""
     if node.type != "AWS::ElastiCache::CacheCluster":
@@ -120,8 +126,8 @@ def member_of_replication_group(node: "Node", index: "NodeIndex") -> Verdict:
     return None
 
 
-@decided_by(("AWS::Lambda::Function",),
-            lambda live: live.type == "AWS::Logs::LogGroup" and (live.natural_id or "").startswith("/aws/lambda/"))
+@decided_by(("AWS::Lambda::Function",), ("AWS::Logs::LogGroup",),
+            lambda live: (live.natural_id or "").startswith("/aws/lambda/"))
 def log_group_of_function(node: "Node", index: "NodeIndex") -> Verdict:
     """Lambda creates /aws/lambda/<function> on first run when nobody declared it.
 
@@ -160,10 +166,9 @@ UNOWNED_RULES: tuple[Rule, ...] = (
 def undecided_parent(node: "Node", failed_listing: Callable) -> tuple[Rule, object] | None:
     """(rule, failed listing) for the first rule that applies to this live resource but whose parent's type could
     not be listed where it is: a root volume whose instances could not be listed may well be a root volume."""
-    for rule in UNOWNED_RULES:
-        parents = getattr(rule, "parent_types", ())
-        if parents and rule.applies(node.live):
-            for parent_type in parents:
+    for rule in _RULES_BY_CHILD_TYPE.get(node.live.type, ()):
+        if rule.applies(node.live):
+            for parent_type in rule.parent_types:
                 failed = failed_listing(parent_type, node.live.account, node.live.region)
                 if failed is not None:
                     return rule, failed
@@ -177,3 +182,10 @@ INFERENCES = frozenset({"log_group_of_function"})
 
 def is_inference(rule: Rule) -> bool:
     return rule.__name__ in INFERENCES
+
+
+# The rules that may make a resource of each type someone's child, in their order (a lookup per resource).
+_RULES_BY_CHILD_TYPE: dict[str, tuple[Rule, ...]] = {}
+for _rule in UNOWNED_RULES:
+    for _type in getattr(_rule, "child_types", ()):
+        _RULES_BY_CHILD_TYPE[_type] = (*_RULES_BY_CHILD_TYPE.get(_type, ()), _rule)

@@ -69,6 +69,8 @@ class Scope:
 
     def failed_source(self, type_: str, account: str | None, region: str | None) -> FailedSource | None:
         """The first owner source that could not be read and could have declared (type, account, region)."""
+        if not self.failed_sources:
+            return None
         return next((f for f in self.failed_sources if f.could_declare(type_, account, region)), None)
 
 
@@ -122,18 +124,20 @@ class NodeIndex:
     def find(self, type_: str, account: str | None, region: str | None, identifier: str) -> Node | None:
         """Account and region must agree where both sides know them; a global resource matches any region,
         and so does a resource whose name is global (an S3 bucket: a state may not record its region)."""
-        return next(iter(self.find_all(type_, account, region, identifier)), None)
+        return next(self._matches(type_, account, region, identifier), None)
 
     def find_all(self, type_: str, account: str | None, region: str | None, identifier: str) -> list[Node]:
         """Every node `find` could answer: more than one only for a declaration that names no region."""
+        return list(self._matches(type_, account, region, identifier))
+
+    def _matches(self, type_: str, account: str | None, region: str | None, identifier: str):
         row = CATALOG.get(type_)
         region_free = region is None or region == GLOBAL or (row is not None and row.scope == "global_list")
-        return [
-            node
-            for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), [])
-            if (account is None or node.account in (None, account))
-            and (region_free or node.region in (None, region, GLOBAL))
-        ]
+        for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), ()):
+            if (account is None or node.account in (None, account)) and (
+                region_free or node.region in (None, region, GLOBAL)
+            ):
+                yield node
 
 
     def live_edges(self) -> list[tuple[Node, str, Node]]:
@@ -218,6 +222,8 @@ def _distinct_owners(declarations: list[Record]) -> list[Record]:
 
 def _copies_text(declarations: list[Record], owners: list[Record]) -> str:
     """'; the same declaration is in b.yaml' for template files set aside as copies of an owner's template."""
+    if len(declarations) == len(owners):
+        return ""  # nothing was set aside (the common case: one declaration, one owner)
     kept = {r.owner.source for r in owners}
     copies = sorted({r.owner.source for r in declarations if _is_template_file(r)} - kept)
     return f"; the same declaration is in {', '.join(copies)}" if copies else ""
@@ -278,10 +284,16 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
 def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
     node = None
     row = CATALOG.get(record.type)
+    regionless = record.region is None and row is not None and row.scope == "regional"
     for identifier in _identifiers(record):
-        found = index.find_all(record.type, record.account, record.region, identifier)
+        if not regionless:
+            node = index.find(record.type, record.account, record.region, identifier)
+            if node is not None:
+                break
+            continue
+        found = index.find_all(record.type, record.account, None, identifier)
         live_found = [n for n in found if n.live is not None]
-        if record.region is None and row is not None and row.scope == "regional" and len(live_found) > 1:
+        if len(live_found) > 1:
             # it names no region and a resource of this name is live in several: which one it declares is
             # unknown, so it declares none of them, and each is told why it cannot be called unmanaged
             for candidate in live_found:
@@ -461,7 +473,7 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         return
 
     failed = scope.failed_source(node.type, node.account, node.region)
-    if failed is None:
+    if failed is None and index.unidentified:
         failed = next((f for f in index.unidentified if f.could_declare(node.type, node.account, node.region)), None)
     for rule in quirks.UNOWNED_RULES:
         if failed is not None and quirks.is_inference(rule):
