@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 import re
 import time
 from collections import Counter
@@ -56,14 +57,15 @@ def service_of(type_: str) -> str:
     return parts[1] if len(parts) > 1 else type_
 
 
-REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")  # matched whole (fullmatch): no trailing newline
+REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")  # matched whole (fullmatch): no trailing newline
 
 
 def split_template_region(location: str, default: str | None) -> tuple[str, str | None]:
     """'templates/app.yaml@eu-west-1' -> ('templates/app.yaml', 'eu-west-1'); an '@' not followed by a region
-    name is part of the path. Without a region, `default` (--cfn-template-region) or None: unknown."""
+    name is part of the path, and so is one when the whole location exists as it is. Without a region,
+    `default` (--cfn-template-region) or None: unknown."""
     path, at, region = location.rpartition("@")
-    if at and path and REGION_NAME.fullmatch(region):
+    if at and path and REGION_NAME.fullmatch(region) and not os.path.lexists(location):
         return path, region
     return location, default
 
@@ -232,8 +234,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         progress.phase("reading templates")
     for location in options.cfn_templates:
         path, region = split_template_region(location, options.cfn_template_region)
-        result = import_template_files([path], account, partition, region or session.configured_region,
-                                       **template_limit)
+        # no region given: AWS::Region is unknown, so conditions and names that read it are undecided rather
+        # than decided for whichever region the shell happens to name
+        result = import_template_files([path], account, partition, region, **template_limit)
         template_regions.update({row["path"]: region for row in result.sources})
         template_regions.setdefault(path, region)
         declared.extend(template_records(result, explicit_region=region is not None))

@@ -129,3 +129,30 @@ def test_a_database_another_process_holds_locked_is_named_as_busy(tmp_path, monk
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_template_without_a_region_decides_nothing_by_the_shells_region(aws, tmp_path):
+    import boto3
+
+    from graph.report import build_report
+    from graph.store import open_database
+
+    boto3.client("sqs", endpoint_url=aws, region_name="eu-west-1").create_queue(QueueName="eu-only-q")
+    template = tmp_path / "c.yaml"
+    template.write_text('Conditions:\n  IsEU: !Equals [!Ref "AWS::Region", eu-west-1]\nResources:\n'
+                        "  Q: {Type: AWS::SQS::Queue, Condition: IsEU, Properties: {QueueName: eu-only-q}}\n")
+    db = tmp_path / "g.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--region", "eu-west-1", "--type", "AWS::SQS::Queue",
+             "--no-stacks", "--cfn-template", str(template)], aws)  # AWS_DEFAULT_REGION is us-east-1 here
+    queue = next(r for r in build_report(open_database(db))["resources"] if r["name"] == "eu-only-q")
+    assert queue["status"] == "managed", queue["reason"]
+
+
+def test_a_location_that_exists_with_an_at_sign_is_a_path_not_a_region(tmp_path):
+    from driftgraph.scan import split_template_region
+
+    folder = tmp_path / "tpl@us-east-1"
+    folder.mkdir()
+    assert split_template_region(str(folder), None) == (str(folder), None)
+    assert split_template_region(str(tmp_path / "other@eu-west-1"), None) == (str(tmp_path / "other"), "eu-west-1")
+    assert split_template_region(str(tmp_path / "x@us-east-\u0661"), None)[1] is None, "an Arabic-Indic digit is no region"
