@@ -6,6 +6,7 @@ declaration cannot pin down (an unresolved intrinsic, a value the source leaves 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from typing import Any, Callable
@@ -169,6 +170,23 @@ def _rule_key(protocol: Any, from_port: Any, to_port: Any) -> tuple:
             _whole_number(to_port) if to_port is not None else 0)
 
 
+def _cidr(value: Any) -> str:
+    """A CIDR block in canonical form: `2001:DB8::/32` and `2001:db8::/32` are one block (EC2 writes lower case)."""
+    try:
+        return ipaddress.ip_network(str(value), strict=False).compressed
+    except ValueError:
+        return str(value).lower()
+
+
+def _names_a_group_by_name(rule: dict) -> bool:
+    """CloudFormation's SourceSecurityGroupName, or a Terraform `security_groups` entry that is a name (allowed in
+    a default VPC): the API reports the group's id, which a name does not give."""
+    if "SourceSecurityGroupName" in rule or "DestinationSecurityGroupName" in rule:
+        return True
+    groups = rule.get("security_groups") if "IpProtocol" not in rule else None
+    return any(isinstance(g, str) and not g.startswith("sg-") for g in groups or [])
+
+
 def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
     """Security group rules from any source as a set of (protocol, from, to, peer).
 
@@ -182,10 +200,12 @@ def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
     for rule in value if isinstance(value, list) else [value]:
         if not isinstance(rule, dict):
             continue
+        if _names_a_group_by_name(rule):
+            return UNRESOLVED  # a peer named by group name: its id (what AWS reports) is not known here
         if "IpProtocol" in rule:
             key = _rule_key(rule["IpProtocol"], rule.get("FromPort"), rule.get("ToPort"))
-            peers = [f"cidr:{r['CidrIp']}" for r in rule.get("IpRanges", []) if "CidrIp" in r]
-            peers += [f"cidr:{r['CidrIpv6']}" for r in rule.get("Ipv6Ranges", []) if "CidrIpv6" in r]
+            peers = [f"cidr:{_cidr(r['CidrIp'])}" for r in rule.get("IpRanges", []) if "CidrIp" in r]
+            peers += [f"cidr:{_cidr(r['CidrIpv6'])}" for r in rule.get("Ipv6Ranges", []) if "CidrIpv6" in r]
             peers += [f"sg:{r['GroupId']}" for r in rule.get("UserIdGroupPairs", []) if "GroupId" in r]
             peers += [f"pl:{r['PrefixListId']}" for r in rule.get("PrefixListIds", []) if "PrefixListId" in r]
             # CloudFormation spells a rule with one peer at top level
@@ -198,11 +218,11 @@ def normalize_rules(value: Any, own_group_id: str | None = None) -> Any:
                 ("DestinationPrefixListId", "pl"),
             ):
                 if field in rule:
-                    peers.append(f"{prefix}:{rule[field]}")
+                    peers.append(f"{prefix}:{_cidr(rule[field]) if prefix == 'cidr' else rule[field]}")
         else:
             key = _rule_key(rule.get("protocol"), rule.get("from_port"), rule.get("to_port"))
-            peers = [f"cidr:{c}" for c in rule.get("cidr_blocks") or []]
-            peers += [f"cidr:{c}" for c in rule.get("ipv6_cidr_blocks") or []]
+            peers = [f"cidr:{_cidr(c)}" for c in rule.get("cidr_blocks") or []]
+            peers += [f"cidr:{_cidr(c)}" for c in rule.get("ipv6_cidr_blocks") or []]
             peers += [f"sg:{g}" for g in rule.get("security_groups") or []]
             peers += [f"pl:{p}" for p in rule.get("prefix_list_ids") or []]
             if _to_bool(rule.get("self") or False) is True and own_group_id:

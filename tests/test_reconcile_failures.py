@@ -214,3 +214,21 @@ def test_a_log_group_an_unreadable_stack_may_declare_is_unknown_not_lambdas():
     assert nodes["/aws/lambda/orders-handler"].status == UNKNOWN
     assert nodes["vol-root"].status == "child", "a root volume is a fact AWS records, whoever else may claim it"
     assert nodes["shared"].status == MANAGED and "a second owner cannot be ruled out" in nodes["shared"].reason
+
+
+def test_security_group_peers_named_by_group_name_are_not_compared_and_cidrs_by_their_canonical_form():
+    from graph.drift import compare
+    from graph.resource_types import CATALOG
+
+    group = CATALOG["AWS::EC2::SecurityGroup"]
+    live_rules = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": "sg-0fd06"}],
+                   "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}]
+    by_name_cfn = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "SourceSecurityGroupName": "trial-src"}]
+    by_name_tf = [{"protocol": "tcp", "from_port": 443, "to_port": 443, "security_groups": ["trial-src"]}]
+    for declared in (by_name_cfn, by_name_tf):
+        assert compare(group, {"ingress": declared}, None, {"ingress": live_rules}, None) == []
+    upper = [{"protocol": "tcp", "from_port": 443, "to_port": 443, "security_groups": ["sg-0fd06"],
+              "ipv6_cidr_blocks": ["2001:DB8::/32"]}]
+    assert compare(group, {"ingress": upper}, None, {"ingress": live_rules}, None) == []
+    changed = [{"protocol": "tcp", "from_port": 443, "to_port": 443, "ipv6_cidr_blocks": ["2001:db9::/32"]}]
+    assert compare(group, {"ingress": changed}, None, {"ingress": live_rules}, None) != []
