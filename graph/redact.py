@@ -143,7 +143,7 @@ _STRUCTURED = re.compile(
     # KEY=VALUE, KEY: VALUE, "KEY": "VALUE" (also JSON escaped inside JSON). The key is whole: not the tail of
     # a path, an ARN or a longer name. The value is read in redact_text, once the key proved secret. A colon
     # with no space after it (`tight`) also joins `host:port` and `service:key`: see _tight_pair_is_secret.
-    r"|(?P<pair>(?<![\w.\-/:])(?P<kq>\\?[\"']|)(?P<key>[\w.\-]++)(?P=kq)"
+    r"|(?P<pair>(?<![\w.\-])(?P<kq>\\?[\"']|)(?P<key>[\w.\-]++)(?P=kq)"
     r"[ \t]*+(?:=[ \t]*+|:[ \t]++|:(?=\\?[\"'])|(?P<tight>:)(?=[^\s:/])))"
     r"|" + _SHAPES
 )
@@ -319,7 +319,18 @@ def redact_identifier(text: str) -> str:
     with "token" in it, a 40-character path stay as they are)."""
     if not isinstance(text, str) or not text:
         return text
-    return _CREDENTIAL.sub(lambda m: f"<redacted:{hashlib.sha256(m.group(0).encode()).hexdigest()[:12]}>", text)
+    masked = _CREDENTIAL.sub(lambda m: f"<redacted:{_digest(m.group(0))}>", text)
+    if "=" in masked:
+        # `db_password=...` inside a name or a file name: masked as free text, then made unique again by a
+        # digest of the whole, so two such identifiers never collapse into one
+        free = redact_text(masked)
+        if free != masked:
+            masked = f"{free}#{_digest(text)}"
+    return masked
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def redact_tag_value(key: str, value: Any) -> Any:
@@ -331,7 +342,8 @@ def redact_tag_value(key: str, value: Any) -> Any:
 
 
 def redact_tags(tags: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Tags are compared by key and value; a tag whose key says secret keeps its key, never its value."""
+    """Tags are compared by key and value; a tag whose key says secret keeps its key, never its value. A key
+    that is itself a credential (a token pasted as a key) is masked as identifiers are, keeping keys apart."""
     if tags is None:
         return None
-    return {k: redact_tag_value(str(k), v) for k, v in tags.items()}
+    return {redact_identifier(str(k)): redact_tag_value(str(k), v) for k, v in tags.items()}

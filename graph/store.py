@@ -346,7 +346,7 @@ def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
             return None
         return REDACTED if secret else _json(redact(value))
 
-    return {**row, "declared": shown(declared), "live": shown(live)}
+    return {**row, "attribute": redact_identifier(_storable(attribute)), "declared": shown(declared), "live": shown(live)}
 
 
 # Identifier columns name things and join the tables: only credentials in them are masked, the same way
@@ -361,10 +361,23 @@ IDENTIFIER_COLUMNS = frozenset(
 FREE_IDENTIFIER_COLUMNS = frozenset({"address", "name"})
 
 
+def _storable(value: Any) -> Any:
+    """Text SQLite can store: a file name that is not UTF-8 comes from Python with lone surrogates
+    (`st\udcffate.tfstate`), which SQLite refuses; they are written as `\udcff` so one odd name never fails
+    the whole scan."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
     out: dict[str, Any] = {}
     for key, value in row.items():
+        value = _storable(value)
         if key in FREE_IDENTIFIER_COLUMNS and isinstance(value, str):
             out[key] = redact_text(value)  # a Terraform address may quote a for_each key: any text at all
         elif key in IDENTIFIER_COLUMNS:
@@ -438,7 +451,11 @@ class ScanWriter:
 
     def write(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         if table == "drift":
-            cleaned = [{**_redacted_drift(r), "scan_id": self.scan_id} for r in rows]
+            cleaned = []
+            for row in rows:
+                drift = _redacted_drift(row)  # values judged by their attribute; the other columns as any row's
+                cleaned.append({**_clean({k: v for k, v in drift.items() if k not in ("declared", "live")}),
+                                "declared": drift["declared"], "live": drift["live"], "scan_id": self.scan_id})
         else:
             cleaned = [{**_clean(r), "scan_id": self.scan_id} for r in rows]
         self._insert(table, cleaned)

@@ -459,3 +459,30 @@ def test_an_xml_element_named_as_a_secret_is_masked_and_others_kept():
     text = "AccessDenied: <Error><Password>xmlhunter2b</Password><Code>Denied</Code></Error>"
     masked = redact_text(text)
     assert "xmlhunter2b" not in masked and "<Code>Denied</Code>" in masked
+
+
+def test_names_that_are_not_utf8_or_hold_secrets_never_fail_a_scan_nor_leak(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "g.db"
+    writer = ScanWriter(db)
+    writer.begin({"started_at": "now", "status": "running"})
+    odd = "states/st\udcffate.tfstate"  # what os.fsdecode makes of a file name that is not UTF-8
+    secret_id = "TYPE:1:r:db_password=PLANT-ONE"
+    writer.write("resources", [{"id": secret_id, "natural_id": "db_password=PLANT-ONE", "status": "unmanaged",
+                                "tags": {"ghp_" + "A" * 36: "x", "AKIAPLANTDRIFTKEY001": "y"}},
+                               {"id": "TYPE:1:r:db_password=PLANT-TWO", "natural_id": "db_password=PLANT-TWO",
+                                "status": "unmanaged"}])
+    writer.write("sources", [{"path": odd, "kind": "terraform_state", "status": "loaded"},
+                             {"path": "states/token=PLANT-THREE/x.tfstate", "kind": "terraform_state", "status": "loaded"}])
+    writer.write("owners", [{"resource_id": secret_id, "tool": "terraform", "source": odd, "address": "a.b"}])
+    writer.write("drift", [{"resource_id": secret_id, "attribute": "tags.AKIAPLANTDRIFTKEY001", "declared": "a",
+                            "live": "b", "tool": "terraform", "source": "token=PLANT-FOUR.tfstate", "address": "a.b"}])
+    writer.commit()
+    raw = db.read_bytes()
+    for planted in (b"PLANT-ONE", b"PLANT-TWO", b"PLANT-THREE", b"PLANT-FOUR", b"ghp_AAAA", b"AKIAPLANTDRIFTKEY001"):
+        assert planted not in raw, planted
+    connection = sqlite3.connect(db)
+    assert connection.execute("select count(distinct id) from resources").fetchone()[0] == 2, "masked ids stay apart"
+    assert connection.execute("select count(*) from resources join owners on owners.resource_id = resources.id").fetchone()[0] == 1
+    assert connection.execute("select path from sources order by path").fetchall()[0][0] == "states/st\\udcffate.tfstate"
