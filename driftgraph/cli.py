@@ -239,7 +239,7 @@ def _fail_on_words(ctx, param, value: str) -> frozenset[str]:
 @cli.command()
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
-@click.option("--scan", "scan_id", type=click.IntRange(min=1), help="Scan id (default: the latest).")
+@click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
 @click.option("--fail-on", default="", callback=_fail_on_words, metavar="LIST",
               help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",

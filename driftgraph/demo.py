@@ -136,6 +136,7 @@ def scan_demo(db: str | Path, workdir: Path) -> dict:
 
 def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from graph.report import build_report
@@ -145,8 +146,13 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
 
     db_path = Path(db)
     sock = listen("127.0.0.1", port) if serve else None  # a port in use fails now, not after the build
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    claim_demo_paths(db_path, force)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        claim_demo_paths(db_path, force)
+    except OSError as error:
+        if sock is not None:
+            sock.close()
+        raise click.ClickException(f"cannot make the demo at {db_path}: {error.strerror or error}") from error
     console = Console()
     console.print("[bold]driftgraph demo[/bold]: building the estate in moto (server mode, loopback) ...")
     result = scan_demo(db_path, estate_folder(db_path))
@@ -163,8 +169,9 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
         f"scan took {result['scan_wall_seconds']} s"
     )
     for note in result["estate"].notes:
-        console.print(f"  planted: {note}")
-    console.print(f"database: {db_path}  (report: driftgraph report --db {db_path} --format markdown)")
+        console.print(f"  planted: {escape(note)}")
+    shown = escape(str(db_path))  # a path is text, not rich markup: `[bold]` in a folder name stays as written
+    console.print(f"database: {shown}  (report: driftgraph report --db {shown} --format markdown)")
     if serve:
         from driftgraph.serve import serve as serve_datasette
 

@@ -65,3 +65,23 @@ def test_a_demo_port_in_use_fails_at_once_with_a_clear_error(tmp_path):
     assert result.exit_code == 1 and f"port {port} on 127.0.0.1 is in use" in result.output
     assert not (tmp_path / "d.db").exists(), "nothing was built for a demo that cannot be served"
     assert CliRunner().invoke(cli, ["demo", "--port", "99999"]).exit_code == 2
+
+
+def test_a_demo_db_in_a_place_that_cannot_hold_it_is_one_clear_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for db in (afile / "d.db", "/proc/driftgraph-demo/d.db"):
+        result = CliRunner().invoke(cli, ["demo", "--no-serve", "--db", str(db)])
+        assert result.exit_code == 1 and "cannot make the demo at" in result.output, result.output
+
+
+def test_the_demo_runs_end_to_end_and_prints_its_path_as_written(tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "[bold]odd" / "d.db"
+    result = subprocess.run([sys.executable, "-m", "driftgraph", "demo", "--no-serve", "--db", str(db)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"database: {db}" in result.stdout.replace("\n", ""), "rich wraps lines, never eats a [bold]"
+    assert db.exists() and "Traceback" not in result.stderr

@@ -107,6 +107,7 @@ def test_a_scan_id_must_be_a_real_scan(tmp_path):
     _scan(db, [_resource("q")])
     runner = CliRunner()
     assert runner.invoke(cli, ["report", "--db", str(db), "--scan", "0"]).exit_code == 2
+    assert runner.invoke(cli, ["report", "--db", str(db), "--scan", "99999999999999999999"]).exit_code == 2
     missing = runner.invoke(cli, ["report", "--db", str(db), "--scan", "7"])
     assert missing.exit_code == 1 and "no scan with id 7" in missing.output
     data = json.loads(runner.invoke(cli, ["report", "--db", str(db), "--scan", "1", "--format", "json"]).output)
