@@ -48,26 +48,26 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
         "select resource_id, tool, source, address, framework, stack_name from owners where scan_id = ? order by tool, source, address",
         [scan_id],
     ):
-        owners[row["resource_id"]].append(
-            {"tool": row["tool"], "source": row["source"], "address": row["address"], "framework": row["framework"]}
+        owners[row.get("resource_id")].append(
+            {"tool": row.get("tool"), "source": row.get("source"), "address": row.get("address"), "framework": row.get("framework")}
         )
     drift: dict[str, list[dict]] = defaultdict(list)
     for row in db.query(
         "select resource_id, attribute, declared, live, tool, source, address from drift where scan_id = ? order by attribute",
         [scan_id],
     ):
-        drift[row["resource_id"]].append(
+        drift[row.get("resource_id")].append(
             {
-                "attribute": row["attribute"],
-                "declared": _loads(row["declared"]),
-                "live": _loads(row["live"]),
-                "tool": row["tool"],
-                "source": row["source"],
-                "address": row["address"],
+                "attribute": row.get("attribute"),
+                "declared": _loads(row.get("declared")),
+                "live": _loads(row.get("live")),
+                "tool": row.get("tool"),
+                "source": row.get("source"),
+                "address": row.get("address"),
             }
         )
     parents = {
-        row["source_id"]: row["target_id"]
+        row.get("source_id"): row.get("target_id")
         for row in db.query(
             "select source_id, target_id from edges where scan_id = ? and relation = 'belongs_to'", [scan_id]
         )
@@ -76,19 +76,19 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     for row in db.query("select * from resources where scan_id = ? order by type, account, region, id", [scan_id]):
         resources.append(
             {
-                "id": row["id"],
-                "arn": row["arn"],
-                "type": row["type"],
-                "account": row["account"],
-                "region": row["region"],
-                "name": row["name"],
-                "status": row["status"],
-                "reason": row["reason"],
-                "rule": row["rule"],
-                "parent": parents.get(row["id"]),
-                "tags": _loads(row["tags"]),
-                "owners": owners.get(row["id"], []),
-                "drift": drift.get(row["id"], []),
+                "id": row.get("id"),
+                "arn": row.get("arn"),
+                "type": row.get("type"),
+                "account": row.get("account"),
+                "region": row.get("region"),
+                "name": row.get("name"),
+                "status": row.get("status"),
+                "reason": row.get("reason"),
+                "rule": row.get("rule"),
+                "parent": parents.get(row.get("id")),
+                "tags": _loads(row.get("tags")),
+                "owners": owners.get(row.get("id"), []),
+                "drift": drift.get(row.get("id"), []),
             }
         )
     by_status = Counter(r["status"] for r in resources)
@@ -99,7 +99,8 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     ]
     failed_listings = [
         {k: row.get(k) for k in ("account", "region", "type", "outcome", "error_code", "message", "call", "count")}
-        for row in db.query("select * from listings where scan_id = ? and outcome != 'ok' order by type, call", [scan_id])
+        for row in sorted(db.query("select * from listings where scan_id = ? and outcome != 'ok'", [scan_id]),
+                          key=lambda r: (r.get("type") or "", r.get("call") or ""))  # `call` is newer than some databases
     ]
     sources = [
         {k: row.get(k) for k in ("path", "kind", "status", "resource_count", "message", "superseded_by")}
@@ -107,20 +108,20 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     ]
     stacks = [
         {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
-         "resource_count": row["resource_count"]}
+         "resource_count": row.get("resource_count")}
         for row in db.query("select * from stacks where scan_id = ? order by account, region, name", [scan_id])
     ]
     return {
         "schema": SCHEMA,
         "scan": {
-            "id": scan["id"],
-            "started_at": scan["started_at"],
-            "finished_at": scan["finished_at"],
-            "status": scan["status"],
-            "accounts": _loads(scan["accounts"]),
-            "regions": _loads(scan["regions"]),
-            "duration_seconds": scan["duration_seconds"],
-            "driftgraph_version": scan["driftgraph_version"],
+            "id": scan.get("id"),
+            "started_at": scan.get("started_at"),
+            "finished_at": scan.get("finished_at"),
+            "status": scan.get("status"),
+            "accounts": _loads(scan.get("accounts")),
+            "regions": _loads(scan.get("regions")),
+            "duration_seconds": scan.get("duration_seconds"),
+            "driftgraph_version": scan.get("driftgraph_version"),
         },
         "summary": {
             "resources": len(resources),

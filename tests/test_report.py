@@ -148,3 +148,21 @@ def test_the_json_report_is_strict_json_even_when_a_value_is_not_a_number(tmp_pa
     data = json.loads(text, parse_constant=refuse)
     (drift,) = data["resources"][0]["drift"]
     assert (drift["declared"], drift["live"]) == ("nan", "inf")
+
+
+def test_a_database_an_older_driftgraph_wrote_still_reports(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "g.db"
+    _scan(db, [_resource("q")], listings=[{"account": "1", "region": "r", "type": "AWS::SQS::Queue",
+                                           "outcome": "access_denied", "error_code": "AccessDenied"}])
+    connection = sqlite3.connect(db)
+    for table, column in (("listings", "call"), ("resources", "rule"), ("scans", "driftgraph_version"),
+                          ("sources", "superseded_by")):
+        connection.execute(f"alter table {table} drop column {column}")  # as a database written before them
+    connection.commit()
+    connection.close()
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["failed_listings"][0]["call"] is None and data["resources"][0]["rule"] is None
