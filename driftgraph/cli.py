@@ -33,12 +33,14 @@ def _terminate(_signum, _frame) -> None:
 
 
 class RedactingFormatter(logging.Formatter):
-    """Log lines pass the same redaction as the database: no secret reaches a log."""
+    """Log lines pass the same redaction as the database (no secret reaches a log) and show terminal controls
+    as text (no name in a log line rewrites the terminal)."""
 
     def format(self, record: logging.LogRecord) -> str:
         from graph.redact import redact_text
+        from graph.report import printable
 
-        return redact_text(super().format(record))
+        return printable(redact_text(super().format(record)))  # a name's ESC sequence never reaches a terminal
 
 
 def _setup_logging(verbose: int) -> None:

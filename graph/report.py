@@ -149,10 +149,22 @@ _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MARKDOWN = re.compile(r"[\\`*\[\]|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
+# Characters that act instead of showing: terminal controls (an ESC sequence can clear a screen, move the
+# cursor or set a clipboard), bidirectional overrides (U+202E shows text backwards), invisible ones and line
+# separators. A name from AWS or a file shows them as \uXXXX, so it can neither rewrite nor spoof a line.
+_ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """`text` with every character that acts rather than shows written as a visible \\uXXXX escape."""
+    return _ACTING.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def escape_markdown(text: str) -> str:
-    """`text` as literal Markdown (one line): HTML inert, link, emphasis and table syntax escaped."""
-    text = "".join(_HTML.get(c, c) for c in str(text))
-    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text).replace("\r", " ").replace("\n", " ")
+    """`text` as literal Markdown (one line): HTML inert, link, emphasis and table syntax escaped, terminal and
+    direction controls made visible."""
+    text = "".join(_HTML.get(c, c) for c in printable(str(text).replace("\r", " ").replace("\n", " ")))
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text)
 
 
 def _cell(value: Any) -> str:

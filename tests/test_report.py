@@ -166,3 +166,25 @@ def test_a_database_an_older_driftgraph_wrote_still_reports(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["failed_listings"][0]["call"] is None and data["resources"][0]["rule"] is None
+
+
+def test_terminal_and_direction_controls_in_names_are_shown_not_acted_on(tmp_path):
+    db = tmp_path / "g.db"
+    hostile = "ghost-\x1b[2J\x1b[1;1H| spoof |\u202etxt.exe\x00\u2028\x85\x9b31m"
+    _scan(db, [_resource(hostile, tags={"x": "\x1b]52;c;cGF5bG9hZA==\x07"})])
+    text = render_markdown(build_report(open_database(db)))
+    for acting in ("\x1b", "\u202e", "\x00", "\u2028", "\x85", "\x9b", "\x07"):
+        assert acting not in text, repr(acting)
+    shown = MarkdownIt("commonmark").enable("table").render(text)
+    assert "\\u001b[2J" in shown and "\\u202etxt.exe" in shown, "a reader sees what the name holds"
+
+
+def test_log_lines_show_terminal_controls_as_text(capsys):
+    import logging
+
+    from driftgraph.cli import _setup_logging
+
+    _setup_logging(0)
+    logging.getLogger("driftgraph.test").warning("cannot read states/\x1b[2Jevil.tfstate")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\u001b[2Jevil.tfstate" in err
