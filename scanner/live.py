@@ -161,7 +161,10 @@ def to_record(
         else:
             tags = tags_from_pairs(raw_tags or [], row.tags.key, row.tags.value)
     name = search(row.name, item) if row.name else None
-    name = name or (tags or {}).get("Name") or natural_id
+    # a `Name` tag names what has no name of its own (an instance, a VPC); where the identifier is the name (a
+    # queue, a bucket), a tag must not make one resource read as another
+    name_tag = (tags or {}).get("Name") if not row.cloudformation_name else None
+    name = name or name_tag or natural_id
     aliases = {str(a) for path in row.aliases for a in _as_list(search(path, item)) if a}
     if arn:
         aliases.add(arn)

@@ -265,3 +265,15 @@ def test_failures_are_classified():
     assert classify_failure(error("UnauthorizedOperation")).outcome == "access_denied"
     assert classify_failure(error("ThrottlingException")).outcome == "throttled"
     assert classify_failure(error("InternalError")).outcome == "error"
+
+
+def test_a_name_tag_does_not_rename_a_resource_whose_identifier_is_its_name():
+    from scanner.live import to_record
+    from graph.resource_types import CATALOG
+
+    queue = {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/zz-evil", "QueueName": "zz-evil",
+             "__tags__": {"Name": "platform-jobs"}}
+    record = to_record(CATALOG["AWS::SQS::Queue"], queue, "123456789012", "us-east-1", "aws")
+    assert record.name == "zz-evil"
+    vpc = {"VpcId": "vpc-1", "CidrBlock": "10.0.0.0/16", "Tags": [{"Key": "Name", "Value": "core"}]}
+    assert to_record(CATALOG["AWS::EC2::VPC"], vpc, "123456789012", "us-east-1", "aws").name == "core"
