@@ -239,7 +239,9 @@ def serve(
         asyncio.run(ds.invoke_startup())
         bound_port = sock.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
-        url = f"http://{shown_host}:{bound_port}/{database_name(db_path)}"
+        from datasette.utils import tilde_encode
+
+        url = f"http://{shown_host}:{bound_port}/{tilde_encode(database_name(db_path))}"  # as Datasette routes it
         print(f"driftgraph: serving {db_path} read-only at {url} (Ctrl-C to stop)", flush=True)
         if open_browser:
             webbrowser.open(url)

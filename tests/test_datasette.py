@@ -693,3 +693,20 @@ def test_csv_exports_open_as_data_not_formulas(served):
     assert "'=HYPERLINK" in text and "'+cmd" in text and ",-5," in text and text.rstrip().endswith("ok")
     status, body = request(base, f"/{DB_NAME}/resources.csv?_stream=on")
     assert status == 200 and b"legacy-reports-queue" in body
+
+
+def test_the_printed_url_opens_the_database_whatever_its_name(tmp_path):
+    db = build_fixture_db(tmp_path / "prod estate#2.db")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen([sys.executable, "-m", "driftgraph", "serve", "--db", str(db), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert select.select([process.stdout], [], [], 60)[0], "serve printed nothing in 60 s"
+        url = next(word for word in process.stdout.readline().split() if word.startswith("http://"))
+        base, path = url[: url.index("/", len("http://"))], url[url.index("/", len("http://")):]
+        status, body = request(base, f"{path}/unmanaged")
+        assert status == 200 and b"legacy-reports-queue" in body, url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
