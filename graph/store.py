@@ -9,6 +9,7 @@ Every row is redacted on the way in.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -361,15 +362,24 @@ IDENTIFIER_COLUMNS = frozenset(
 FREE_IDENTIFIER_COLUMNS = frozenset({"address", "name"})
 
 
+MAX_TEXT_CHARS = 65536  # one stored text value; Datasette pages and reports stay usable past a hostile name
+
+
 def _storable(value: Any) -> Any:
-    """Text SQLite can store: a file name that is not UTF-8 comes from Python with lone surrogates
-    (`st\udcffate.tfstate`), which SQLite refuses; they are written as `\udcff` so one odd name never fails
-    the whole scan."""
-    if isinstance(value, str) and not value.isascii():
+    """Text SQLite can store and a page can show: a file name that is not UTF-8 comes from Python with lone
+    surrogates (`st\udcffate.tfstate`), which SQLite refuses, so they are written as `\udcff`; a value longer
+    than MAX_TEXT_CHARS (a 20 MB name in a state) is cut, with its length and a digest so that two long
+    identifiers stay apart. One odd value never fails the whole scan."""
+    if not isinstance(value, str):
+        return value
+    if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(value) > MAX_TEXT_CHARS:
+        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+        value = f"{value[:MAX_TEXT_CHARS]}...[{len(value)} characters, sha256 {digest}]"
     return value
 
 

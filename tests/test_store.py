@@ -200,3 +200,18 @@ def test_a_database_whose_schema_version_is_not_a_number_is_named(tmp_path):
     connection.close()
     with pytest.raises(NotADriftgraphDatabase, match="g.db: its schema version is not a number"):
         check_database(db)
+
+
+def test_a_huge_value_is_stored_cut_and_two_huge_ids_stay_apart(tmp_path):
+    from graph.store import MAX_TEXT_CHARS
+
+    db = tmp_path / "g.db"
+    writer = ScanWriter(db)
+    writer.begin({"started_at": "now", "status": "running"})
+    huge = "n" * (3 * MAX_TEXT_CHARS)
+    writer.write("resources", [{"id": huge + "1", "name": huge, "status": "unmanaged"},
+                               {"id": huge + "2", "name": huge, "status": "unmanaged"}])
+    writer.commit()
+    rows = list(sqlite_utils.Database(db).query("select id, name from resources"))
+    assert len({r["id"] for r in rows}) == 2
+    assert all(len(r["name"]) < MAX_TEXT_CHARS + 100 and "characters, sha256" in r["name"] for r in rows)
