@@ -188,7 +188,9 @@ class Verdict:
     loaded: bool
     message: str | None = None  # why it is superseded
     superseded_by: str | None = None
-    forked_with: tuple[str, ...] = ()  # loaded states of the same lineage and serial with other resources
+    # loaded states of the same lineage and serial with other resources: the first few, and how many in all
+    forked_with: tuple[str, ...] = ()
+    forked_count: int = 0
 
 
 # ------------------------------------------------------------------------------------------ public entry
@@ -240,10 +242,10 @@ def _load(source: str, parsed: ParsedState, verdict: Verdict, row: dict, default
         row.update(status=ERROR, message=message)
         return
     result.records += records
-    if verdict.forked_with:
+    if verdict.forked_count:
         fork = redact_text(
-            f"{source}: forked state: {' and '.join(verdict.forked_with)} "
-            f"{'has' if len(verdict.forked_with) == 1 else 'have'} the same lineage {parsed.lineage} and serial "
+            f"{source}: forked state: {_others(verdict.forked_with, verdict.forked_count)} "
+            f"{'has' if verdict.forked_count == 1 else 'have'} the same lineage {parsed.lineage} and serial "
             f"{parsed.serial} but different resources; all are read, so a resource in more than one has two owners"
         )
         result.errors.append(SourceError(source, fork, kind="warning"))
@@ -271,6 +273,13 @@ def _warn_of_lost_resources(
     )
     result.errors.append(SourceError(source, message, kind="warning"))
     row["message"] = redact_text(f"{row['message']}; it declares {count} that {by} does not, which were not read")
+
+
+def _others(shown: tuple[str, ...], count: int) -> str:
+    """"a and b", or "a, b, c and 997 more" when more than those shown."""
+    if count <= len(shown):
+        return " and ".join(shown)
+    return f"{', '.join(shown)} and {count - len(shown)} more"
 
 
 def _some(names: Iterable[str], shown: int = 5) -> str:
@@ -1004,13 +1013,16 @@ def _text(value: Any) -> str | None:
 # ------------------------------------------------------------------------------------ pure: supersession
 
 
+FORK_SIDES_NAMED = 3  # how many other sides of a forked state its warning names before "and N more"
+
+
 def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
     """For each (source, state), whether it counts, and when not, which input supersedes it and why.
 
     Two inputs with one lineage are one state's history (a backup, a copy, a pulled snapshot): only the highest
     serial counts, or two copies would look like two owners. Copies at that serial count once, the first named.
     Different contents at that serial mean the state was forked: no side can be chosen, so every side is read
-    and each names the others (their common resources then have two owners, which the report shows)."""
+    and each names a few of the others (their common resources then have two owners, which the report shows)."""
     by_lineage: dict[str, list[int]] = {}
     for position, (_, parsed) in enumerate(states):
         if parsed.lineage:
@@ -1023,12 +1035,14 @@ def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
             if _serial(states[position][1]) == newest:
                 sides.setdefault(states[position][1].digest, position)
         first_side = states[min(sides.values())][0]
+        # each side names the first few others, not all: a thousand-way fork would be a million names
+        named = sorted(sides.values())[: FORK_SIDES_NAMED + 1]
         for position in positions:
             source, parsed = states[position]
             side = sides.get(parsed.digest) if _serial(parsed) == newest else None
             if side == position:
-                others = tuple(states[p][0] for p in sides.values() if p != position)
-                verdicts[position] = Verdict(True, forked_with=others)
+                others = tuple(states[p][0] for p in named if p != position)[:FORK_SIDES_NAMED]
+                verdicts[position] = Verdict(True, forked_with=others, forked_count=len(sides) - 1)
             elif side is not None:
                 kept = states[side][0]
                 message = f"a copy of {kept} (same lineage {lineage}, serial {parsed.serial}, same resources)"
@@ -1258,34 +1272,47 @@ def _visible(instance: Instance) -> Mapping[str, Any]:
     for path in list(paths):
         if path[0] in TAG_ATTRIBUTES:
             paths += [(other, *path[1:]) for other in TAG_ATTRIBUTES if other != path[0]]
-    attributes = instance.attributes
+    return _without(instance.attributes, paths)
+
+
+_CUT = object()  # in a tree of paths: the value here goes whole
+
+
+def _without(attributes: Mapping[str, Any], paths: Iterable[tuple[str | int, ...]]) -> Mapping[str, Any]:
+    """`attributes` less the value at each path: the deepest object key on the way goes; the input is not changed.
+
+    The paths are merged into one tree first, so that each map on the way is copied once however many paths
+    cross it (a resource may mark tens of thousands of attributes sensitive). Walked without recursion: a path
+    is as long as the state says."""
+    tree: dict[str, Any] = {}
     for path in paths:
-        attributes = _without(attributes, path)
-    return attributes
-
-
-def _without(attributes: Mapping[str, Any], path: tuple[str | int, ...]) -> Mapping[str, Any]:
-    """`attributes` less the value at `path`: the deepest object key on the way goes; the input is not changed.
-
-    Walked without recursion: a path is as long as the state says."""
-    trail: list[tuple[Mapping[str, Any], str]] = []
-    node: Any = attributes
-    for step in path:
-        if not isinstance(node, Mapping):
-            break  # a list, a set, a string holding JSON: not cut finer than the key that holds it
-        key = str(step)
-        if key not in node:
-            return attributes  # nothing there
-        trail.append((node, key))
-        node = node[key]
-    if not trail:
+        node = tree
+        for position, step in enumerate(path):
+            key = str(step)
+            if position == len(path) - 1:
+                node[key] = _CUT
+            else:
+                child = node.setdefault(key, {})
+                if child is _CUT:
+                    break  # a shorter path already takes the whole value
+                node = child
+    if not tree:
         return attributes
-    container, key = trail.pop()
-    rebuilt: Any = {k: v for k, v in container.items() if k != key}
-    while trail:
-        container, key = trail.pop()
-        rebuilt = {**container, key: rebuilt}
-    return rebuilt
+    result = dict(attributes)
+    pending: list[tuple[dict[str, Any], dict[str, Any]]] = [(result, tree)]
+    while pending:
+        copy, cuts = pending.pop()
+        for key, below in cuts.items():
+            if key not in copy:
+                continue  # nothing there
+            value = copy[key]
+            if below is _CUT or not isinstance(value, Mapping):
+                # a list, a set, a string holding JSON: not cut finer than the key that holds it
+                del copy[key]
+            else:
+                copy[key] = dict(value)
+                pending.append((copy[key], below))
+    return result
 
 
 def _withheld_id(instance: Instance, owner: Owner) -> str | None:
