@@ -21,7 +21,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from graph.drift import pick_values
-from graph.records import GLOBAL, TERRAFORM, ImportResult, Owner, Record, SourceError, source_row
+from graph.records import GLOBAL, TERRAFORM, FailedSource, ImportResult, Owner, Record, SourceError, source_row
 from graph.redact import redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES
 from importers.inputs import DEFAULT_MAX_BYTES, Found, InputProblem, find_files, read_file, read_head, too_large
@@ -220,6 +220,7 @@ def load_terraform_states(
     verdicts = iter(choose_latest(states))
     by_source = dict(states)
     defaults = Defaults(default_account, default_region)
+    successors = _Successors(by_source, defaults)
     for item, parsed, row in reads:
         if parsed is not None:
             verdict = next(verdicts)
@@ -227,7 +228,7 @@ def load_terraform_states(
                 _load(item.source, parsed, verdict, row, defaults, result)
             else:
                 row.update(status=SUPERSEDED, message=redact_text(verdict.message), superseded_by=verdict.superseded_by)
-                _warn_of_lost_resources(item.source, parsed, verdict.superseded_by, by_source, row, result)
+                _warn_of_lost_resources(item.source, parsed, verdict.superseded_by, successors, row, result)
         result.sources.append(row)
     return result
 
@@ -253,26 +254,114 @@ def _load(source: str, parsed: ParsedState, verdict: Verdict, row: dict, default
     row.update(status=LOADED, message=redact_text(message))
 
 
+class _Successors:
+    """The states that superseded others, with what each declares, turned into records once however many
+    states it supersedes."""
+
+    def __init__(self, states: dict[str, ParsedState], defaults: Defaults):
+        self.states = states
+        self.defaults = defaults
+        self._declared: dict[str, set[tuple[str, str]]] = {}
+
+    def declared(self, source: str) -> set[tuple[str, str]]:
+        if source not in self._declared:
+            self._declared[source] = declared_keys(to_records(self.states[source], source, self.defaults))
+        return self._declared[source]
+
+
 def _warn_of_lost_resources(
-    source: str, parsed: ParsedState, by: str | None, states: dict[str, ParsedState], row: dict, result: ImportResult
+    source: str, parsed: ParsedState, by: str | None, successors: _Successors, row: dict, result: ImportResult
 ) -> None:
     """A superseded state that declares resources its successor does not: said, for it may be no history at all
-    but another environment, copied from this one's folder (and so its lineage) and applied since."""
-    newer = states.get(by) if by else None
-    if newer is None or source == f"{by}.backup":  # Terraform's own backup of the state next to it is history
+    but another environment, copied from this one's folder (and so its lineage and its addresses) and applied
+    since. What only it declares is then doubt: a live resource answering to it is unknown, never unmanaged."""
+    newer = successors.states.get(by) if by else None
+    if newer is None or source == f"{by}.backup" or parsed.digest == newer.digest:
+        return  # Terraform's own backup of the state next to it is history; a copy declares the same
+    try:
+        lost = lost_records(to_records(parsed, source, successors.defaults), successors.declared(by))
+    except Exception as error:  # a bug meeting an unforeseen state: said, and what it declares stays in doubt
+        message = redact_text(f"{source}: could not be compared with {by} (unexpected {type(error).__name__})")
+        result.errors.append(SourceError(source, message, kind="warning"))
+        result.failed.append(FailedSource(source, TERRAFORM, message.removeprefix(f"{source}: ")))
         return
-    lost = lost_addresses(parsed, newer)
     if not lost:
         return
     count = f"{len(lost)} resource{'s' if len(lost) != 1 else ''}"
     message = redact_text(
         f"{source}: superseded by {by} (same lineage {parsed.lineage}, older serial {parsed.serial} < "
-        f"{newer.serial}), but it declares {count} that {by} does not ({_some(lost)}), and they were not read. "
-        "If these are two environments copied from one, give each its own lineage: `terraform state pull > "
-        "state.json` in one of them, change its \"lineage\", then `terraform state push -force state.json`"
+        f"{newer.serial}), but it declares {count} that {by} does not ({_some(_described(r) for r in lost)}), and "
+        "they were not read: a live resource only it declares is unknown, not unmanaged. If these are two "
+        "environments copied from one, give each its own lineage: `terraform state pull > state.json` in one of "
+        "them, change its \"lineage\", then `terraform state push -force state.json`"
     )
     result.errors.append(SourceError(source, message, kind="warning"))
     row["message"] = redact_text(f"{row['message']}; it declares {count} that {by} does not, which were not read")
+    doubt = redact_text(f"superseded by {by} (same lineage {parsed.lineage}), which does not declare it")
+    result.failed += doubt_of(source, doubt, lost)
+
+
+def doubt_of(source: str, message: str, records: list[Record]) -> list[FailedSource]:
+    """What a state that was set aside leaves in doubt: the resources answering to its records' identifiers
+    (a record without any, any resource of its type). Doubt, not a failure: `partial` is false."""
+    identified = [r for r in records if identity_keys(r)]
+    anonymous = [r for r in records if not identity_keys(r)]
+    doubts = []
+    if identified:
+        identifiers = frozenset(i for r in identified for _, i in identity_keys(r))
+        doubts.append(FailedSource(source, TERRAFORM, message, *_common_place(identified),
+                                   frozenset(r.type for r in identified), identifiers, partial=False))
+    if anonymous:
+        doubts.append(FailedSource(source, TERRAFORM, message, *_common_place(anonymous),
+                                   frozenset(r.type for r in anonymous), partial=False))
+    return doubts
+
+
+def _common_place(records: list[Record]) -> tuple[str | None, str | None]:
+    """The account and region all the records share, each None when they do not (or when one is global)."""
+    accounts = {r.account for r in records}
+    regions = {r.region for r in records}
+    return (accounts.pop() if len(accounts) == 1 else None,
+            regions.pop() if len(regions) == 1 and GLOBAL not in regions else None)
+
+
+def identity_keys(record: Record) -> set[tuple[str, str]]:
+    """(type, identifier) for each identifier a record answers to: natural id, ARN, aliases, folded to lower
+    case where the catalog says AWS ignores it. Not the `<state>#<address>` that stands in for a credential."""
+    withheld = f"{record.owner.source}#{record.owner.address}" if record.owner else None
+    row = CATALOG.get(record.type)
+    fold = row is not None and row.lowercase_id
+    return {
+        (record.type, identifier.lower() if fold else identifier)
+        for identifier in (record.natural_id, record.arn, *record.aliases)
+        if identifier and identifier != withheld
+    }
+
+
+def declared_keys(records: list[Record]) -> set[tuple[str, str]]:
+    """Every (type, identifier) the records answer to, and ("", address) for each: what `lost_records` looks up."""
+    keys = {key for record in records for key in identity_keys(record)}
+    return keys | {("", record.owner.address) for record in records if record.owner}
+
+
+def lost_records(older: list[Record], declared: set[tuple[str, str]]) -> list[Record]:
+    """The records of an older state that a newer one (its `declared_keys`) does not declare, by address.
+
+    Compared by identity, not address: environments copied from one folder have the same addresses for
+    different resources. A record that gives no identifier is compared by its address."""
+    lost = []
+    for record in older:
+        keys = identity_keys(record) or {("", record.owner.address)}
+        if keys.isdisjoint(declared):
+            lost.append(record)
+    return sorted(lost, key=lambda r: (r.owner.address, r.natural_id or ""))
+
+
+def _described(record: Record) -> str:
+    """`lin-prod-q at aws_sqs_queue.q`: what a record names, where its state declares it."""
+    if not identity_keys(record):
+        return record.owner.address
+    return f"{record.name or record.natural_id or record.arn} at {record.owner.address}"
 
 
 def _others(shown: tuple[str, ...], count: int) -> str:
@@ -1055,14 +1144,6 @@ def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
 
 def _serial(parsed: ParsedState) -> int:
     return parsed.serial if parsed.serial is not None else -1
-
-
-def lost_addresses(older: ParsedState, newer: ParsedState) -> list[str]:
-    """The addresses of AWS resources the older state declares and the newer does not, sorted."""
-    kept = {instance.address for instance in newer.instances}
-    return sorted(
-        {i.address for i in older.instances if classify(i) in (CATALOGED, CHILD, UNCATALOGED)} - kept
-    )
 
 
 # ------------------------------------------------------------------------------------- pure: to records

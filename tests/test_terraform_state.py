@@ -1149,13 +1149,18 @@ def test_a_superseded_state_with_resources_its_successor_lacks_is_a_warning(tmp_
     assert (warning.source, warning.kind) == (str(staging), "warning")
     assert warning.message == (
         f"{staging}: superseded by {prod} (same lineage 66666666-2222-3333-4444-555555555555, older serial 7 < 12), "
-        f"but it declares 2 resources that {prod} does not (aws_sqs_queue.staging_dlq, aws_sqs_queue.staging_jobs), "
-        "and they were not read. If these are two environments copied from one, give each its own lineage: "
+        f"but it declares 2 resources that {prod} does not (staging_dlq at aws_sqs_queue.staging_dlq, staging_jobs "
+        "at aws_sqs_queue.staging_jobs), and they were not read: a live resource only it declares is unknown, not "
+        "unmanaged. If these are two environments copied from one, give each its own lineage: "
         "`terraform state pull > state.json` in one of them, change its \"lineage\", then "
         "`terraform state push -force state.json`")
     assert result.sources[1]["message"] == (
         f"superseded by {prod}: same lineage 66666666-2222-3333-4444-555555555555, older serial 7 < 12; "
         f"it declares 2 resources that {prod} does not, which were not read")
+    (doubt,) = result.failed
+    assert (doubt.source, doubt.partial, doubt.account, doubt.region, doubt.types) == (
+        str(staging), False, ACCOUNT, "us-east-1", {"AWS::SQS::Queue"})
+    assert sorted(i for i in doubt.identifiers if "/" not in i and ":" not in i) == ["staging_dlq", "staging_jobs"]
 
 
 def test_history_is_no_warning(tmp_path):
@@ -1329,3 +1334,81 @@ def test_fork_detection_is_linear_in_the_states():
     assert verdicts[5].forked_count == 19_999
     # generous: proves "not quadratic" (400 million names before; milliseconds now), not speed
     assert elapsed < 10
+
+
+def _environment_state(queue: str, serial: int, lineage: str = "12121212-2222-3333-4444-555555555555") -> dict:
+    """An environment's state, copied from another's folder: the same lineage, the queue at the same address."""
+    return _v4([_resource("aws_sqs_queue", "q", [{"attributes": {
+        "id": f"https://sqs.us-east-1.amazonaws.com/123456789012/{queue}", "name": queue,
+        "arn": f"arn:aws:sqs:us-east-1:123456789012:{queue}"}}])], lineage=lineage, serial=serial)
+
+
+def test_two_environments_sharing_a_lineage_and_addresses_are_told_apart_by_identity(tmp_path):
+    prod = _write(tmp_path / "prod.tfstate", _environment_state("lin-prod-q", 10))
+    stage = _write(tmp_path / "stage" / "terraform.tfstate", _environment_state("lin-stage-q", 12))
+    result = load_terraform_states([str(prod), str(stage)])
+    assert [(row["status"], row["superseded_by"]) for row in result.sources] == [
+        ("superseded", str(stage)), ("loaded", None)]
+    (warning,) = result.errors
+    assert (warning.source, warning.kind) == (str(prod), "warning")
+    assert warning.message == (
+        f"{prod}: superseded by {stage} (same lineage 12121212-2222-3333-4444-555555555555, older serial 10 < 12), "
+        f"but it declares 1 resource that {stage} does not (lin-prod-q at aws_sqs_queue.q), and they were not "
+        "read: a live resource only it declares is unknown, not unmanaged. If these are two environments copied "
+        "from one, give each its own lineage: `terraform state pull > state.json` in one of them, change its "
+        "\"lineage\", then `terraform state push -force state.json`")
+    # the prod queue is doubt, narrowed to what only the superseded state declares; the scan is not partial for it
+    (doubt,) = result.failed
+    assert (doubt.source, doubt.tool, doubt.partial) == (str(prod), TERRAFORM, False)
+    assert doubt.identifiers == {"lin-prod-q", "https://sqs.us-east-1.amazonaws.com/123456789012/lin-prod-q",
+                                 "arn:aws:sqs:us-east-1:123456789012:lin-prod-q"}
+    assert doubt.message == (f"superseded by {stage} (same lineage 12121212-2222-3333-4444-555555555555), "
+                             "which does not declare it")
+    queue = "AWS::SQS::Queue"
+    assert doubt.could_declare(queue, ACCOUNT, "us-east-1", ["lin-prod-q", None])
+    assert doubt.could_declare(queue, ACCOUNT, "us-east-1", ["arn:aws:sqs:us-east-1:123456789012:lin-prod-q"])
+    assert not doubt.could_declare(queue, ACCOUNT, "us-east-1", ["lin-stage-q"])
+    assert not doubt.could_declare(queue, ACCOUNT, "us-east-1", ["lin-other-q"])
+    assert not doubt.could_declare(queue, ACCOUNT, "us-east-1")  # a resource that gives no identifier
+    assert not doubt.could_declare("AWS::SNS::Topic", ACCOUNT, "us-east-1", ["lin-prod-q"])
+    assert not doubt.could_declare(queue, ACCOUNT, "eu-west-1", ["lin-prod-q"])
+
+
+def test_history_of_one_environment_leaves_no_doubt(tmp_path):
+    # the same queue in both serials (named by its URL in one, its name in the other): nothing is lost
+    older = _environment_state("lin-q", 4)
+    del older["resources"][0]["instances"][0]["attributes"]["name"]
+    old = _write(tmp_path / "old.tfstate", older)
+    new = _write(tmp_path / "terraform.tfstate", _environment_state("lin-q", 5))
+    result = load_terraform_states([str(old), str(new)])
+    assert [row["status"] for row in result.sources] == ["superseded", "loaded"]
+    assert (result.errors, result.failed) == ([], [])
+
+
+def test_doubt_about_a_superseded_state_compares_case_insensitive_ids_so():
+    from graph.records import FailedSource
+
+    doubt = FailedSource("old.tfstate", TERRAFORM, "superseded", identifiers=frozenset({"Orders-DB"}), partial=False)
+    assert doubt.could_declare("AWS::RDS::DBInstance", ACCOUNT, "us-east-1", ["orders-db"])  # RDS ids ignore case
+    assert not doubt.could_declare("AWS::SQS::Queue", ACCOUNT, "us-east-1", ["orders-db"])  # queue names do not
+    assert doubt.could_declare("AWS::SQS::Queue", ACCOUNT, "us-east-1", ["Orders-DB"])
+    # without identifiers, as before: any resource of its types and place
+    anything = FailedSource("cut.tfstate", TERRAFORM, "invalid JSON")
+    assert anything.partial and anything.could_declare("AWS::SQS::Queue", ACCOUNT, "us-east-1")
+
+
+def test_a_lost_resource_without_an_identifier_leaves_its_type_in_doubt(tmp_path):
+    lineage = "13131313-2222-3333-4444-555555555555"
+
+    def keys(names: list[str], serial: int) -> dict:  # access keys: their ids are credentials, withheld
+        return _v4([_resource("aws_iam_access_key", name, [{"attributes": {"id": ACCESS_KEY_ID, "user": name}}])
+                    for name in names], lineage=lineage, serial=serial)
+
+    old = _write(tmp_path / "old.tfstate", keys(["ci", "deploy"], 1))
+    new = _write(tmp_path / "new.tfstate", keys(["ci"], 2))
+    result = load_terraform_states([str(old), str(new)])
+    (warning,) = result.errors
+    assert f"declares 1 resource that {new} does not (aws_iam_access_key.deploy)" in warning.message
+    (doubt,) = result.failed
+    assert (doubt.types, doubt.identifiers, doubt.partial) == ({"aws_iam_access_key"}, None, False)
+    assert ACCESS_KEY_ID not in _everything(result) + repr(result.failed)
