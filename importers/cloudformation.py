@@ -871,13 +871,65 @@ def template_file_to_result(
         return _failed_file(source, f"{_unexpected(error, 'the file')}; not read")
 
 
-def _read_text(path: Path, max_bytes: int | None) -> str:
-    """The file's text, through the one safe reader: regular files only, at most one byte past the limit."""
+def _read_text(path: Path, max_bytes: int | None) -> tuple[str, str | None]:
+    """The file's text, through the one safe reader (regular files only, at most one byte past the limit), and
+    the name of its encoding when it is not UTF-8.
+
+    UTF-16 and UTF-32 are decoded, with or without a byte order mark: such a file (PowerShell 5's `>` writes
+    UTF-16) still says what it declares. Read as UTF-8 it would be NULs between letters: no template, skipped,
+    and what it declares unmanaged. Decoded, not refused: the file's meaning is certain once its encoding is,
+    and an error would leave its resources unknown and the scan partial over a matter of conversion."""
     try:
         data = read_file(str(path), max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES)
     except InputProblem as problem:
         raise TemplateError(str(path), problem.reason) from None
-    return data.decode("utf-8-sig")
+    wide = wide_encoding(data)
+    if wide is None:
+        return data.decode("utf-8-sig"), None
+    codec, bom = wide
+    try:
+        return data[bom:].decode(codec), codec
+    except UnicodeDecodeError as error:
+        raise TemplateError(
+            str(path), f"{_WIDE_NAMES[codec]} text that does not decode: bytes at offset {bom + error.start:,} "
+            "are no character"
+        ) from None
+
+
+# UTF-16 and UTF-32 as they are named to a reader; by their byte order marks, longest first (UTF-32's
+# little-endian mark begins with UTF-16's).
+_WIDE_NAMES = {"utf-32-le": "UTF-32 (little-endian)", "utf-32-be": "UTF-32 (big-endian)",
+               "utf-16-le": "UTF-16 (little-endian)", "utf-16-be": "UTF-16 (big-endian)"}
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+              (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Without a mark, ASCII text (all of a template's syntax) gives each encoding its pattern of NULs, by position
+# modulo 4: True where a byte is NUL.
+_WIDE_NULS = {(False, True, True, True): "utf-32-le", (True, True, True, False): "utf-32-be",
+              (False, True, False, True): "utf-16-le", (True, False, True, False): "utf-16-be"}
+WIDE_HEAD_BYTES = 4096  # what is looked at to tell the pattern
+
+
+def wide_encoding(data: bytes) -> tuple[str, int] | None:
+    """(codec, length of its byte order mark) when `data` is UTF-16 or UTF-32 text; None for anything else."""
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            return codec, len(bom)
+    head = data[: min(len(data), WIDE_HEAD_BYTES) // 4 * 4]
+    if not head or b"\x00" not in head:
+        return None
+    positions = len(head) // 4
+    nuls = [head[offset::4].count(0) / positions for offset in range(4)]
+    # mostly NUL where the pattern has NULs (non-ASCII letters have other high bytes), almost never elsewhere
+    if any(0.1 < share < 0.5 for share in nuls):
+        return None
+    codec = _WIDE_NULS.get(tuple(share >= 0.5 for share in nuls))
+    return (codec, 0) if codec else None
+
+
+def _wide_warning(codec: str) -> str:
+    iconv = codec.upper().replace("-LE", "LE").replace("-BE", "BE")
+    return (f"{_WIDE_NAMES[codec]} text, read as such; CloudFormation reads templates as UTF-8: convert it before "
+            f"deploying it (e.g. `iconv -f {iconv} -t UTF-8`)")
 
 
 # How many logical ids a message names before it says "and N more".
@@ -914,7 +966,7 @@ def _template_file_to_result(
     result = ImportResult()
     source = str(path)
     try:
-        text = _read_text(path, max_input_bytes)
+        text, encoding = _read_text(path, max_input_bytes)
     except TemplateError as error:
         return _failed_file(source, error.message)
     except (OSError, UnicodeDecodeError) as error:
@@ -942,6 +994,9 @@ def _template_file_to_result(
     def warn(message: str) -> None:
         result.errors.append(SourceError(source, redact_text(message), "warning"))
         notes.append(message)
+
+    if encoding is not None:
+        warn(_wide_warning(encoding))
 
     unexpanded = [("Transform", name, "the resources it makes are not seen") for name in transforms(template)]
     unexpanded += [("Fn::Transform", name, "the values it makes are unknown") for name in inline_transforms(template)]

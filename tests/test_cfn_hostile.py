@@ -1035,3 +1035,52 @@ def test_a_stack_row_that_names_a_resource_but_not_what_it_is_makes_it_unknown_n
     (failed,) = result.failed
     assert failed.types is None and "1 resource listed without a type or logical id" in failed.message
     assert any("without a type or logical id" in e.message for e in result.errors)
+
+
+# ------------------------------------------------------------------------------------------------ third trial
+
+WIDE = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n" \
+       "    Properties:\n      QueueName: enc-q16\n      Tags: [{Key: café, Value: naïve}]\n"
+
+
+@pytest.mark.parametrize(
+    "encoding, bom, label",
+    [
+        ("utf-16-le", b"", "UTF-16 (little-endian)"),
+        ("utf-16-be", b"", "UTF-16 (big-endian)"),
+        ("utf-16-le", b"\xff\xfe", "UTF-16 (little-endian)"),
+        ("utf-16-be", b"\xfe\xff", "UTF-16 (big-endian)"),
+        ("utf-32-le", b"", "UTF-32 (little-endian)"),
+        ("utf-32-be", b"", "UTF-32 (big-endian)"),
+        ("utf-32-le", b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+        ("utf-32-be", b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    ],
+)
+def test_a_utf16_or_utf32_template_is_read_and_said_to_be_no_utf8(tmp_path, encoding, bom, label):
+    # PowerShell 5 writes UTF-16 (`>` and Out-File): such a file declares what it says, whatever CloudFormation
+    # would make of it; read it, say so, and never let it pass for no template (its resources then unmanaged)
+    folder = tmp_path / "tpl3"
+    folder.mkdir()
+    (folder / "x.yaml").write_bytes(bom + WIDE.encode(encoding))
+    walked = import_template_files([str(folder)], ACCOUNT, "aws", REGION)
+    named = import_template_files([str(folder / "x.yaml")], ACCOUNT, "aws", REGION)
+    for result in (walked, named):
+        assert [(r.natural_id, r.tags) for r in result.records] == [("enc-q16", {"café": "naïve"})]
+        assert [(row["status"], row["resource_count"]) for row in result.sources] == [("warning", 1)]
+        assert [(e.kind, e.message) for e in result.errors] == [(
+            "warning",
+            f"{label} text, read as such; CloudFormation reads templates as UTF-8: convert it before deploying it "
+            f"(e.g. `iconv -f {encoding.upper().replace('-LE', 'LE').replace('-BE', 'BE')} -t UTF-8`)",
+        )]
+        assert _reconciled(result.records, ["enc-q16", "stray"]) == {
+            "enc-q16": ("managed", "declared_and_live"), "stray": ("unmanaged", "no_owner")}
+
+
+def test_wide_text_that_does_not_decode_is_an_error_not_skipped(tmp_path):
+    # a lone UTF-16 surrogate in a walked folder: wide text, and broken; never taken for no template
+    data = WIDE.encode("utf-16-le") + b"\x00\xd8" + "\n".encode("utf-16-le")
+    (tmp_path / "broken.yaml").write_bytes(data)
+    result = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
+    assert [row["status"] for row in result.sources] == ["error"]
+    [error] = result.errors
+    assert error.message.startswith("UTF-16 (little-endian) text that does not decode"), error.message
