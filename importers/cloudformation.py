@@ -55,7 +55,7 @@ from importers.cfn_template import (
     is_secret_parameter,
     load_template,
     make_context,
-    reads_secret_parameter,
+    reads_secret,
     resolve,
     resource_entries,
     resources_left_out_by_conditions,
@@ -287,14 +287,14 @@ def _secret_parameter_values(stack: dict, template: dict) -> list[str]:
 
 def withheld_export_names(stack: dict, template: dict, resolved: list[Any]):
     """A predicate: whether an export name of this stack may hold a secret, so is never stored. Those are
-    the names of Outputs whose Export Name reads a secret parameter (DescribeStacks pairs outputs with the
+    the names of Outputs whose Export Name reads a secret (DescribeStacks pairs outputs with the
     names they exported) and any name holding a secret parameter's shown value. When DescribeStacks does
     not pair such an output with its name, only the names the template resolves to are kept."""
     outputs = template.get("Outputs") if isinstance(template.get("Outputs"), dict) else {}
     secret_outputs = {
         key for key, output in outputs.items()
         if isinstance(output, dict) and isinstance(output.get("Export"), dict)
-        and reads_secret_parameter(template, output["Export"].get("Name"))
+        and reads_secret(template, output["Export"].get("Name"))
     }
     exported = {o.get("OutputKey"): o.get("ExportName") for o in stack.get("Outputs") or [] if o.get("ExportName")}
     withheld = {exported[key] for key in secret_outputs if key in exported}

@@ -1084,3 +1084,56 @@ def test_wide_text_that_does_not_decode_is_an_error_not_skipped(tmp_path):
     assert [row["status"] for row in result.sources] == ["error"]
     [error] = result.errors
     assert error.message.startswith("UTF-16 (little-endian) text that does not decode"), error.message
+
+
+MAPPED_SECRET = "Mapped-Secret-4711"
+SECRET_MAPPINGS = {
+    "Passwords": {"us-east-1": {"prod": MAPPED_SECRET}},
+    "Config": {"us-east-1": {"password": MAPPED_SECRET, "apikey": MAPPED_SECRET, "size": "small"},
+               "DbPassword": {"prod": MAPPED_SECRET}},
+}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"Fn::FindInMap": ["Passwords", {"Ref": "AWS::Region"}, "prod"]},  # a map named as secrets
+        {"Fn::FindInMap": ["Config", "us-east-1", "password"]},  # a second key named as a secret
+        {"Fn::FindInMap": ["Config", "us-east-1", "apikey"]},
+        {"Fn::FindInMap": ["Config", "DbPassword", "prod"]},  # a first key named as a secret
+        {"Fn::FindInMap": ["Config", "us-east-1", "password", {"DefaultValue": "none"}]},
+        {"Fn::Sub": ["${pw}", {"pw": MAPPED_SECRET}]},  # a Sub variable named as a secret
+        {"Fn::Sub": ["db-${DbPassword}", {"DbPassword": MAPPED_SECRET}]},
+        {"Fn::Sub": ["${DbPassword}", {"DbPassword": {"Fn::FindInMap": ["Config", "us-east-1", "size"]}}]},
+    ],
+)
+def test_a_value_filed_under_a_secret_name_inside_a_template_is_never_read(tmp_path, value):
+    template = {
+        "Mappings": SECRET_MAPPINGS,
+        "Resources": {
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {
+                "QueueName": "mapped", "Tags": [{"Key": "Owner", "Value": value}, {"Key": "Size", "Value": {
+                    "Fn::FindInMap": ["Config", "us-east-1", "size"]}}]}},
+            "N": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": value}},
+        },
+        "Outputs": {"Out": {"Value": "x", "Export": {"Name": value}}},
+    }
+    path = tmp_path / "mapped.json"
+    path.write_text(json.dumps(template))
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    [record] = result.records  # the topic's name is unknown: it cannot be matched without a stack
+    assert record.tags == {"Owner": UNRESOLVED, "Size": "small"}
+    assert MAPPED_SECRET not in repr(result)
+    # a deployed stack: the export name DescribeStacks pairs with the output is withheld, as for a secret parameter
+    stack = _stack(Outputs=[{"OutputKey": "Out", "OutputValue": "x", "ExportName": f"{MAPPED_SECRET}-x"}])
+    exports = [{"ExportingStackId": STACK_ID, "Name": f"{MAPPED_SECRET}-x", "Value": "x"}]
+    deployed = _one_stack(template, [_sqs_row("Q", "mapped")], stack, exports=exports)
+    assert deployed.records[0].tags == {"Owner": UNRESOLVED, "Size": "small"}
+    assert MAPPED_SECRET not in repr(deployed)
+
+
+def test_values_under_ordinary_names_still_resolve():
+    template = {"Mappings": SECRET_MAPPINGS, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
+    context = make_context(template, region="us-east-1")
+    assert resolve({"Fn::FindInMap": ["Config", {"Ref": "AWS::Region"}, "size"]}, context) == "small"
+    assert resolve({"Fn::Sub": ["${a}-${Size}", {"a": "x", "Size": "s"}]}, context) == "x-s"
