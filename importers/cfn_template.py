@@ -126,6 +126,10 @@ def _checked_scalar(kind: str):
 
 for _kind in ("bool", "int", "float", "timestamp"):
     _TemplateLoader.add_constructor(f"tag:yaml.org,2002:{_kind}", _checked_scalar(_kind))
+# YAML's sets, byte strings and ordered pairs are no CloudFormation value (Python would make a set whose order
+# varies between runs, bytes, tuples): never compared
+for _kind in ("set", "binary", "omap", "pairs"):
+    _TemplateLoader.add_constructor(f"tag:yaml.org,2002:{_kind}", lambda loader, node: UNRESOLVED)
 
 # Bounds on what one template may expand to. Every walk (resolving, conditions, imports) expands YAML aliases
 # as a tree, so a 500-byte "billion laughs" is a billion values to them: refuse it once composed, before any
@@ -163,6 +167,10 @@ def _check_node_graph(root: yaml.Node, source: str) -> None:
             if depths[key] > MAX_DEPTH:
                 raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused", line)
             if sizes[key] > MAX_VALUES:
+                # every node measured so far is a distinct value as written: past the bound without aliases
+                # there are that many of them, else aliases made up the difference
+                if len(sizes) > MAX_VALUES:
+                    raise TemplateError(source, f"holds more than {MAX_VALUES:,} values; refused", line)
                 raise TemplateError(
                     source,
                     f"YAML aliases expand this document past {MAX_VALUES:,} values (an alias bomb); refused",

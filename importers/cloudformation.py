@@ -910,11 +910,14 @@ WIDE_HEAD_BYTES = 4096  # what is looked at to tell the pattern
 
 
 def wide_encoding(data: bytes) -> tuple[str, int] | None:
-    """(codec, length of its byte order mark) when `data` is UTF-16 or UTF-32 text; None for anything else."""
-    for bom, codec in _WIDE_BOMS:
-        if data.startswith(bom):
-            return codec, len(bom)
-    head = data[: min(len(data), WIDE_HEAD_BYTES) // 4 * 4]
+    """(codec, length of its byte order mark) when `data` is UTF-16 or UTF-32 text; None for anything else.
+
+    A template's syntax is ASCII (its keys, `AWS::` types, punctuation), so in these encodings it always shows
+    its pattern of NULs, mark or no mark; a mark the bytes after it do not bear out is no such text."""
+    marked = next(((codec, len(bom)) for bom, codec in _WIDE_BOMS if data.startswith(bom)), None)
+    start = marked[1] if marked else 0
+    head = data[start : start + WIDE_HEAD_BYTES]
+    head = head[: len(head) // 4 * 4]
     if not head or b"\x00" not in head:
         return None
     positions = len(head) // 4
@@ -923,7 +926,9 @@ def wide_encoding(data: bytes) -> tuple[str, int] | None:
     if any(0.1 < share < 0.5 for share in nuls):
         return None
     codec = _WIDE_NULS.get(tuple(share >= 0.5 for share in nuls))
-    return (codec, 0) if codec else None
+    if codec is None or (marked and marked[0] != codec):
+        return None
+    return codec, start
 
 
 def _wide_warning(codec: str) -> str:

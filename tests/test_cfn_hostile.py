@@ -333,11 +333,11 @@ def _slow_template(values=10_000, references=1_000):
     """Legal and small (100 KB), but slow: each FindInMap copies a 10,000-item list, a thousand times."""
     return json.dumps(
         {
-            "Mappings": {"Big": {"all": {"values": list(range(values))}}},
+            "Mappings": {"Big": {"all": {"items": list(range(values))}}},
             "Resources": {
                 "Q": {
                     "Type": "AWS::SQS::Queue",
-                    "Properties": {"QueueName": "slow", "Tags": [{"Fn::FindInMap": ["Big", "all", "values"]}] * references},
+                    "Properties": {"QueueName": "slow", "Tags": [{"Fn::FindInMap": ["Big", "all", "items"]}] * references},
                 }
             },
         }
@@ -1137,3 +1137,20 @@ def test_values_under_ordinary_names_still_resolve():
     context = make_context(template, region="us-east-1")
     assert resolve({"Fn::FindInMap": ["Config", {"Ref": "AWS::Region"}, "size"]}, context) == "small"
     assert resolve({"Fn::Sub": ["${a}-${Size}", {"a": "x", "Size": "s"}]}, context) == "x-s"
+
+
+def test_a_document_of_too_many_values_without_aliases_is_refused_for_its_values(tmp_path):
+    text = _QUEUE_Q + "      Tags: [" + "a, " * MAX_VALUES + "]\n"
+    with pytest.raises(TemplateError) as refused:
+        load_template(text, "big.yaml")
+    assert (refused.value.message, refused.value.line) == (f"holds more than {MAX_VALUES:,} values; refused", 6)
+    # as a JSON document of as many values is
+    with pytest.raises(TemplateError) as json_refused:
+        load_template(json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Tags": [1] * MAX_VALUES}}}), "big.json")
+    assert json_refused.value.message == refused.value.message
+
+
+@pytest.mark.parametrize("value", ["!!set {a, b}", "!!binary aGVsbG8=", "!!omap [{a: 1}, {b: 2}]", "!!pairs [{a: 1}]"])
+def test_yaml_values_cloudformation_has_no_such_thing_as_are_unresolved(tmp_path, value):
+    record = _queue_tags(_QUEUE_Q + f"      Tags:\n        - {{Key: odd, Value: {value}}}\n", tmp_path=tmp_path)
+    assert record.tags == {"odd": UNRESOLVED}
