@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+from graph.resource_types import CATALOG
 
 GLOBAL = "global"  # the region of a global resource (IAM, Route 53, S3 names are global but buckets are regional)
 
@@ -152,7 +154,9 @@ class FailedSource:
     """An owner source that could not be read (a state file, a stack, a region's stacks, a template file).
 
     What it would have declared is unknown, so a live resource it could have declared is never called
-    `unmanaged`. None in `account`, `region` or `types` means "any": a truncated state could declare anything."""
+    `unmanaged`. None in `account`, `region`, `types` or `identifiers` means "any": a truncated state could
+    declare anything. Also a source that was read but set aside (a superseded state, `partial` false): what only
+    it declares may be another environment's, so it is doubt, not a failure of the scan."""
 
     source: str  # the path, s3:// URL, stack name or "aws:cloudformation:DescribeStacks"
     tool: str  # TERRAFORM | CLOUDFORMATION
@@ -160,13 +164,31 @@ class FailedSource:
     account: str | None = None
     region: str | None = None
     types: frozenset[str] | None = None  # catalog types it could declare, when known (a stack's template)
+    # the natural ids, ARNs and aliases of the only resources it could declare, when known (a superseded state)
+    identifiers: frozenset[str] | None = None
+    partial: bool = True  # whether the scan is partial for it: False for doubt about a source that was read
 
-    def could_declare(self, type_: str, account: str | None, region: str | None) -> bool:
-        return (
+    def __post_init__(self) -> None:
+        folded = None if self.identifiers is None else frozenset(i.lower() for i in self.identifiers)
+        object.__setattr__(self, "_folded", folded)  # for types whose ids AWS compares case-insensitively
+
+    def could_declare(
+        self, type_: str, account: str | None, region: str | None, identifiers: Iterable[str | None] = ()
+    ) -> bool:
+        """Whether it could declare a resource of this type and place answering to one of `identifiers`
+        (its natural id, ARN and aliases)."""
+        if not (
             (self.account is None or account is None or account == self.account)
             and (self.region is None or region in (None, GLOBAL, self.region))
             and (self.types is None or type_ in self.types)
-        )
+        ):
+            return False
+        if self.identifiers is None:
+            return True
+        row = CATALOG.get(type_)
+        if row is not None and row.lowercase_id:
+            return any(isinstance(i, str) and i.lower() in self._folded for i in identifiers)
+        return any(i in self.identifiers for i in identifiers if i)
 
 
 @dataclass

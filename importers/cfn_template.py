@@ -126,6 +126,10 @@ def _checked_scalar(kind: str):
 
 for _kind in ("bool", "int", "float", "timestamp"):
     _TemplateLoader.add_constructor(f"tag:yaml.org,2002:{_kind}", _checked_scalar(_kind))
+# YAML's sets, byte strings and ordered pairs are no CloudFormation value (Python would make a set whose order
+# varies between runs, bytes, tuples): never compared
+for _kind in ("set", "binary", "omap", "pairs"):
+    _TemplateLoader.add_constructor(f"tag:yaml.org,2002:{_kind}", lambda loader, node: UNRESOLVED)
 
 # Bounds on what one template may expand to. Every walk (resolving, conditions, imports) expands YAML aliases
 # as a tree, so a 500-byte "billion laughs" is a billion values to them: refuse it once composed, before any
@@ -163,6 +167,10 @@ def _check_node_graph(root: yaml.Node, source: str) -> None:
             if depths[key] > MAX_DEPTH:
                 raise TemplateError(source, f"nested deeper than {MAX_DEPTH} levels; refused", line)
             if sizes[key] > MAX_VALUES:
+                # every node measured so far is a distinct value as written: past the bound without aliases
+                # there are that many of them, else aliases made up the difference
+                if len(sizes) > MAX_VALUES:
+                    raise TemplateError(source, f"holds more than {MAX_VALUES:,} values; refused", line)
                 raise TemplateError(
                     source,
                     f"YAML aliases expand this document past {MAX_VALUES:,} values (an alias bomb); refused",
@@ -343,8 +351,9 @@ def is_secret_parameter(template: dict, name: Any) -> bool:
     return isinstance(name, str) and (is_secret_key(name) or _is_no_echo(_declared_parameters(template).get(name)))
 
 
-def reads_secret_parameter(template: dict, expression: Any) -> bool:
-    """Whether `expression` reads a secret parameter anywhere in it: a Ref, or a ${Name} of an Fn::Sub."""
+def reads_secret(template: dict, expression: Any) -> bool:
+    """Whether `expression` reads a secret anywhere in it: a secret parameter (a Ref, or a ${Name} of an
+    Fn::Sub), an Fn::Sub variable named as a secret, or a mapping value filed under a secret name."""
     for node in _walk(expression):
         for key, argument in node.items():
             if key == "Ref" and is_secret_parameter(template, argument):
@@ -352,9 +361,14 @@ def reads_secret_parameter(template: dict, expression: Any) -> bool:
             if key == "Fn::Sub":
                 text = argument[0] if isinstance(argument, list) and argument else argument
                 if isinstance(text, str) and any(
-                    is_secret_parameter(template, name.strip()) for name in _SUB_VARIABLE.findall(text)
+                    is_secret_parameter(template, name.strip()) or is_secret_key(name.strip())
+                    for name in _SUB_VARIABLE.findall(text)
                 ):
                     return True
+            if key == "Fn::FindInMap" and isinstance(argument, list) and any(
+                isinstance(name, str) and is_secret_key(name) for name in argument[:3]
+            ):
+                return True
     return False
 
 
@@ -532,7 +546,11 @@ def _sub(argument: Any, context: Context) -> Any:
     template = resolve(template, context)
     if not isinstance(template, str) or not isinstance(variables, dict):
         return UNRESOLVED
-    values = {name: resolve(value, context) for name, value in variables.items()}
+    # a variable named as a secret is never read, as a parameter so named is not: structure first
+    values = {
+        name: UNRESOLVED if isinstance(name, str) and is_secret_key(name.strip()) else resolve(value, context)
+        for name, value in variables.items()
+    }
     unknown = False
 
     def replace(match: re.Match) -> str:
@@ -591,7 +609,8 @@ def _find_in_map(argument: Any, context: Context) -> Any:
     if len(argument) > 3 and isinstance(argument[3], dict) and "DefaultValue" in argument[3]:
         default = resolve(argument[3]["DefaultValue"], context)  # AWS::LanguageExtensions
     keys = [cfn_text(resolve(key, context)) for key in argument[:3]]
-    if any(key is UNRESOLVED for key in keys):
+    # a map or key named as a secret (Passwords, DbPassword, apikey) holds one: never read, default or not
+    if any(key is UNRESOLVED or is_secret_key(key) for key in keys):
         return UNRESOLVED
     node: Any = context.template.get("Mappings") or {}
     for key in keys:
@@ -608,7 +627,7 @@ def _mapping_value(value: Any) -> Any:
     """A copy of a Mappings value; UNRESOLVED when it holds an intrinsic. CloudFormation rejects intrinsics
     in Mappings, and resolving them could expand exponentially (a FindInMap chain that doubles per level)."""
     if isinstance(value, dict):
-        if is_intrinsic(value):
+        if is_intrinsic(value) or any(isinstance(key, str) and is_secret_key(key) for key in value):
             return UNRESOLVED
         items = {key: _mapping_value(item) for key, item in value.items()}
         return UNRESOLVED if any(item is UNRESOLVED for item in items.values()) else items

@@ -55,7 +55,7 @@ from importers.cfn_template import (
     is_secret_parameter,
     load_template,
     make_context,
-    reads_secret_parameter,
+    reads_secret,
     resolve,
     resource_entries,
     resources_left_out_by_conditions,
@@ -287,14 +287,14 @@ def _secret_parameter_values(stack: dict, template: dict) -> list[str]:
 
 def withheld_export_names(stack: dict, template: dict, resolved: list[Any]):
     """A predicate: whether an export name of this stack may hold a secret, so is never stored. Those are
-    the names of Outputs whose Export Name reads a secret parameter (DescribeStacks pairs outputs with the
+    the names of Outputs whose Export Name reads a secret (DescribeStacks pairs outputs with the
     names they exported) and any name holding a secret parameter's shown value. When DescribeStacks does
     not pair such an output with its name, only the names the template resolves to are kept."""
     outputs = template.get("Outputs") if isinstance(template.get("Outputs"), dict) else {}
     secret_outputs = {
         key for key, output in outputs.items()
         if isinstance(output, dict) and isinstance(output.get("Export"), dict)
-        and reads_secret_parameter(template, output["Export"].get("Name"))
+        and reads_secret(template, output["Export"].get("Name"))
     }
     exported = {o.get("OutputKey"): o.get("ExportName") for o in stack.get("Outputs") or [] if o.get("ExportName")}
     withheld = {exported[key] for key in secret_outputs if key in exported}
@@ -871,13 +871,70 @@ def template_file_to_result(
         return _failed_file(source, f"{_unexpected(error, 'the file')}; not read")
 
 
-def _read_text(path: Path, max_bytes: int | None) -> str:
-    """The file's text, through the one safe reader: regular files only, at most one byte past the limit."""
+def _read_text(path: Path, max_bytes: int | None) -> tuple[str, str | None]:
+    """The file's text, through the one safe reader (regular files only, at most one byte past the limit), and
+    the name of its encoding when it is not UTF-8.
+
+    UTF-16 and UTF-32 are decoded, with or without a byte order mark: such a file (PowerShell 5's `>` writes
+    UTF-16) still says what it declares. Read as UTF-8 it would be NULs between letters: no template, skipped,
+    and what it declares unmanaged. Decoded, not refused: the file's meaning is certain once its encoding is,
+    and an error would leave its resources unknown and the scan partial over a matter of conversion."""
     try:
         data = read_file(str(path), max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES)
     except InputProblem as problem:
         raise TemplateError(str(path), problem.reason) from None
-    return data.decode("utf-8-sig")
+    wide = wide_encoding(data)
+    if wide is None:
+        return data.decode("utf-8-sig"), None
+    codec, bom = wide
+    try:
+        return data[bom:].decode(codec), codec
+    except UnicodeDecodeError as error:
+        raise TemplateError(
+            str(path), f"{_WIDE_NAMES[codec]} text that does not decode: bytes at offset {bom + error.start:,} "
+            "are no character"
+        ) from None
+
+
+# UTF-16 and UTF-32 as they are named to a reader; by their byte order marks, longest first (UTF-32's
+# little-endian mark begins with UTF-16's).
+_WIDE_NAMES = {"utf-32-le": "UTF-32 (little-endian)", "utf-32-be": "UTF-32 (big-endian)",
+               "utf-16-le": "UTF-16 (little-endian)", "utf-16-be": "UTF-16 (big-endian)"}
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+              (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Without a mark, ASCII text (all of a template's syntax) gives each encoding its pattern of NULs, by position
+# modulo 4: True where a byte is NUL.
+_WIDE_NULS = {(False, True, True, True): "utf-32-le", (True, True, True, False): "utf-32-be",
+              (False, True, False, True): "utf-16-le", (True, False, True, False): "utf-16-be"}
+WIDE_HEAD_BYTES = 4096  # what is looked at to tell the pattern
+
+
+def wide_encoding(data: bytes) -> tuple[str, int] | None:
+    """(codec, length of its byte order mark) when `data` is UTF-16 or UTF-32 text; None for anything else.
+
+    A template's syntax is ASCII (its keys, `AWS::` types, punctuation), so in these encodings it always shows
+    its pattern of NULs, mark or no mark; a mark the bytes after it do not bear out is no such text."""
+    marked = next(((codec, len(bom)) for bom, codec in _WIDE_BOMS if data.startswith(bom)), None)
+    start = marked[1] if marked else 0
+    head = data[start : start + WIDE_HEAD_BYTES]
+    head = head[: len(head) // 4 * 4]
+    if not head or b"\x00" not in head:
+        return None
+    positions = len(head) // 4
+    nuls = [head[offset::4].count(0) / positions for offset in range(4)]
+    # mostly NUL where the pattern has NULs (non-ASCII letters have other high bytes), almost never elsewhere
+    if any(0.1 < share < 0.5 for share in nuls):
+        return None
+    codec = _WIDE_NULS.get(tuple(share >= 0.5 for share in nuls))
+    if codec is None or (marked and marked[0] != codec):
+        return None
+    return codec, start
+
+
+def _wide_warning(codec: str) -> str:
+    iconv = codec.upper().replace("-LE", "LE").replace("-BE", "BE")
+    return (f"{_WIDE_NAMES[codec]} text, read as such; CloudFormation reads templates as UTF-8: convert it before "
+            f"deploying it (e.g. `iconv -f {iconv} -t UTF-8`)")
 
 
 # How many logical ids a message names before it says "and N more".
@@ -914,7 +971,7 @@ def _template_file_to_result(
     result = ImportResult()
     source = str(path)
     try:
-        text = _read_text(path, max_input_bytes)
+        text, encoding = _read_text(path, max_input_bytes)
     except TemplateError as error:
         return _failed_file(source, error.message)
     except (OSError, UnicodeDecodeError) as error:
@@ -942,6 +999,9 @@ def _template_file_to_result(
     def warn(message: str) -> None:
         result.errors.append(SourceError(source, redact_text(message), "warning"))
         notes.append(message)
+
+    if encoding is not None:
+        warn(_wide_warning(encoding))
 
     unexpanded = [("Transform", name, "the resources it makes are not seen") for name in transforms(template)]
     unexpanded += [("Fn::Transform", name, "the values it makes are unknown") for name in inline_transforms(template)]

@@ -21,7 +21,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from graph.drift import pick_values
-from graph.records import GLOBAL, TERRAFORM, ImportResult, Owner, Record, SourceError, source_row
+from graph.records import GLOBAL, TERRAFORM, FailedSource, ImportResult, Owner, Record, SourceError, source_row
 from graph.redact import redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES
 from importers.inputs import DEFAULT_MAX_BYTES, Found, InputProblem, find_files, read_file, read_head, too_large
@@ -188,7 +188,9 @@ class Verdict:
     loaded: bool
     message: str | None = None  # why it is superseded
     superseded_by: str | None = None
-    forked_with: tuple[str, ...] = ()  # loaded states of the same lineage and serial with other resources
+    # loaded states of the same lineage and serial with other resources: the first few, and how many in all
+    forked_with: tuple[str, ...] = ()
+    forked_count: int = 0
 
 
 # ------------------------------------------------------------------------------------------ public entry
@@ -218,6 +220,7 @@ def load_terraform_states(
     verdicts = iter(choose_latest(states))
     by_source = dict(states)
     defaults = Defaults(default_account, default_region)
+    successors = _Successors(by_source, defaults)
     for item, parsed, row in reads:
         if parsed is not None:
             verdict = next(verdicts)
@@ -225,7 +228,7 @@ def load_terraform_states(
                 _load(item.source, parsed, verdict, row, defaults, result)
             else:
                 row.update(status=SUPERSEDED, message=redact_text(verdict.message), superseded_by=verdict.superseded_by)
-                _warn_of_lost_resources(item.source, parsed, verdict.superseded_by, by_source, row, result)
+                _warn_of_lost_resources(item.source, parsed, verdict.superseded_by, successors, row, result)
         result.sources.append(row)
     return result
 
@@ -240,10 +243,10 @@ def _load(source: str, parsed: ParsedState, verdict: Verdict, row: dict, default
         row.update(status=ERROR, message=message)
         return
     result.records += records
-    if verdict.forked_with:
+    if verdict.forked_count:
         fork = redact_text(
-            f"{source}: forked state: {' and '.join(verdict.forked_with)} "
-            f"{'has' if len(verdict.forked_with) == 1 else 'have'} the same lineage {parsed.lineage} and serial "
+            f"{source}: forked state: {_others(verdict.forked_with, verdict.forked_count)} "
+            f"{'has' if verdict.forked_count == 1 else 'have'} the same lineage {parsed.lineage} and serial "
             f"{parsed.serial} but different resources; all are read, so a resource in more than one has two owners"
         )
         result.errors.append(SourceError(source, fork, kind="warning"))
@@ -251,26 +254,121 @@ def _load(source: str, parsed: ParsedState, verdict: Verdict, row: dict, default
     row.update(status=LOADED, message=redact_text(message))
 
 
+class _Successors:
+    """The states that superseded others, with what each declares, turned into records once however many
+    states it supersedes."""
+
+    def __init__(self, states: dict[str, ParsedState], defaults: Defaults):
+        self.states = states
+        self.defaults = defaults
+        self._declared: dict[str, set[tuple[str, str]]] = {}
+
+    def declared(self, source: str) -> set[tuple[str, str]]:
+        if source not in self._declared:
+            self._declared[source] = declared_keys(to_records(self.states[source], source, self.defaults))
+        return self._declared[source]
+
+
 def _warn_of_lost_resources(
-    source: str, parsed: ParsedState, by: str | None, states: dict[str, ParsedState], row: dict, result: ImportResult
+    source: str, parsed: ParsedState, by: str | None, successors: _Successors, row: dict, result: ImportResult
 ) -> None:
     """A superseded state that declares resources its successor does not: said, for it may be no history at all
-    but another environment, copied from this one's folder (and so its lineage) and applied since."""
-    newer = states.get(by) if by else None
-    if newer is None or source == f"{by}.backup":  # Terraform's own backup of the state next to it is history
+    but another environment, copied from this one's folder (and so its lineage and its addresses) and applied
+    since. What only it declares is then doubt: a live resource answering to it is unknown, never unmanaged."""
+    newer = successors.states.get(by) if by else None
+    if newer is None or source == f"{by}.backup" or parsed.digest == newer.digest:
+        return  # Terraform's own backup of the state next to it is history; a copy declares the same
+    try:
+        lost = lost_records(to_records(parsed, source, successors.defaults), successors.declared(by))
+    except Exception as error:  # a bug meeting an unforeseen state: said, and what it declares stays in doubt
+        message = redact_text(f"{source}: could not be compared with {by} (unexpected {type(error).__name__})")
+        result.errors.append(SourceError(source, message, kind="warning"))
+        result.failed.append(FailedSource(source, TERRAFORM, message.removeprefix(f"{source}: ")))
         return
-    lost = lost_addresses(parsed, newer)
     if not lost:
         return
     count = f"{len(lost)} resource{'s' if len(lost) != 1 else ''}"
     message = redact_text(
         f"{source}: superseded by {by} (same lineage {parsed.lineage}, older serial {parsed.serial} < "
-        f"{newer.serial}), but it declares {count} that {by} does not ({_some(lost)}), and they were not read. "
-        "If these are two environments copied from one, give each its own lineage: `terraform state pull > "
-        "state.json` in one of them, change its \"lineage\", then `terraform state push -force state.json`"
+        f"{newer.serial}), but it declares {count} that {by} does not ({_some(_described(r) for r in lost)}), and "
+        "they were not read: a live resource only it declares is unknown, not unmanaged. If these are two "
+        "environments copied from one, give each its own lineage: `terraform state pull > state.json` in one of "
+        "them, change its \"lineage\", then `terraform state push -force state.json`"
     )
     result.errors.append(SourceError(source, message, kind="warning"))
     row["message"] = redact_text(f"{row['message']}; it declares {count} that {by} does not, which were not read")
+    doubt = redact_text(f"superseded by {by} (same lineage {parsed.lineage}), which does not declare it")
+    result.failed += doubt_of(source, doubt, lost)
+
+
+def doubt_of(source: str, message: str, records: list[Record]) -> list[FailedSource]:
+    """What a state that was set aside leaves in doubt: the resources answering to its records' identifiers
+    (a record without any, any resource of its type). Doubt, not a failure: `partial` is false."""
+    identified = [r for r in records if identity_keys(r)]
+    anonymous = [r for r in records if not identity_keys(r)]
+    doubts = []
+    if identified:
+        identifiers = frozenset(i for r in identified for _, i in identity_keys(r))
+        doubts.append(FailedSource(source, TERRAFORM, message, *_common_place(identified),
+                                   frozenset(r.type for r in identified), identifiers, partial=False))
+    if anonymous:
+        doubts.append(FailedSource(source, TERRAFORM, message, *_common_place(anonymous),
+                                   frozenset(r.type for r in anonymous), partial=False))
+    return doubts
+
+
+def _common_place(records: list[Record]) -> tuple[str | None, str | None]:
+    """The account and region all the records share, each None when they do not (or when one is global)."""
+    accounts = {r.account for r in records}
+    regions = {r.region for r in records}
+    return (accounts.pop() if len(accounts) == 1 else None,
+            regions.pop() if len(regions) == 1 and GLOBAL not in regions else None)
+
+
+def identity_keys(record: Record) -> set[tuple[str, str]]:
+    """(type, identifier) for each identifier a record answers to: natural id, ARN, aliases, folded to lower
+    case where the catalog says AWS ignores it. Not the `<state>#<address>` that stands in for a credential."""
+    withheld = f"{record.owner.source}#{record.owner.address}" if record.owner else None
+    row = CATALOG.get(record.type)
+    fold = row is not None and row.lowercase_id
+    return {
+        (record.type, identifier.lower() if fold else identifier)
+        for identifier in (record.natural_id, record.arn, *record.aliases)
+        if identifier and identifier != withheld
+    }
+
+
+def declared_keys(records: list[Record]) -> set[tuple[str, str]]:
+    """Every (type, identifier) the records answer to, and ("", address) for each: what `lost_records` looks up."""
+    keys = {key for record in records for key in identity_keys(record)}
+    return keys | {("", record.owner.address) for record in records if record.owner}
+
+
+def lost_records(older: list[Record], declared: set[tuple[str, str]]) -> list[Record]:
+    """The records of an older state that a newer one (its `declared_keys`) does not declare, by address.
+
+    Compared by identity, not address: environments copied from one folder have the same addresses for
+    different resources. A record that gives no identifier is compared by its address."""
+    lost = []
+    for record in older:
+        keys = identity_keys(record) or {("", record.owner.address)}
+        if keys.isdisjoint(declared):
+            lost.append(record)
+    return sorted(lost, key=lambda r: (r.owner.address, r.natural_id or ""))
+
+
+def _described(record: Record) -> str:
+    """`lin-prod-q at aws_sqs_queue.q`: what a record names, where its state declares it."""
+    if not identity_keys(record):
+        return record.owner.address
+    return f"{record.name or record.natural_id or record.arn} at {record.owner.address}"
+
+
+def _others(shown: tuple[str, ...], count: int) -> str:
+    """"a and b", or "a, b, c and 997 more" when more than those shown."""
+    if count <= len(shown):
+        return " and ".join(shown)
+    return f"{', '.join(shown)} and {count - len(shown)} more"
 
 
 def _some(names: Iterable[str], shown: int = 5) -> str:
@@ -1004,13 +1102,16 @@ def _text(value: Any) -> str | None:
 # ------------------------------------------------------------------------------------ pure: supersession
 
 
+FORK_SIDES_NAMED = 3  # how many other sides of a forked state its warning names before "and N more"
+
+
 def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
     """For each (source, state), whether it counts, and when not, which input supersedes it and why.
 
     Two inputs with one lineage are one state's history (a backup, a copy, a pulled snapshot): only the highest
     serial counts, or two copies would look like two owners. Copies at that serial count once, the first named.
     Different contents at that serial mean the state was forked: no side can be chosen, so every side is read
-    and each names the others (their common resources then have two owners, which the report shows)."""
+    and each names a few of the others (their common resources then have two owners, which the report shows)."""
     by_lineage: dict[str, list[int]] = {}
     for position, (_, parsed) in enumerate(states):
         if parsed.lineage:
@@ -1023,12 +1124,14 @@ def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
             if _serial(states[position][1]) == newest:
                 sides.setdefault(states[position][1].digest, position)
         first_side = states[min(sides.values())][0]
+        # each side names the first few others, not all: a thousand-way fork would be a million names
+        named = sorted(sides.values())[: FORK_SIDES_NAMED + 1]
         for position in positions:
             source, parsed = states[position]
             side = sides.get(parsed.digest) if _serial(parsed) == newest else None
             if side == position:
-                others = tuple(states[p][0] for p in sides.values() if p != position)
-                verdicts[position] = Verdict(True, forked_with=others)
+                others = tuple(states[p][0] for p in named if p != position)[:FORK_SIDES_NAMED]
+                verdicts[position] = Verdict(True, forked_with=others, forked_count=len(sides) - 1)
             elif side is not None:
                 kept = states[side][0]
                 message = f"a copy of {kept} (same lineage {lineage}, serial {parsed.serial}, same resources)"
@@ -1041,14 +1144,6 @@ def choose_latest(states: list[tuple[str, ParsedState]]) -> list[Verdict]:
 
 def _serial(parsed: ParsedState) -> int:
     return parsed.serial if parsed.serial is not None else -1
-
-
-def lost_addresses(older: ParsedState, newer: ParsedState) -> list[str]:
-    """The addresses of AWS resources the older state declares and the newer does not, sorted."""
-    kept = {instance.address for instance in newer.instances}
-    return sorted(
-        {i.address for i in older.instances if classify(i) in (CATALOGED, CHILD, UNCATALOGED)} - kept
-    )
 
 
 # ------------------------------------------------------------------------------------- pure: to records
@@ -1258,34 +1353,47 @@ def _visible(instance: Instance) -> Mapping[str, Any]:
     for path in list(paths):
         if path[0] in TAG_ATTRIBUTES:
             paths += [(other, *path[1:]) for other in TAG_ATTRIBUTES if other != path[0]]
-    attributes = instance.attributes
+    return _without(instance.attributes, paths)
+
+
+_CUT = object()  # in a tree of paths: the value here goes whole
+
+
+def _without(attributes: Mapping[str, Any], paths: Iterable[tuple[str | int, ...]]) -> Mapping[str, Any]:
+    """`attributes` less the value at each path: the deepest object key on the way goes; the input is not changed.
+
+    The paths are merged into one tree first, so that each map on the way is copied once however many paths
+    cross it (a resource may mark tens of thousands of attributes sensitive). Walked without recursion: a path
+    is as long as the state says."""
+    tree: dict[str, Any] = {}
     for path in paths:
-        attributes = _without(attributes, path)
-    return attributes
-
-
-def _without(attributes: Mapping[str, Any], path: tuple[str | int, ...]) -> Mapping[str, Any]:
-    """`attributes` less the value at `path`: the deepest object key on the way goes; the input is not changed.
-
-    Walked without recursion: a path is as long as the state says."""
-    trail: list[tuple[Mapping[str, Any], str]] = []
-    node: Any = attributes
-    for step in path:
-        if not isinstance(node, Mapping):
-            break  # a list, a set, a string holding JSON: not cut finer than the key that holds it
-        key = str(step)
-        if key not in node:
-            return attributes  # nothing there
-        trail.append((node, key))
-        node = node[key]
-    if not trail:
+        node = tree
+        for position, step in enumerate(path):
+            key = str(step)
+            if position == len(path) - 1:
+                node[key] = _CUT
+            else:
+                child = node.setdefault(key, {})
+                if child is _CUT:
+                    break  # a shorter path already takes the whole value
+                node = child
+    if not tree:
         return attributes
-    container, key = trail.pop()
-    rebuilt: Any = {k: v for k, v in container.items() if k != key}
-    while trail:
-        container, key = trail.pop()
-        rebuilt = {**container, key: rebuilt}
-    return rebuilt
+    result = dict(attributes)
+    pending: list[tuple[dict[str, Any], dict[str, Any]]] = [(result, tree)]
+    while pending:
+        copy, cuts = pending.pop()
+        for key, below in cuts.items():
+            if key not in copy:
+                continue  # nothing there
+            value = copy[key]
+            if below is _CUT or not isinstance(value, Mapping):
+                # a list, a set, a string holding JSON: not cut finer than the key that holds it
+                del copy[key]
+            else:
+                copy[key] = dict(value)
+                pending.append((copy[key], below))
+    return result
 
 
 def _withheld_id(instance: Instance, owner: Owner) -> str | None:

@@ -333,11 +333,11 @@ def _slow_template(values=10_000, references=1_000):
     """Legal and small (100 KB), but slow: each FindInMap copies a 10,000-item list, a thousand times."""
     return json.dumps(
         {
-            "Mappings": {"Big": {"all": {"values": list(range(values))}}},
+            "Mappings": {"Big": {"all": {"items": list(range(values))}}},
             "Resources": {
                 "Q": {
                     "Type": "AWS::SQS::Queue",
-                    "Properties": {"QueueName": "slow", "Tags": [{"Fn::FindInMap": ["Big", "all", "values"]}] * references},
+                    "Properties": {"QueueName": "slow", "Tags": [{"Fn::FindInMap": ["Big", "all", "items"]}] * references},
                 }
             },
         }
@@ -1035,3 +1035,122 @@ def test_a_stack_row_that_names_a_resource_but_not_what_it_is_makes_it_unknown_n
     (failed,) = result.failed
     assert failed.types is None and "1 resource listed without a type or logical id" in failed.message
     assert any("without a type or logical id" in e.message for e in result.errors)
+
+
+# ------------------------------------------------------------------------------------------------ third trial
+
+WIDE = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n" \
+       "    Properties:\n      QueueName: enc-q16\n      Tags: [{Key: café, Value: naïve}]\n"
+
+
+@pytest.mark.parametrize(
+    "encoding, bom, label",
+    [
+        ("utf-16-le", b"", "UTF-16 (little-endian)"),
+        ("utf-16-be", b"", "UTF-16 (big-endian)"),
+        ("utf-16-le", b"\xff\xfe", "UTF-16 (little-endian)"),
+        ("utf-16-be", b"\xfe\xff", "UTF-16 (big-endian)"),
+        ("utf-32-le", b"", "UTF-32 (little-endian)"),
+        ("utf-32-be", b"", "UTF-32 (big-endian)"),
+        ("utf-32-le", b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+        ("utf-32-be", b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    ],
+)
+def test_a_utf16_or_utf32_template_is_read_and_said_to_be_no_utf8(tmp_path, encoding, bom, label):
+    # PowerShell 5 writes UTF-16 (`>` and Out-File): such a file declares what it says, whatever CloudFormation
+    # would make of it; read it, say so, and never let it pass for no template (its resources then unmanaged)
+    folder = tmp_path / "tpl3"
+    folder.mkdir()
+    (folder / "x.yaml").write_bytes(bom + WIDE.encode(encoding))
+    walked = import_template_files([str(folder)], ACCOUNT, "aws", REGION)
+    named = import_template_files([str(folder / "x.yaml")], ACCOUNT, "aws", REGION)
+    for result in (walked, named):
+        assert [(r.natural_id, r.tags) for r in result.records] == [("enc-q16", {"café": "naïve"})]
+        assert [(row["status"], row["resource_count"]) for row in result.sources] == [("warning", 1)]
+        assert [(e.kind, e.message) for e in result.errors] == [(
+            "warning",
+            f"{label} text, read as such; CloudFormation reads templates as UTF-8: convert it before deploying it "
+            f"(e.g. `iconv -f {encoding.upper().replace('-LE', 'LE').replace('-BE', 'BE')} -t UTF-8`)",
+        )]
+        assert _reconciled(result.records, ["enc-q16", "stray"]) == {
+            "enc-q16": ("managed", "declared_and_live"), "stray": ("unmanaged", "no_owner")}
+
+
+def test_wide_text_that_does_not_decode_is_an_error_not_skipped(tmp_path):
+    # a lone UTF-16 surrogate in a walked folder: wide text, and broken; never taken for no template
+    data = WIDE.encode("utf-16-le") + b"\x00\xd8" + "\n".encode("utf-16-le")
+    (tmp_path / "broken.yaml").write_bytes(data)
+    result = import_template_files([str(tmp_path)], ACCOUNT, "aws", REGION)
+    assert [row["status"] for row in result.sources] == ["error"]
+    [error] = result.errors
+    assert error.message.startswith("UTF-16 (little-endian) text that does not decode"), error.message
+
+
+MAPPED_SECRET = "Mapped-Secret-4711"
+SECRET_MAPPINGS = {
+    "Passwords": {"us-east-1": {"prod": MAPPED_SECRET}},
+    "Config": {"us-east-1": {"password": MAPPED_SECRET, "apikey": MAPPED_SECRET, "size": "small"},
+               "DbPassword": {"prod": MAPPED_SECRET}},
+}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"Fn::FindInMap": ["Passwords", {"Ref": "AWS::Region"}, "prod"]},  # a map named as secrets
+        {"Fn::FindInMap": ["Config", "us-east-1", "password"]},  # a second key named as a secret
+        {"Fn::FindInMap": ["Config", "us-east-1", "apikey"]},
+        {"Fn::FindInMap": ["Config", "DbPassword", "prod"]},  # a first key named as a secret
+        {"Fn::FindInMap": ["Config", "us-east-1", "password", {"DefaultValue": "none"}]},
+        {"Fn::Sub": ["${pw}", {"pw": MAPPED_SECRET}]},  # a Sub variable named as a secret
+        {"Fn::Sub": ["db-${DbPassword}", {"DbPassword": MAPPED_SECRET}]},
+        {"Fn::Sub": ["${DbPassword}", {"DbPassword": {"Fn::FindInMap": ["Config", "us-east-1", "size"]}}]},
+    ],
+)
+def test_a_value_filed_under_a_secret_name_inside_a_template_is_never_read(tmp_path, value):
+    template = {
+        "Mappings": SECRET_MAPPINGS,
+        "Resources": {
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {
+                "QueueName": "mapped", "Tags": [{"Key": "Owner", "Value": value}, {"Key": "Size", "Value": {
+                    "Fn::FindInMap": ["Config", "us-east-1", "size"]}}]}},
+            "N": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": value}},
+        },
+        "Outputs": {"Out": {"Value": "x", "Export": {"Name": value}}},
+    }
+    path = tmp_path / "mapped.json"
+    path.write_text(json.dumps(template))
+    result = import_template_files([str(path)], ACCOUNT, "aws", REGION)
+    [record] = result.records  # the topic's name is unknown: it cannot be matched without a stack
+    assert record.tags == {"Owner": UNRESOLVED, "Size": "small"}
+    assert MAPPED_SECRET not in repr(result)
+    # a deployed stack: the export name DescribeStacks pairs with the output is withheld, as for a secret parameter
+    stack = _stack(Outputs=[{"OutputKey": "Out", "OutputValue": "x", "ExportName": f"{MAPPED_SECRET}-x"}])
+    exports = [{"ExportingStackId": STACK_ID, "Name": f"{MAPPED_SECRET}-x", "Value": "x"}]
+    deployed = _one_stack(template, [_sqs_row("Q", "mapped")], stack, exports=exports)
+    assert deployed.records[0].tags == {"Owner": UNRESOLVED, "Size": "small"}
+    assert MAPPED_SECRET not in repr(deployed)
+
+
+def test_values_under_ordinary_names_still_resolve():
+    template = {"Mappings": SECRET_MAPPINGS, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
+    context = make_context(template, region="us-east-1")
+    assert resolve({"Fn::FindInMap": ["Config", {"Ref": "AWS::Region"}, "size"]}, context) == "small"
+    assert resolve({"Fn::Sub": ["${a}-${Size}", {"a": "x", "Size": "s"}]}, context) == "x-s"
+
+
+def test_a_document_of_too_many_values_without_aliases_is_refused_for_its_values(tmp_path):
+    text = _QUEUE_Q + "      Tags: [" + "a, " * MAX_VALUES + "]\n"
+    with pytest.raises(TemplateError) as refused:
+        load_template(text, "big.yaml")
+    assert (refused.value.message, refused.value.line) == (f"holds more than {MAX_VALUES:,} values; refused", 6)
+    # as a JSON document of as many values is
+    with pytest.raises(TemplateError) as json_refused:
+        load_template(json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Tags": [1] * MAX_VALUES}}}), "big.json")
+    assert json_refused.value.message == refused.value.message
+
+
+@pytest.mark.parametrize("value", ["!!set {a, b}", "!!binary aGVsbG8=", "!!omap [{a: 1}, {b: 2}]", "!!pairs [{a: 1}]"])
+def test_yaml_values_cloudformation_has_no_such_thing_as_are_unresolved(tmp_path, value):
+    record = _queue_tags(_QUEUE_Q + f"      Tags:\n        - {{Key: odd, Value: {value}}}\n", tmp_path=tmp_path)
+    assert record.tags == {"odd": UNRESOLVED}
