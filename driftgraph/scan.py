@@ -257,7 +257,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         errors += [SourceError(ignore.source, f"ignore rule {rule.text()} matched no resource", "warning", rule.line)
                    for rule in ignore.unused()]
     failed = [l for l in live.listings if l.outcome != "ok"]
-    status = "partial" if failed or failed_sources or any(e.kind == "error" for e in errors) else "complete"
+    # a source set aside (a superseded state's doubt) is no failure: its resources are unknown, the scan whole
+    unread = any(source.partial for source in failed_sources)
+    status = "partial" if failed or unread or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
 
     progress.phase("writing")

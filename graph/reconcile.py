@@ -67,11 +67,14 @@ class Scope:
     def listed(self, type_: str, account: str | None, region: str | None) -> bool:
         return any(l.outcome == LISTING_OK for l in self._covering(type_, account, region))
 
-    def failed_source(self, type_: str, account: str | None, region: str | None) -> FailedSource | None:
-        """The first owner source that could not be read and could have declared (type, account, region)."""
+    def failed_source(self, type_: str, account: str | None, region: str | None,
+                      identifiers: Iterable[str | None] = ()) -> FailedSource | None:
+        """The first owner source that could not be read (or was set aside) and could have declared a resource
+        of (type, account, region) answering to one of `identifiers`."""
         if not self.failed_sources:
             return None
-        return next((f for f in self.failed_sources if f.could_declare(type_, account, region)), None)
+        identifiers = tuple(identifiers)
+        return next((f for f in self.failed_sources if f.could_declare(type_, account, region, identifiers)), None)
 
 
 @dataclass
@@ -449,7 +452,7 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         if node.live is not None:
             node.status, node.rule = MANAGED, "declared_and_live"
             node.reason = f"declared by {declared_by}"
-            other = scope.failed_source(node.type, node.account, node.region)
+            other = scope.failed_source(node.type, node.account, node.region, _node_identifiers(node))
             if other is not None and other.source != owners[0].owner.source:
                 node.reason += f"; {other.source} could not be read, so a second owner cannot be ruled out"
             _compute_drift(node, owners, row)
@@ -472,9 +475,11 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         node.reason = f"declared by {declared_by} but not found in {node.account}/{node.region}"
         return
 
-    failed = scope.failed_source(node.type, node.account, node.region)
+    identifiers = _node_identifiers(node)
+    failed = scope.failed_source(node.type, node.account, node.region, identifiers)
     if failed is None and index.unidentified:
-        failed = next((f for f in index.unidentified if f.could_declare(node.type, node.account, node.region)), None)
+        failed = next((f for f in index.unidentified
+                       if f.could_declare(node.type, node.account, node.region, identifiers)), None)
     for rule in quirks.UNOWNED_RULES:
         if failed is not None and quirks.is_inference(rule):
             break  # what an unreadable owner may declare is not to be explained away by a guess
@@ -485,8 +490,9 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
             return
     if failed is not None:
         node.status, node.rule = UNKNOWN, "owner_source_failed"
-        node.reason = (f"no source that could be read declares it, but {failed.source} could not be read "
-                       f"({failed.message}), so it may declare it")
+        what = "could not be read" if failed.partial else "was set aside"
+        node.reason = (f"no source that was read declares it, but {failed.source} {what} ({failed.message}), "
+                       "so it may declare it")
         return
     undecided = quirks.undecided_parent(node, scope.failed_listing)
     if undecided is not None:
@@ -518,6 +524,13 @@ def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
     if stack:
         logical = (node.live.tags or {}).get("aws:cloudformation:logical-id")
         node.reason += f"; it carries the tags of stack {stack} ({logical}): retained after a delete, or dropped from the template"
+
+
+def _node_identifiers(node: Node) -> tuple[str, ...]:
+    """Every identifier a resource answers to: its natural id, ARN and the aliases its sources gave."""
+    found = [node.natural_id, node.arn, *(node.live.aliases if node.live else ())]
+    found += [alias for record in node.declarations for alias in record.aliases]
+    return tuple(i for i in found if i)
 
 
 def _region_hint(owners: list[Record]) -> str:

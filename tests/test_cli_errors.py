@@ -156,3 +156,38 @@ def test_a_location_that_exists_with_an_at_sign_is_a_path_not_a_region(tmp_path)
     assert split_template_region(str(folder), None) == (str(folder), None)
     assert split_template_region(str(tmp_path / "other@eu-west-1"), None) == (str(tmp_path / "other"), "eu-west-1")
     assert split_template_region(str(tmp_path / "x@us-east-\u0661"), None)[1] is None, "an Arabic-Indic digit is no region"
+
+
+def test_two_environments_sharing_a_lineage_leave_the_older_ones_resources_unknown(aws, tmp_path):
+    import json
+
+    import boto3
+
+    from graph.report import build_report
+    from graph.store import open_database
+
+    sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
+
+    def state(queue, serial):
+        sqs.create_queue(QueueName=queue)
+        attributes = {"id": f"https://sqs.us-east-1.amazonaws.com/123456789012/{queue}", "name": queue,
+                      "arn": f"arn:aws:sqs:us-east-1:123456789012:{queue}", "tags": {}, "tags_all": {}}
+        return json.dumps({"version": 4, "terraform_version": "1.9.8", "serial": serial,
+                           "lineage": "aaaaaaaa-1111-2222-3333-444444444444", "outputs": {}, "resources": [
+                               {"mode": "managed", "type": "aws_sqs_queue", "name": "q",
+                                "provider": 'provider["registry.terraform.io/hashicorp/aws"]',
+                                "instances": [{"schema_version": 0, "attributes": attributes}]}]})
+
+    (tmp_path / "env" / "prod").mkdir(parents=True)
+    (tmp_path / "env" / "stage").mkdir()
+    (tmp_path / "env" / "prod" / "terraform.tfstate").write_text(state("lin-prod-q", 10))
+    (tmp_path / "env" / "stage" / "terraform.tfstate").write_text(state("lin-stage-q", 12))
+    db = tmp_path / "g.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue", "--no-stacks",
+             "--tfstate", str(tmp_path / "env")], aws)
+    report = build_report(open_database(db))
+    by_name = {r["name"]: r for r in report["resources"]}
+    assert by_name["lin-stage-q"]["status"] == "managed"
+    assert by_name["lin-prod-q"]["status"] == "unknown" and "was set aside" in by_name["lin-prod-q"]["reason"]
+    assert report["scan"]["status"] == "complete"
+    assert any("lin-prod-q" in e["message"] for e in report["errors"] if e["kind"] == "warning")

@@ -232,3 +232,15 @@ def test_security_group_peers_named_by_group_name_are_not_compared_and_cidrs_by_
     assert compare(group, {"ingress": upper}, None, {"ingress": live_rules}, None) == []
     changed = [{"protocol": "tcp", "from_port": 443, "to_port": 443, "ipv6_cidr_blocks": ["2001:db9::/32"]}]
     assert compare(group, {"ingress": changed}, None, {"ingress": live_rules}, None) != []
+
+
+def test_what_only_a_superseded_copy_declares_is_unknown_and_nothing_else_is():
+    doubt = FailedSource("env/prod.tfstate", TERRAFORM, "superseded by env/stage.tfstate (same lineage L), which does "
+                         "not declare it", A, R, frozenset({"AWS::SQS::Queue"}),
+                         identifiers=frozenset({"lin-prod-q", "arn:aws:sqs:us-east-1:111122223333:lin-prod-q"}),
+                         partial=False)
+    checked = scope()
+    checked.failed_sources.append(doubt)
+    nodes = by_id(reconcile([live("AWS::SQS::Queue", "lin-prod-q"), live("AWS::SQS::Queue", "other-q")], [], checked))
+    assert nodes["lin-prod-q"].status == UNKNOWN and "was set aside" in nodes["lin-prod-q"].reason
+    assert nodes["other-q"].status == UNMANAGED
