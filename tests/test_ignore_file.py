@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from driftgraph.cli import cli
 from driftgraph.scan import read_ignore_file
 from graph.reconcile import IgnoreRules, reconcile
-from tests.test_reconcile import live, scope
+from reconcile_records import live, scope
 
 
 def _statuses(rules, *records):

@@ -19,7 +19,7 @@ from graph.records import (
     Record,
 )
 from graph.reconcile import IgnoreRules, Scope, reconcile
-from tests.test_reconcile import A, R, by_id, live, scope, tf
+from reconcile_records import A, R, by_id, live, scope, tf
 
 OTHER_ACCOUNT = "444455556666"
 
