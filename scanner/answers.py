@@ -118,8 +118,8 @@ def _what_it_is(body: bytes, root: bytes | None) -> str:
 def answer_problem(operation_model, status: int | None, headers, body) -> str | None:
     """Why an answer is not AWS's answer to this operation, or None when it may be.
 
-    Error answers (4xx, 5xx) are left to botocore, which knows AWS's error documents, except an HTML page: a
-    5xx page that starts with `<html>` is botocore's transient error and is retried; any other is named here."""
+    Error answers (4xx, 5xx) are left to botocore, which knows AWS's error documents, except an HTML page,
+    named here (a 5xx page is first retried: see `error_page`)."""
     if not isinstance(body, (bytes, bytearray)) or status is None:
         return None  # a streamed answer (S3 GetObject): its reader checks its length
     body = bytes(body)
@@ -127,8 +127,6 @@ def answer_problem(operation_model, status: int | None, headers, body) -> str | 
         return _redirect_problem(operation_model, status, headers, body)
     root = first_element(body) if body[:1] != b"{" else None
     if status >= 300:
-        if status >= 500 and body.lstrip().startswith(b"<html>"):
-            return None
         if _is_html(body, root):
             return f"the endpoint answered HTTP {status} with {_what_it_is(body, root)}, not AWS's format: {_WHO}"
         return None
@@ -152,6 +150,18 @@ def answer_problem(operation_model, status: int | None, headers, body) -> str | 
 
 
 _WHO = "a proxy, a captive portal or a wrong endpoint?"
+
+
+def error_page(status: int, body: bytes) -> str | None:
+    """What a 5xx HTML page is, for an answer to retry: a load balancer's or gateway's 502/503 page, or a web
+    server's 500 page, is as transient as AWS's own 5xx, but botocore retries only a page that starts with
+    `<html>` (and cannot parse one that starts with a doctype). None for any other answer."""
+    if status < 500:
+        return None
+    root = first_element(body) if body[:1] != b"{" else None
+    if not _is_html(body, root):
+        return None
+    return f"the endpoint answered HTTP {status} with {_what_it_is(body, root)}, not AWS's format: {_WHO}"
 
 
 def _redirect_problem(operation_model, status: int, headers, body: bytes) -> str | None:

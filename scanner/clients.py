@@ -46,7 +46,7 @@ from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 
 from graph.redact import redact_text
 
-from scanner.answers import answer_problem
+from scanner.answers import answer_problem, error_page
 from scanner.permissions import allowed_calls
 
 log = logging.getLogger("driftgraph.scanner")
@@ -160,6 +160,13 @@ class AnswerCutShort(HTTPClientError):
     reading a listing cut in half as a short one): retried as the dropped connection it is."""
 
     fmt = "the answer from {endpoint_url} ended after {received} of the {declared} bytes it announced"
+
+
+class ErrorPage(HTTPClientError):
+    """A 5xx answer that is an HTML page (a load balancer's 502, a gateway's 503, a server's 500): retried as
+    the transient failure it usually is; if every attempt gets one, the call fails naming the page."""
+
+    fmt = "{operation}: {detail}"
 
 
 class AnswerTooSlow(ReadTimeoutError):
@@ -367,7 +374,7 @@ class AwsSession:
             raise CallTimeout(operation=kwargs.get("event_name", "").rsplit(".", 1)[-1] or "a call",
                               seconds=self.call_timeout, attempts=attempts - 1, last=last, last_code=code)
 
-    def _send_in_time(self, http_session, request=None, **_kwargs):
+    def _send_in_time(self, http_session, request=None, **kwargs):
         """Send one attempt as botocore would, but read its answer within the call's budget: no read waits past
         it (botocore's read timeout is per read) and the body stops being read when it runs out. The answer's
         length is checked against its Content-Length, which botocore does not enforce."""
@@ -391,6 +398,9 @@ class AwsSession:
                 and response.status_code not in (204, 304)
                 and response.headers.get("content-encoding", "identity") == "identity"):
             raise AnswerCutShort(endpoint_url=request.url, received=len(body), declared=int(declared), request=request)
+        page = error_page(response.status_code, body)
+        if page:
+            raise ErrorPage(operation=kwargs.get("event_name", "").rsplit(".", 1)[-1] or "a call", detail=page)
         return AWSResponse(response.url, response.status_code, response.headers, _ReadBody(body))
 
     def _read_in_time(self, raw: Any, request, deadline: float) -> bytes:
@@ -433,7 +443,9 @@ class AwsSession:
         context = (request_dict or {}).get("context")
         if context is None:
             return None
-        if caught_exception is not None:
+        if isinstance(caught_exception, ErrorPage):
+            context[_LAST_FAILURE] = ("an HTML page", caught_exception.kwargs["detail"])  # an answer, but not AWS's
+        elif caught_exception is not None:
             if not (isinstance(caught_exception, (AnswerTooSlow, CallTimeout)) and _LAST_FAILURE in context):
                 context[_LAST_FAILURE] = (None, str(caught_exception))  # not the budget's own end over an AWS answer
         elif response is not None and isinstance(response[1], dict) and "Error" in response[1]:

@@ -36,8 +36,8 @@ def test_html_pages_instead_of_answers_are_failed_listings_with_a_readable_messa
     with aws_proxy(moto_endpoint, _html_for(answers)) as (endpoint, _):
         types = ["--type", "AWS::SNS::Topic", "--type", "AWS::SQS::Queue", "--type", "AWS::IAM::Role",
                  "--type", "AWS::EC2::VPC"]
-        result = driftgraph(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", *types],
-                            scan_env(endpoint))
+        result = driftgraph(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", *types,
+                             "--call-timeout", "4"], scan_env(endpoint))  # the 500 page is retried for 4 s
         report = json.loads(driftgraph(["report", "--db", str(db), "--format", "json"], scan_env(endpoint)).stdout)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -49,6 +49,31 @@ def test_html_pages_instead_of_answers_are_failed_listings_with_a_readable_messa
         assert "HTML page" in listing["message"] and "<" not in listing["message"], listing["message"]
     assert "HTTP 500" in failed["AWS::SNS::Topic"]["message"] and "502 Bad Gateway" in failed["AWS::SNS::Topic"]["message"]
     assert "HTTP 200" in failed["AWS::SQS::Queue"]["message"]
+
+
+@pytest.mark.parametrize("page", [
+    ERROR_PAGE,  # a gateway's page, doctype first: botocore alone cannot even parse it
+    b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>",
+    b"<html><body><h1>503 Service Unavailable</h1></body></html>",
+], ids=["gateway-502", "server-500", "bare-503"])
+def test_a_passing_error_page_is_retried_and_the_listing_completes(moto_endpoint, tmp_path, page):
+    """A load balancer's or server's 5xx page is as transient as AWS's own 5xx: the call is tried again."""
+    db = tmp_path / "estate.db"
+    pages_sent = []
+
+    def answer(request):
+        if operation_of(request) == "DescribeVolumes" and len(pages_sent) < 2:
+            pages_sent.append(request)
+            return 500, "text/html", page
+        return FORWARD
+
+    with aws_proxy(moto_endpoint, answer) as (endpoint, seen):
+        result = driftgraph(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks",
+                             "--type", "AWS::EC2::Volume"], scan_env(endpoint))
+        report = json.loads(driftgraph(["report", "--db", str(db), "--format", "json"], scan_env(endpoint)).stdout)
+    assert result.returncode == 0, result.stderr
+    assert len(pages_sent) == 2 and [operation_of(r) for r in seen].count("DescribeVolumes") == 3
+    assert report["scan"]["status"] == "complete" and report["failed_listings"] == []
 
 
 @pytest.mark.parametrize("status, body", [
