@@ -152,9 +152,16 @@ def test_a_call_timeout_says_what_the_attempts_met():
     assert str(silent) == "ListQueues: no answer within 2 s (1 attempt; --call-timeout): Read timeout on endpoint URL"
 
 
+def _interactive_signals() -> None:
+    """Ctrl-C as a terminal delivers it: a test run started in the background (`make test &`, nohup) has SIGINT
+    ignored, which its children inherit and Python then respects, as it should for a user's nohup."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _scan_process(db, endpoint, *extra) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "driftgraph", "scan", "--db", str(db), "--region", "us-east-1", *extra],
-                            env=scan_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=scan_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interactive_signals)
 
 
 def _assert_interrupted(process: subprocess.Popen, sent: float, db, before: bytes, code=130, said="interrupted") -> None:
