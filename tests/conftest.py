@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from driftgraph.demo import aws_environment, moto_server
+from edge_servers import aws_variables, point_boto3_at
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -22,16 +23,7 @@ def moto_endpoint():
 @pytest.fixture()
 def aws(moto_endpoint, monkeypatch):
     """boto3's standard chain pointed at the session's moto server, as a user's environment would be."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    for key, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }.items():
-        monkeypatch.setenv(key, value)
+    point_boto3_at(monkeypatch, moto_endpoint)
     return moto_endpoint
 
 
@@ -54,8 +46,7 @@ def run_cli(args, endpoint, check=True, **popen):
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    env.update(aws_variables(endpoint))
     result = subprocess.run([sys.executable, "-m", "driftgraph", *args], env=env, capture_output=True, text=True,
                             timeout=300, **popen)
     if check and result.returncode != 0:

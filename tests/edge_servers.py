@@ -263,12 +263,23 @@ def identity_only(request: Request):
     return HOLD
 
 
+def aws_variables(endpoint: str) -> dict[str, str]:
+    """boto3's standard chain pointed at `endpoint` with test credentials, no profile or config file read."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+
+def point_boto3_at(monkeypatch, endpoint: str) -> None:
+    """This process's boto3 pointed at `endpoint`, as a user's environment would point it."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for key, value in aws_variables(endpoint).items():
+        monkeypatch.setenv(key, value)
+
+
 def scan_env(endpoint: str, **extra: str) -> dict[str, str]:
     """The environment of a `driftgraph` subprocess pointed at `endpoint` with test credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CI"}
-    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    env.update(aws_variables(endpoint))
     env.update(extra)
     return {k: v for k, v in env.items() if v is not None}
 

@@ -5,7 +5,6 @@ server that records every request it receives: a refused call must leave it unto
 
 from __future__ import annotations
 
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +14,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 from botocore.utils import ArgumentGenerator
 
+from edge_servers import point_boto3_at
 from graph.resource_types import RESOURCE_TYPES
 from scanner.clients import READ_PREFIXES, SECRET_READS, AwsSession, ReadOnlyViolation, UnreadableAnswer, is_allowed_operation
 from scanner.permissions import DRIFTGRAPH_CALLS, allowed_calls
@@ -72,16 +72,7 @@ def recorder(monkeypatch):
     server.script = lambda method, path: (403, {})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    for key, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }.items():
-        monkeypatch.setenv(key, value)
+    point_boto3_at(monkeypatch, f"http://127.0.0.1:{server.server_address[1]}")
     yield server
     server.shutdown()
     server.server_close()
