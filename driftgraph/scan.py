@@ -159,6 +159,7 @@ def owner_rows(nodes: list[Node]) -> list[dict[str, Any]]:
             "framework": r.owner.framework,
             "stack_name": r.owner.stack_name,
             "declared_type": r.raw_type,
+            "construct_path": r.owner.construct_path,
         }
         for node in nodes
         for r in node.declarations

@@ -64,8 +64,9 @@ class Owner:
     tool: str  # "terraform" | "cloudformation"
     source: str  # state file path or s3:// URL; stack ARN; template path
     address: str  # Terraform address (module.a.aws_sqs_queue.q["x"]) or CloudFormation logical id
-    framework: str  # "terraform" | "cloudformation" (CDK detection arrives later: "cdk-v1", "cdk-v2", "sam")
+    framework: str  # "terraform", or the stack's origin: "cloudformation", "cdk-v1", "cdk-v2", "sam", ...
     stack_name: str | None = None
+    construct_path: str | None = None  # a CDK resource's `aws:cdk:path` (App/Stack/Construct/Resource)
 
 
 @dataclass

@@ -45,11 +45,11 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     scan = scans[0]
     owners: dict[str, list[dict]] = defaultdict(list)
     for row in db.query(
-        "select resource_id, tool, source, address, framework, stack_name from owners where scan_id = ? order by tool, source, address",
-        [scan_id],
+        "select * from owners where scan_id = ? order by tool, source, address", [scan_id],
     ):
         owners[row.get("resource_id")].append(
-            {"tool": row.get("tool"), "source": row.get("source"), "address": row.get("address"), "framework": row.get("framework")}
+            {"tool": row.get("tool"), "source": row.get("source"), "address": row.get("address"),
+             "framework": row.get("framework"), "construct_path": row.get("construct_path")}
         )
     drift: dict[str, list[dict]] = defaultdict(list)
     for row in db.query(
@@ -108,7 +108,8 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     ]
     stacks = [
         {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
-         "resource_count": row.get("resource_count")}
+         "resource_count": row.get("resource_count"), "cdk_version": row.get("cdk_version"),
+         "synthesizer": row.get("synthesizer"), "evidence": _loads(row.get("evidence")) or []}
         for row in db.query("select * from stacks where scan_id = ? order by account, region, name", [scan_id])
     ]
     return {

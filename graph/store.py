@@ -71,6 +71,7 @@ TABLES: dict[str, dict[str, type]] = {
         "framework": str,
         "stack_name": str,
         "declared_type": str,
+        "construct_path": str,
     },
     "edges": {"scan_id": int, "source_id": str, "relation": str, "target_id": str},
     "drift": {
@@ -121,7 +122,14 @@ TABLES: dict[str, dict[str, type]] = {
         "created_at": str,
         "updated_at": str,
         "tags": str,
+        "cdk_version": str,
+        "synthesizer": str,
+        "evidence": str,  # JSON list of the facts that decided `framework`
+        "modules": str,  # JSON list of construct libraries (CDK Analytics)
+        "language": str,
+        "wave": int,  # upgrade wave: 0 depends on no other stack
     },
+    "stack_dependencies": {"scan_id": int, "stack_id": str, "depends_on": str, "via": str},
     "stack_exports": {"scan_id": int, "stack_id": str, "export_name": str, "account": str, "region": str},
     "stack_imports": {
         "scan_id": int,
@@ -178,6 +186,7 @@ INDEXES = {
     "listings": [["scan_id"]],
     "scan_errors": [["scan_id"]],
     "stacks": [["scan_id"]],
+    "stack_dependencies": [["scan_id", "stack_id"], ["scan_id", "depends_on"]],
 }
 
 FOREIGN_KEYS = {
