@@ -184,7 +184,7 @@ def dependency_graph(
     dependent stack itself is unknown (a nested stack whose parent was not scanned)."""
     graph = nx.DiGraph()
     for stack in sorted(stacks, key=lambda s: s["id"]):
-        graph.add_node(stack["id"], **stack, unmet=[])
+        graph.add_node(stack["id"], **{**stack, "unmet": []})
     unmet: list[StackEdge] = []
     for edge in stack_edges(stacks, imports, exports, references, manifest_edges):
         if edge.stack in graph and edge.depends_on in graph:
