@@ -223,6 +223,17 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, profile, ign
     click.echo(summary_line(result, db))
 
 
+def _write_output(text: str, output: str) -> None:
+    try:
+        if output == "-":
+            click.echo(text, nl=False)
+        else:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report: {_plain(exc)}") from exc
+
+
 FAIL_ON_FINDINGS = ("drift", "errors")
 
 
@@ -259,19 +270,65 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
     except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
         raise click.ClickException(str(exc)) from exc
     text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
-    try:
-        if output == "-":
-            click.echo(text, nl=False)
-        else:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the report: {_plain(exc)}") from exc
+    _write_output(text, output)
     found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
     if "drift" in fail_on and data["summary"]["drifted_resources"]:
         found.add("drift")
     if "errors" in fail_on and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
         found.add("errors")
+    if found:
+        click.echo(f"found: {', '.join(sorted(found))}", err=True)
+        sys.exit(EXIT_FINDINGS)
+
+
+AUDIT_FAIL_ON = ("v1", "cycles", "unmet")
+
+
+def _audit_fail_on_words(ctx, param, value: str) -> frozenset[str]:
+    words = {w.strip().lower() for w in (value or "").split(",") if w.strip()}
+    unknown = sorted(words - set(AUDIT_FAIL_ON))
+    if unknown:
+        raise click.BadParameter(f"unknown: {', '.join(unknown)} (known: {', '.join(AUDIT_FAIL_ON)})")
+    return frozenset(words)
+
+
+@cli.command("cdk-audit")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
+@click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
+@click.option("--fail-on", default="", callback=_audit_fail_on_words, metavar="LIST",
+              help="Comma list of v1 (a CDK v1 stack is left), cycles (stacks that import from each other), unmet "
+                   "(a stack reads what no scanned stack provides): exit 3 when any is found.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write here instead of stdout (never the database itself).")
+def cdk_audit(db, fmt, scan_id, fail_on, output) -> None:
+    """The CDK v1 migration worksheet: every stack's framework with its evidence, the dependencies between
+    stacks, the waves to upgrade them in, and what blocks each v1 stack (driftgraph/cdk-audit/1 as JSON).
+
+    \b
+    Example:
+      driftgraph cdk-audit --db estate.db --format html -o cdk-audit.html
+    """
+    from graph.cdk_audit import build_audit, render_audit_html, render_audit_markdown
+    from graph.store import open_database
+
+    if output != "-" and _same_file(output, db):
+        raise click.BadParameter(f"{output} is the database itself: writing there would destroy it",
+                                 param_hint="-o/--output")
+    try:
+        data = build_audit(open_database(db), scan_id)
+    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_audit_markdown,
+              "html": render_audit_html}[fmt]
+    _write_output(render(data), output)
+    found = set()
+    if "v1" in fail_on and data["summary"]["v1_stacks"]:
+        found.add("v1")
+    if "cycles" in fail_on and data["cycles"]:
+        found.add("cycles")
+    if "unmet" in fail_on and data["unmet"]:
+        found.add("unmet")
     if found:
         click.echo(f"found: {', '.join(sorted(found))}", err=True)
         sys.exit(EXIT_FINDINGS)

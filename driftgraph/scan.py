@@ -18,10 +18,13 @@ from driftgraph.progress import ScanProgress
 from graph.analysis import import_groups
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
+from graph.redact import redact_text
 from graph.resource_types import CATALOG, catalog_as_dicts
+from graph.stack_deps import dependency_graph, graph_edges, upgrade_waves
 from graph.store import ScanWriter, check_database, check_writable
 from importers.cloudformation import import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
+from importers.stack_links import references_from_rows
 from importers.terraform_state import load_terraform_states
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
 from scanner.live import count_listings, scan_live
@@ -166,6 +169,19 @@ def owner_rows(nodes: list[Node]) -> list[dict[str, Any]]:
     ]
 
 
+def stack_dependency_rows(declared: ImportResult) -> list[dict[str, Any]]:
+    """The scan's stacks as a dependency graph: one row per fact that makes a stack depend on another (an export
+    it imports, an SSM parameter it reads, a nested child, ...), and each stack row's upgrade `wave` set."""
+    graph = dependency_graph(declared.stacks, declared.imports, declared.exports,
+                             references_from_rows(declared.references))
+    waves, _cycles = upgrade_waves(graph)
+    wave_of = {stack_id: index for index, wave in enumerate(waves) for stack_id in wave}
+    for stack in declared.stacks:
+        stack["wave"] = wave_of.get(stack["id"])
+    return [{"stack_id": e.stack, "depends_on": e.depends_on, "via": redact_text(e.via)}
+            for e in graph_edges(graph) + list(graph.graph["unmet"])]
+
+
 def error_rows(errors: list[SourceError]) -> list[dict[str, Any]]:
     return [
         {
@@ -291,7 +307,10 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         writer.write("drift", [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift])
         writer.write("listings", listing_rows(live.listings))
         writer.write("scan_errors", error_rows(errors))
+        dependencies = stack_dependency_rows(declared)
         writer.write("stacks", declared.stacks)
+        writer.write("stack_dependencies", dependencies)
+        writer.write("stack_references", [{**row, "name": redact_text(row["name"])} for row in declared.references])
         writer.write("stack_exports", declared.exports)
         writer.write("stack_imports", declared.imports)
         writer.write("sources", declared.sources)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from graph.report import _loads, escape_markdown, latest_scan_id
-from graph.stack_deps import blast_radius, upgrade_waves, waves_graph
+from graph.stack_deps import StackEdge, blast_radius, stored_graph, upgrade_waves
 
 SCHEMA = "driftgraph/cdk-audit/1"
 V1 = "cdk-v1"
@@ -91,14 +91,15 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         if row["exporting_stack_id"]:
             importers[(row["exporting_stack_id"], row["export_name"])].append(row["stack_id"])
 
-    graph = waves_graph([row["id"] for row in rows], [(e["stack_id"], e["depends_on"], e["via"]) for e in edges])
+    graph = stored_graph(rows, [StackEdge(e["stack_id"], e["depends_on"], e["via"]) for e in edges])
     waves, cycles = upgrade_waves(graph)
     wave_of = {stack: index for index, wave in enumerate(waves) for stack in wave}
     depends_on: dict[str, list[dict]] = defaultdict(list)
     dependents: dict[str, list[dict]] = defaultdict(list)
-    for edge in edges:
+    for edge in edges:  # an edge without depends_on is a read no scanned stack provides: kept, named as such
         depends_on[edge["stack_id"]].append({"stack": edge["depends_on"], "via": edge["via"]})
-        dependents[edge["depends_on"]].append({"stack": edge["stack_id"], "via": edge["via"]})
+        if edge["depends_on"]:
+            dependents[edge["depends_on"]].append({"stack": edge["stack_id"], "via": edge["via"]})
     modern_bootstrap = {(row["account"], row["region"]) for row in rows
                         if row.get("framework") == "cdk-bootstrap" and row.get("synthesizer") != "legacy"}
 
@@ -146,6 +147,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         "stacks": stacks,
         "waves": waves,
         "cycles": cycles,
+        "unmet": sum(1 for e in edges if not e["depends_on"]),
     }
 
 
@@ -193,8 +195,8 @@ def _md(value: Any) -> str:
     return escape_markdown(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
-def _names(audit: dict[str, Any]) -> dict[str, str]:
-    return {s["id"]: s["name"] or s["id"] for s in audit["stacks"]}
+def _names(audit: dict[str, Any]) -> dict[Any, str]:
+    return {None: "no scanned stack", **{s["id"]: s["name"] or s["id"] for s in audit["stacks"]}}
 
 
 def render_audit_markdown(audit: dict[str, Any]) -> str:

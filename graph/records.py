@@ -202,6 +202,7 @@ class ImportResult:
     stacks: list[dict[str, Any]] = field(default_factory=list)  # rows of the `stacks` table
     exports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_exports`
     imports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_imports`
+    references: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_references` (SSM, nested, ...)
     failed: list[FailedSource] = field(default_factory=list)  # owner sources that could not be read
 
     def extend(self, other: "ImportResult") -> None:
@@ -211,4 +212,5 @@ class ImportResult:
         self.stacks += other.stacks
         self.exports += other.exports
         self.imports += other.imports
+        self.references += other.references
         self.failed += other.failed

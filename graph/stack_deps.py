@@ -200,6 +200,11 @@ def dependency_graph(
     return graph
 
 
+def stored_graph(stacks: list[dict], edges: Iterable[StackEdge]) -> nx.DiGraph:
+    """The graph again from stack rows and the edges a scan stored (unmet ones, `depends_on` None, included)."""
+    return dependency_graph(stacks, [], [], {}, manifest_edges=edges)
+
+
 def graph_edges(graph: nx.DiGraph) -> list[StackEdge]:
     """The graph's dependencies as StackEdges, one per fact, sorted (unmet ones not included)."""
     edges = [StackEdge(stack, needed, via) for stack, needed, vias in graph.edges(data="vias") for via in vias or ()]

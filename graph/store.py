@@ -129,6 +129,9 @@ TABLES: dict[str, dict[str, type]] = {
         "language": str,
         "wave": int,  # upgrade wave: 0 depends on no other stack
     },
+    # what a stack's template reads or writes that ties it to others: ssm / bootstrap / nested / cross-region names
+    "stack_references": {"scan_id": int, "stack_id": str, "kind": str, "name": str, "region": str},
+    # one row per fact that makes a stack depend on another; depends_on is empty when no scanned stack provides it
     "stack_dependencies": {"scan_id": int, "stack_id": str, "depends_on": str, "via": str},
     "stack_exports": {"scan_id": int, "stack_id": str, "export_name": str, "account": str, "region": str},
     "stack_imports": {
@@ -187,6 +190,7 @@ INDEXES = {
     "scan_errors": [["scan_id"]],
     "stacks": [["scan_id"]],
     "stack_dependencies": [["scan_id", "stack_id"], ["scan_id", "depends_on"]],
+    "stack_references": [["scan_id", "stack_id"]],
 }
 
 FOREIGN_KEYS = {

@@ -71,6 +71,7 @@ from importers.limits import (
     time_budget,
 )
 from importers.inputs import DEFAULT_MAX_BYTES, InputProblem, find_files, read_file
+from importers.stack_links import reference_rows, stack_references
 
 TOOL = "cloudformation"
 FRAMEWORK = "cloudformation"
@@ -760,6 +761,16 @@ def _stack_to_result(
         for name in imported
         if isinstance(name, str)
     ]
+    # what ties this stack to others beyond Fn::ImportValue: SSM parameters, nested stacks, CDK's bootstrap and
+    # cross-region references; SSM-typed parameters are read by name, which DescribeStacks gives as the value
+    # (an SSM-typed parameter shown without ResolvedValue may be shown resolved, as moto does: its name is then
+    # the template's default)
+    declared_parameters = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
+    ssm_typed = {key for key, d in declared_parameters.items()
+                 if isinstance(d, dict) and str(d.get("Type", "")).startswith("AWS::SSM::Parameter::Value")}
+    given = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters") or []
+             if p.get("ParameterKey") and (p["ParameterKey"] not in ssm_typed or "ResolvedValue" in p)}
+    result.references += reference_rows(stack_id, stack_references(template or None, parameters=given, context=context))
     unresolved_imports = sum(1 for name in imported if not isinstance(name, str))
     if unresolved_imports:
         warnings.append(f"{unresolved_imports} Fn::ImportValue names could not be resolved")

@@ -30,7 +30,7 @@ def test_the_report_follows_the_contract(estate_scan):
         assert set(resource) >= {"id", "arn", "type", "account", "region", "name", "status", "reason", "owners", "drift"}
         assert resource["status"] in STATUSES and resource["reason"]
         for owner in resource["owners"]:
-            assert set(owner) == {"tool", "source", "address", "framework"}
+            assert set(owner) == {"tool", "source", "address", "framework", "construct_path"}
             assert owner["tool"] in ("terraform", "cloudformation")
     assert {s["name"] for s in report["stacks"]} >= {"payments-network", "orders-service", "legacy-reports", "CDKToolkit"}
 
@@ -53,7 +53,7 @@ def test_owners_name_the_state_file_address_and_stack(estate_scan):
     report = estate_scan["report"]
     instance = _find(report, "platform-app-1")
     assert instance["owners"] == [{"tool": "terraform", "source": str(estate_scan["workdir"] / "terraform" / "platform" / "terraform.tfstate"),
-                                   "address": "aws_instance.app[1]", "framework": "terraform"}]
+                                   "address": "aws_instance.app[1]", "framework": "terraform", "construct_path": None}]
     subnet = _find(report, "platform-private-b")
     assert subnet["owners"][0]["address"] == 'module.network.aws_subnet.private["b"]'
     queue = _find(report, "orders-queue")
