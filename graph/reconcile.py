@@ -33,6 +33,8 @@ from graph.records import (
 from graph.redact import redact_tag_value, redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
+STACK_TYPE = "AWS::CloudFormation::Stack"
+
 
 @dataclass
 class Scope:
@@ -220,7 +222,15 @@ def _distinct_owners(declarations: list[Record]) -> list[Record]:
                 continue
             template_addresses.add((r.type, r.owner.address))
         distinct.append(r)
+    if len(distinct) > 1:
+        # a deployed stack stands as its own code only while nothing else declares it: a stack that Terraform
+        # deploys (aws_cloudformation_stack) or a parent stack holds is theirs, not a conflict with itself
+        distinct = [r for r in distinct if not _is_stack_itself(r)] or distinct
     return distinct
+
+
+def _is_stack_itself(record: Record) -> bool:
+    return record.type == STACK_TYPE and record.owner.tool == CLOUDFORMATION and record.owner.source == record.natural_id
 
 
 def _copies_text(declarations: list[Record], owners: list[Record]) -> str:

@@ -244,3 +244,19 @@ def test_what_only_a_superseded_copy_declares_is_unknown_and_nothing_else_is():
     nodes = by_id(reconcile([live("AWS::SQS::Queue", "lin-prod-q"), live("AWS::SQS::Queue", "other-q")], [], checked))
     assert nodes["lin-prod-q"].status == UNKNOWN and "was set aside" in nodes["lin-prod-q"].reason
     assert nodes["other-q"].status == UNMANAGED
+
+
+def test_a_stack_terraform_deploys_is_terraform_s_not_a_conflict_with_itself():
+    """A deployed stack stands as its own code only while nothing else declares it (aws_cloudformation_stack)."""
+    stack_id = f"arn:aws:cloudformation:{R}:{A}:stack/app/1"
+    itself = Record(CLOUDFORMATION, "AWS::CloudFormation::Stack", A, R, stack_id, arn=stack_id, name="app",
+                    owner=Owner("cloudformation", stack_id, "app", "cloudformation", stack_name="app"))
+    by_terraform = tf("AWS::CloudFormation::Stack", stack_id, "aws_cloudformation_stack.app")
+    graph = reconcile([live("AWS::CloudFormation::Stack", stack_id, arn=stack_id, name="app")], [itself, by_terraform],
+                      scope())
+    node = by_id(graph)[stack_id]
+    assert (node.status, node.rule) == (MANAGED, "declared_and_live"), node.reason
+    assert [d.owner.tool for d in node.declarations] == ["terraform"]
+    # alone, the stack is its own code, as before
+    alone = by_id(reconcile([live("AWS::CloudFormation::Stack", stack_id, arn=stack_id, name="app")], [itself], scope()))
+    assert alone[stack_id].status == MANAGED and alone[stack_id].declarations[0].owner.tool == "cloudformation"
