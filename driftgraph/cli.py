@@ -154,11 +154,25 @@ def _seconds(ctx, param, value: float) -> float:
 
 
 
+def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    """A file that exists followed by an @ and no region name is a typo in the region, not a missing file."""
+    import os
+
+    from driftgraph.scan import REGION_NAME
+
+    for location in values:
+        path, at, region = location.rpartition("@")
+        if at and path and not os.path.lexists(location) and os.path.lexists(path) and not REGION_NAME.fullmatch(region):
+            shown = f"{region!r} is not a region name" if region else "no region after the @"
+            raise click.BadParameter(f"{location}: {path} exists, but {shown} (PATH@REGION, e.g. {path}@us-east-1)")
+    return values
+
+
 @cli.command(epilog=SCAN_EPILOG)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite database to write (appended).")
 @click.option("--region", "regions", multiple=True, help="Region to scan (repeatable); default: every enabled region.")
 @click.option("--tfstate", "tfstates", multiple=True, help="Terraform state: file, directory, glob or s3://bucket/prefix (repeatable).")
-@click.option("--cfn-template", "cfn_templates", multiple=True, metavar="PATH[@REGION]",
+@click.option("--cfn-template", "cfn_templates", multiple=True, metavar="PATH[@REGION]", callback=_template_locations,
               help="CloudFormation template file or directory, optionally with the region it is deployed to (repeatable).")
 @click.option("--cfn-template-region", metavar="REGION",
               help="Region of the templates given without @REGION; without either, their resources are matched in any scanned region and never reported missing.")

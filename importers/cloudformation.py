@@ -805,11 +805,15 @@ def template_paths(paths: list[str]) -> tuple[list[tuple[Path, bool]], list[Sour
     found: list[tuple[Path, bool]] = []
     errors: list[SourceError] = []
     for raw in paths:
-        for item in find_files(raw, _is_template_name, skip_folder=lambda name: name.startswith(".")):
+        items = list(find_files(raw, _is_template_name, skip_folder=lambda name: name.startswith(".")))
+        for item in items:
             if item.problem is None:
                 found.append((Path(item.path), item.explicit))
             else:
                 errors.append(SourceError(item.path, redact_text(item.problem)))
+        if not items and Path(raw).is_dir():  # a folder given on purpose that holds nothing read is no empty estate
+            suffixes = ", ".join(f"*{suffix}" for suffix in TEMPLATE_SUFFIXES)
+            errors.append(SourceError(raw, f"no template ({suffixes}) in this directory"))
     return found, errors
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import resource
 
+import pytest
 import sqlite_utils
 
 from conftest import run_cli
@@ -93,6 +94,29 @@ def test_a_missing_template_path_is_an_error_row_like_a_missing_state(aws, tmp_p
     assert report["scan"]["status"] == "partial"
     statuses = {row["path"].rsplit("/", 1)[-1]: (row["kind"], row["status"]) for row in report["sources"]}
     assert statuses == {"nope.yaml": ("cloudformation_template", "error"), "nope.tfstate": ("terraform_state", "error")}
+
+
+def test_a_template_folder_holding_no_template_is_an_error_row_like_a_state_folder(aws, tmp_path):
+    """A folder given on purpose that holds nothing read is no empty estate: its resources are unknown."""
+    import boto3
+
+    from graph.report import build_report
+    from graph.store import open_database
+
+    boto3.client("sqs").create_queue(QueueName="empty-folder-q")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "app.cfn").write_text("Resources: {}\n")
+    db = tmp_path / "g.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue", "--no-stacks",
+             "--cfn-template", str(tmp_path / "empty"), "--cfn-template", str(tmp_path / "other")], aws)
+    report = build_report(open_database(db))
+    assert report["scan"]["status"] == "partial"
+    rows = {row["path"].rsplit("/", 1)[-1]: row for row in report["sources"]}
+    for name in ("empty", "other"):
+        assert rows[name]["status"] == "error" and "no template (*.json" in rows[name]["message"], rows
+    queue = next(r for r in report["resources"] if r["name"] == "empty-folder-q")
+    assert queue["status"] == "unknown", queue
 
 
 def test_a_db_that_cannot_be_written_fails_before_any_aws_call(tmp_path):
@@ -191,3 +215,18 @@ def test_two_environments_sharing_a_lineage_leave_the_older_ones_resources_unkno
     assert by_name["lin-prod-q"]["status"] == "unknown" and "was set aside" in by_name["lin-prod-q"]["reason"]
     assert report["scan"]["status"] == "complete"
     assert any("lin-prod-q" in e["message"] for e in report["errors"] if e["kind"] == "warning")
+
+
+@pytest.mark.parametrize("suffix, says", [("@us-east1", "'us-east1' is not a region name"), ("@", "no region after the @")])
+def test_a_misspelt_template_region_is_a_usage_error_not_a_missing_file(tmp_path, suffix, says):
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    template = tmp_path / "app.yaml"
+    template.write_text("Resources: {}\n")
+    # no AWS endpoint answers on port 9: the refusal comes before any call
+    result = CliRunner().invoke(cli, ["scan", "--db", str(tmp_path / "g.db"), "--cfn-template", f"{template}{suffix}"],
+                                env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 2 and says in result.output and "no such file" not in result.output, result.output
+    assert not (tmp_path / "g.db").exists()
