@@ -72,6 +72,7 @@ from importers.limits import (
 )
 from importers.inputs import DEFAULT_MAX_BYTES, InputProblem, find_files, read_file
 from importers.stack_links import reference_rows, stack_references
+from importers.stack_origin import Origin, construct_paths, stack_origin
 
 TOOL = "cloudformation"
 FRAMEWORK = "cloudformation"
@@ -178,14 +179,14 @@ def _import_region(
                                              code="UnreadableAnswer"))
             result.failed.append(FailedSource(name, TOOL, message, account, region))
             continue
-        resources, template, errors = _fetch_stack(client, stack, account, region)
+        resources, template, original, errors = _fetch_stack(client, stack, account, region)
         if resources is None:
             name = stack.get("StackName") or stack["StackId"]
             message = "; ".join(f"{e.code}: {e.message}" if e.code else e.message for e in errors)
             result.failed.append(FailedSource(name, TOOL, message, account, region, _declared_types(template)))
         outcome = stack_to_result(
             stack, resources, template, exports, account=account, partition=partition, region=region,
-            max_input_bytes=max_input_bytes,
+            max_input_bytes=max_input_bytes, original_body=original,
         )
         outcome.errors[:0] = errors
         if errors:
@@ -199,8 +200,9 @@ def _import_region(
     return result
 
 
-def _fetch_stack(client, stack: dict, account: str, region: str) -> tuple[list[dict] | None, Any, list[SourceError]]:
-    """(resources or None when unreadable, template body or None, errors) for one stack."""
+def _fetch_stack(client, stack: dict, account: str, region: str) -> tuple[list[dict] | None, Any, Any, list[SourceError]]:
+    """(resources or None when unreadable, template body or None, the Original-stage body when the template
+    had a transform (else None), errors) for one stack."""
     stack_id, name = stack["StackId"], stack.get("StackName") or stack["StackId"]
     errors: list[SourceError] = []
     try:
@@ -209,15 +211,18 @@ def _fetch_stack(client, stack: dict, account: str, region: str) -> tuple[list[d
         errors.append(_call_error(name, "ListStackResources", error, account, region))
         resources = None
     template: Any = None
+    original: Any = None
     try:
         template = get_template_body(client, stack_id, "Original")
         # A transform (SAM, LanguageExtensions, a macro) is only expanded in the processed template;
-        # the original is what the author wrote. (moto ignores TemplateStage and answers the original.)
+        # the original is what the author wrote, and says which framework it was (moto ignores TemplateStage
+        # and answers the original).
         if _template_transforms(template):
+            original = template
             template = get_template_body(client, stack_id, "Processed")
     except _CALL_ERRORS as error:
         errors.append(_call_error(name, "GetTemplate", error, account, region))
-    return resources, template, errors
+    return resources, template, original, errors
 
 
 def _declared_types(body: Any) -> frozenset[str] | None:
@@ -466,8 +471,10 @@ def _first_resolved(value: Any) -> str | None:
     return None
 
 
-def _owner(source: str, logical_id: str, stack_name: str | None) -> Owner:
-    return Owner(tool=TOOL, source=source, address=logical_id, framework=FRAMEWORK, stack_name=stack_name)
+def _owner(source: str, logical_id: str, stack_name: str | None, origin: Origin | None = None,
+           paths: dict[str, str] | None = None) -> Owner:
+    return Owner(tool=TOOL, source=source, address=logical_id, framework=origin.framework if origin else FRAMEWORK,
+                 stack_name=stack_name, construct_path=(paths or {}).get(logical_id))
 
 
 def _properties_of(declaration: Any) -> dict:
@@ -560,9 +567,10 @@ def stack_to_result(
     region: str,
     max_input_bytes: int | None = MAX_INPUT_BYTES,
     time_budget_s: float | None = INPUT_TIME_BUDGET_S,
+    original_body: Any = None,
 ) -> ImportResult:
     """One stack's payloads (DescribeStacks item, ListStackResources rows, GetTemplate body, the region's
-    ListExports) as records and rows. Pure: feed it recorded payloads.
+    ListExports; the Original-stage body when it differs) as records and rows. Pure: feed it recorded payloads.
 
     Never raises. Whatever goes wrong with the template (an unexpected error, the time budget) is this
     stack's error, and its resources still come out without the template, so they stay owned; only if
@@ -571,7 +579,7 @@ def stack_to_result(
     arguments = dict(account=account, partition=partition, region=region, max_input_bytes=max_input_bytes)
     try:
         with time_budget(time_budget_s, f"stack {name}"):
-            return _stack_to_result(stack, resources, template_body, exports, **arguments)
+            return _stack_to_result(stack, resources, template_body, exports, original_body=original_body, **arguments)
     except Exception as error:
         message = f"{_unexpected(error, 'the template')}; attributes not compared"
     try:
@@ -598,6 +606,7 @@ def _stack_to_result(
     partition: str,
     region: str,
     max_input_bytes: int | None,
+    original_body: Any = None,
 ) -> ImportResult:
     result = ImportResult()
     stack_id, stack_name = stack["StackId"], stack.get("StackName") or stack["StackId"]
@@ -616,6 +625,13 @@ def _stack_to_result(
             result.errors.append(
                 SourceError(stack_name, redact_text(error.message), "warning", error.line, account, region)
             )
+    original = _original_template(original_body, stack_name, max_input_bytes)
+    origin = stack_origin(
+        template or None, original=original, stack_name=stack_name, description=stack.get("Description"),
+        tags=stack_tags, parameters={p["ParameterKey"]: "" for p in stack.get("Parameters") or [] if p.get("ParameterKey")},
+        outputs=[o["OutputKey"] for o in stack.get("Outputs") or [] if o.get("OutputKey")],
+    )
+    paths = construct_paths(template)
     left_unexpanded = transforms(template)
     if left_unexpanded:
         # A processed template carries no Transform; this one does (moto answers the original): the
@@ -687,7 +703,7 @@ def _stack_to_result(
             account=account,
             region=region,
             partition=partition,
-            owner=_owner(stack_id, logical, stack_name),
+            owner=_owner(stack_id, logical, stack_name, origin, paths),
             fallback_id=f"{stack_id}/{logical}",
             stack_tags=stack_tags,
             rule_targets=rule_targets,
@@ -709,7 +725,8 @@ def _stack_to_result(
                 name=stack_name,
                 aliases=(stack_name,),
                 tags=stack_tags or None,
-                owner=Owner(tool=TOOL, source=stack_id, address=stack_name, framework=FRAMEWORK, stack_name=stack_name),
+                owner=Owner(tool=TOOL, source=stack_id, address=stack_name, framework=origin.framework,
+                            stack_name=stack_name),
                 raw_type=STACK_TYPE,
             )
         )
@@ -721,7 +738,12 @@ def _stack_to_result(
             "account": account,
             "region": region,
             "status": stack.get("StackStatus"),
-            "framework": FRAMEWORK,
+            "framework": origin.framework,
+            "cdk_version": origin.cdk_version,
+            "synthesizer": origin.synthesizer,
+            "evidence": [redact_text(fact) for fact in origin.evidence],
+            "modules": list(origin.modules),
+            "language": origin.language,
             "parent_id": stack.get("ParentId"),
             "root_id": stack.get("RootId") or stack_id,
             "description": stack.get("Description"),
@@ -768,8 +790,9 @@ def _stack_to_result(
     declared_parameters = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
     ssm_typed = {key for key, d in declared_parameters.items()
                  if isinstance(d, dict) and str(d.get("Type", "")).startswith("AWS::SSM::Parameter::Value")}
-    given = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters") or []
-             if p.get("ParameterKey") and (p["ParameterKey"] not in ssm_typed or "ResolvedValue" in p)}
+    given = {p["ParameterKey"]: p.get("ParameterValue") if p["ParameterKey"] not in ssm_typed or "ResolvedValue" in p
+             else declared_parameters[p["ParameterKey"]].get("Default")
+             for p in stack.get("Parameters") or [] if p.get("ParameterKey")}
     result.references += reference_rows(stack_id, stack_references(template or None, parameters=given, context=context))
     unresolved_imports = sum(1 for name in imported if not isinstance(name, str))
     if unresolved_imports:
@@ -788,6 +811,16 @@ def _stack_to_result(
                    redact_text("; ".join(warnings)) if warnings else None)
     )
     return result
+
+
+def _original_template(body: Any, stack_name: str, max_input_bytes: int | None) -> dict | None:
+    """The Original-stage template, read only for the framework it names (a transform's): unreadable is None."""
+    if body is None:
+        return None
+    try:
+        return check_template(body, stack_name) if isinstance(body, dict) else load_template(body, stack_name, max_input_bytes)
+    except TemplateError:
+        return None
 
 
 def _unknown_parameters_text(template: dict, parameters: list[str], deployed: bool) -> str:
@@ -1030,6 +1063,7 @@ def _template_file_to_result(
         warn(f"{source}: unsupported intrinsic {name} at {path_in_template}; values that depend on it are not compared")
 
     context = make_context(template, account=account, region=default_region, partition=partition)
+    origin, paths = stack_origin(template), construct_paths(template)  # a synthesized template says it is CDK
     declarations = declared_resources(template, context)
     for logical, declaration in resource_entries(template):
         kind = declaration.get("Type") if isinstance(declaration, dict) else None
@@ -1099,7 +1133,7 @@ def _template_file_to_result(
             account=account,
             region=default_region,
             partition=partition,
-            owner=_owner(source, logical, None),
+            owner=_owner(source, logical, None, origin, paths),
             fallback_id=name,
             rule_targets=rule_targets,
         )

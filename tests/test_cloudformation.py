@@ -843,7 +843,8 @@ def test_moto_stack_records(aws, scanned):
     records = _stack_records(scanned, "jobs")
     # moto skips AWS::CDK::Metadata and answers a blank row for it: no record, no error
     assert set(records) == {"Queue", "Web", "Admin", "SshFromAdmin", "Worker", "WorkerPolicy", "jobs"}
-    owner = Owner(tool="cloudformation", source=jobs_id, address="Queue", framework="cloudformation", stack_name="jobs")
+    # the template carries a CDKMetadata resource whose Analytics is cut short: CDK, major version not provable
+    owner = Owner(tool="cloudformation", source=jobs_id, address="Queue", framework="cdk", stack_name="jobs")
 
     queue = records["Queue"]
     queue_url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/jobs-jobs"
@@ -880,7 +881,7 @@ def test_moto_stack_records(aws, scanned):
     stack = records["jobs"]
     assert (stack.type, stack.natural_id, stack.name) == ("AWS::CloudFormation::Stack", jobs_id, "jobs")
     assert stack.aliases == ("jobs",)
-    assert stack.owner == Owner("cloudformation", jobs_id, "jobs", "cloudformation", "jobs")
+    assert stack.owner == Owner("cloudformation", jobs_id, "jobs", "cdk", "jobs")
     assert "tok-3f9a7c" not in repr(scanned)  # moto echoes NoEcho values in DescribeStacks; we never keep them
 
 
@@ -894,7 +895,13 @@ def test_moto_stack_rows(aws, scanned):
         "account": ACCOUNT,
         "region": REGION,
         "status": "CREATE_COMPLETE",
-        "framework": "cloudformation",
+        "framework": "cdk",
+        "cdk_version": None,
+        "synthesizer": None,
+        "evidence": ["AWS::CDK::Metadata resource CDKMetadata", "CDKMetadata Analytics unreadable (compressed data truncated)",
+                     "CDK major version not provable (no CDKMetadata library list)"],
+        "modules": [],
+        "language": None,
         "parent_id": None,
         "root_id": aws["jobs"],
         "description": "the small stack tests/test_cloudformation.py deploys to moto",
@@ -903,6 +910,11 @@ def test_moto_stack_rows(aws, scanned):
         "tags": {"owner": "platform", "team": "stack-level"},
     }
     assert jobs["created_at"][:2] == "20"
+    # the CDK v2 fixture, really synthesized: its version, synthesizer and construct paths come through
+    orders = stacks["orders-service"]
+    assert (orders["framework"], orders["cdk_version"], orders["synthesizer"]) == ("cdk-v2", "2.275.0", "default")
+    queue = next(r for r in scanned.records if r.owner.stack_name == "orders-service" and r.owner.address == "OrdersQueue3DFA1D51")
+    assert (queue.owner.framework, queue.owner.construct_path) == ("cdk-v2", "orders-service/OrdersQueue/Resource")
     assert sorted((r["stack_id"], r["export_name"]) for r in scanned.exports) == sorted(
         [
             (aws["jobs"], "jobs-jobs-arn"),
