@@ -281,6 +281,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
 
     progress.phase("writing")
     writer = ScanWriter(options.db)
+    writer.forget(declared.secrets)
     try:
         writer.begin(
             {

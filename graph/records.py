@@ -204,6 +204,9 @@ class ImportResult:
     imports: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_imports`
     references: list[dict[str, Any]] = field(default_factory=list)  # rows of `stack_references` (SSM, nested, ...)
     failed: list[FailedSource] = field(default_factory=list)  # owner sources that could not be read
+    # values known to be secrets (a stack's secret parameters as DescribeStacks shows them, a template's secret
+    # defaults): never stored or shown anywhere, whatever AWS made of them (a tag, a name)
+    secrets: set[str] = field(default_factory=set)
 
     def extend(self, other: "ImportResult") -> None:
         self.records += other.records
@@ -214,3 +217,4 @@ class ImportResult:
         self.imports += other.imports
         self.references += other.references
         self.failed += other.failed
+        self.secrets |= other.secrets

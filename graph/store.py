@@ -222,6 +222,7 @@ class DatabaseUnwritable(ValueError):
     """The database, its folder or its lock file cannot be written: found before a scan, not after it."""
 
 
+MIN_SECRET_CHARS = 6  # a known secret shorter than this is not masked wherever it appears (see ScanWriter.forget)
 BUSY_TIMEOUT_S = 15  # how long a reader waits for another process's write transaction to commit
 
 
@@ -442,6 +443,21 @@ class ScanWriter:
             self._close(rollback=True)
             raise
         self.scan_id: int | None = None
+        self._secrets: list[str] = []
+
+    def forget(self, secrets: Iterable[str]) -> None:
+        """Values known to be secrets, masked in every text this writer stores from now on (a NoEcho parameter's
+        value in a tag or name AWS made from it). Values shorter than MIN_SECRET_CHARS are left: masking `x`
+        everywhere would destroy the inventory, and such a value protects nothing."""
+        known = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS} | set(self._secrets)
+        self._secrets = sorted(known, key=len, reverse=True)  # a longer secret first: it may hold a shorter one
+
+    def _masked(self, value: Any) -> Any:
+        if isinstance(value, str) and self._secrets:
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+        return value
 
     def _close(self, rollback: bool) -> None:
         try:
@@ -465,7 +481,7 @@ class ScanWriter:
             raise ValueError(f"no column {', '.join(sorted(unknown))} in table {table}")
         names = [c for c in columns if any(c in row for row in rows)]
         sql = f"{verb} INTO [{table}] ({', '.join(f'[{c}]' for c in names)}) VALUES ({', '.join('?' * len(names))})"
-        self.connection.executemany(sql, ([row.get(c) for c in names] for row in rows))
+        self.connection.executemany(sql, ([self._masked(row.get(c)) for c in names] for row in rows))
 
     def begin(self, scan: dict[str, Any]) -> int:
         self._insert("scans", [_clean(scan)])

@@ -770,6 +770,7 @@ def _stack_to_result(
     ]
     deployed = {r["LogicalResourceId"] for r in rows} if resources is not None else None
     secret_values = _secret_parameter_values(stack, template)  # a template may spell one out in an import name
+    result.secrets.update(secret_values)
     imported = [UNRESOLVED if isinstance(n, str) and any(v in n for v in secret_values) else n
                 for n in imported_names(template, context, deployed)]
     result.imports += [
@@ -1064,6 +1065,9 @@ def _template_file_to_result(
 
     context = make_context(template, account=account, region=default_region, partition=partition)
     origin, paths = stack_origin(template), construct_paths(template)  # a synthesized template says it is CDK
+    declared_parameters = template.get("Parameters") if isinstance(template.get("Parameters"), dict) else {}
+    result.secrets.update(str(d["Default"]) for name, d in declared_parameters.items()  # never stored, wherever live
+                          if isinstance(d, dict) and d.get("Default") not in (None, "") and is_secret_parameter(template, name))
     declarations = declared_resources(template, context)
     for logical, declaration in resource_entries(template):
         kind = declaration.get("Type") if isinstance(declaration, dict) else None

@@ -486,3 +486,60 @@ def test_names_that_are_not_utf8_or_hold_secrets_never_fail_a_scan_nor_leak(tmp_
     assert connection.execute("select count(distinct id) from resources").fetchone()[0] == 2, "masked ids stay apart"
     assert connection.execute("select count(*) from resources join owners on owners.resource_id = resources.id").fetchone()[0] == 1
     assert connection.execute("select path from sources order by path").fetchall()[0][0] == "states/st\\udcffate.tfstate"
+
+
+# ---------------------------------------------------------------------------------- secrets AWS made into data
+
+
+SECRET_TEMPLATE = """\
+Parameters:
+  Hidden: {Type: String, NoEcho: true, Default: hidden-default}
+  DbPassword: {Type: String, Default: pw-default}
+  Plain: {Type: String, Default: plainvalue}
+Resources:
+  Tagged:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "tagged-${Plain}"
+      Tags:
+        - {Key: Note, Value: !Ref Hidden}
+        - {Key: Other, Value: !Sub "conn=${DbPassword}"}
+  Named:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: !Join ["-", ["named", !Ref Hidden]]}
+"""
+
+
+@pytest.mark.parametrize("stacks", [True, False], ids=["deployed-stack", "template-file-only"])
+def test_a_secret_parameter_s_value_is_masked_wherever_aws_put_it(aws, tmp_path, stacks):
+    """A NoEcho (or secret-named) parameter's value that AWS made into a tag or a name is never stored: known from
+    DescribeStacks (which shows it for a secret-named one, and moto for any) or from the template's defaults."""
+    import sqlite3
+
+    import boto3
+
+    from conftest import run_cli
+
+    hidden, password = (("noecho-deployed-8k2", "dbpw-deployed-8k2") if stacks
+                        else ("hidden-default", "pw-default"))
+    path = tmp_path / "secret.yaml"
+    path.write_text(SECRET_TEMPLATE if stacks else SECRET_TEMPLATE.replace("named", "filenamed").replace("tagged", "filetagged"))
+    cloudformation = boto3.client("cloudformation")
+    if stacks:
+        cloudformation.create_stack(StackName="secretive", TemplateBody=path.read_text(),
+                                    Parameters=[{"ParameterKey": "Hidden", "ParameterValue": hidden},
+                                                {"ParameterKey": "DbPassword", "ParameterValue": password}])
+    else:  # made by hand with the template's default values: only the file knows they are secrets
+        sqs = boto3.client("sqs")
+        sqs.create_queue(QueueName="filetagged-plainvalue", tags={"Note": hidden, "Other": f"conn={password}"})
+        sqs.create_queue(QueueName=f"filenamed-{hidden}")
+    db = tmp_path / "s.db"
+    args = ["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue",
+            "--type", "AWS::CloudFormation::Stack", "--cfn-template", f"{path}@us-east-1"]
+    scan = run_cli(args if stacks else [*args, "--no-stacks"], aws)
+    report = run_cli(["report", "--db", str(db), "--format", "json"], aws)
+    with sqlite3.connect(db) as connection:
+        dump = "\n".join(connection.iterdump())
+    for text in (dump, report.stdout, scan.stdout, scan.stderr):
+        assert hidden not in text and password not in text
+    assert "plainvalue" in dump  # what is not secret stays
