@@ -206,7 +206,7 @@ class ImportResult:
     failed: list[FailedSource] = field(default_factory=list)  # owner sources that could not be read
     # values known to be secrets (a stack's secret parameters as DescribeStacks shows them, a template's secret
     # defaults): never stored or shown anywhere, whatever AWS made of them (a tag, a name)
-    secrets: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set, repr=False)
 
     def extend(self, other: "ImportResult") -> None:
         self.records += other.records

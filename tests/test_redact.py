@@ -511,7 +511,7 @@ Resources:
 
 
 @pytest.mark.parametrize("stacks", [True, False], ids=["deployed-stack", "template-file-only"])
-def test_a_secret_parameter_s_value_is_masked_wherever_aws_put_it(aws, tmp_path, stacks):
+def test_a_secret_parameter_s_value_is_masked_wherever_aws_put_it(tmp_path, stacks):
     """A NoEcho (or secret-named) parameter's value that AWS made into a tag or a name is never stored: known from
     DescribeStacks (which shows it for a secret-named one, and moto for any) or from the template's defaults."""
     import sqlite3
@@ -519,27 +519,29 @@ def test_a_secret_parameter_s_value_is_masked_wherever_aws_put_it(aws, tmp_path,
     import boto3
 
     from conftest import run_cli
+    from driftgraph.demo import aws_environment, moto_server
 
     hidden, password = (("noecho-deployed-8k2", "dbpw-deployed-8k2") if stacks
                         else ("hidden-default", "pw-default"))
     path = tmp_path / "secret.yaml"
     path.write_text(SECRET_TEMPLATE if stacks else SECRET_TEMPLATE.replace("named", "filenamed").replace("tagged", "filetagged"))
-    cloudformation = boto3.client("cloudformation")
-    if stacks:
-        cloudformation.create_stack(StackName="secretive", TemplateBody=path.read_text(),
-                                    Parameters=[{"ParameterKey": "Hidden", "ParameterValue": hidden},
-                                                {"ParameterKey": "DbPassword", "ParameterValue": password}])
-    else:  # made by hand with the template's default values: only the file knows they are secrets
-        sqs = boto3.client("sqs")
-        sqs.create_queue(QueueName="filetagged-plainvalue", tags={"Note": hidden, "Other": f"conn={password}"})
-        sqs.create_queue(QueueName=f"filenamed-{hidden}")
-    db = tmp_path / "s.db"
-    args = ["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue",
-            "--type", "AWS::CloudFormation::Stack", "--cfn-template", f"{path}@us-east-1"]
-    scan = run_cli(args if stacks else [*args, "--no-stacks"], aws)
-    report = run_cli(["report", "--db", str(db), "--format", "json"], aws)
-    with sqlite3.connect(db) as connection:
-        dump = "\n".join(connection.iterdump())
-    for text in (dump, report.stdout, scan.stdout, scan.stderr):
-        assert hidden not in text and password not in text
+    with moto_server() as endpoint, aws_environment(endpoint):  # a server of its own: its stack is no one else's
+        cloudformation = boto3.client("cloudformation")
+        if stacks:
+            cloudformation.create_stack(StackName="secretive", TemplateBody=path.read_text(),
+                                        Parameters=[{"ParameterKey": "Hidden", "ParameterValue": hidden},
+                                                    {"ParameterKey": "DbPassword", "ParameterValue": password}])
+        else:  # made by hand with the template's default values: only the file knows they are secrets
+            sqs = boto3.client("sqs")
+            sqs.create_queue(QueueName="filetagged-plainvalue", tags={"Note": hidden, "Other": f"conn={password}"})
+            sqs.create_queue(QueueName=f"filenamed-{hidden}")
+        db = tmp_path / "s.db"
+        args = ["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue",
+                "--type", "AWS::CloudFormation::Stack", "--cfn-template", f"{path}@us-east-1"]
+        scan = run_cli(args if stacks else [*args, "--no-stacks"], endpoint)
+        report = run_cli(["report", "--db", str(db), "--format", "json"], endpoint)
+        with sqlite3.connect(db) as connection:
+            dump = "\n".join(connection.iterdump())
+        for text in (dump, report.stdout, scan.stdout, scan.stderr):
+            assert hidden not in text and password not in text
     assert "plainvalue" in dump  # what is not secret stays
