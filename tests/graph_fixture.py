@@ -26,6 +26,7 @@ ORDERS_API_STACK = (
     f"arn:aws:cloudformation:{US}:{ACCOUNT}:stack/orders-stack-ApiNestedStack-1Q2W3E4R5T6Y/"
     "3a7d1c20-2b4d-11ef-8b1f-12c4d5e6f702"
 )
+BILLING_STACK = f"arn:aws:cloudformation:{US}:{ACCOUNT}:stack/legacy-billing/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 SHARED_STACK = f"arn:aws:cloudformation:{US}:{ACCOUNT}:stack/shared-infra/0b2e4f60-1a0c-11ef-a7c3-0a1b2c3d4e05"
 
 # Ids of the latest scan's resources, by what the tests call them.
@@ -342,20 +343,39 @@ def _write_latest_scan(path: Path) -> None:
                 "status": "UPDATE_COMPLETE", "framework": "cdk-v2", "parent_id": None, "root_id": None,
                 "description": "Orders service (CDK)", "resource_count": 2,
                 "created_at": "2024-03-02T10:11:12Z", "updated_at": "2024-06-05T16:20:00Z",
-                "tags": {"team": "orders"},
+                "tags": {"team": "orders"}, "cdk_version": "2.150.0", "synthesizer": "default", "wave": 1,
+                "evidence": ["CDKMetadata Analytics v2:deflate64 -> 2.150.0"],
             },
             {
                 "id": ORDERS_API_STACK, "name": "orders-stack-ApiNestedStack-1Q2W3E4R5T6Y", "account": ACCOUNT,
                 "region": US, "status": "UPDATE_COMPLETE", "framework": "cdk-v2", "parent_id": ORDERS_STACK,
                 "root_id": ORDERS_STACK, "description": None, "resource_count": 0,
-                "created_at": "2024-03-02T10:12:00Z", "updated_at": "2024-06-05T16:21:00Z", "tags": {},
+                "created_at": "2024-03-02T10:12:00Z", "updated_at": "2024-06-05T16:21:00Z", "tags": {}, "wave": 0,
             },
             {
                 "id": SHARED_STACK, "name": "shared-infra", "account": ACCOUNT, "region": US,
                 "status": "CREATE_COMPLETE", "framework": "cloudformation", "parent_id": None, "root_id": None,
                 "description": "Shared buckets", "resource_count": 1,
                 "created_at": "2024-01-15T08:00:00Z", "updated_at": "2024-01-15T08:00:00Z", "tags": {},
+                "evidence": [], "wave": 0,
             },
+            {
+                "id": BILLING_STACK, "name": "legacy-billing", "account": ACCOUNT, "region": US,
+                "status": "UPDATE_COMPLETE", "framework": "cdk-v1", "cdk_version": "1.204.0", "synthesizer": "legacy",
+                "evidence": ["CDKMetadata Analytics v2:deflate64 -> 1.204.0", "Modules list @aws-cdk/core"],
+                "modules": ["@aws-cdk/core@1.204.0"], "language": "python", "wave": 1,
+                "parent_id": None, "root_id": None, "description": None, "resource_count": 0,
+                "created_at": "2021-02-01T08:00:00Z", "updated_at": "2022-02-01T08:00:00Z", "tags": {},
+            },
+        ],
+    )
+    writer.write(
+        "stack_dependencies",
+        [
+            {"stack_id": ORDERS_STACK, "depends_on": ORDERS_API_STACK, "via": "nested"},
+            {"stack_id": ORDERS_STACK, "depends_on": SHARED_STACK, "via": "export shared-infra-ArtifactsBucketName"},
+            {"stack_id": BILLING_STACK, "depends_on": SHARED_STACK, "via": "export shared-infra-ArtifactsBucketName"},
+            {"stack_id": BILLING_STACK, "depends_on": None, "via": "ssm /billing/legacy-endpoint"},
         ],
     )
     writer.write(

@@ -31,6 +31,7 @@ from graph.store import TABLES, VIEWS, ScanWriter
 from graph_fixture import (
     ARTIFACTS_BUCKET,
     BASIC_EXECUTION_ATTACHMENT,
+    BILLING_STACK,
     CI_ROLE,
     LEGACY_QUEUE,
     LEGACY_TFSTATE,
@@ -198,7 +199,7 @@ def check_resource(rows, db_path):
 
 def check_cloudformation_stacks(rows, db_path):
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name) == {"orders-stack", "orders-stack-ApiNestedStack-1Q2W3E4R5T6Y", "shared-infra"}
+    assert set(by_name) == {"orders-stack", "orders-stack-ApiNestedStack-1Q2W3E4R5T6Y", "shared-infra", "legacy-billing"}
     orders = by_name["orders-stack"]
     assert (orders["framework"], orders["owned_in_graph"], orders["drifted_attributes"], orders["imports"]) == (
         "cdk-v2", 2, 1, 1
@@ -206,6 +207,45 @@ def check_cloudformation_stacks(rows, db_path):
     assert by_name["orders-stack-ApiNestedStack-1Q2W3E4R5T6Y"]["parent"] == "orders-stack"
     shared = by_name["shared-infra"]
     assert (shared["owned_in_graph"], shared["exports"], shared["imports"], shared["parent"]) == (1, 1, 0, None)
+
+
+def check_stacks_by_framework(rows, db_path):
+    assert [(r["framework"], r["cdk_version"], r["synthesizer"], r["stacks"], r["names"]) for r in rows] == [
+        ("cdk-v1", "1.204.0", "legacy", 1, "legacy-billing"),
+        ("cdk-v2", None, None, 1, "orders-stack-ApiNestedStack-1Q2W3E4R5T6Y"),
+        ("cdk-v2", "2.150.0", "default", 1, "orders-stack"),
+        ("cloudformation", None, None, 1, "shared-infra"),
+    ]
+
+
+def check_cdk_v1_upgrade_order(rows, db_path):
+    assert [r["name"] for r in rows] == ["legacy-billing"]  # only v1 stacks
+    (billing,) = rows
+    assert (billing["wave"], billing["cdk_version"], billing["synthesizer"], billing["id"]) == (
+        1, "1.204.0", "legacy", BILLING_STACK)
+    # what it needs, by name, and a read no scanned stack provides, said as such
+    assert billing["depends_on"].split("; ") == ["shared-infra via export shared-infra-ArtifactsBucketName",
+                                                 "(no scanned stack) via ssm /billing/legacy-endpoint"]
+    assert billing["needed_by"] is None and billing["drifted_resources"] == 0
+
+
+def check_stack(rows, db_path):
+    assert rows == []  # no :name given
+    shared = query_rows(db_path, "stack", {"name": "shared-infra"})
+    sections = [(r["section"], r["field"], r["value"]) for r in shared]
+    assert sections[:3] == [("stack", "framework", "cloudformation"), ("stack", "location", f"{SHARED_STACK.split(':')[4]} us-east-1"),
+                            ("stack", "wave", 0)]
+    # both stacks that import its export need it: changing the export breaks them
+    assert {(f, v) for s, f, v in sections if s == "needed by"} == {
+        ("export shared-infra-ArtifactsBucketName", "orders-stack"), ("export shared-infra-ArtifactsBucketName", "legacy-billing")}
+    assert ("resource", "ArtifactsBucket") in {(s, f) for s, f, _ in sections}
+    # by ARN too, with the evidence for its origin in reading order
+    billing = query_rows(db_path, "stack", {"name": BILLING_STACK})
+    assert [r["value"] for r in billing if r["section"] == "evidence"] == [
+        "CDKMetadata Analytics v2:deflate64 -> 1.204.0", "Modules list @aws-cdk/core"]
+    order = ["stack", "evidence", "depends on", "needed by", "resource"]
+    seen = [r["section"] for r in billing]
+    assert seen == sorted(seen, key=order.index) and "depends on" in seen
 
 
 EXPECTATIONS = {
@@ -218,6 +258,9 @@ EXPECTATIONS = {
     "errors_and_failed_listings": check_errors_and_failed_listings,
     "resource": check_resource,
     "cloudformation_stacks": check_cloudformation_stacks,
+    "stacks_by_framework": check_stacks_by_framework,
+    "cdk_v1_upgrade_order": check_cdk_v1_upgrade_order,
+    "stack": check_stack,
 }
 
 
