@@ -2,7 +2,7 @@
 
 This is scaffolding for the demo and the tests, not product code: it is the one place that writes to
 AWS, so it builds its own boto3 clients and refuses any endpoint that is not a loopback moto server.
-It plays four roles: CloudFormation and CDK deploys (the templates in fixtures/), a `terraform apply`
+It plays four roles: CloudFormation, CDK and SAM deploys (the templates in fixtures/), a `terraform apply`
 (creating resources and writing the state a real apply would, with the AWS provider's attribute names),
 people clicking in the console (hand-made resources, drift), and AWS itself (service-linked roles).
 """
@@ -34,6 +34,61 @@ PLANTED_SECRETS = (
     "PLANTED-LAMBDA-TOKEN-d3m0",
     "PLANTED-CFN-NOECHO-d3m0",
 )
+
+
+@dataclass(frozen=True)
+class DemoStack:
+    """A stack the demo deploys: its name, its template under fixtures/, the parameters the deploying tool passes."""
+
+    name: str
+    template: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+# What `cdk bootstrap` (aws-cdk 2.1148.1, modern bootstrap, no options, into a fresh environment) passes to
+# fixtures/cdk/bootstrap/bootstrap-template.yaml: the AWS-managed S3 key (so no KMS key is made) and the public
+# access block on; options left unset (bucket name, qualifier, permissions boundary) take the defaults. It also
+# passes TrustedAccounts, TrustedAccountsForLookup and CloudFormationExecutionPolicies as "", which are their
+# defaults: they are left out here because moto splits a CommaDelimitedList it is given into a Python list and
+# DescribeStacks then shows "['']" (AWS shows ""), a value no real stack reports. The stack made is the same:
+# no trusted accounts, and the execution role gets AdministratorAccess.
+CDK_BOOTSTRAP_PARAMETERS = {
+    "FileAssetsBucketKmsKeyId": "AWS_MANAGED_KEY",
+    "PublicAccessBlockConfiguration": "true",
+}
+
+# Deploy order matters: a stack that imports an export comes after the stack that exports it (moto, like
+# CloudFormation, fails an import of an export that does not exist), and CDK v2 stacks read the bootstrap
+# version parameter. Waves: payments-network, CDKToolkit, legacy-platform, visit-counter import nothing;
+# orders-service imports payments-network; legacy-reports imports orders-service; legacy-ingest and legacy-audit
+# import legacy-platform; legacy-analytics imports legacy-ingest.
+DEMO_STACKS = (
+    DemoStack("payments-network", "cfn/payments-network.yaml", {"AdminPassword": "PLANTED-CFN-NOECHO-d3m0"}),
+    DemoStack("CDKToolkit", "cdk/bootstrap/bootstrap-template.yaml", CDK_BOOTSTRAP_PARAMETERS),
+    DemoStack("orders-service", "cdk/v2/cdk.out/orders-service.template.json"),
+    DemoStack("legacy-reports", "cdk/v1/cdk.out/legacy-reports.template.json"),
+    DemoStack("legacy-platform", "cdk/v1-multi/cdk.out/legacy-platform.template.json"),
+    DemoStack("legacy-ingest", "cdk/v1-multi/cdk.out/legacy-ingest.template.json"),
+    DemoStack("legacy-analytics", "cdk/v1-multi/cdk.out/legacy-analytics.template.json"),
+    DemoStack("legacy-audit", "cdk/v1-no-version-reporting/cdk.out/legacy-audit.template.json"),
+    DemoStack("visit-counter", "sam/visit-counter.yaml"),
+)
+
+
+# What the scan must say of the resources a demo stack lists, by type: its own (managed), or part of another
+# resource (an inline IAM policy belongs to its role). Types not named here are not checked one by one.
+STACK_RESOURCE_STATUS = {
+    "AWS::SQS::Queue": "managed",
+    "AWS::DynamoDB::Table": "managed",
+    "AWS::S3::Bucket": "managed",
+    "AWS::SNS::Topic": "managed",
+    "AWS::IAM::Role": "managed",
+    "AWS::ECR::Repository": "managed",
+    "AWS::SSM::Parameter": "managed",
+    "AWS::Lambda::Function": "managed",
+    "AWS::Logs::LogGroup": "managed",
+    "AWS::IAM::Policy": "child",
+}
 
 
 def _loopback_only(endpoint: str) -> str:
@@ -83,22 +138,23 @@ class Builder:
             StackName=name,
             TemplateBody=body,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         return cfn.describe_stacks(StackName=name)["Stacks"][0]
 
     def deploy_cloudformation(self) -> None:
-        self.deploy_stack("payments-network", FIXTURES / "cfn" / "payments-network.yaml",
-                          parameters={"AdminPassword": "PLANTED-CFN-NOECHO-d3m0"})
-        self.deploy_stack("CDKToolkit", FIXTURES / "cfn" / "cdk-bootstrap.yaml")
-        self.deploy_stack("orders-service", FIXTURES / "cdk" / "v2" / "cdk.out" / "orders-service.template.json")
-        self.deploy_stack("legacy-reports", FIXTURES / "cdk" / "v1" / "cdk.out" / "legacy-reports.template.json")
+        for stack in DEMO_STACKS:
+            self.deploy_stack(stack.name, FIXTURES / stack.template, parameters=stack.parameters)
         cfn = self.client("cloudformation")
-        for stack in ("payments-network", "CDKToolkit", "orders-service", "legacy-reports"):
-            for summary in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]:
-                if summary.get("ResourceType") in ("AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket"):
-                    self.estate.expect(summary["PhysicalResourceId"].rsplit("/", 1)[-1], "managed")
+        for stack in DEMO_STACKS:
+            for summary in cfn.list_stack_resources(StackName=stack.name)["StackResourceSummaries"]:
+                status = STACK_RESOURCE_STATUS.get(summary.get("ResourceType"))
+                if status:
+                    physical_id = summary["PhysicalResourceId"]
+                    # a queue's physical id is its URL; the scan knows it by name
+                    key = physical_id.rsplit("/", 1)[-1] if physical_id.startswith("http") else physical_id
+                    self.estate.expect(key, status)
         # Drift on a CloudFormation resource: someone raised the payments queue's timeout by hand.
         queue = self.client("sqs").get_queue_url(QueueName="payments-events")["QueueUrl"]
         self.client("sqs").set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "300"})

@@ -143,11 +143,12 @@ def canonical_policy(value: Any) -> Any:
         except ValueError:
             return value
 
+    # IAM holds no null in a policy: a null is an emulator's rendering of AWS::NoValue (moto keeps the item)
     def canon(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: canon(v) for k, v in sorted(node.items())}
+            return {k: canon(v) for k, v in sorted(node.items()) if v is not None}
         if isinstance(node, list):
-            items = [canon(v) for v in node]
+            items = [canon(v) for v in node if v is not None]
             if len(items) == 1:
                 return items[0]
             return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))

@@ -175,6 +175,22 @@ def test_no_false_drift_from_ordering_spelling_defaults_or_unresolved_values():
     assert compare(logs, {"retention_in_days": 0}, {}, {}, {}) == []  # never expire: 0 in Terraform, absent live
 
 
+def test_nulls_an_emulator_leaves_for_no_value_in_a_policy_are_no_drift():
+    """moto's CloudFormation renders `Fn::If [cond, x, !Ref AWS::NoValue]` inside a list as null instead of
+    dropping the item (the CDK bootstrap roles' trust policies), and IAM then answers those nulls. IAM itself
+    holds no null in a policy, so a null item or value is no statement, never drift."""
+    role = CATALOG["AWS::IAM::Role"]
+    assume = {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": "123456789012"}}
+    tag = {"Action": "sts:TagSession", "Effect": "Allow", "Principal": {"AWS": "123456789012"}}
+    declared = {"Version": "2012-10-17", "Statement": [assume, tag]}
+    moto_answer = {"Version": "2012-10-17", "Statement": [None, None, {**assume, "Condition": None}, tag]}
+    assert compare(role, {"assume_role_policy": declared}, None, {"assume_role_policy": moto_answer}, None) == []
+    # ... while a statement that is really there, or really gone, still is drift
+    widened = {"Version": "2012-10-17", "Statement": [None, assume, tag, {**tag, "Principal": {"AWS": "*"}}]}
+    assert compare(role, {"assume_role_policy": declared}, None, {"assume_role_policy": widened}, None) != []
+    assert compare(role, {"assume_role_policy": declared}, None, {"assume_role_policy": {"Statement": [None, assume]}}, None) != []
+
+
 def test_real_differences_are_drift():
     live_rules = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
     diff = compare(SG, {"ingress": []}, {"team": "a"}, {"ingress": live_rules}, {"team": "b", "extra": "1"})
