@@ -16,7 +16,7 @@ from importers.stack_links import StackReferences, reference_rows, references_fr
 
 REPO = Path(__file__).resolve().parents[1]
 ORDERS_TEMPLATE = REPO / "fixtures" / "cdk" / "v2" / "cdk.out" / "orders-service.template.json"
-BOOTSTRAP_TEMPLATE = REPO / "fixtures" / "cfn" / "cdk-bootstrap.yaml"
+BOOTSTRAP_TEMPLATE = REPO / "fixtures" / "cdk" / "bootstrap" / "bootstrap-template.yaml"
 PAYMENTS_TEMPLATE = REPO / "fixtures" / "cfn" / "payments-network.yaml"
 CFN_CORPUS = CORPUS / "cfn"
 AWS_TEMPLATES = CFN_CORPUS / "aws-cloudformation__aws-cloudformation-templates"
