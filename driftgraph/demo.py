@@ -139,6 +139,7 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
     from rich.markup import escape
     from rich.table import Table
 
+    from graph.cdk_audit import audit_summary, build_audit
     from graph.report import build_report
     from graph.store import open_database
 
@@ -170,8 +171,10 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
     )
     for note in result["estate"].notes:
         console.print(f"  planted: {escape(note)}")
+    console.print(audit_summary(build_audit(open_database(db_path))), markup=False)
     shown = escape(str(db_path))  # a path is text, not rich markup: `[bold]` in a folder name stays as written
-    console.print(f"database: {shown}  (report: driftgraph report --db {shown} --format markdown)")
+    console.print(f"database: {shown}  (report: driftgraph report --db {shown} --format markdown; "
+                  f"CDK audit: driftgraph cdk-audit --db {shown} --format html -o cdk-audit.html)")
     if serve:
         from driftgraph.serve import serve as serve_datasette
 

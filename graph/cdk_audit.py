@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from graph.report import _loads, escape_markdown, latest_scan_id
+from graph.report import _loads, escape_markdown, latest_scan_id, printable
 from graph.stack_deps import StackEdge, blast_radius, stored_graph, upgrade_waves
 
 SCHEMA = "driftgraph/cdk-audit/1"
@@ -189,6 +189,21 @@ def _blockers(stack: dict, importers: dict[tuple[str, str], list[str]],
 
 
 # ------------------------------------------------------------------------------------------------ rendering
+
+
+def audit_summary(audit: dict[str, Any]) -> str:
+    """A few lines for a terminal: stacks by framework, the v1 stacks, the waves to upgrade them in."""
+    summary, names = audit["summary"], _names(audit)
+    frameworks = ", ".join(f"{count} {framework}" for framework, count in summary["by_framework"].items())
+    lines = [f"CDK audit: {summary['stacks']} stacks ({frameworks}); {summary['waves']} upgrade waves, "
+             f"{summary['cycles']} cycles"]
+    v1 = {s["id"] for s in audit["stacks"] if s["framework"] == V1}
+    for index, wave in enumerate(audit["waves"]):
+        in_wave = [names[x] for x in wave if x in v1]
+        if in_wave:
+            lines.append(f"  v1 wave {index}: {', '.join(sorted(in_wave))}")
+    return "\n".join(printable(line) for line in lines)
+
 
 
 def _md(value: Any) -> str:
