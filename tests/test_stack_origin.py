@@ -508,3 +508,32 @@ def test_odd_shapes_are_read_as_unknown_never_raise():
     assert "CheckBootstrapVersion rule" in origin.evidence
     assert "aws:cdk:path metadata on 9 resources" in origin.evidence
     assert not [e for e in origin.evidence if "copilot" in e or "Serverless" in e]
+
+
+# ------------------------------------------------------------------------- the real outputs in fixtures/
+
+
+def _fixture(relative: str) -> dict:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / relative
+    return load_template(path.read_text(encoding="utf-8"), str(path))
+
+
+def test_real_fixtures_of_every_tool_are_classified_as_the_tool_that_made_them():
+    """Each made by its own tool (see fixtures/*/README.md): serverless@3 package, the SAM translator, the CDK CLIs."""
+    sam_original, sam_processed = _fixture("sam/visit-counter.yaml"), _fixture("sam/visit-counter.processed.json")
+    cases = {
+        "serverless": stack_origin(_fixture("serverless/cloudformation-template-update-stack.json")),
+        "sam (original)": stack_origin(sam_original),
+        "sam (processed, with its original)": stack_origin(sam_processed, original=sam_original),
+        "sam (processed alone)": stack_origin(sam_processed),
+        "bootstrap": stack_origin(_fixture("cdk/bootstrap/bootstrap-template.yaml"), stack_name="CDKToolkit"),
+        "v1 chain": stack_origin(_fixture("cdk/v1-multi/cdk.out/legacy-ingest.template.json")),
+        "v1 without metadata": stack_origin(_fixture("cdk/v1-no-version-reporting/cdk.out/legacy-audit.template.json")),
+    }
+    assert {name: origin.framework for name, origin in cases.items()} == {
+        "serverless": "serverless", "sam (original)": "sam", "sam (processed, with its original)": "sam",
+        "sam (processed alone)": "sam", "bootstrap": "cdk-bootstrap", "v1 chain": "cdk-v1",
+        "v1 without metadata": "cdk",
+    }
+    assert cases["v1 chain"].cdk_version == "1.204.0" and cases["v1 chain"].synthesizer == "legacy"
+    assert any("bootstrap version 33" in fact for fact in cases["bootstrap"].evidence)
