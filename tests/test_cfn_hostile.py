@@ -303,6 +303,18 @@ def test_time_budget_stops_the_block_and_names_itself():
     _spin(0.3)  # a budget that finished in time leaves no timer behind
 
 
+def test_a_budget_whose_alarm_was_swallowed_still_ends_over_budget():
+    """The alarm lands wherever the interpreter is: in a garbage collector's finalizer its exception is ignored.
+    The block then runs on to its end, which is still over budget: said so there."""
+    with pytest.raises(BudgetExceeded) as caught:
+        with time_budget(0.1, "swallowed.yaml"):
+            try:
+                _spin(30)
+            except BudgetExceeded:
+                pass  # as a finalizer running at that moment would
+    assert caught.value.what == "swallowed.yaml"
+
+
 def test_time_budget_rearms_an_outer_budget():
     with pytest.raises(BudgetExceeded) as caught:
         with time_budget(0.3, "outer"):
