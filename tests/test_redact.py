@@ -592,4 +592,3 @@ def test_names_that_are_not_utf8_or_hold_secrets_never_fail_a_scan_nor_leak(tmp_
     assert connection.execute("select count(distinct id) from resources").fetchone()[0] == 2, "masked ids stay apart"
     assert connection.execute("select count(*) from resources join owners on owners.resource_id = resources.id").fetchone()[0] == 1
     assert connection.execute("select path from sources order by path").fetchall()[0][0] == "states/st\\udcffate.tfstate"
-
