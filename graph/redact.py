@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
+import urllib.parse
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +21,44 @@ REDACTED = "<redacted>"
 
 # A key's words: `DB_PASSWORD`, `dbPassword`, `x-api-key`, `password.v2`, `XMLHttpToken` split alike.
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Runs of Latin letters and digits (split further by _WORD) or of letters of other scripts (one word each:
+# `Описание_пароль` is two words, `数据库密码` one).
+_SCRIPT_RUN = re.compile(r"[A-Za-z0-9]+|[^\W_A-Za-z0-9]+")
+
+# Look-alikes of Latin letters in Cyrillic and Greek (after NFKC, which already folds full-width and
+# mathematical letters): `pаssword` with a Cyrillic "а" is read as `password`. A small fold, not Unicode's
+# whole confusables table: the letters a key can be disguised with.
+_CONFUSABLES = str.maketrans(
+    "аАвВеЕһНіІјЈкКмМоОрРсСтТуУхХѕЅԁԛԝүҮ"  # Cyrillic
+    "αΑβΒεΕζΖηΗιΙκΚμΜνΝοΟρΡτΤυΥχΧ",  # Greek
+    "aABBeEhHiIjJkKmMoOpPcCtTyYxXsSdqwyY"
+    "aABBeEZZnHiIkKuMvNoOpPtTuYxX",
+)
+
+
+def _unicode_format(char: str) -> bool:
+    return unicodedata.category(char) == "Cf"
+
+
+def _readable(text: str) -> str:
+    """NFKC (full-width and styled letters, full-width punctuation) without invisible format characters
+    (zero-width spaces and joiners, soft hyphens)."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(char for char in text if not _unicode_format(char))
+
+
+def normalize_key(key: str) -> str:
+    """A key as it reads, with Cyrillic and Greek look-alikes of Latin letters folded to Latin."""
+    return _readable(key).translate(_CONFUSABLES)
+
+
+def _words(key: str) -> list[str]:
+    words: list[str] = []
+    for run in _SCRIPT_RUN.findall(key):
+        words += [w.lower() for w in _WORD.findall(run)] if run.isascii() else [run.lower()]
+    return words
 
 # A key holding one of these words holds a secret (`db_password`, `ApiToken`, `client_secret`, `MYSQL_PWD`).
 SECRET_WORDS = frozenset(
@@ -27,21 +67,29 @@ SECRET_WORDS = frozenset(
         "credential", "credentials", "creds", "signature", "authorization", "psk",
         # the phrases below, written as one word (`APIKEY`, `privatekey`, `ConnectionString` is two words)
         "apikey", "apikeys", "privatekey", "authkey", "signingkey", "secretkey", "presharedkey",
-        "connectionstring", "userdata",
+        "connectionstring", "userdata", "sessionkey",
+        "passcode", "passcodes", "pincode",
+        # "password", "secret", "token" in the languages tag keys are most often written in besides English
+        "passwort", "kennwort", "motdepasse", "contraseña", "contrasena", "senha", "wachtwoord", "lösenord",
+        "passord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó", "пароль", "секрет", "токен",
+        "密码", "密碼", "パスワード", "비밀번호",
     }
 )
-# ...or one ending so, as one word: `PGPASSWORD`, `dbpassword`, `clientsecret`, `apitoken`, `mysqlpwd`.
-# English has no ordinary word with these endings; `pass` is not among them (compass, bypass).
-SECRET_ENDINGS = ("password", "passwords", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "tokens",
-                  "credential", "credentials")
+# ...or one ending so, as one word: `PGPASSWORD`, `dbpassword`, `clientsecret`, `apitoken`, `mysqlpwd`,
+# `数据库密码` (scripts without spaces run words together). English has no ordinary word with these endings;
+# `pass` is not among them (compass, bypass), nor `pin` (spin, napkin).
+SECRET_ENDINGS = ("password", "passwords", "passwd", "passphrase", "passcode", "pwd", "secret", "secrets", "token",
+                  "tokens", "credential", "credentials", "passwort", "kennwort", "пароль", "密码", "密碼", "パスワード",
+                  "비밀번호")
 # ...or these words in a row.
 SECRET_PHRASES = (
     ("api", "key"), ("private", "key"), ("auth", "key"), ("signing", "key"), ("shared", "key"), ("preshared", "key"),
-    ("connection", "string"), ("user", "data"), ("access", "key"), ("encryption", "key"),
+    ("connection", "string"), ("user", "data"), ("access", "key"), ("encryption", "key"), ("session", "key"),
+    ("pass", "word"), ("pass", "phrase"), ("pass", "code"), ("pin", "code"),
 )
-# Secret only as the last word (`pass=`, `db_pass`, `proxy_auth`, `DB_PW`): earlier they are verbs or kinds
-# (`pass_role`).
-SECRET_LAST_WORDS = frozenset({"pass", "auth", "pw"})
+# Secret only as the last word (`pass=`, `db_pass`, `proxy_auth`, `DB_PW`, `PIN`, `card_pin`, `Set-Cookie`):
+# earlier they are verbs or kinds (`pass_role`, `pin_policy`, `cookie_banner`).
+SECRET_LAST_WORDS = frozenset({"pass", "auth", "pw", "pin", "cookie", "cookies"})
 # A key ending in one of these names or describes a secret instead of holding it: `secret_arn`, `SecretId`,
 # `password_policy`, `PasswordLastUsed`, `token_ttl`, `master_user_secret.kms_key_id`.
 IDENTIFIER_LAST_WORDS = frozenset(
@@ -49,6 +97,8 @@ IDENTIFIER_LAST_WORDS = frozenset(
         "arn", "arns", "id", "ids", "name", "names", "policy", "policies", "type", "types", "ttl", "length", "age",
         "expiry", "expiration", "expires", "at", "version", "versions", "enabled", "required", "used", "date",
         "time", "timestamp", "count", "url", "uri", "endpoint", "status", "state", "path",
+        # where a secret is read from, not the secret: `password_file`, `--password-stdin`
+        "file", "stdin", "prompt",
     }
 )
 # A file name is no key (`secrets.tfstate: invalid JSON at line 3`, as importers word their messages).
@@ -68,9 +118,19 @@ _SECRET, _CONTAINER, _PLAIN = "secret", "container", "plain"
 
 @lru_cache(maxsize=16384)
 def _key_kind(key: str) -> str:
-    """Whether a key names a secret, a container of environment variables, or neither (cached: keys repeat)."""
+    """Whether a key names a secret, a container of environment variables, or neither (cached: keys repeat).
+
+    Judged as written (NFKC: `пароль` is Russian) and, when that says plain, with look-alike letters folded
+    (`pаssword` with a Cyrillic "а" is a disguise of the English word)."""
+    readable = _readable(key)
+    kind = _kind_of_key(readable)
+    folded = readable.translate(_CONFUSABLES)
+    return _kind_of_key(folded) if kind == _PLAIN and folded != readable else kind
+
+
+def _kind_of_key(key: str) -> str:
     key = key.rsplit(":", 1)[-1]  # an IAM condition key (`token.actions.githubusercontent.com:aud`) by its last part
-    words = [w.lower() for w in _WORD.findall(key)]
+    words = _words(key)
     if not words:
         return _PLAIN
     if "_".join(words) in NOT_SECRET_KEYS:
@@ -131,6 +191,18 @@ _SHAPES = (
     # 40 characters of the base64 alphabet: perhaps an AWS secret access key (judged in _aws_secret_shaped)
     r"|(?P<b64>(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))"
 )
+# A secret handed to a command or named in prose, its value after a space; read in redact_text.
+_COMMANDS = (
+    # mysql's password glued to its flag (`mysql -uroot -pS3cret`), after a mysql command on the same line only:
+    # elsewhere `-p` is a port or a flag of its own (`ssh -p2222`, `mkdir -p`); `-p VALUE` makes mysql prompt
+    r"(?P<mysql>\b(?:mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlslap)\b"
+    r"[^\n]{0,300}?[ \t]-p(?=[^\s\-]))"
+    # a command-line flag named as a secret, its argument after a space (`--password X`, `-token X`)
+    r"|(?P<flag>(?<![\w\-])--?(?P<fkey>[A-Za-z][\w.\-]{0,100})[ \t]+(?=[^\s\-]))"
+    # a secret word, perhaps `is`, then a value (`token X`, `my password is X`): masked when it looks like one
+    r"|(?P<prose>(?<![\w\-.])(?P<pkey>(?i:pass(?:word|wd|phrase|code)|pwd|token|secret|api[ _\-]?key|pin))"
+    r"(?:[ \t]+(?i:is|was))?[ \t]+(?=\S))"
+)
 # Text with structure in it (`=`, `:`, a PEM line); the first alternative that matches leftmost wins.
 _STRUCTURED = re.compile(
     # a PEM private key, BEGIN through END (or to the end of the text when END is missing)
@@ -145,10 +217,10 @@ _STRUCTURED = re.compile(
     # with no space after it (`tight`) also joins `host:port` and `service:key`: see _tight_pair_is_secret.
     r"|(?P<pair>(?<![\w.\-])(?P<kq>\\?[\"']|)(?P<key>[\w.\-]++)(?P=kq)"
     r"[ \t]*+(?:=[ \t]*+|:[ \t]++|:(?=\\?[\"'])|(?P<tight>:)(?=[^\s:/])))"
-    r"|" + _SHAPES
+    r"|" + _COMMANDS + "|" + _SHAPES
 )
-# Text without `=`, `:` or a PEM line (most names and descriptions) can only hold a shape.
-_UNSTRUCTURED = re.compile(_SHAPES)
+# Text without `=`, `:` or a PEM line (most names and descriptions) can only hold a shape or a command's secret.
+_UNSTRUCTURED = re.compile(_COMMANDS + "|" + _SHAPES)
 
 # Inside a URL: the password of `scheme://user:password@host`, and `?token=...&` query parameters.
 _URL_PASSWORD = re.compile(r"(?<=://)([^/?#@:\s]*):([^/?#@\s]+)@")
@@ -187,7 +259,7 @@ def _tight_pair_is_secret(key: str) -> bool:
     condition key or a host, and what follows the colon is part of it."""
     if not is_secret_key(key):
         return False
-    words = _WORD.findall(key)
+    words = _words(normalize_key(key))
     return is_secret_key("_".join(words[-2:]))
 
 
@@ -197,6 +269,25 @@ def _pair_is_secret(key: str, match: re.Match) -> bool:
     if key.lower() in VALUE_KEYS and not match.group("kq") and "=" not in match.group(0):
         return False  # prose (`Expecting value: line 1 column 1`); `value=...` and `"Value": ...` still go
     return is_secret_key(key)
+
+
+def _looks_like_credential(value: str, key: str) -> bool:
+    """Whether the word after a secret word in prose is the secret (`token SECRETWORD68`, `PIN 482915`) rather
+    than prose (`rotates the password weekly`, `Secret Manager`, `Secret (NoEcho)`, `password policy v2`):
+    quoted, or six or more characters mixing letters with digits or symbols, or digits alone (four or more
+    after `pin`, six after the others). A CamelCase word is a name, not a secret."""
+    if value[:1] in ("'", '"'):
+        return True
+    if value[:1] in "([{<":
+        return False  # an aside
+    value = value.rstrip(".,;:!?)")
+    if value.startswith("/") or "://" in value or value.lower().startswith("arn:"):
+        return False  # a path, URL or ARN names where a secret is kept
+    digits = sum(char.isdigit() for char in value)
+    letters = sum(char.isalpha() for char in value)
+    if letters == 0:
+        return digits == len(value) and digits >= (4 if key.lower() == "pin" else 6)
+    return len(value) >= 6 and any(char.isdigit() or char in "!@#$%^&*+=~" for char in value)
 
 
 def _redact_url(url: str) -> str:
@@ -226,10 +317,39 @@ def _redact_xml_elements(text: str) -> str:
                             else m.group(0), text)
 
 
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _decoded_view(text: str) -> str:
+    """The text as it reads once decoded: JSON `\\u` escapes and URL encoding undone, NFKC, invisible
+    characters dropped, look-alike letters folded (`pass\\u0077ord`, `password%3D`, `Password：`)."""
+    if "\\u" in text:
+        text = _JSON_ESCAPE.sub(
+            lambda m: m.group(0) if 0xD800 <= int(m.group(1), 16) <= 0xDFFF else chr(int(m.group(1), 16)), text
+        )
+    if "%" in text:
+        text = urllib.parse.unquote(text, errors="surrogateescape")
+    return normalize_key(text)
+
+
 def redact_text(text: str) -> str:
-    """Mask secret spans inside free text (error messages, reasons, descriptions, values under plain keys)."""
+    """Mask secret spans inside free text (error messages, reasons, descriptions, values under plain keys).
+
+    A text that spells a secret in disguise (encoded, full-width, with look-alike letters) is read decoded too;
+    when that shows a secret, the decoded text is what comes out, masked: ordinary text keeps its bytes."""
     if not text:
         return text
+    masked = _mask_spans(text)
+    if masked.isascii() and "%" not in masked and "\\u" not in masked:
+        return masked
+    view = _decoded_view(masked)
+    if view == masked:
+        return masked
+    revealed = _mask_spans(view)
+    return masked if revealed == view else revealed
+
+
+def _mask_spans(text: str) -> str:
     if "</" in text:
         text = _redact_xml_elements(text)
     structured = "=" in text or ":" in text or "-----" in text
@@ -254,6 +374,17 @@ def redact_text(text: str) -> str:
                 if value is not None:
                     replacement += text[end : value.start("text")] + _masked_value(value.group("text"))
                     end = value.end()
+        elif kind in ("mysql", "flag", "prose"):
+            key = match.group("fkey") or match.group("pkey") or "p"
+            replacement = match.group(0)
+            value = _PAIR_VALUE.match(text, end) if kind != "flag" or is_secret_key(key) else None
+            if value is not None and (kind != "prose" or _looks_like_credential(value.group("text"), key)):
+                replacement += text[end : value.start("text")] + _masked_value(value.group("text"))
+                end = value.end()
+            elif kind != "mysql":
+                # not a secret: only the key is passed over, and what follows is read on as text
+                end = match.end("fkey" if kind == "flag" else "pkey")
+                replacement = text[start:end]
         elif kind == "shape":
             bearer = match.start("bearer")
             replacement = (text[start:bearer] if bearer >= 0 else "") + REDACTED

@@ -20,10 +20,10 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from graph.drift import pick_values
+from graph.drift import pick_values, tags_from_pairs
 from graph.records import GLOBAL, TERRAFORM, FailedSource, ImportResult, Owner, Record, SourceError, source_row
 from graph.redact import redact_text
-from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES
+from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES, function
 from importers.inputs import DEFAULT_MAX_BYTES, Found, InputProblem, find_files, read_file, read_head, too_large
 
 SOURCE_KIND = "terraform_state"
@@ -46,6 +46,7 @@ LOADED, ERROR, SUPERSEDED, REFUSED, SKIPPED = "loaded", "error", "superseded", "
 
 # Classes of managed instances: only the first three become records.
 CATALOGED, CHILD, UNCATALOGED, BOOKKEEPING, NOT_AWS = "cataloged", "child", "uncataloged", "bookkeeping", "not_aws"
+CLOUD_CONTROL = "cloud_control"  # a cataloged type declared through the awscc (Cloud Control API) provider
 
 # Attributes that name the resource itself on every type. Others (key_name, zone_id, allocation_id,
 # cluster_identifier) name a *different* resource on most types, so only the catalog's own id attribute is added.
@@ -91,7 +92,79 @@ CREDENTIAL_IDENTIFIERS: dict[str, tuple[str, ...]] = {
     "aws_codepipeline_webhook": ("url",),
     # likewise for an Amplify branch's build
     "aws_amplify_webhook": ("url",),
+    # the same webhook through Cloud Control
+    "awscc_codepipeline_webhook": ("url",),
 }
+# The awscc provider manages resources through the Cloud Control API and names each type after its
+# CloudFormation type: "awscc_", the service lowercased, the resource snake-cased (AWS::EC2::VPCEndpoint ->
+# awscc_ec2_vpc_endpoint), as hashicorp/terraform-provider-awscc's internal/naming does.
+AWSCC_PREFIX = "awscc_"
+_AWSCC_SPELLINGS = {"CloudFormation": "Cloudformation", "CloudFront": "Cloudfront", "CloudWatch": "Cloudwatch",
+                    "FSx": "Fsx"}
+
+
+def _snake_case(name: str) -> str:
+    """A CloudFormation name in awscc's snake case: a '_' where case changes, an acronym kept whole (DBInstance ->
+    db_instance, VPCEndpoint -> vpc_endpoint, V2 stays v2 before a capital)."""
+    for old, new in _AWSCC_SPELLINGS.items():
+        name = name.replace(old, new)
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        upper, lower, digit = "A" <= ch <= "Z", "a" <= ch <= "z", "0" <= ch <= "9"
+        after = name[i + 1] if i + 1 < len(name) else ""
+        upper_next, lower_next, digit_next = "A" <= after <= "Z", "a" <= after <= "z", "0" <= after <= "9"
+        if (upper and lower_next) or (lower and (upper_next or digit_next)) or (digit and (upper_next or lower_next)):
+            if upper and lower_next and i > 0 and "A" <= name[i - 1] <= "Z":
+                out.append("_")  # the last capital of an acronym starts the next word
+            out.append(ch.lower() + ("_" if lower or digit else ""))
+        else:
+            out.append(ch.lower() if upper or lower or digit else "_")
+    return "".join(out)
+
+
+def awscc_type_name(cloudformation_type: str) -> str:
+    """The awscc provider's Terraform type for a CloudFormation type (AWS::SQS::Queue -> awscc_sqs_queue)."""
+    _, service, resource = cloudformation_type.split("::")
+    return f"{AWSCC_PREFIX}{service.lower()}_{_snake_case(resource)}"
+
+
+# Per cataloged type, the awscc attribute holding our natural id (the CloudFormation property, snake-cased,
+# as the provider's generated schemas spell it; a property named `Id` becomes `<resource>_id`). Read from
+# terraform-provider-awscc's internal/aws/*/*_resource_gen.go attribute maps.
+AWSCC_ID_ATTRIBUTES: dict[str, str] = {
+    "AWS::EC2::VPC": "vpc_id", "AWS::EC2::Subnet": "subnet_id", "AWS::EC2::SecurityGroup": "group_id",
+    "AWS::EC2::Instance": "instance_id", "AWS::EC2::Volume": "volume_id", "AWS::EC2::EIP": "allocation_id",
+    "AWS::EC2::NatGateway": "nat_gateway_id", "AWS::EC2::InternetGateway": "internet_gateway_id",
+    "AWS::EC2::RouteTable": "route_table_id", "AWS::EC2::NetworkInterface": "network_interface_id",
+    "AWS::EC2::NetworkAcl": "network_acl_id", "AWS::EC2::KeyPair": "key_name",
+    "AWS::EC2::LaunchTemplate": "launch_template_id", "AWS::EC2::VPCEndpoint": "vpc_endpoint_id",
+    "AWS::AutoScaling::AutoScalingGroup": "auto_scaling_group_name", "AWS::S3::Bucket": "bucket_name",
+    "AWS::IAM::Role": "role_name", "AWS::IAM::User": "user_name", "AWS::IAM::Group": "group_name",
+    "AWS::IAM::ManagedPolicy": "policy_arn", "AWS::IAM::InstanceProfile": "instance_profile_name",
+    "AWS::Lambda::Function": "function_name", "AWS::SQS::Queue": "queue_name", "AWS::SNS::Topic": "topic_arn",
+    "AWS::DynamoDB::Table": "table_name", "AWS::Kinesis::Stream": "name",
+    "AWS::RDS::DBInstance": "db_instance_identifier", "AWS::RDS::DBCluster": "db_cluster_identifier",
+    "AWS::RDS::DBSubnetGroup": "db_subnet_group_name", "AWS::ElastiCache::CacheCluster": "cluster_name",
+    "AWS::ElastiCache::ReplicationGroup": "replication_group_id", "AWS::EFS::FileSystem": "file_system_id",
+    "AWS::KMS::Key": "key_id", "AWS::KMS::Alias": "alias_name", "AWS::Logs::LogGroup": "log_group_name",
+    "AWS::CloudWatch::Alarm": "alarm_name", "AWS::ECS::Cluster": "cluster_name",
+    "AWS::ECS::Service": "service_arn", "AWS::ECS::TaskDefinition": "task_definition_arn",
+    "AWS::ECR::Repository": "repository_name",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": "load_balancer_arn",
+    "AWS::ElasticLoadBalancingV2::TargetGroup": "target_group_arn",
+    "AWS::ElasticLoadBalancingV2::Listener": "listener_arn", "AWS::Route53::HostedZone": "hosted_zone_id",
+    "AWS::SSM::Parameter": "name", "AWS::SecretsManager::Secret": "secret_id", "AWS::Events::Rule": "name",
+    "AWS::CloudFormation::Stack": "stack_id",
+}
+# Types whose Cloud Control identifier (the awscc `id`) is not their natural id, even through the type's
+# physical-id mapping: a security group's `Id` (a name in a default VPC), an EIP's "ip|allocation", an ECS
+# service's "arn|cluster", a rule's ARN. For the others `id` stands in when the attribute above is missing.
+AWSCC_ID_IS_NOT_NATURAL = frozenset(
+    {"AWS::EC2::SecurityGroup", "AWS::EC2::EIP", "AWS::ECS::Service", "AWS::Events::Rule"}
+)
+# awscc type -> (catalog row, the attribute holding its natural id)
+AWSCC_TYPES = {awscc_type_name(type_): (CATALOG[type_], attribute) for type_, attribute in AWSCC_ID_ATTRIBUTES.items()}
+
 # `tags_all` is `tags` plus the provider's default_tags: a key sensitive in one is the same value in the other.
 TAG_ATTRIBUTES = ("tags", "tags_all")
 
@@ -1153,6 +1226,8 @@ def classify(instance: Instance) -> str:
     """What an instance is to us: a cataloged resource, a child of one, another AWS type, or none of ours."""
     if instance.type in BOOKKEEPING_TYPES:
         return BOOKKEEPING
+    if instance.type.startswith(AWSCC_PREFIX):  # AWS too, through Cloud Control, whatever the provider's name
+        return CLOUD_CONTROL if instance.type in AWSCC_TYPES else UNCATALOGED
     if instance.provider.type != "aws" and not instance.type.startswith("aws_"):
         return NOT_AWS
     if instance.type in TERRAFORM_TYPES:  # before CHILD_TYPES: aws_default_network_acl is both
@@ -1169,7 +1244,7 @@ def to_records(parsed: ParsedState, source: str, defaults: Defaults = Defaults()
     say, else `defaults.region`; with none of these it has no region (None), which reconcile reads as "any
     scanned region": a guess would make it missing in one region and unmanaged in another."""
     kept = [(instance, classify(instance)) for instance in parsed.instances]
-    kept = [(instance, kind) for instance, kind in kept if kind in (CATALOGED, CHILD, UNCATALOGED)]
+    kept = [(instance, kind) for instance, kind in kept if kind in (CATALOGED, CLOUD_CONTROL, CHILD, UNCATALOGED)]
     own = [own_location(_visible(instance), instance.type, instance.identity) for instance, _ in kept]
     by_provider = provider_locations([(instance.provider, location) for (instance, _), location in zip(kept, own)])
     accounts = {location.account for location in own if location.account}
@@ -1182,6 +1257,8 @@ def to_records(parsed: ParsedState, source: str, defaults: Defaults = Defaults()
         owner = Owner(tool="terraform", source=source, address=instance.address, framework="terraform")
         if kind == CATALOGED:
             records.append(_cataloged_record(instance, account, regional, owner))
+        elif kind == CLOUD_CONTROL:
+            records.append(_cloud_control_record(instance, account, regional, owner))
         elif kind == CHILD:
             records.append(_child_record(instance, account, regional, owner))
         else:
@@ -1299,6 +1376,58 @@ def _cataloged_record(instance: Instance, account, region, owner: Owner) -> Reco
         raw_type=instance.type,
         note=_join_notes(note, _tainted_note(instance)),
     )
+
+
+def _cloud_control_record(instance: Instance, account, region, owner: Owner) -> Record:
+    """A cataloged type declared through awscc, found by the attribute holding its natural id, else by its
+    Cloud Control id where that names it; with neither it gives no identifier, and reconcile makes every
+    unowned live resource of its type and place `unknown`, never `unmanaged`.
+
+    No attribute is compared: the catalog's Terraform paths are the aws provider's names, which awscc spells
+    otherwise (`visibility_timeout`, not `visibility_timeout_seconds`), so each would read as unset: false drift."""
+    row, id_attribute = AWSCC_TYPES[instance.type]
+    attributes = _visible(instance)
+    natural_id = _identifier(attributes.get(id_attribute))
+    note = None
+    cloud_control_id = _identifier(attributes.get("id"))
+    if natural_id is None and cloud_control_id is not None and row.type not in AWSCC_ID_IS_NOT_NATURAL:
+        natural_id = function(row.physical_id)(cloud_control_id) if row.physical_id else cloud_control_id
+        note = f"no {id_attribute} in state; matched by its Cloud Control id"
+    elif natural_id is None:
+        note = f"no {id_attribute} in state: cannot be found live"
+    if natural_id is not None and row.lowercase_id:
+        natural_id = natural_id.lower()
+    if row.is_global:
+        region = GLOBAL
+    name = natural_id if NAME_LIKE_ID.search(id_attribute) and note is None else None
+    tags = _cloud_control_tags(attributes)
+    name = name or _identifier(attributes.get("name")) or (_identifier(tags.get("Name")) if tags else None)
+    return Record(
+        source_kind=TERRAFORM,
+        type=row.type,
+        account=account,
+        region=region,
+        natural_id=natural_id,
+        arn=_arn_of(attributes),
+        name=name,
+        aliases=_aliases(attributes, ("id", "arn"), natural_id, row.lowercase_id) if natural_id else (),
+        tags=tags,
+        attributes={},
+        owner=owner,
+        raw_type=instance.type,
+        note=_join_notes(note, _tainted_note(instance)),
+    )
+
+
+def _cloud_control_tags(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+    """awscc tags: a list of {key, value} on most types, a map on some. None (not compared) when absent or of
+    another shape: tags read wrong would all be drift."""
+    value = attributes.get("tags")
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list) and all(isinstance(pair, dict) and isinstance(pair.get("key"), str) for pair in value):
+        return tags_from_pairs(value, "key", "value")
+    return None
 
 
 def _child_record(instance: Instance, account, region, owner: Owner) -> Record:

@@ -314,6 +314,106 @@ def test_a_drift_attribute_is_secret_by_its_path(attribute, value, secret):
     assert is_secret_attribute(attribute, value) is secret
 
 
+# ------------------------------------------------------------------------------ disguised keys and prose shapes
+# Where the line is drawn, in both directions:
+# - a key is secret by its words (`Passcode`, `PIN`, `db_pass_word`, `sessionKey`, `cookie`) after the text is
+#   normalised (NFKC width folding, format characters dropped, Cyrillic and Greek look-alikes of Latin letters
+#   folded), and "password" in a few other languages counts as the English word does. `pin` and `cookie` are
+#   secret only as the last word of a key (`PIN`, `card_pin`, `Set-Cookie`), never inside a longer word or in
+#   front of another (`PINpoint`, `pinned`, `spinner`, `cookie-banner-service`, `cookie_name`).
+# - in free text, a secret word followed by a value masks that value only when the value looks like a
+#   credential (quoted, letters with digits or symbols, or a run of digits: `token SECRETTOKENWORD68`), so
+#   prose (`rotates the password weekly`, `Secret Manager`, `Secret (NoEcho)`) stays; a command-line flag
+#   named as a secret (`--password X`) masks its argument; mysql's `-pPASSWORD` is masked after a mysql command
+#   only (`ssh -p2222`, `mkdir -p` stay). Encoded spellings (JSON `\u` escapes, URL encoding, full-width
+#   punctuation) are read decoded; a text where one hid a secret is shown in that decoded, normalised form.
+
+DISGUISED_SECRET_KEYS = [
+    "Passcode", "PIN", "db_pass_word", "sessionKey", "session_key", "cookie",
+    "p\u0430ssword",  # a Cyrillic "а"
+    "Описание_пароль",  # Russian: "description_password"
+    "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44",  # full-width "password"
+    "pass\u200bword",  # a zero-width space inside
+    "\u03a4\u039f\u039a\u0395\u039d",  # Greek capitals that read TOKEN
+    "card_pin", "Set-Cookie", "sessionkey", "Passwort", "数据库密码",
+]
+PLAIN_LOOKALIKE_KEYS = [
+    "PINpoint", "pinned", "spinner", "Pinterest", "pin_policy", "cookie-banner-service", "cookie_name",
+    "passcode_length", "session_key_id", "session_timeout", "Описание", "password_file", "Ｅｎｖｉｒｏｎｍｅｎｔ",
+]
+
+
+@pytest.mark.parametrize("key", DISGUISED_SECRET_KEYS)
+def test_a_disguised_or_foreign_secret_key_loses_its_value(key):
+    assert is_secret_key(key, "plain-looking")
+    assert redact_tags({key: "plain-looking"}) == {key: REDACTED}
+    assert is_secret_attribute(f"tags.{key}", "plain-looking")
+
+
+@pytest.mark.parametrize("key", PLAIN_LOOKALIKE_KEYS)
+def test_a_key_that_only_contains_a_secret_word_keeps_its_value(key):
+    assert not is_secret_key(key, "production")
+    assert redact_tags({key: "production"}) == {key: "production"}
+
+
+# (value under a plain key, the secret that must not survive)
+SECRET_PROSE = [
+    ("--password SECRETCLI61", "SECRETCLI61"),
+    ("mysql -uroot -pSECRETMYSQL65", "SECRETMYSQL65"),
+    ("token SECRETTOKENWORD68", "SECRETTOKENWORD68"),
+    ('{"pass\\u0077ord":"SECRETJSONESC63"}', "SECRETJSONESC63"),
+    ("Password\uff1aSECRETFULLWIDTH70", "SECRETFULLWIDTH70"),
+    ("password%3DSECRETURLENC62", "SECRETURLENC62"),
+    ("run: app --db-password 'Quoted Secret71' --verbose", "Quoted Secret71"),
+    ("mysqldump -h db -u app -p'Hunter272' orders", "Hunter272"),
+    ("my password is hunter273", "hunter273"),
+    ("PIN 482915", "482915"),
+    ("p\u0430ssword=SECRETHOMOGLYPH74", "SECRETHOMOGLYPH74"),
+    ("пароль: СекретныйПароль75", "СекретныйПароль75"),
+]
+ORDINARY_PROSE = [
+    "cookie-banner-service", "PINpoint", "pinned to v1.2.3", "spinner", "PIN code required at the door",
+    "mysql -u app -h db.internal orders", "ssh -p2222 bastion", "mkdir -p /var/lib/app", "tar -xpf backup.tar",
+    "docker login --password-stdin registry.example.com", "--password-file /run/secrets/db",
+    "token expired for user alice", "the secret sauce", "Secret Manager rotation", "token bucket of size 64",
+    "Описание заказа", "\uff30\uff52\uff4f\uff44\uff55\uff43\uff54\uff49\uff4f\uff4e", "naïve café", "100% done",
+    "rotates the password every 30 days", "password policy v2", "Zugangsdaten im Tresor",
+    "HasSecret reads Secret (NoEcho); Secret MyAppSecretName is rotated",
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRET_PROSE, ids=[t for t, _ in SECRET_PROSE])
+def test_a_secret_in_prose_flags_or_encodings_is_masked(text, secret):
+    masked = redact_text(text)
+    assert secret not in masked and REDACTED in masked
+    assert redact_text(masked) == masked
+    assert secret not in json.dumps(redact_tags({"note": text}), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("text", ORDINARY_PROSE)
+def test_ordinary_prose_near_secret_words_is_kept(text):
+    assert redact_text(text) == text
+    assert redact_tags({"note": text}) == {"note": text}
+
+
+def test_disguised_secrets_reach_neither_sqlite_nor_the_drift_table(tmp_path):
+    tags = {key: f"planted-key-{n}" for n, key in enumerate(DISGUISED_SECRET_KEYS)}
+    tags.update({f"note{n}": text for n, (text, _) in enumerate(SECRET_PROSE)})
+    tags.update({"PINpoint": "kept-pinpoint", "cookie-banner-service": "kept-banner"})
+    writer = ScanWriter(tmp_path / "g.db")
+    writer.begin({"started_at": "now", "status": "running"})
+    writer.write("resources", [{"id": "r", "name": "q", "tags": tags, "status": "managed"}])
+    writer.write("drift", [{"resource_id": "r", "attribute": f"tags.{key}", "declared": value, "live": "other"}
+                           for key, value in tags.items()])
+    writer.commit()
+    raw = (tmp_path / "g.db").read_bytes().decode("utf-8", "replace")
+    for n, _ in enumerate(DISGUISED_SECRET_KEYS):
+        assert f"planted-key-{n}" not in raw, DISGUISED_SECRET_KEYS[n]
+    for _, secret in SECRET_PROSE:
+        assert secret not in raw, secret
+    assert "kept-pinpoint" in raw and "kept-banner" in raw
+
+
 # ------------------------------------------------------------------------------ the database file
 
 
@@ -398,6 +498,12 @@ def test_pathological_text_does_not_hang():
         "a:b " * 50_000,
         "password:x " * 30_000,
         ("word " * 40_000) + "password=x",
+        "mysql " * 50_000,
+        "--password " * 30_000,
+        "token " * 50_000,
+        "p\u0430ssword=x " * 20_000,
+        "%41" * 50_000,
+        "\\u0041" * 30_000,
     ]
     started = time.monotonic()
     for text in inputs:

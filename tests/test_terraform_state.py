@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -1412,3 +1413,112 @@ def test_a_lost_resource_without_an_identifier_leaves_its_type_in_doubt(tmp_path
     (doubt,) = result.failed
     assert (doubt.types, doubt.identifiers, doubt.partial) == ({"aws_iam_access_key"}, None, False)
     assert ACCESS_KEY_ID not in _everything(result) + repr(result.failed)
+
+
+# ---------------------------------------------------------------------------- awscc (Cloud Control)
+
+AWSCC = 'provider["registry.terraform.io/hashicorp/awscc"]'
+AWSCC_QUEUE = {"schema_version": 1, "sensitive_attributes": [], "attributes": {
+    "id": "https://sqs.us-east-1.amazonaws.com/123456789012/md-q", "queue_name": "md-q",
+    "arn": "arn:aws:sqs:us-east-1:123456789012:md-q"}}
+
+
+def _reconcile_one(records, live_queue: str):
+    from graph.reconcile import reconcile
+    from tests.reconcile_records import live, scope
+
+    # the state's account as the builders' (the region stays what the importer found, None included)
+    assert {r.account for r in records} == {ACCOUNT}
+    moved = [dataclasses.replace(r, account="111122223333") for r in records]
+    graph = reconcile([live("AWS::SQS::Queue", live_queue)], moved, scope())
+    return {n.natural_id: n for n in graph.nodes}
+
+
+def test_awscc_type_names_follow_the_providers_naming_rule():
+    # hashicorp/terraform-provider-awscc internal/naming: lowercased service, snake-cased resource
+    name = terraform_state.awscc_type_name
+    assert name("AWS::SQS::Queue") == "awscc_sqs_queue"
+    assert name("AWS::EC2::VPC") == "awscc_ec2_vpc"
+    assert name("AWS::EC2::VPCEndpoint") == "awscc_ec2_vpc_endpoint"
+    assert name("AWS::ElasticLoadBalancingV2::LoadBalancer") == "awscc_elasticloadbalancingv2_load_balancer"
+    assert name("AWS::RDS::DBInstance") == "awscc_rds_db_instance"
+    assert name("AWS::AutoScaling::AutoScalingGroup") == "awscc_autoscaling_auto_scaling_group"
+    assert name("AWS::CloudFormation::Stack") == "awscc_cloudformation_stack"
+    assert name("AWS::EC2::EIP") == "awscc_ec2_eip"
+    assert name("AWS::Logs::LogGroup") == "awscc_logs_log_group"
+
+
+def test_every_catalog_type_says_which_awscc_attribute_names_it():
+    from graph.resource_types import CATALOG
+
+    assert set(terraform_state.AWSCC_ID_ATTRIBUTES) == set(CATALOG)
+    assert terraform_state.AWSCC_TYPES["awscc_sqs_queue"] == (CATALOG["AWS::SQS::Queue"], "queue_name")
+
+
+def test_an_awscc_queue_owns_the_live_queue(tmp_path):
+    path = _write(tmp_path / "cc.tfstate", _v4([_resource("awscc_sqs_queue", "cc", [AWSCC_QUEUE], AWSCC)]))
+    result = load_terraform_states([str(path)])
+    (record,) = result.records
+    assert (record.type, record.natural_id, record.region, record.account, record.raw_type, record.arn) == (
+        "AWS::SQS::Queue", "md-q", "us-east-1", ACCOUNT, "awscc_sqs_queue", "arn:aws:sqs:us-east-1:123456789012:md-q")
+    assert record.owner.address == "awscc_sqs_queue.cc"
+    assert "not AWS" not in result.sources[0]["message"]
+    node = _reconcile_one(result.records, "md-q")["md-q"]
+    assert node.status == "managed", node.reason
+    assert "awscc_sqs_queue.cc" in node.reason
+
+
+def test_an_awscc_resource_whose_identity_cannot_be_read_leaves_its_type_unknown(tmp_path):
+    # neither queue_name nor a Cloud Control id: which queue it is cannot be told, so no live queue of its
+    # place may be called unmanaged
+    attributes = {"visibility_timeout": 30, "arn": None}
+    state = _v4([_resource("awscc_sqs_queue", "cc", [{"attributes": attributes}], AWSCC),
+                 _resource("aws_sqs_queue", "named", [{"attributes": {
+                     "id": "https://sqs.us-east-1.amazonaws.com/123456789012/other-q", "name": "other-q",
+                     "arn": "arn:aws:sqs:us-east-1:123456789012:other-q"}}])])
+    result = load_terraform_states([str(_write(tmp_path / "cc.tfstate", state))])
+    record = _by_address(result)["awscc_sqs_queue.cc"]
+    assert (record.type, record.natural_id) == ("AWS::SQS::Queue", None)
+    node = _reconcile_one(result.records, "md-q")["md-q"]
+    assert node.status == "unknown" and "awscc_sqs_queue.cc" in node.reason, (node.status, node.reason)
+
+
+def test_awscc_attributes_are_not_compared_and_tags_are_read_as_pairs(tmp_path):
+    # the catalog's compared attributes are the aws provider's names: read on an awscc resource they would
+    # all look unset (false drift), so none is taken; its tags (a list of key/value objects) are
+    attributes = {**AWSCC_QUEUE["attributes"], "visibility_timeout": 30, "delay_seconds": 5,
+                  "tags": [{"key": "team", "value": "md"}, {"key": "env", "value": "prod"}]}
+    state = _v4([_resource("awscc_sqs_queue", "cc", [{"attributes": attributes}], AWSCC)])
+    (record,) = load_terraform_states([str(_write(tmp_path / "cc.tfstate", state))]).records
+    assert record.tags == {"team": "md", "env": "prod"}
+    assert record.attributes == {}
+
+
+def test_uncatalogued_awscc_types_are_aws_and_counted_as_such(tmp_path):
+    api = {"attributes": {"id": "a1b2c3d4e5", "rest_api_id": "a1b2c3d4e5", "name": "md-api"}}
+    hook = {"attributes": {"id": "hook-1", "url": "https://eu-west-1.webhooks.aws/trigger?t=TOKEN-IN-URL-123",
+                           "name": "md-hook"}}
+    state = _v4([_resource("awscc_apigateway_rest_api", "api", [api], AWSCC),
+                 _resource("awscc_codepipeline_webhook", "hook", [hook], AWSCC),
+                 _resource("google_storage_bucket", "b", [{"attributes": {"id": "b"}}],
+                           'provider["registry.terraform.io/hashicorp/google"]')])
+    result = load_terraform_states([str(_write(tmp_path / "cc.tfstate", state))])
+    records = _by_address(result)
+    assert (records["awscc_apigateway_rest_api.api"].type, records["awscc_apigateway_rest_api.api"].natural_id) == (
+        "awscc_apigateway_rest_api", "a1b2c3d4e5")
+    assert result.sources[0]["message"].endswith("1 not AWS skipped (google_storage_bucket)")
+    # a webhook's URL carries the token that triggers it, whichever provider wrote it
+    assert "TOKEN-IN-URL-123" not in _everything(result)
+
+
+def test_the_cloud_control_id_stands_in_only_where_it_names_the_resource(tmp_path):
+    queue = {"attributes": {"id": "https://sqs.us-east-1.amazonaws.com/123456789012/md-q"}}  # its URL: named
+    # a security group's Cloud Control id is its `Id`, which in a default VPC is the group's name: no match
+    group = {"attributes": {"id": "sg-0123456789abcdef0", "vpc_id": "vpc-0123456789abcdef0"}}
+    state = _v4([_resource("awscc_sqs_queue", "q", [queue], AWSCC),
+                 _resource("awscc_ec2_security_group", "sg", [group], AWSCC)])
+    records = _by_address(load_terraform_states([str(_write(tmp_path / "cc.tfstate", state))]))
+    assert (records["awscc_sqs_queue.q"].natural_id, records["awscc_sqs_queue.q"].region) == ("md-q", "us-east-1")
+    assert "Cloud Control id" in records["awscc_sqs_queue.q"].note
+    assert (records["awscc_ec2_security_group.sg"].type, records["awscc_ec2_security_group.sg"].natural_id) == (
+        "AWS::EC2::SecurityGroup", None)
