@@ -1425,7 +1425,7 @@ AWSCC_QUEUE = {"schema_version": 1, "sensitive_attributes": [], "attributes": {
 
 def _reconcile_one(records, live_queue: str):
     from graph.reconcile import reconcile
-    from tests.reconcile_records import live, scope
+    from reconcile_records import live, scope
 
     # the state's account as the builders' (the region stays what the importer found, None included)
     assert {r.account for r in records} == {ACCOUNT}
