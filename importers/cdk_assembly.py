@@ -363,10 +363,13 @@ def _read_stack(folder: str, artifact_id: str, artifact: dict, artifacts: dict, 
     paths = _construct_paths(template, metadata)
     display = artifact.get("displayName") if isinstance(artifact.get("displayName"), str) else None
     stack_path = _stack_path(artifact_id, stack_name, display, list(paths.values()) + list(metadata), tree, depth)
-    constructs = tuple(tree_constructs(tree, stack_path)) if tree is not None and stack_path is not None else ()
+    # the stack's node reached by its path, not searched for: a large tree holds many stacks
+    node = _tree_node(tree, stack_path) if stack_path is not None else None
+    constructs = tuple(tree_constructs({"tree": node})) if node is not None else ()
 
     dependencies = []
-    for dependency in artifact.get("dependencies") or []:
+    listed = artifact.get("dependencies")
+    for dependency in listed if isinstance(listed, list) else []:
         if not isinstance(dependency, str):
             continue
         kind = artifacts.get(dependency, {}).get("type")
