@@ -14,7 +14,7 @@ from typing import Iterator
 
 import click
 
-from driftgraph.demo_estate import PRIMARY, SECONDARY, build_estate
+from driftgraph.demo_estate import CDK_OUTS, PRIMARY, SECONDARY, build_estate
 
 
 def free_port() -> int:
@@ -127,7 +127,7 @@ def scan_demo(db: str | Path, workdir: Path) -> dict:
         started = time.monotonic()
         result = run_scan(
             ScanOptions(str(db), regions=(PRIMARY, SECONDARY), tfstates=(str(workdir / "terraform"),),
-                        meta=(DEMO_META,))
+                        cdk_outs=CDK_OUTS, meta=(DEMO_META,))
         )
         result["scan_wall_seconds"] = round(time.monotonic() - started, 2)
         result["estate"] = estate

@@ -24,6 +24,8 @@ ACCOUNT = "123456789012"
 PRIMARY, SECONDARY = "us-east-1", "eu-west-1"
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
+# the cloud assemblies of the CDK apps the estate deploys, as `cdk synth` left them: the demo scan reads them
+CDK_OUTS = tuple(str(FIXTURES / "cdk" / app / "cdk.out") for app in ("v1", "v1-multi", "v1-no-version-reporting", "v2"))
 AWS_PROVIDER = 'provider["registry.terraform.io/hashicorp/aws"]'
 
 # Planted secrets: the demo and the tests prove none of these reaches the database, a report or a log.

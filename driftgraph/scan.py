@@ -20,8 +20,9 @@ from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, catalog_as_dicts
-from graph.stack_deps import dependency_graph, graph_edges, upgrade_waves
+from graph.stack_deps import StackEdge, dependency_graph, graph_edges, upgrade_waves
 from graph.store import ScanWriter, check_database, check_writable
+from importers.cdk_assembly import match_assemblies, read_assemblies
 from importers.cloudformation import import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
 from importers.stack_links import references_from_rows
@@ -47,6 +48,7 @@ class ScanOptions:
     meta: tuple[tuple[str, str], ...] = ()  # facts about the database to record with the scan (demo: ...)
     max_input_mb: int | None = None  # the largest input file read (None: each importer's default)
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
+    cdk_outs: tuple[str, ...] = ()  # CDK cloud assemblies (cdk.out folders) to match to the deployed stacks
 
 
 def service_of(type_: str) -> str:
@@ -169,11 +171,76 @@ def owner_rows(nodes: list[Node]) -> list[dict[str, Any]]:
     ]
 
 
-def stack_dependency_rows(declared: ImportResult) -> list[dict[str, Any]]:
+@dataclass
+class Assemblies:
+    """What the given cloud assemblies told: rows for the store, and the manifest's dependencies between stacks."""
+
+    stacks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    diffs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    manifest_edges: list[StackEdge] = dataclasses.field(default_factory=list)
+
+
+def read_cdk_outs(paths: list[str], declared: ImportResult, account: str, partition: str,
+                  regions: list[str], max_input_bytes: dict) -> Assemblies:
+    """Read the cloud assemblies and match each synthesized stack to its deployed stack (in place on `declared`):
+    a deployed stack a given assembly holds gets `in_assembly` and, where its template alone could not prove the
+    CDK major version, the assembly's (tree.json); a deployed CDK stack none holds is an orphan (`in_assembly` 0);
+    a synthesized stack not deployed declares its resources as a template file does."""
+    found = Assemblies()
+    stacks, errors, sources = read_assemblies(paths, **max_input_bytes)
+    declared.errors += errors
+    declared.sources += sources
+    readable_regions = sorted({row["region"] for row in declared.stacks} | set(regions))
+    match = match_assemblies(stacks, declared.stacks, declared.deployed_resources, account, readable_regions)
+    by_id = {row["id"]: row for row in declared.stacks}
+    for row in declared.stacks:
+        if row["id"] in match.orphans:
+            row["in_assembly"] = 0
+    deployed_ids = {(stack.assembly, stack.artifact_id): stack_id for stack, stack_id in match.deployed}
+    for stack, stack_id in match.deployed:
+        row = by_id[stack_id]
+        row["in_assembly"] = 1
+        if row.get("framework") in ("cdk", "cloudformation") and stack.origin.framework in ("cdk-v1", "cdk-v2"):
+            _adopt_origin(declared, row, stack)
+        found.manifest_edges += [StackEdge(stack_id, deployed_ids[(stack.assembly, needed)], "manifest")
+                                 for needed in stack.dependencies if (stack.assembly, needed) in deployed_ids]
+    status_of = {**{(s.assembly, s.artifact_id): ("deployed", i) for s, i in match.deployed},
+                 **{(s.assembly, s.artifact_id): ("not_deployed", None) for s in match.not_deployed},
+                 **{(s.assembly, s.artifact_id): ("not_scanned", None) for s in match.not_scanned},
+                 **{(s.assembly, s.artifact_id): ("ambiguous", None) for s, _ in match.ambiguous}}
+    for stack in stacks:
+        status, stack_id = status_of.get((stack.assembly, stack.artifact_id), ("not_scanned", None))
+        found.stacks.append({"assembly": stack.assembly, "artifact_id": stack.artifact_id, "stack_name": stack.stack_name,
+                             "account": stack.account, "region": stack.region, "status": status, "stack_id": stack_id,
+                             "framework": stack.origin.framework, "cdk_version": stack.origin.cdk_version,
+                             "dependencies": list(stack.dependencies)})
+    found.diffs = match.resource_diffs
+    for stack in match.not_deployed:  # code not deployed (yet, or any more): its named resources are declarations
+        result = import_template_files([stack.template_path], account, partition, stack.region or regions[0],
+                                       **max_input_bytes)
+        declared.extend(template_records(result, explicit_region=stack.region is not None))
+    return found
+
+
+def _adopt_origin(declared: ImportResult, row: dict[str, Any], stack) -> None:
+    """The assembly proves what the deployed template could not (the CDK major version of a stack synthesized with
+    version reporting off): the stack row and its resources' owners take it, with the evidence why."""
+    origin = stack.origin
+    row.update(framework=origin.framework, cdk_version=row.get("cdk_version") or origin.cdk_version,
+               language=row.get("language") or origin.language,
+               modules=row.get("modules") or list(origin.modules),
+               evidence=[*(row.get("evidence") or []),
+                         f"cloud assembly {stack.assembly} holds it: {origin.framework} by its tree.json"])
+    for record in declared.records:
+        if record.owner is not None and record.owner.source == row["id"] and record.owner.tool == CLOUDFORMATION:
+            record.owner = dataclasses.replace(record.owner, framework=origin.framework)
+
+
+def stack_dependency_rows(declared: ImportResult, manifest_edges: list[StackEdge] = ()) -> list[dict[str, Any]]:
     """The scan's stacks as a dependency graph: one row per fact that makes a stack depend on another (an export
     it imports, an SSM parameter it reads, a nested child, ...), and each stack row's upgrade `wave` set."""
     graph = dependency_graph(declared.stacks, declared.imports, declared.exports,
-                             references_from_rows(declared.references))
+                             references_from_rows(declared.references), manifest_edges)
     waves, _cycles = upgrade_waves(graph)
     wave_of = {stack_id: index for index, wave in enumerate(waves) for stack_id in wave}
     for stack in declared.stacks:
@@ -257,6 +324,11 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         template_regions.update({row["path"]: region for row in result.sources})
         template_regions.setdefault(path, region)
         declared.extend(template_records(result, explicit_region=region is not None))
+    assemblies = Assemblies()
+    if options.cdk_outs:
+        progress.phase("reading cloud assemblies")
+        assemblies = read_cdk_outs(list(options.cdk_outs), declared, account, partition, regions,
+                                   {"max_input_bytes": max_bytes} if max_bytes else {})
     if options.tfstates:
         progress.phase("reading states")
         declared.extend(
@@ -296,6 +368,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                     "tfstates": list(options.tfstates),
                     "cfn_templates": list(options.cfn_templates),
                     "cfn_template_region": options.cfn_template_region,
+                    "cdk_outs": list(options.cdk_outs),
                     "live_stacks": options.live_stacks,
                     "ignore_file": options.ignore_file,
                     "types": list(options.types),
@@ -308,9 +381,11 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         writer.write("drift", [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift])
         writer.write("listings", listing_rows(live.listings))
         writer.write("scan_errors", error_rows(errors))
-        dependencies = stack_dependency_rows(declared)
+        dependencies = stack_dependency_rows(declared, assemblies.manifest_edges)
         writer.write("stacks", declared.stacks)
         writer.write("stack_dependencies", dependencies)
+        writer.write("assembly_stacks", assemblies.stacks)
+        writer.write("assembly_diffs", assemblies.diffs)
         writer.write("stack_references", [{**row, "name": redact_text(row["name"])} for row in declared.references])
         writer.write("stack_exports", declared.exports)
         writer.write("stack_imports", declared.imports)

@@ -126,12 +126,25 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
             "wave": wave_of.get(stack_id),
             "resources": resources.get(stack_id, 0),
             "drifted_resources": drifted.get(stack_id, 0),
-            "in_assembly": None,  # --cdk-out is not read yet: unknown, never false
+            # 1/0 when cloud assemblies were given (--cdk-out): held by one, or a CDK stack none holds; else unknown
+            "in_assembly": None if row.get("in_assembly") is None else bool(row["in_assembly"]),
         }
         entry["blockers"] = _blockers(entry, importers, modern_bootstrap) if entry["framework"] == V1 else []
         stacks.append(entry)
     by_framework = Counter(s["framework"] or "unknown" for s in stacks)
     v1_waves = sorted({s["wave"] for s in stacks if s["framework"] == V1 and s["wave"] is not None})
+    assemblies = {
+        "stacks": [{k: (_loads(row[k]) if k == "dependencies" else row[k])
+                    for k in ("assembly", "artifact_id", "stack_name", "account", "region", "status", "stack_id",
+                              "framework", "cdk_version", "dependencies")}
+                   for row in (db.query("select * from assembly_stacks where scan_id = ? order by assembly, artifact_id",
+                                        [scan_id]) if "assembly_stacks" in tables else [])],
+        "orphans": [s["id"] for s in stacks if s["in_assembly"] is False],
+        "resource_diffs": [{k: row[k] for k in ("stack_id", "logical_id", "type", "diff")}
+                           for row in (db.query("select * from assembly_diffs where scan_id = ? "
+                                                "order by stack_id, logical_id", [scan_id])
+                                       if "assembly_diffs" in tables else [])],
+    }
     return {
         "schema": SCHEMA,
         "scan": {k: (_loads(scan.get(k)) if k in ("accounts", "regions") else scan.get(k))
@@ -147,6 +160,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         "stacks": stacks,
         "waves": waves,
         "cycles": cycles,
+        "assemblies": assemblies,
         "unmet": sum(1 for e in edges if not e["depends_on"]),
     }
 
@@ -242,6 +256,19 @@ def render_audit_markdown(audit: dict[str, Any]) -> str:
             if s["blast_radius"]:
                 lines.append(f"- breaks if its exports change: {_md(', '.join(names.get(x, x) for x in s['blast_radius']))}")
             lines.append("")
+    assembled = audit.get("assemblies") or {}
+    if assembled.get("stacks"):
+        lines += ["## Cloud assemblies", "", "| synthesized stack | assembly | status | deployed as |", "|---|---|---|---|"]
+        lines += [f"| {_md(a['stack_name'])} | {_md(a['assembly'])} | {_md(a['status'])} | {_md(names.get(a['stack_id'], ''))} |"
+                  for a in assembled["stacks"]]
+        if assembled["orphans"]:
+            lines += ["", "Deployed CDK stacks no given assembly holds: "
+                      + _md(", ".join(names.get(x, x) for x in assembled["orphans"]))]
+        if assembled["resource_diffs"]:
+            lines += ["", "| stack | logical id | type | difference |", "|---|---|---|---|"]
+            lines += [f"| {_md(names.get(d['stack_id'], d['stack_id']))} | {_md(d['logical_id'])} | {_md(d['type'])} "
+                      f"| {_md(d['diff'].replace('_', ' '))} |" for d in assembled["resource_diffs"]]
+        lines.append("")
     if audit["cycles"]:
         lines += ["## Cycles (upgrade together)", ""]
         lines += [f"- {_md(' -> '.join(names.get(x, x) for x in cycle))}" for cycle in audit["cycles"]]

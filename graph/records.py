@@ -207,6 +207,8 @@ class ImportResult:
     # values known to be secrets (a stack's secret parameters as DescribeStacks shows them, a template's secret
     # defaults): never stored or shown anywhere, whatever AWS made of them (a tag, a name)
     secrets: set[str] = field(default_factory=set, repr=False)
+    # stack id -> (logical id, type) of each resource ListStackResources gave: what a cloud assembly is compared to
+    deployed_resources: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
 
     def extend(self, other: "ImportResult") -> None:
         self.records += other.records
@@ -218,3 +220,4 @@ class ImportResult:
         self.references += other.references
         self.failed += other.failed
         self.secrets |= other.secrets
+        self.deployed_resources.update(other.deployed_resources)

@@ -128,7 +128,24 @@ TABLES: dict[str, dict[str, type]] = {
         "modules": str,  # JSON list of construct libraries (CDK Analytics)
         "language": str,
         "wave": int,  # upgrade wave: 0 depends on no other stack
+        "in_assembly": int,  # 1: a given cloud assembly holds it; 0: a CDK stack none holds; null: not known
     },
+    # each stack synthesized in a given cloud assembly (--cdk-out) and what became of it
+    "assembly_stacks": {
+        "scan_id": int,
+        "assembly": str,
+        "artifact_id": str,
+        "stack_name": str,
+        "account": str,
+        "region": str,
+        "status": str,  # deployed | not_deployed | ambiguous | not_scanned
+        "stack_id": str,
+        "framework": str,
+        "cdk_version": str,
+        "dependencies": str,
+    },
+    # a matched stack's resources the code and the deployed stack disagree on
+    "assembly_diffs": {"scan_id": int, "stack_id": str, "logical_id": str, "type": str, "diff": str},
     # what a stack's template reads or writes that ties it to others: ssm / bootstrap / nested / cross-region names
     "stack_references": {"scan_id": int, "stack_id": str, "kind": str, "name": str, "region": str},
     # one row per fact that makes a stack depend on another; depends_on is empty when no scanned stack provides it

@@ -655,6 +655,8 @@ def _stack_to_result(
     ]
     # ...but a row that names a physical resource without saying what it is or which declaration made it is no
     # blank: the stack owns something we cannot place, so what it could be is unknown, never unmanaged
+    if resources is not None:
+        result.deployed_resources[stack_id] = [(r["LogicalResourceId"], r["ResourceType"]) for r in rows]
     unplaced = [r for r in resources or [] if r.get("PhysicalResourceId")
                 and not (r.get("LogicalResourceId") and r.get("ResourceType"))]
     if unplaced:

@@ -61,8 +61,11 @@ def estate_scan(demo_estate, tmp_path_factory):
 
     db = tmp_path_factory.mktemp("scan") / "estate.db"
     endpoint, workdir = demo_estate["endpoint"], demo_estate["workdir"]
+    from driftgraph.demo_estate import CDK_OUTS
+
+    cdk_outs = [argument for path in CDK_OUTS for argument in ("--cdk-out", path)]
     scan = run_cli(["-v", "scan", "--db", str(db), "--region", "us-east-1", "--region", "eu-west-1",
-                    "--tfstate", str(workdir / "terraform")], endpoint)
+                    "--tfstate", str(workdir / "terraform"), *cdk_outs], endpoint)
     report = run_cli(["report", "--db", str(db), "--format", "json"], endpoint)
     markdown = run_cli(["report", "--db", str(db), "--format", "markdown"], endpoint)
     return {"db": db, "scan": scan, "report": json.loads(report.stdout), "markdown": markdown.stdout,

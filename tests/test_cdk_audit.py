@@ -22,9 +22,9 @@ MADE_WITH = {
     "legacy-platform": ("cdk-v1", "1.204.0"),
     "legacy-ingest": ("cdk-v1", "1.204.0"),
     "legacy-analytics": ("cdk-v1", "1.204.0"),
-    # synthesized by CDK v1 with version reporting off: no CDKMetadata, so its major version cannot be proven
-    # from what is deployed (only the app's tree.json could say); CDK it is, never plain CloudFormation
-    "legacy-audit": ("cdk", None),
+    # synthesized by CDK v1 with version reporting off: no CDKMetadata, so only its cloud assembly's tree.json
+    # (given with --cdk-out) proves v1; without it the stack is `cdk` (see test_without_its_assembly...)
+    "legacy-audit": ("cdk-v1", "1.204.0"),
     "visit-counter": ("sam", None),
 }
 
@@ -39,7 +39,7 @@ def test_every_stack_gets_the_framework_and_version_it_was_made_with(audit):
     assert audit["schema"] == "driftgraph/cdk-audit/1"
     got = {s["name"]: (s["framework"], s["cdk_version"]) for s in audit["stacks"]}
     assert got == MADE_WITH
-    assert audit["summary"]["v1_stacks"] == 4 and audit["summary"]["stacks"] == len(MADE_WITH)
+    assert audit["summary"]["v1_stacks"] == 5 and audit["summary"]["stacks"] == len(MADE_WITH)
     by_name = {s["name"]: s for s in audit["stacks"]}
     for stack in audit["stacks"]:
         assert stack["evidence"], f"{stack['name']}: a framework without evidence cannot be explained"
@@ -48,6 +48,7 @@ def test_every_stack_gets_the_framework_and_version_it_was_made_with(audit):
                               "in_assembly"}
     assert by_name["orders-service"]["synthesizer"] == "default" and by_name["legacy-reports"]["synthesizer"] == "legacy"
     assert any("aws:cdk:path" in fact for fact in by_name["legacy-audit"]["evidence"])
+    assert any("tree.json" in fact for fact in by_name["legacy-audit"]["evidence"])
     assert "@aws-cdk/core@1.204.0" in by_name["legacy-platform"]["modules"]
 
 
@@ -91,6 +92,53 @@ def test_each_v1_stack_says_what_blocks_it(audit):
     assert all(not s["blockers"] for s in audit["stacks"] if s["framework"] != "cdk-v1")
 
 
+def test_the_given_assemblies_are_matched_to_their_deployed_stacks(estate_scan, audit):
+    """The demo scan reads the four cdk.out folders of the apps it deployed: each synthesized stack is found
+    deployed, the manifest's dependencies join the graph, and no deployed CDK stack is an orphan."""
+    by_name = {s["name"]: s for s in audit["stacks"]}
+    cdk = {n for n, s in by_name.items() if s["framework"].startswith("cdk") and s["framework"] != "cdk-bootstrap"}
+    assert {n: by_name[n]["in_assembly"] for n in cdk} == {n: True for n in cdk}
+    assert {n: s["in_assembly"] for n, s in by_name.items() if n not in cdk} == {n: None for n in by_name if n not in cdk}
+    assembled = audit["assemblies"]
+    assert sorted((a["stack_name"], a["status"]) for a in assembled["stacks"]) == [
+        ("legacy-analytics", "deployed"), ("legacy-audit", "deployed"), ("legacy-ingest", "deployed"),
+        ("legacy-platform", "deployed"), ("legacy-reports", "deployed"), ("orders-service", "deployed")]
+    assert assembled["orphans"] == [] and assembled["resource_diffs"] == []
+    manifest = {(by_id(audit)[s["id"]], by_id(audit)[d["stack"]]) for s in audit["stacks"] for d in s["depends_on"]
+                if d["via"] == "manifest"}
+    assert manifest == {("legacy-ingest", "legacy-platform"), ("legacy-analytics", "legacy-ingest")}
+
+
+def by_id(audit):
+    return {s["id"]: s["name"] for s in audit["stacks"]}
+
+
+def test_without_its_assembly_a_stack_lacking_cdk_metadata_is_cdk_and_the_others_are_orphans(estate_scan, tmp_path):
+    """Only the v1 chain's assembly given, plus one synthesized stack nobody deployed: the other deployed CDK stacks
+    are orphans, the undeployed one says so, and legacy-audit (no CDKMetadata, no assembly) is CDK, version unproven."""
+    import shutil
+
+    from driftgraph.demo_estate import FIXTURES
+
+    renamed = tmp_path / "next" / "cdk.out"
+    shutil.copytree(FIXTURES / "cdk" / "v2" / "cdk.out", renamed)
+    manifest = json.loads((renamed / "manifest.json").read_text())
+    manifest["artifacts"]["orders-service"]["properties"]["stackName"] = "orders-service-next"
+    (renamed / "manifest.json").write_text(json.dumps(manifest))
+    db = tmp_path / "partial.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::CloudFormation::Stack",
+             "--type", "AWS::SQS::Queue", "--cdk-out", str(FIXTURES / "cdk" / "v1-multi" / "cdk.out"),
+             "--cdk-out", str(renamed)], estate_scan["endpoint"])
+    audit = json.loads(run_cli(["cdk-audit", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
+    names = by_id(audit)
+    assert sorted(names[x] for x in audit["assemblies"]["orphans"]) == ["legacy-audit", "legacy-reports", "orders-service"]
+    assert {(a["stack_name"], a["status"]) for a in audit["assemblies"]["stacks"]} >= {("orders-service-next", "not_deployed")}
+    legacy_audit = next(s for s in audit["stacks"] if s["name"] == "legacy-audit")
+    assert (legacy_audit["framework"], legacy_audit["in_assembly"]) == ("cdk", False)
+    markdown = run_cli(["cdk-audit", "--db", str(db)], estate_scan["endpoint"]).stdout
+    assert "## Cloud assemblies" in markdown and "Deployed CDK stacks no given assembly holds" in markdown
+
+
 def test_modules_whose_v2_home_is_an_alpha_package_block_but_their_l1_classes_do_not():
     assert _alpha_modules(["@aws-cdk/aws-glue.Table@1.204.0", "@aws-cdk/aws-s3.Bucket@1.204.0"]) == ["aws-glue"]
     assert _alpha_modules(["@aws-cdk/aws-glue.CfnTable@1.204.0", "aws-cdk-lib.aws_glue.CfnTable@2.0.0"]) == []
@@ -129,7 +177,7 @@ def test_the_html_page_opens_offline_in_chromium_without_console_errors(estate_s
             page.on("request", lambda r: requests.append(r.url))
             page.goto(page_path.as_uri())
             assert page.locator("h1").inner_text().startswith("CDK audit")
-            assert page.locator("tr.v1").count() == 4
+            assert page.locator("tr.v1").count() == 5
             waves = page.locator("ol li").all_inner_texts()
             assert len(waves) == 3 and "legacy-platform" in waves[0] and "legacy-analytics" in waves[2]
             assert problems == []
