@@ -13,6 +13,7 @@ import sys
 import click
 
 from driftgraph import __version__
+from graph.records import STATUSES
 
 # Exit codes (documented in the README).
 EXIT_OK = 0
@@ -253,23 +254,25 @@ def _write_output(text: str, output: str) -> None:
 FAIL_ON_FINDINGS = ("drift", "errors")
 
 
-def _fail_on_words(ctx, param, value: str) -> frozenset[str]:
-    """`--fail-on` as a set of known words, any case; a typo is a usage error, never a silent pass."""
-    from graph.records import STATUSES
+def _known_words(*known: str):
+    """A click callback reading a comma list of `known` words, any case; a typo is a usage error, never a
+    silent pass."""
 
-    words = {w.strip().lower() for w in (value or "").split(",") if w.strip()}
-    unknown = sorted(words - set(STATUSES) - set(FAIL_ON_FINDINGS))
-    if unknown:
-        known = ", ".join((*STATUSES, *FAIL_ON_FINDINGS))
-        raise click.BadParameter(f"unknown: {', '.join(unknown)} (known: {known})")
-    return frozenset(words)
+    def read(ctx, param, value: str) -> frozenset[str]:
+        words = {w.strip().lower() for w in (value or "").split(",") if w.strip()}
+        unknown = sorted(words - set(known))
+        if unknown:
+            raise click.BadParameter(f"unknown: {', '.join(unknown)} (known: {', '.join(known)})")
+        return frozenset(words)
+
+    return read
 
 
 @cli.command()
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
 @click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
-@click.option("--fail-on", default="", callback=_fail_on_words, metavar="LIST",
+@click.option("--fail-on", default="", callback=_known_words(*STATUSES, *FAIL_ON_FINDINGS), metavar="LIST",
               help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of stdout (never the database itself).")
@@ -300,19 +303,11 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
 AUDIT_FAIL_ON = ("v1", "cycles", "unmet")
 
 
-def _audit_fail_on_words(ctx, param, value: str) -> frozenset[str]:
-    words = {w.strip().lower() for w in (value or "").split(",") if w.strip()}
-    unknown = sorted(words - set(AUDIT_FAIL_ON))
-    if unknown:
-        raise click.BadParameter(f"unknown: {', '.join(unknown)} (known: {', '.join(AUDIT_FAIL_ON)})")
-    return frozenset(words)
-
-
 @cli.command("cdk-audit")
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
 @click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
-@click.option("--fail-on", default="", callback=_audit_fail_on_words, metavar="LIST",
+@click.option("--fail-on", default="", callback=_known_words(*AUDIT_FAIL_ON), metavar="LIST",
               help="Comma list of v1 (a CDK v1 stack is left), cycles (stacks that import from each other), unmet "
                    "(a stack reads what no scanned stack provides): exit 3 when any is found.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from graph.report import _loads, escape_markdown, latest_scan_id, printable
+from graph.report import _loads, escape_markdown, printable, scan_row
 from graph.stack_deps import StackEdge, blast_radius, stored_graph, upgrade_waves
 
 SCHEMA = "driftgraph/cdk-audit/1"
@@ -67,13 +67,8 @@ def _alpha_modules(modules: list[str]) -> list[str]:
 
 def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
     """The worksheet of one scan (the latest by default)."""
-    scan_id = scan_id or latest_scan_id(db)
-    if scan_id is None:
-        raise ValueError("the database holds no scan yet")
-    scans = list(db.query("select * from scans where id = ?", [scan_id]))
-    if not scans:
-        raise ValueError(f"no scan with id {scan_id}")
-    scan = scans[0]
+    scan = scan_row(db, scan_id)
+    scan_id = scan["id"]
     tables = set(db.table_names())
     rows = list(db.query("select * from stacks where scan_id = ? order by account, region, name, id", [scan_id]))
     edges = (list(db.query("select stack_id, depends_on, via from stack_dependencies where scan_id = ? "

@@ -35,14 +35,20 @@ def latest_scan_id(db: sqlite_utils.Database) -> int | None:
     return row[0] if row else None
 
 
-def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
+def scan_row(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
+    """The scans row of `scan_id` (the latest by default); ValueError naming what is not there."""
     scan_id = scan_id or latest_scan_id(db)
     if scan_id is None:
         raise ValueError("the database holds no scan yet")
     scans = list(db.query("select * from scans where id = ?", [scan_id]))
     if not scans:
         raise ValueError(f"no scan with id {scan_id}")
-    scan = scans[0]
+    return scans[0]
+
+
+def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
+    scan = scan_row(db, scan_id)
+    scan_id = scan["id"]
     owners: dict[str, list[dict]] = defaultdict(list)
     for row in db.query(
         "select * from owners where scan_id = ? order by tool, source, address", [scan_id],
