@@ -14,6 +14,15 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 
 
+def needs_corpus(part: str = "") -> Path:
+    """The third-party corpus folder `part`, or skip saying where it was looked for: those files are other
+    people's data, read from ../shared beside the clone (CI has it), never copied into the repository."""
+    folder = CORPUS / part
+    if not folder.exists():
+        pytest.skip(f"third-party corpus not present at {folder} (it lives outside the repo, in ../shared)")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint():
     with moto_server() as endpoint:

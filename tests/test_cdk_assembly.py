@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_corpus
+
 from importers.cdk_assembly import (
     MAX_NESTING,
     AssemblyStack,
@@ -21,14 +23,8 @@ from importers.cdk_assembly import (
 
 REPO = Path(__file__).resolve().parents[1]
 CDK_FIXTURES = REPO / "fixtures" / "cdk"
-CORPUS = REPO.parent / "shared" / "corpus"
 
 
-def needs_corpus(part: str) -> Path:
-    folder = CORPUS / part
-    if not folder.is_dir():
-        pytest.skip(f"third-party corpus not present at {folder} (it lives outside the repo, in ../shared)")
-    return folder
 
 
 def read_json(path: Path):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CORPUS, needs_corpus
+
 from importers.cfn_template import load_template
 from importers.stack_origin import (
     Origin,
@@ -27,14 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 CDK_FIXTURES = REPO / "fixtures" / "cdk"
 V1_OUT = CDK_FIXTURES / "v1" / "cdk.out"
 V2_OUT = CDK_FIXTURES / "v2" / "cdk.out"
-CORPUS = REPO.parent / "shared" / "corpus"
 
 
-def needs_corpus(part: str) -> Path:
-    folder = CORPUS / part
-    if not folder.is_dir():
-        pytest.skip(f"third-party corpus not present at {folder} (it lives outside the repo, in ../shared)")
-    return folder
 
 
 def read_json(path: Path) -> dict:
