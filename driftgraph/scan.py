@@ -23,7 +23,7 @@ from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.stack_deps import StackEdge, dependency_graph, graph_edges, upgrade_waves
 from graph.store import ScanWriter, check_database, check_writable
 from importers.cdk_assembly import match_assemblies, read_assemblies
-from importers.cloudformation import import_stacks, import_template_files
+from importers.cloudformation import DESCRIBE_STACKS_SOURCE, import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
 from importers.stack_links import references_from_rows
 from importers.terraform_state import load_terraform_states
@@ -181,7 +181,7 @@ class Assemblies:
 
 
 def read_cdk_outs(paths: list[str], declared: ImportResult, account: str, partition: str,
-                  regions: list[str], max_input_bytes: dict) -> Assemblies:
+                  regions: list[str], max_input_bytes: dict, stacks_read: bool = True) -> Assemblies:
     """Read the cloud assemblies and match each synthesized stack to its deployed stack (in place on `declared`):
     a deployed stack a given assembly holds gets `in_assembly` and, where its template alone could not prove the
     CDK major version, the assembly's (tree.json); a deployed CDK stack none holds is an orphan (`in_assembly` 0);
@@ -190,7 +190,10 @@ def read_cdk_outs(paths: list[str], declared: ImportResult, account: str, partit
     stacks, errors, sources = read_assemblies(paths, **max_input_bytes)
     declared.errors += errors
     declared.sources += sources
-    readable_regions = sorted({row["region"] for row in declared.stacks} | set(regions))
+    # only where the deployed stacks are known can a synthesized stack be found not deployed: never in a region
+    # whose DescribeStacks failed, nor anywhere when stacks were not read (--no-stacks)
+    unread = {f.region for f in declared.failed if f.source == DESCRIBE_STACKS_SOURCE}
+    readable_regions = [r for r in regions if r not in unread] if stacks_read else []
     match = match_assemblies(stacks, declared.stacks, declared.deployed_resources, account, readable_regions)
     by_id = {row["id"]: row for row in declared.stacks}
     for row in declared.stacks:
@@ -328,7 +331,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     if options.cdk_outs:
         progress.phase("reading cloud assemblies")
         assemblies = read_cdk_outs(list(options.cdk_outs), declared, account, partition, regions,
-                                   {"max_input_bytes": max_bytes} if max_bytes else {})
+                                   {"max_input_bytes": max_bytes} if max_bytes else {}, options.live_stacks)
     if options.tfstates:
         progress.phase("reading states")
         declared.extend(

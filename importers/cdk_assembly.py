@@ -561,7 +561,7 @@ def match_assemblies(stacks: list[AssemblyStack], deployed: list[dict],
     claimed: set[str] = set()
     for stack in sorted(stacks, key=lambda s: (s.assembly, s.artifact_id)):
         stack_account = stack.account or account
-        if stack_account != account or (stack.region is not None and stack.region not in scanned):
+        if stack_account != account or not scanned or (stack.region is not None and stack.region not in scanned):
             not_scanned.append(stack)
             continue
         candidates = sorted({stack_id for region in ([stack.region] if stack.region else scanned)

@@ -77,6 +77,7 @@ from importers.stack_origin import Origin, construct_paths, stack_origin
 TOOL = "cloudformation"
 FRAMEWORK = "cloudformation"
 STACK_TYPE = "AWS::CloudFormation::Stack"
+DESCRIBE_STACKS_SOURCE = "aws:cloudformation:DescribeStacks"  # the source a region's failed DescribeStacks names
 BOOKKEEPING_NOTE = "bookkeeping"
 TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
 NO_ECHO_MASK = "****"  # what DescribeStacks shows for a NoEcho parameter
@@ -158,7 +159,7 @@ def _import_region(
     try:
         stacks = get_stacks(client)
     except _CALL_ERRORS as error:
-        failure = _call_error("aws:cloudformation:DescribeStacks", "DescribeStacks", error, account, region)
+        failure = _call_error(DESCRIBE_STACKS_SOURCE, "DescribeStacks", error, account, region)
         result.errors.append(failure)
         # any stack of the region (and the global resources it makes) could have declared what we see live
         message = f"{failure.code}: {failure.message}" if failure.code else failure.message

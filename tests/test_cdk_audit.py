@@ -184,3 +184,17 @@ def test_the_html_page_opens_offline_in_chromium_without_console_errors(estate_s
             assert requests == [page_path.as_uri()]  # self-contained: nothing else fetched
         finally:
             browser.close()
+
+
+def test_an_assembly_is_never_called_not_deployed_where_the_deployed_stacks_are_unknown(estate_scan, tmp_path):
+    """--no-stacks: nothing is known of what is deployed, so no synthesized stack is `not_deployed` (and none
+    of its resources turns into a declaration that could read as missing)."""
+    from driftgraph.demo_estate import FIXTURES
+
+    db = tmp_path / "nostacks.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", "--type", "AWS::SQS::Queue",
+             "--cdk-out", str(FIXTURES / "cdk" / "v1-multi" / "cdk.out")], estate_scan["endpoint"])
+    audit = json.loads(run_cli(["cdk-audit", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
+    assert {a["status"] for a in audit["assemblies"]["stacks"]} == {"not_scanned"}
+    report = json.loads(run_cli(["report", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
+    assert report["summary"]["by_status"]["missing"] == 0
