@@ -156,6 +156,12 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         "waves": waves,
         "cycles": cycles,
         "assemblies": assemblies,
+        "template_files": [
+            {"path": row["path"], "framework": row.get("framework"), "evidence": _loads(row.get("evidence")) or []}
+            for row in db.query("select * from sources where scan_id = ? and kind = 'cloudformation_template' "
+                                "order by path", [scan_id])
+            if row.get("framework")
+        ],
         "unmet": sum(1 for e in edges if not e["depends_on"]),
     }
 

@@ -140,10 +140,10 @@ def source_row(path: str, kind: str, status: str, resource_count: int = 0, messa
                **facts: Any) -> dict[str, Any]:
     """One row of the `sources` table: an input a scan read (a state, a stack, a template file) and how it went.
     `facts` are the columns that only some kinds have: format_version, tool_version, lineage, serial,
-    superseded_by."""
+    superseded_by, and a template file's framework and its evidence."""
     row = {"path": path, "kind": kind, "status": status, "format_version": None, "tool_version": None,
            "lineage": None, "serial": None, "resource_count": resource_count, "message": message,
-           "superseded_by": None}
+           "superseded_by": None, "framework": None, "evidence": None}
     unknown = set(facts) - set(row)
     if unknown:
         raise TypeError(f"no source column {', '.join(sorted(unknown))}")

@@ -171,6 +171,8 @@ TABLES: dict[str, dict[str, type]] = {
         "resource_count": int,
         "message": str,
         "superseded_by": str,
+        "framework": str,  # a template file's origin (cdk-v2, sam, ...), as a stack's
+        "evidence": str,  # JSON list of the facts that decided it
     },
     "resource_types": {  # the catalog, as graph.resource_types.catalog_as_dicts() gives it
         "type": str,

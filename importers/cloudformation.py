@@ -1165,13 +1165,8 @@ def _template_file_to_result(
             f"{_resources(count)} of {'a type' if count == 1 else 'types'} outside the catalog, "
             f"not listed live, not checked: {types}"
         )
-    result.sources.append(
-        _source_row(
-            source,
-            "warning" if any(e.kind == "warning" for e in result.errors) else "ok",
-            len(result.records),
-            "; ".join(notes) or None,
-            _format_version(template),
-        )
-    )
+    row = _source_row(source, "warning" if any(e.kind == "warning" for e in result.errors) else "ok",
+                      len(result.records), "; ".join(notes) or None, _format_version(template))
+    row.update(framework=origin.framework, evidence=[redact_text(fact) for fact in origin.evidence])
+    result.sources.append(row)
     return result

@@ -198,3 +198,21 @@ def test_an_assembly_is_never_called_not_deployed_where_the_deployed_stacks_are_
     assert {a["status"] for a in audit["assemblies"]["stacks"]} == {"not_scanned"}
     report = json.loads(run_cli(["report", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
     assert report["summary"]["by_status"]["missing"] == 0
+
+
+def test_template_files_carry_their_framework_to_their_source_row_owners_and_the_audit(estate_scan, tmp_path):
+    from driftgraph.demo_estate import FIXTURES
+
+    db = tmp_path / "files.db"
+    templates = {"v2": FIXTURES / "cdk" / "v2" / "cdk.out" / "orders-service.template.json",
+                 "sam": FIXTURES / "sam" / "visit-counter.yaml",
+                 "plain": FIXTURES / "cfn" / "payments-network.yaml"}
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", "--type", "AWS::SQS::Queue",
+             *[a for path in templates.values() for a in ("--cfn-template", f"{path}@us-east-1")]], estate_scan["endpoint"])
+    audit = json.loads(run_cli(["cdk-audit", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
+    assert {Path(f["path"]).name: f["framework"] for f in audit["template_files"]} == {
+        "orders-service.template.json": "cdk-v2", "visit-counter.yaml": "sam", "payments-network.yaml": "cloudformation"}
+    assert all(f["evidence"] for f in audit["template_files"])
+    report = json.loads(run_cli(["report", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
+    queue = next(r for r in report["resources"] if r["name"] == "orders-queue")
+    assert [(o["framework"], o["construct_path"]) for o in queue["owners"]] == [("cdk-v2", "orders-service/OrdersQueue/Resource")]

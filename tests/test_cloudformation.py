@@ -944,6 +944,8 @@ def test_moto_stack_rows(aws, scanned):
         "resource_count": 7,
         "message": None,
         "superseded_by": None,
+        "framework": None,  # a stack's is on its stacks row
+        "evidence": None,
     }
 
 

@@ -118,6 +118,8 @@ def test_v4_fixture_source_row_counts_what_was_read_and_left_out():
         "1 data source instances not read; "
         "1 deposed objects skipped (left by an unfinished create_before_destroy)",
         "superseded_by": None,
+        "framework": None,  # a template file's origin: no state has one
+        "evidence": None,
     }
 
 
