@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -65,6 +66,26 @@ def _alpha_modules(modules: list[str]) -> list[str]:
     return sorted(found)
 
 
+# v2's default synthesizer checks the bootstrap version it needs (the BootstrapVersion rule): 6 is the least
+# any aws-cdk-lib release asks for; v1's legacy bootstrap (version 0) has none of the roles it deploys through
+MIN_MODERN_BOOTSTRAP = 6
+_BOOTSTRAP_VERSION = re.compile(r"bootstrap version (\d+)")
+
+
+def modern_bootstraps(rows: list[dict]) -> set[tuple[str, str]]:
+    """(account, region) of each bootstrap stack whose evidence shows a version v2's default synthesizer can use."""
+    found = set()
+    for row in rows:
+        if row.get("framework") != "cdk-bootstrap":
+            continue
+        evidence = row.get("evidence")
+        facts = _loads(evidence) if isinstance(evidence, str) else evidence or []
+        versions = [int(m.group(1)) for fact in facts for m in [_BOOTSTRAP_VERSION.search(str(fact))] if m]
+        if versions and max(versions) >= MIN_MODERN_BOOTSTRAP:
+            found.add((row.get("account"), row.get("region")))
+    return found
+
+
 def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
     """The worksheet of one scan (the latest by default)."""
     scan = scan_row(db, scan_id)
@@ -95,8 +116,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         depends_on[edge["stack_id"]].append({"stack": edge["depends_on"], "via": edge["via"]})
         if edge["depends_on"]:
             dependents[edge["depends_on"]].append({"stack": edge["stack_id"], "via": edge["via"]})
-    modern_bootstrap = {(row["account"], row["region"]) for row in rows
-                        if row.get("framework") == "cdk-bootstrap" and row.get("synthesizer") != "legacy"}
+    modern_bootstrap = modern_bootstraps(rows)
 
     stacks = []
     for row in rows:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from graph.cdk_audit import _alpha_modules
+from graph.cdk_audit import _alpha_modules, modern_bootstraps
 
 # what each demo stack was made with, from fixtures/ (the CDK CLIs and libraries that synthesized them, the tools
 # that wrote the others): not from the detector's output
@@ -216,3 +216,16 @@ def test_template_files_carry_their_framework_to_their_source_row_owners_and_the
     report = json.loads(run_cli(["report", "--db", str(db), "--format", "json"], estate_scan["endpoint"]).stdout)
     queue = next(r for r in report["resources"] if r["name"] == "orders-queue")
     assert [(o["framework"], o["construct_path"]) for o in queue["owners"]] == [("cdk-v2", "orders-service/OrdersQueue/Resource")]
+
+
+def test_only_a_bootstrap_v2_can_deploy_through_counts_as_modern():
+    def row(account, facts):
+        return {"account": account, "region": "us-east-1", "framework": "cdk-bootstrap", "evidence": json.dumps(facts)}
+
+    rows = [row("111111111111", ["CdkBootstrapVersion SSM parameter (bootstrap version 33)"]),
+            row("222222222222", ["StagingBucket resource and BucketName output (legacy v1 bootstrap template,"
+                                 " no BootstrapVersion output: bootstrap version 0)"]),
+            row("333333333333", ["CdkBootstrapVersion SSM parameter (bootstrap version 5)"]),
+            {"account": "444444444444", "region": "us-east-1", "framework": "cdk-v1",
+             "evidence": json.dumps(["bootstrap version 33"])}]
+    assert modern_bootstraps(rows) == {("111111111111", "us-east-1")}
