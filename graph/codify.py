@@ -58,7 +58,7 @@ class CodifyResource:
     attributes: dict[str, Any]
     status: str
     edges_out: list[tuple[str, str]]  # (relation, target resource id), every edge the scan found from it
-    # target resource id -> {"type", "natural_id", "name", "status"}: what an edge points at, so a renderer can
+    # target resource id -> {"type", "natural_id", "name", "arn", "status"}: what an edge points at, so a renderer can
     # write the target's literal id when the target is not in the same group
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -185,7 +185,7 @@ def pending_resources(db, pending: set[str] | frozenset[str], scan_id: int | Non
 def _resource(rows: dict[str, dict[str, Any]], key: str, edges: list[tuple[str, str, str]]) -> CodifyResource:
     row = rows[key]
     out = [(relation, target) for source, relation, target in edges if source == key]
-    targets = {target: {k: rows[target][k] for k in ("type", "natural_id", "name", "status")}
+    targets = {target: {k: rows[target][k] for k in ("type", "natural_id", "name", "arn", "status")}
                for _, target in out if target in rows}
     return CodifyResource(
         id=key, type=row["type"], account=row["account"], region=row["region"], name=row["name"],
