@@ -360,6 +360,15 @@ def _renderers() -> dict:
     return renderers
 
 
+def renderer_for(fmt: str, renderers: dict):
+    """The writer of `fmt`; a usage error, before anything is read or written, when it is not built yet."""
+    renderer = renderers.get(fmt)
+    if renderer is None:
+        built = ", ".join(sorted(k for k, v in renderers.items() if v))
+        raise click.UsageError(f"--format {fmt}: not built yet (built: {built})")
+    return renderer
+
+
 CODIFY_TOOLS = {"terraform": "terraform", "cloudformation": "cloudformation", "cdk": "cloudformation"}
 
 
@@ -425,9 +434,7 @@ def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by,
     from graph.codify import codify as plan_codify
     from graph.store import open_database
 
-    renderer = _renderers()[fmt]
-    if renderer is None:
-        raise click.UsageError(f"--format {fmt}: not built yet (terraform is)")
+    renderer = renderer_for(fmt, _renderers())
     try:
         result = plan_codify(open_database(db), scan_id, tool=CODIFY_TOOLS[fmt], statuses=statuses or ("unmanaged",),
                              types=types_, tags=tags, accounts=accounts, regions=regions, by=by, around=around,
