@@ -297,6 +297,9 @@ def test_around_gives_the_neighbourhood_only(estate_scan, tmp_path):
     run_cli(["codify", "--db", str(estate_scan["db"]), "--format", "terraform", "--out", str(only),
              "--around", sg, "--depth", "0"], estate_scan["endpoint"])
     assert [b["id"] for f in only.iterdir() if f.is_dir() for b in read_imports(f)] == [sg]
+    unknown = run_cli(["codify", "--db", str(estate_scan["db"]), "--format", "terraform", "--out",
+                       str(tmp_path / "none"), "--around", "i-00000000000000000"], estate_scan["endpoint"], check=False)
+    assert unknown.returncode == 1 and "no resource" in unknown.stderr and not (tmp_path / "none").exists()
 
 
 def test_grouping_by_vpc_tag_and_none(estate_scan):
@@ -376,3 +379,34 @@ def test_never_writes_outside_the_folder(tmp_path):
         with pytest.raises(click.ClickException, match="outside"):
             write_files(str(tmp_path / "out"), {escape: "x"}, force=True)
     assert not (tmp_path / "escaped.tf").exists()
+
+
+def test_secret_tags_and_attributes_are_left_out_with_a_comment():
+    from graph.codify import Group
+
+    role = CodifyResource(
+        id=f"arn:aws:iam::{ACCOUNT}:role/app", type="AWS::IAM::Role", account=ACCOUNT, region="global", name="app",
+        natural_id="app", arn=f"arn:aws:iam::{ACCOUNT}:role/app",
+        tags={"team": "ops", "db_password": "<redacted>", "aws:cloudformation:stack-name": "x"},
+        attributes={"path": "/", "description": "uses <redacted> at boot"}, status="unmanaged", edges_out=[])
+    main = render_terraform([Group("g", "g", [role])], [])["g/main.tf"]
+    body = hcl2.loads(main, serialization_options=PLAIN)["resource"][0]["aws_iam_role"]["app"]
+    assert body["tags"] == {"team": "ops"} and body["name"] == "app" and "description" not in body
+    assert "<redacted>" not in main and "'db_password' left out" in main and "description left out" in main
+
+
+def test_resources_of_other_regions_get_a_provider_alias(estate_scan):
+    db = sqlite_utils.Database(estate_scan["db"])
+    (everything,) = group(select(db), scan_edges(db), by="none")
+    files = render_terraform([everything], [])
+    providers = hcl2.loads(files["all/providers.tf"], serialization_options=PLAIN)["provider"]
+    assert sorted((p["aws"]["region"], p["aws"].get("alias")) for p in providers) == [
+        ("eu-west-1", "eu_west_1"), ("us-east-1", None)]
+    imports = hcl2.loads(files["all/imports.tf"], serialization_options=PLAIN)["import"]
+    queue = next(b for b in imports if "sqs" in b["to"])
+    assert queue["provider"] == "${aws.eu_west_1}"
+    user = next(b for b in imports if "iam_user" in b["to"])
+    assert "provider" not in user  # IAM is global: the default provider
+    main = hcl2.loads(files["all/main.tf"], serialization_options=PLAIN)["resource"]
+    queue_body = next(b["aws_sqs_queue"] for b in main if "aws_sqs_queue" in b)
+    assert next(iter(queue_body.values()))["provider"] == "${aws.eu_west_1}"
