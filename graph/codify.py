@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import networkx as nx
 
-from graph.records import CHILD, CONFLICT, DEFAULT, IGNORED, MANAGED, MISSING, UNKNOWN, UNMANAGED
+from graph.records import (
+    CHILD,
+    CONFLICT,
+    DEFAULT,
+    IGNORED,
+    MANAGED,
+    MISSING,
+    UNKNOWN,
+    UNMANAGED,
+)
 from graph.resource_types import CATALOG, RESOURCE_TYPES, TERRAFORM_TYPES
 
 # Statuses a user may ask to codify, and why the others never are.
@@ -369,7 +379,8 @@ def blockers(resources: Iterable[CodifyResource], tool: str) -> list[dict[str, A
             elif r.type in TERRAFORM_LIMITS:
                 reason = TERRAFORM_LIMITS[r.type]
             else:
-                from graph.codify_terraform import import_id  # the id's recipe lives with the renderer
+                # the id's recipe lives with the renderer
+                from graph.codify_terraform import import_id
 
                 try:
                     import_id(r)

@@ -8,8 +8,14 @@ import re
 from collections import Counter
 from typing import Any
 
-from graph.codify import Codification, CodifyResource, Group, depends, slug
-from graph.redact import REDACTED, is_secret_attribute, is_secret_key, redact, redact_text
+from graph.codify import Codification, CodifyResource, Group
+from graph.redact import (
+    REDACTED,
+    is_secret_attribute,
+    is_secret_key,
+    redact,
+    redact_text,
+)
 from graph.resource_types import CATALOG, Comparable, ResourceType, TerraformType
 
 REQUIRED_VERSION = ">= 1.5.0"  # `import` blocks
@@ -474,8 +480,8 @@ def render_index(groups: list[Group], blockers: list[dict[str, Any]], pending: l
                  tool: str) -> str:
     """The top README: each group's folder, then what was not written and why."""
     lines = [f"# driftgraph codify ({tool})", "",
-             f"{sum(len(g.resources) for g in groups)} resource(s) in {len(groups)} group(s); "
-             f"{len(blockers)} blocker(s); {len(pending)} already pending import.", "",
+             (f"{sum(len(g.resources) for g in groups)} resource(s) in {len(groups)} group(s); "
+              f"{len(blockers)} blocker(s); {len(pending)} already pending import."), "",
              "| folder | group | resources |", "|---|---|---|"]
     lines += [f"| `{g.key}/` | {redact_text(g.title)} | {len(g.resources)} |" for g in groups]
     if blockers:
@@ -488,4 +494,3 @@ def render_index(groups: list[Group], blockers: list[dict[str, Any]], pending: l
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["render_terraform", "import_id", "addresses", "hcl_value", "slug", "depends"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import hcl2
 import pytest
 import sqlite_utils
+from conftest import run_cli
 from hcl2.utils import SerializationOptions
 
-from conftest import run_cli
 from graph.codify import CodifyResource, blockers, group, scan_edges, select
 from graph.codify_terraform import hcl_value, import_id, render_terraform
 from graph.resource_types import CATALOG, RESOURCE_TYPES
