@@ -345,6 +345,109 @@ def cdk_audit(db, fmt, scan_id, fail_on, output) -> None:
         sys.exit(EXIT_FINDINGS)
 
 
+def _renderers() -> dict:
+    """Format -> renderer(groups, blockers, codification) -> {relative path: text}; a format whose writer is not
+    built yet maps to None."""
+    from graph.codify_terraform import render_terraform
+
+    renderers = {"terraform": render_terraform, "cloudformation": None, "cdk": None}
+    try:  # written in another branch; plugs in here when merged
+        from graph.codify_cloudformation import render_cdk, render_cloudformation
+
+        renderers.update(cloudformation=render_cloudformation, cdk=render_cdk)
+    except ImportError:
+        pass
+    return renderers
+
+
+def renderer_for(fmt: str, renderers: dict):
+    """The writer of `fmt`; a usage error, before anything is read or written, when it is not built yet."""
+    renderer = renderers.get(fmt)
+    if renderer is None:
+        built = ", ".join(sorted(k for k, v in renderers.items() if v))
+        raise click.UsageError(f"--format {fmt}: not built yet (built: {built})")
+    return renderer
+
+
+CODIFY_TOOLS = {"terraform": "terraform", "cloudformation": "cloudformation", "cdk": "cloudformation"}
+
+
+def _tag_filters(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, eq, wanted = value.partition("=")
+        if not eq or not key:
+            raise click.BadParameter(f"{value}: give KEY=VALUE")
+        tags[key] = wanted
+    return tags
+
+
+def write_files(out: str, files: dict[str, str], force: bool) -> None:
+    """Write `files` under `out`, never outside it; a non-empty `out` is refused unless `force`."""
+    from pathlib import Path
+
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise click.BadParameter(f"{out} is not a folder", param_hint="--out")
+    if root.is_dir() and any(root.iterdir()) and not force:
+        raise click.BadParameter(f"{out} is not empty: give an empty or new folder, or --force to write over files "
+                                 "of the same names", param_hint="--out")
+    root.mkdir(parents=True, exist_ok=True)
+    real_root = root.resolve()
+    for relative, text in files.items():
+        target = (root / relative)
+        resolved = target.parent.resolve() / target.name
+        if Path(relative).is_absolute() or ".." in Path(relative).parts or real_root not in resolved.parents:
+            raise click.ClickException(f"refusing to write {relative}: outside {out}")
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+        if resolved.is_symlink():
+            raise click.ClickException(f"refusing to write {relative}: a symbolic link")
+        resolved.write_text(text, encoding="utf-8")
+
+
+CODIFY_EPILOG = """\b
+Examples:
+  driftgraph codify --db estate.db --format terraform --out codified/
+  driftgraph codify --db estate.db --format terraform --out bastion/ --around i-0abc123 --depth 2
+  driftgraph codify --db estate.db --format terraform --out ops/ --tag team=ops --group-by vpc
+"""
+
+
+@cli.command(epilog=CODIFY_EPILOG)
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["terraform", "cloudformation", "cdk"]), required=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write (new or empty).")
+@click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
+@click.option("--status", "statuses", multiple=True, help="Codify resources of this status (repeatable; default unmanaged; also unknown, ignored, child).")
+@click.option("--type", "types_", multiple=True, help="Only this type, CloudFormation or Terraform name (repeatable).")
+@click.option("--tag", "tags", multiple=True, callback=_tag_filters, metavar="K=V", help="Only resources with this tag (repeatable: all must hold).")
+@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Only this region (repeatable; IAM and other global resources are region 'global').")
+@click.option("--group-by", "by", default="component", show_default=True, metavar="component|vpc|tag:KEY|none",
+              help="How resources are put in folders.")
+@click.option("--around", metavar="ID", help="Only this resource (id, ARN, natural id or name) and its neighbours.")
+@click.option("--depth", default=1, show_default=True, type=click.IntRange(min=0), help="Hops from --around.")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by, around, depth, force) -> None:
+    """Write code that adopts the resources no code owns: per group a folder with Terraform `import` blocks and
+    draft resources (never a resource owned by a tool, AWS-made, a child of an owned one; never a secret)."""
+    from graph.codify import codify as plan_codify
+    from graph.store import open_database
+
+    renderer = renderer_for(fmt, _renderers())
+    try:
+        result = plan_codify(open_database(db), scan_id, tool=CODIFY_TOOLS[fmt], statuses=statuses or ("unmanaged",),
+                             types=types_, tags=tags, accounts=accounts, regions=regions, by=by, around=around,
+                             depth=depth)
+    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    files = renderer(result.groups, result.blockers, result)
+    write_files(out, files, force)
+    resources = sum(len(g.resources) for g in result.groups)
+    click.echo(f"{len(result.groups)} groups, {resources} resources, {len(result.blockers)} blockers, "
+               f"{len(result.pending)} pending written to {out}")
+
+
 @cli.command()
 @click.option("--db", required=True, type=click.Path(), help="The database `driftgraph scan` wrote.")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),

@@ -42,11 +42,16 @@ class Tags:
 class TerraformType:
     """A Terraform resource type that declares this resource, and the state attribute with our natural id.
 
-    `import_id` is a str.format template over state attributes: what `terraform import` takes."""
+    `import_id` is a str.format template over state attributes: what `terraform import` takes.
+    `live_import_id` is the same id built from a live resource (graph/codify_terraform.py `import_id`), a
+    template over its natural_id, name, arn, account, region, dns_suffix (amazonaws.com, or .com.cn in China),
+    arn_path (the ARN's resource part after its first '/') and cluster (an ECS service's cluster name);
+    None: the natural id."""
 
     type: str
     id_attribute: str = "id"
     import_id: str = "{id}"
+    live_import_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -853,7 +858,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
             ),
         ),
         tags=Tags("Tags", Call("list_queue_tags", {"QueueUrl": "{QueueUrl}"}), key="map"),
-        terraform=(TerraformType("aws_sqs_queue", "name", import_id="{url}"),),
+        terraform=(TerraformType("aws_sqs_queue", "name", import_id="{url}",
+                                 live_import_id="https://sqs.{region}.{dns_suffix}/{account}/{natural_id}"),),
         terraform_children=(
             ChildType("aws_sqs_queue_policy", "queue_url"),
             ChildType("aws_sqs_queue_redrive_policy", "queue_url"),
@@ -1236,7 +1242,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
             ),
         ),
         tags=Tags("tags", key="key", value="value"),
-        terraform=(TerraformType("aws_ecs_service", "id", import_id="{cluster}/{name}"),),
+        terraform=(TerraformType("aws_ecs_service", "id", import_id="{cluster}/{name}", live_import_id="{cluster}/{name}"),),
         comparables=(
             Comparable("desired_count", "desiredCount", "desired_count", "DesiredCount", kind="int"),
             Comparable("launch_type", "launchType", "launch_type", "LaunchType"),
@@ -1472,7 +1478,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:events:{region}:{account}:rule/{id}",
         arn_field="Arn",
         tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceARN": "{Arn}"})),
-        terraform=(TerraformType("aws_cloudwatch_event_rule", "name"),),
+        terraform=(TerraformType("aws_cloudwatch_event_rule", "name", live_import_id="{arn_path}"),),  # [bus/]rule
         terraform_children=(ChildType("aws_cloudwatch_event_target", "rule"),),
         comparables=(
             Comparable("schedule_expression", "ScheduleExpression", "schedule_expression", "ScheduleExpression"),
@@ -1495,7 +1501,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         name="StackName",
         aliases=("StackName",),
         tags=_kv(),
-        terraform=(TerraformType("aws_cloudformation_stack", "id"),),
+        terraform=(TerraformType("aws_cloudformation_stack", "id", live_import_id="{name}"),),
         comparables=(),
         keep="keep_live_stack",
         import_identifier=("StackName",),
