@@ -202,6 +202,8 @@ class _Declared:
     properties: dict[str, Any]
     identifier: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    # template parameters import.sh fills with a read-only call at import time: name -> (declaration, command)
+    parameters: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -354,6 +356,8 @@ def _declare(stack: _Stack) -> tuple[list[_Declared], list[Blocker]]:
             blocked.append(Blocker(resource.id, resource.type, _display_name(resource), "; ".join(reasons)))
             continue
         declared.append(_Declared(resource, logical_ids[resource.id], properties, identifier, notes))
+    for d in declared:
+        d.parameters = _looked_up(d.resource, d.logical_id, d.properties)
     # a reference to a blocked resource is no reference: write its literal value instead
     present = {d.resource.id for d in declared}
     if len(present) != len(stack.resources):
@@ -361,7 +365,40 @@ def _declare(stack: _Stack) -> tuple[list[_Declared], list[Blocker]]:
         kept = {k: v for k, v in by_id.items() if k in present}
         for d in declared:
             d.properties, d.notes = _properties(d.resource, CATALOG[d.resource.type], d.identifier, keep, kept)
+            d.parameters = _looked_up(d.resource, d.logical_id, d.properties)
     return declared, blocked
+
+
+def _looked_up(resource: Any, logical_id: str, properties: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Properties CloudFormation needs that the scan does not store, made template parameters that import.sh
+    fills with one read-only call: an instance's AMI, the type of a table's hash key."""
+    region = shlex.quote(resource.region or "us-east-1")
+    parameters: dict[str, tuple[dict[str, Any], str]] = {}
+    if resource.type == "AWS::EC2::Instance" and "ImageId" not in properties and "LaunchTemplate" not in properties:
+        name = f"{logical_id}ImageId"[:255]
+        query = shlex.quote("Reservations[0].Instances[0].ImageId")
+        parameters[name] = (
+            {"Type": "AWS::EC2::Image::Id", "Description": f"The AMI instance {resource.natural_id} was launched from"},
+            f"aws ec2 describe-instances --region {region} --instance-ids {shlex.quote(resource.natural_id)} "
+            f"--query {query} --output text",
+        )
+        properties["ImageId"] = {"Ref": name}
+    if resource.type == "AWS::DynamoDB::Table" and "AttributeDefinitions" not in properties:
+        keys = [k["AttributeName"] for k in properties.get("KeySchema", []) if isinstance(k, dict)]
+        definitions = []
+        for n, key in enumerate(keys, 1):
+            name = f"{logical_id}Key{n}Type"[:255]
+            query = shlex.quote(f"Table.AttributeDefinitions[?AttributeName=='{key}'].AttributeType | [0]")
+            parameters[name] = (
+                {"Type": "String", "AllowedValues": ["S", "N", "B"],
+                 "Description": f"The type of key attribute {key} of table {resource.natural_id}"},
+                f"aws dynamodb describe-table --region {region} --table-name {shlex.quote(resource.natural_id)} "
+                f"--query {query} --output text",
+            )
+            definitions.append({"AttributeName": key, "AttributeType": {"Ref": name}})
+        if definitions:
+            properties["AttributeDefinitions"] = definitions
+    return parameters
 
 
 def _identifier(resource: Any, row: ResourceType) -> tuple[dict[str, str], list[str]]:
@@ -566,20 +603,22 @@ def _edge_properties(resource: Any, row: ResourceType, identifier: dict[str, str
         properties["SecurityGroupEgress"] = _egress(properties["SecurityGroupEgress"])
     collected: dict[str, list[Any]] = {}
     single: dict[str, Any] = {}
+    known = getattr(resource, "targets", None) or {}  # what codify knows of targets outside the group
     for relation, target_id in resource.edges_out:
         for edge in EDGE_PROPERTIES.get((row.type, relation), ()):
             if edge.property in identifier:
                 continue
             target = by_id.get(target_id)
-            if target is not None and target.type != edge.target_type:
+            target_type = target.type if target is not None else (known.get(target_id) or {}).get("type")
+            if target_type is not None and target_type != edge.target_type:
                 continue
-            if target is None and not _names_type(target_id, edge.target_type):
+            if target_type is None and not _names_type(target_id, edge.target_type):
                 continue
             if target is not None and target_id in logical_ids:
                 logical = logical_ids[target_id]
                 value: Any = {"Ref": logical} if edge.ref == "Ref" else {"Fn::GetAtt": [logical, edge.ref]}
             else:
-                value = _literal(target_id, edge.form)
+                value = _literal(target_id, edge.form, known.get(target_id) or {})
                 if value is None:
                     continue
             if edge.many:
@@ -593,19 +632,8 @@ def _edge_properties(resource: Any, row: ResourceType, identifier: dict[str, str
                 unique.append(value)
         properties[prop] = unique
     properties.update(single)
-    if row.type == "AWS::EC2::SecurityGroup":
-        _refer_to_groups_in_rules(properties, logical_ids, by_id)
-
-
-def _refer_to_groups_in_rules(properties: dict[str, Any], logical_ids: dict[str, str], by_id: dict[str, Any]) -> None:
-    """A rule naming a security group the template declares refers to it rather than to its literal id."""
-    groups = {r.natural_id: logical_ids[r.id] for r in by_id.values()
-              if r.type == "AWS::EC2::SecurityGroup" and r.id in logical_ids}
-    for prop in ("SecurityGroupIngress", "SecurityGroupEgress"):
-        for rule in properties.get(prop) or []:
-            for field_name in ("SourceSecurityGroupId", "DestinationSecurityGroupId"):
-                if rule.get(field_name) in groups:
-                    rule[field_name] = {"Fn::GetAtt": [groups[rule[field_name]], "GroupId"]}
+    # Security group rules keep their peers' literal ids: groups that allow each other (or themselves) would
+    # be a circular dependency as references, and a template with one cannot be imported.
 
 
 def _names_type(target_id: str, target_type: str) -> bool:
@@ -623,8 +651,14 @@ def _names_type(target_id: str, target_type: str) -> bool:
     return re.fullmatch(pattern, target_id) is not None
 
 
-def _literal(target_id: str, form: str) -> str | None:
-    """The id, name or ARN of a resource outside the template, from its graph id."""
+def _literal(target_id: str, form: str, known: dict[str, Any]) -> str | None:
+    """The id, name or ARN of a resource outside the template: what the scan stored of it, else its graph id."""
+    natural = known.get("natural_id")
+    if form == "id" and natural:
+        return str(natural)
+    if form == "name" and (natural or known.get("name")):
+        natural_is_arn = str(natural or "").startswith("arn:")
+        return str(known.get("name") if natural_is_arn or not natural else natural)
     if target_id.startswith("AWS::"):
         parts = target_id.split(":", 7)  # AWS::X::Y:account:region:natural id
         return parts[7] if len(parts) == 8 and form != "arn" else None
@@ -646,7 +680,7 @@ def _tags(resource: Any, row: ResourceType) -> tuple[Any, list[str]]:
         key = str(key)
         if key.lower().startswith("aws:"):
             continue  # AWS's own tags (aws:cloudformation:*, aws:autoscaling:*) cannot be set by a template
-        if safe.get(key) != value or redact_tags({key: value}) != {key: value}:
+        if safe.get(key) != value or REDACTED in str(value) or REDACTED in key:
             notes.append(f"tag {safe.get(key) and key or '<key>'} left out: it looks secret")
             continue
         kept[key] = "" if value is None else str(value)
@@ -721,11 +755,12 @@ def _template(stack: _Stack, declared: list[_Declared]) -> dict[str, Any]:
             "Properties": d.properties,
         }
     description = f"Hand-made resources adopted by driftgraph codify: {stack.title}"
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": _safe_text(description)[:1024],
-        "Resources": resources,
-    }
+    template: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09", "Description": _safe_text(description)[:1024]}
+    parameters = {name: declaration for d in declared for name, (declaration, _) in d.parameters.items()}
+    if parameters:
+        template["Parameters"] = parameters
+    template["Resources"] = resources
+    return template
 
 
 def _safe_text(text: str) -> str:
@@ -743,9 +778,13 @@ def _import_commands(stack: _Stack, declared: list[_Declared], large: bool) -> l
             if large else "--template-body file://template.yaml")
     create = (f"aws cloudformation create-change-set {region} {target} --change-set-name {CHANGE_SET_NAME} "
               f"--change-set-type IMPORT --resources-to-import file://resources-to-import.json {body}")
+    lookups = [(name, command) for d in declared for name, (_, command) in d.parameters.items()]
+    if lookups:
+        create += " --parameters " + " ".join(
+            f'ParameterKey={name},ParameterValue="${_variable(name)}"' for name, _ in lookups)
     if _needs_iam_capability(declared):
         create += " --capabilities CAPABILITY_NAMED_IAM"
-    commands = []
+    commands = [f'{_variable(name)}="$({command})"' for name, command in lookups]
     if large:
         commands.append(f'aws s3 cp template.yaml "s3://$TEMPLATE_BUCKET/{stack.stack_name}/template.yaml" {region}')
     commands += [
@@ -756,6 +795,10 @@ def _import_commands(stack: _Stack, declared: list[_Declared], large: bool) -> l
         f"aws cloudformation wait stack-import-complete {region} {target}",
     ]
     return commands
+
+
+def _variable(parameter: str) -> str:
+    return re.sub(r"[^A-Z0-9_]", "_", parameter.upper())
 
 
 def _import_script(stack: _Stack, declared: list[_Declared], large: bool) -> str:
@@ -843,7 +886,8 @@ def _cdk_app(rendered: list[tuple[_Stack, dict]]) -> dict[str, str]:
         files[f"cdk/templates/{stack.stack_name}.yaml"] = data["template"]
         mapping = {d.logical_id: d.identifier for d in data["declared"]}
         files[f"cdk/mappings/{stack.stack_name}.json"] = json.dumps(mapping, indent=2) + "\n"
-        stacks.append((stack.stack_name, stack.account, stack.region))
+        parameters = [name for d in data["declared"] for name in d.parameters]
+        stacks.append((stack.stack_name, stack.account, stack.region, parameters))
     app_lines = [
         '"""CDK v2 app written by driftgraph codify: each stack adopts one import template with CfnInclude."""',
         "",
@@ -855,16 +899,22 @@ def _cdk_app(rendered: list[tuple[_Stack, dict]]) -> dict[str, str]:
         "class AdoptedStack(cdk.Stack):",
         '    """A stack whose resources are the template\'s, logical ids kept, so `cdk import` can adopt them."""',
         "",
-        "    def __init__(self, scope: Construct, construct_id: str, *, template_file: str, **kwargs) -> None:",
+        "    def __init__(self, scope: Construct, construct_id: str, *, template_file: str, parameter_names: list,",
+        "                 **kwargs) -> None:",
         "        super().__init__(scope, construct_id, **kwargs)",
-        '        self.template = cfn_include.CfnInclude(self, "Template", template_file=template_file)',
+        "        # values read at import time (an instance's AMI), given as `-c NAME=VALUE`, replace the parameters",
+        "        parameters = {name: self.node.try_get_context(name) for name in parameter_names}",
+        "        parameters = {name: value for name, value in parameters.items() if value is not None}",
+        '        self.template = cfn_include.CfnInclude(self, "Template", template_file=template_file,',
+        "                                               parameters=parameters or None)",
         "",
         "",
         "app = cdk.App()",
     ]
-    for name, account, region in stacks:
+    for name, account, region, parameters in stacks:
         env = f"cdk.Environment(account={account!r}, region={region!r})" if account else f"cdk.Environment(region={region!r})"
-        app_lines.append(f"AdoptedStack(app, {name!r}, template_file={('templates/' + name + '.yaml')!r}, env={env})")
+        app_lines.append(f"AdoptedStack(app, {name!r}, template_file={('templates/' + name + '.yaml')!r}, "
+                         f"parameter_names={parameters!r}, env={env})")
     app_lines.append("app.synth()")
     files["cdk/app.py"] = "\n".join(app_lines) + "\n"
     # versionReporting off: the CDKMetadata resource it adds is not importable and would fail `cdk import`
@@ -878,8 +928,13 @@ def _cdk_app(rendered: list[tuple[_Stack, dict]]) -> dict[str, str]:
         "```sh", "cd cdk", "python3 -m venv .venv && . .venv/bin/activate", "pip install -r requirements.txt",
         "cdk bootstrap   # once per account and region", "cdk synth",
     ]
-    for name, _, _ in stacks:
-        readme.append(f"cdk import {name} --resource-mapping mappings/{name}.json")
+    for (name, _, _, _), (stack, data) in zip(stacks, rendered):
+        context = ""
+        for d in data["declared"]:
+            for parameter, (_, command) in d.parameters.items():
+                readme.append(f'{_variable(parameter)}="$({command})"')
+                context += f' -c {parameter}="${_variable(parameter)}"'
+        readme.append(f"cdk import {name} --resource-mapping mappings/{name}.json{context}")
     readme += ["```", "",
                "`cdk import` creates the stack from the imported resources alone; each resource keeps "
                "`DeletionPolicy: Retain`. Run `cdk diff` afterwards: it should show no change."]
