@@ -109,6 +109,14 @@ READ_ONLY_IDENTIFIERS: dict[str, frozenset[str]] = {
 # CloudFormation's Tags property is a list of {Key, Value} except on these types, where it is a map; types
 # without a Tags property have no tags comparable in the catalog.
 TAGS_AS_MAP = frozenset({"AWS::SSM::Parameter"})
+# Types whose tags property has another name, or that a template cannot tag at all (their tags are left out,
+# and the stack's README says so).
+TAGS_PROPERTY: dict[str, str | None] = {
+    "AWS::Route53::HostedZone": "HostedZoneTags",
+    "AWS::EFS::FileSystem": "FileSystemTags",
+    "AWS::EC2::LaunchTemplate": None,  # tags on the template itself go in TagSpecifications; not written here
+    "AWS::IAM::ManagedPolicy": None,
+}
 
 
 @dataclass(frozen=True)
@@ -471,8 +479,11 @@ def _properties(resource: Any, row: ResourceType, identifier: dict[str, str], lo
     _edge_properties(resource, row, identifier, logical_ids, by_id, properties)
     tags, tag_notes = _tags(resource, row)
     notes += tag_notes
-    if tags is not None:
-        properties["Tags"] = tags
+    tags_property = TAGS_PROPERTY.get(row.type, "Tags")
+    if tags is not None and tags_property is None:
+        notes.append("tags left out: a template cannot set them on this type")
+    elif tags is not None:
+        properties[tags_property] = tags
     return properties, notes
 
 
@@ -681,7 +692,7 @@ def _tags(resource: Any, row: ResourceType) -> tuple[Any, list[str]]:
         if key.lower().startswith("aws:"):
             continue  # AWS's own tags (aws:cloudformation:*, aws:autoscaling:*) cannot be set by a template
         if safe.get(key) != value or REDACTED in str(value) or REDACTED in key:
-            notes.append(f"tag {safe.get(key) and key or '<key>'} left out: it looks secret")
+            notes.append("a tag left out: it looks secret")
             continue
         kept[key] = "" if value is None else str(value)
     if not kept:
