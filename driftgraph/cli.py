@@ -346,18 +346,11 @@ def cdk_audit(db, fmt, scan_id, fail_on, output) -> None:
 
 
 def _renderers() -> dict:
-    """Format -> renderer(groups, blockers, codification) -> {relative path: text}; a format whose writer is not
-    built yet maps to None."""
+    """Format -> renderer(groups, blockers, codification) -> {relative path: text}."""
+    from graph.codify_cloudformation import render_cdk, render_cloudformation
     from graph.codify_terraform import render_terraform
 
-    renderers = {"terraform": render_terraform, "cloudformation": None, "cdk": None}
-    try:  # written in another branch; plugs in here when merged
-        from graph.codify_cloudformation import render_cdk, render_cloudformation
-
-        renderers.update(cloudformation=render_cloudformation, cdk=render_cdk)
-    except ImportError:
-        pass
-    return renderers
+    return {"terraform": render_terraform, "cloudformation": render_cloudformation, "cdk": render_cdk}
 
 
 def renderer_for(fmt: str, renderers: dict):

@@ -229,14 +229,14 @@ class _Stack:
 # --------------------------------------------------------------------------------------------- public API
 
 
-def render_cloudformation(groups: Iterable[Any], blockers: Iterable[Any] = ()) -> dict[str, str]:
+def render_cloudformation(groups: Iterable[Any], blockers: Iterable[Any] = (), codification: Any = None) -> dict[str, str]:
     """Per group, a folder with template.yaml, resources-to-import.json, import.sh and README.md; at the top a
     README.md and blockers.json listing what cannot be imported and why."""
     files, _ = _render(groups, blockers)
     return files
 
 
-def render_cdk(groups: Iterable[Any], blockers: Iterable[Any] = ()) -> dict[str, str]:
+def render_cdk(groups: Iterable[Any], blockers: Iterable[Any] = (), codification: Any = None) -> dict[str, str]:
     """The CloudFormation output, plus under `cdk/` a CDK v2 app (Python) that adopts each template with
     CfnInclude and the resource-mapping files `cdk import --resource-mapping` takes."""
     files, stacks = _render(groups, blockers)
