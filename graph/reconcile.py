@@ -99,6 +99,8 @@ class Node:
     drift: list[dict[str, Any]] = field(default_factory=list)
     # declarations that name no region and match this resource and others of the same name in other regions
     ambiguous: list[Record] = field(default_factory=list)
+    # Terraform code that declares it but was never applied (Record.pending): no owner, only a plan
+    planned: list[Record] = field(default_factory=list)
 
 
 def _norm_id(type_: str, value: str) -> str:
@@ -194,6 +196,8 @@ def _owner_text(record: Record) -> str:
     owner = record.owner
     if owner is None:
         return record.source_kind
+    if record.pending:
+        return f"Terraform code {owner.source} ({owner.address})"
     if owner.tool == CLOUDFORMATION:
         where = f"stack {owner.stack_name}" if owner.stack_name else f"template {owner.source}"
         return f"CloudFormation {where} ({owner.address})"
@@ -308,9 +312,10 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
         live_found = [n for n in found if n.live is not None]
         if len(live_found) > 1:
             # it names no region and a resource of this name is live in several: which one it declares is
-            # unknown, so it declares none of them, and each is told why it cannot be called unmanaged
+            # unknown, so it declares none of them, and each is told why it cannot be called unmanaged.
+            # Code never applied owns nothing, so it casts no such doubt: each is told of the plan instead
             for candidate in live_found:
-                candidate.ambiguous.append(record)
+                (candidate.planned if record.pending else candidate.ambiguous).append(record)
             return
         node = found[0] if found else None
         if node is not None:
@@ -325,7 +330,7 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
             key, record.type, record.account, record.region, record.natural_id, arn, record.name or record.natural_id
         )
         index.add(node, _identifiers(record) + ([arn] if arn else []))
-    node.declarations.append(record)
+    (node.planned if record.pending else node.declarations).append(record)
 
 
 def _stack_tagged(node: Node, owner) -> bool:
@@ -413,7 +418,45 @@ def _attach_child(index: NodeIndex, record: Record) -> tuple[str, str, str] | No
 
 
 def classify(node: Node, index: NodeIndex, scope: Scope) -> None:
-    """Set status, reason and rule; the rules run in this order and the first that applies decides."""
+    """Set status, reason and rule; the rules run in this order and the first that applies decides.
+
+    Terraform code never applied (`node.planned`) decides nothing: the resource is classified as if the code
+    were not there, and the plan is then told in the reason (and, where nothing else owns it, in the rule)."""
+    if not node.planned:
+        _classify(node, index, scope)
+        return
+    if node.live is None and not node.declarations:
+        node.declarations = node.planned  # for the checks of scope and listings a declaration goes through
+        _classify(node, index, scope)
+        node.declarations = []
+        if node.rule == "declared_not_live":
+            node.status, node.rule = UNKNOWN, _planned_rule(node)
+            node.reason = f"{_planned_text(node)}, and it is not found in {node.account}/{node.region}: " + (
+                "the import will fail" if node.rule == "import_pending"
+                else "not applied yet, or the state that holds it was not read")
+        return
+    _classify(node, index, scope)
+    if node.rule == "no_owner":
+        node.rule = _planned_rule(node)
+        node.reason = f"{node.reason}; {_planned_text(node)}" + (
+            "" if node.rule == "import_pending" else ": import it there, or applying it would try to create it again")
+    else:
+        node.reason = f"{node.reason}; also {_planned_text(node)}"
+
+
+def _planned_rule(node: Node) -> str:
+    return "import_pending" if any(r.pending == "import" for r in node.planned) else "declared_not_applied"
+
+
+def _planned_text(node: Node) -> str:
+    """'declared in Terraform code infra (aws_sqs_queue.jobs), in no state read' or its import-block variant."""
+    imports = [r for r in node.planned if r.pending == "import"]
+    if imports:
+        return "an import block in " + " and in ".join(_owner_text(r) for r in imports) + " adopts it at the next apply"
+    return "declared in " + " and in ".join(_owner_text(r) for r in node.planned) + ", which no state read holds"
+
+
+def _classify(node: Node, index: NodeIndex, scope: Scope) -> None:
     owners = _distinct_owners(node.declarations)
     copies = _copies_text(node.declarations, owners)
     node.declarations = owners

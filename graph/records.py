@@ -102,6 +102,9 @@ class Record:
     # declared only if this template condition holds, and the condition could not be decided (a template file
     # read with its parameters' defaults, one without a default): absent live, it is unknown, never missing
     condition: str | None = None
+    # Terraform code not applied: declared in code that no state read holds, "create" (Terraform would create it)
+    # or "import" (an import block adopts it at the next apply). It owns nothing: never `managed`, never a conflict
+    pending: str | None = None
 
 
 @dataclass(frozen=True)
