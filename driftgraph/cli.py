@@ -177,6 +177,8 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="CloudFormation template file or directory, optionally with the region it is deployed to (repeatable).")
 @click.option("--cfn-template-region", metavar="REGION",
               help="Region of the templates given without @REGION; without either, their resources are matched in any scanned region and never reported missing.")
+@click.option("--tf-dir", "tf_dirs", multiple=True, metavar="DIR",
+              help="Terraform code folder (repeatable, recursive, local modules followed): code not yet applied, import blocks.")
 @click.option("--cdk-out", "cdk_outs", multiple=True, metavar="DIR",
               help="CDK cloud assembly (cdk.out folder, repeatable): matched to the deployed stacks (see CDK audit).")
 @click.option("--profile", help="AWS profile (default: boto3's standard credential chain).")
@@ -190,7 +192,7 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1), callback=_seconds,
               help="Seconds one AWS call may spend across its retries, reading its answer included, before it counts as failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
-def scan(db, regions, tfstates, cfn_templates, cfn_template_region, cdk_outs, profile, ignore_file, no_stacks, types_, workers,
+def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file, no_stacks, types_, workers,
          max_input_mb, call_timeout, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.progress import scan_progress
@@ -212,7 +214,7 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, cdk_outs, pr
     options = ScanOptions(db=db, regions=regions, tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
                           cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
                           live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
-                          call_timeout=call_timeout, cdk_outs=tuple(cdk_outs))
+                          call_timeout=call_timeout, cdk_outs=tuple(cdk_outs), tf_dirs=tuple(tf_dirs))
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with scan_progress(quiet) as progress:

@@ -26,6 +26,7 @@ from importers.cdk_assembly import match_assemblies, read_assemblies
 from importers.cloudformation import DESCRIBE_STACKS_SOURCE, import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
 from importers.stack_links import references_from_rows
+from importers.terraform_code import code_records, read_terraform_code
 from importers.terraform_state import load_terraform_states
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
 from scanner.live import count_listings, scan_live
@@ -48,6 +49,7 @@ class ScanOptions:
     meta: tuple[tuple[str, str], ...] = ()  # facts about the database to record with the scan (demo: ...)
     max_input_mb: int | None = None  # the largest input file read (None: each importer's default)
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
+    tf_dirs: tuple[str, ...] = ()  # Terraform code (.tf) folders: what is written but not applied, import blocks
     cdk_outs: tuple[str, ...] = ()  # CDK cloud assemblies (cdk.out folders) to match to the deployed stacks
 
 
@@ -339,6 +341,14 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             load_terraform_states(list(options.tfstates), session, default_account=account, default_region=None,
                                   **state_limit)
         )
+    if options.tf_dirs:
+        progress.phase("reading Terraform code")
+        reading = read_terraform_code(list(options.tf_dirs))
+        declared.errors += reading.errors
+        declared.sources += reading.sources
+        # code a state holds adds nothing (the state owns it); the rest is a plan: never an owner (Record.pending)
+        applied = {r.owner.address for r in declared.records if r.owner is not None and r.owner.tool == TERRAFORM}
+        declared.records += code_records(reading, applied, account, None)
     progress.phase("reconciling")
     failed_sources = declared.failed + failed_owner_sources(declared.sources, template_regions)
     scope = Scope({account}, set(regions), partition, live.listings, failed_sources)
@@ -372,6 +382,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                     "cfn_templates": list(options.cfn_templates),
                     "cfn_template_region": options.cfn_template_region,
                     "cdk_outs": list(options.cdk_outs),
+                    "tf_dirs": list(options.tf_dirs),
                     "live_stacks": options.live_stacks,
                     "ignore_file": options.ignore_file,
                     "types": list(options.types),

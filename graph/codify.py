@@ -404,6 +404,9 @@ def codify(db, scan_id: int | None = None, *, tool: str, statuses: Iterable[str]
     """select, group and list blockers in one call: what `driftgraph codify` writes. Blocked resources stay
     out of the groups."""
     scan_id = _scan_id(db, scan_id)
+    # an `import` block in Terraform code read with --tf-dir already adopts these: never emitted again
+    pending = set(pending) | {row["id"] for row in db.query(
+        "select id from resources where scan_id = ? and rule = 'import_pending'", [scan_id])}
     center = find_resource(db, around, scan_id) if around is not None else None
     chosen = select(db, scan_id, statuses=statuses, types=types, tags=tags or {}, accounts=accounts,
                     regions=regions, pending=pending)

@@ -28,7 +28,7 @@ import orjson
 
 from graph.records import GLOBAL, TERRAFORM, Owner, Record, SourceError, source_row
 from graph.redact import redact_text
-from graph.resource_types import CATALOG, TERRAFORM_TYPES
+from graph.resource_types import TERRAFORM_TYPES
 from importers.inputs import InputProblem, MiB, find_files, read_file
 from importers.limits import INPUT_TIME_BUDGET_S, MAX_INPUT_BYTES, BudgetExceeded, time_budget
 

@@ -351,3 +351,53 @@ def test_a_state_owner_wins_over_code_elsewhere(tmp_path):
     [node] = graph.nodes
     assert (node.status, node.rule, len(node.declarations)) == ("managed", "declared_and_live", 1)
     assert "also declared in Terraform code" in node.reason
+
+
+# ------------------------------------------------------------------------- scan --tf-dir, end to end
+
+
+def test_scan_with_tf_dir_shows_code_not_applied_and_pending_imports_and_codify_leaves_them(aws, tmp_path):
+    """Against moto: a queue the code declares but no state holds stays unmanaged (declared_not_applied), one an
+    import block adopts is unmanaged (import_pending) and never codified again; a bad .tf file is named."""
+    import json
+
+    import boto3
+
+    from conftest import run_cli
+
+    sqs = boto3.client("sqs")
+    sqs.create_queue(QueueName="tfdir-planned")
+    adopting = sqs.create_queue(QueueName="tfdir-adopting")["QueueUrl"]
+    sqs.create_queue(QueueName="tfdir-hand-made")
+    code = tmp_path / "infra"
+    code.mkdir()
+    (code / "main.tf").write_text(textwrap.dedent(f'''\
+        provider "aws" {{
+          region = "us-east-1"
+        }}
+        resource "aws_sqs_queue" "planned" {{
+          name = "tfdir-planned"
+        }}
+        import {{
+          to = aws_sqs_queue.adopting
+          id = "{adopting}"
+        }}
+        resource "aws_sqs_queue" "adopting" {{
+          name = "tfdir-adopting"
+        }}
+        '''))
+    (code / "broken.tf").write_text('resource "aws_sqs_queue" "x" {\n  name = \n}\n')
+    db = tmp_path / "code.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", "--type", "AWS::SQS::Queue",
+             "--tf-dir", str(code)], aws)
+    report = json.loads(run_cli(["report", "--db", str(db), "--format", "json"], aws).stdout)
+    by_name = {r["name"]: r for r in report["resources"]}
+    assert (by_name["tfdir-planned"]["status"], by_name["tfdir-planned"]["rule"]) == ("unmanaged", "declared_not_applied")
+    assert (by_name["tfdir-adopting"]["status"], by_name["tfdir-adopting"]["rule"]) == ("unmanaged", "import_pending")
+    assert (by_name["tfdir-hand-made"]["status"], by_name["tfdir-hand-made"]["rule"]) == ("unmanaged", "no_owner")
+    assert any("broken.tf" in (e["source"] or "") and e["line"] for e in report["errors"])
+    out = tmp_path / "codified"
+    summary = run_cli(["codify", "--db", str(db), "--format", "terraform", "--out", str(out)], aws).stdout
+    imports = "\n".join(p.read_text() for p in out.rglob("imports.tf"))
+    assert "tfdir-hand-made" in imports and "tfdir-planned" in imports and "tfdir-adopting" not in imports
+    assert "1 pending" in summary
