@@ -426,7 +426,7 @@ Examples:
 def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by, around, depth, force) -> None:
     """Write code that adopts the resources no code owns: per group a folder with Terraform `import` blocks and
     draft resources (never a resource owned by a tool, AWS-made, a child of an owned one; never a secret)."""
-    from graph.codify import codify as plan_codify
+    from graph.codify import codify as plan_codify, written_blockers
     from graph.store import open_database
 
     renderer = renderer_for(fmt, _renderers())
@@ -438,8 +438,9 @@ def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by,
         raise click.ClickException(str(exc)) from exc
     files = renderer(result.groups, result.blockers, result)
     write_files(out, files, force)
-    resources = sum(len(g.resources) for g in result.groups)
-    click.echo(f"{len(result.groups)} groups, {resources} resources, {len(result.blockers)} blockers, "
+    blocked = written_blockers(files, result)
+    resources = sum(len(g.resources) for g in result.groups) - (blocked - len(result.blockers))
+    click.echo(f"{len(result.groups)} groups, {resources} resources, {blocked} blockers, "
                f"{len(result.pending)} pending written to {out}")
 
 

@@ -134,6 +134,35 @@ def scan_demo(db: str | Path, workdir: Path) -> dict:
     return result
 
 
+def codify_demo(db: Path) -> str:
+    """`driftgraph codify` of the demo's unmanaged resources, Terraform and CloudFormation, into the estate folder
+    (ours, marked: an earlier run's output is replaced); returns what to tell the user."""
+    import shutil
+
+    from graph.codify import codify, written_blockers
+    from graph.codify_cloudformation import render_cloudformation
+    from graph.codify_terraform import render_terraform
+    from graph.store import open_database
+
+    root = estate_folder(db) / "codify"
+    if root.exists():
+        shutil.rmtree(root)
+    lines = []
+    for fmt, tool, render in (("terraform", "terraform", render_terraform),
+                              ("cloudformation", "cloudformation", render_cloudformation)):
+        plan = codify(open_database(db), tool=tool)
+        files = render(plan.groups, plan.blockers, plan)
+        for relative, text in files.items():
+            target = root / fmt / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        blocked = written_blockers(files, plan)
+        resources = sum(len(g.resources) for g in plan.groups) - (blocked - len(plan.blockers))
+        lines.append(f"codify --format {fmt}: {resources} resources to import in {len(plan.groups)} groups, "
+                     f"{blocked} blockers -> {root / fmt}")
+    return "\n".join(lines)
+
+
 def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -172,6 +201,7 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
     for note in result["estate"].notes:
         console.print(f"  planted: {escape(note)}")
     console.print(audit_summary(build_audit(open_database(db_path))), markup=False)
+    console.print(codify_demo(db_path), markup=False)
     shown = escape(str(db_path))  # a path is text, not rich markup: `[bold]` in a folder name stays as written
     console.print(f"database: {shown}  (report: driftgraph report --db {shown} --format markdown; "
                   f"CDK audit: driftgraph cdk-audit --db {shown} --format html -o cdk-audit.html)")

@@ -151,6 +151,7 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
                 "import_group": groups.get(node.key),
                 "tags": source.tags if source is not None else None,
                 "attributes": node.live.attributes if node.live is not None else None,
+                "aliases": list(source.aliases) if source is not None and source.aliases else None,
             }
         )
     return rows

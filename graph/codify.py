@@ -71,6 +71,7 @@ class CodifyResource:
     # target resource id -> {"type", "natural_id", "name", "arn", "status"}: what an edge points at, so a renderer can
     # write the target's literal id when the target is not in the same group
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # other identifiers it answers to (an EIP's public address: its import id)
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,10 @@ def scan_edges(db, scan_id: int | None = None) -> list[tuple[str, str, str]]:
 
 
 def _resources(db, scan_id: int) -> dict[str, dict[str, Any]]:
+    have = {row[1] for row in db.execute("pragma table_info(resources)")}
     columns = "id, type, account, region, name, natural_id, arn, status, tags, attributes"
-    return {row[0]: dict(zip(columns.split(", "), row))
+    columns += ", aliases" if "aliases" in have else ", null as aliases"  # older databases kept none
+    return {row[0]: dict(zip([c.split()[-1] for c in columns.split(", ")], row))
             for row in db.execute(f"select {columns} from resources where scan_id = ?", [scan_id])}
 
 
@@ -201,6 +204,7 @@ def _resource(rows: dict[str, dict[str, Any]], key: str, edges: list[tuple[str, 
         id=key, type=row["type"], account=row["account"], region=row["region"], name=row["name"],
         natural_id=row["natural_id"], arn=row["arn"], tags=_loads(row["tags"]) or {},
         attributes=_loads(row["attributes"]) or {}, status=row["status"], edges_out=out, targets=targets,
+        aliases=tuple(_loads(row["aliases"]) or ()),
     )
 
 
@@ -419,3 +423,12 @@ def codify(db, scan_id: int | None = None, *, tool: str, statuses: Iterable[str]
     groups = group([r for r in chosen if r.id not in blocked_ids], edges, by=by)
     return Codification(scan_id=scan_id, groups=groups, blockers=blocked,
                         pending=pending_resources(db, set(pending), scan_id))
+
+
+def written_blockers(files: dict[str, str], codification: "Codification") -> int:
+    """How many resources the written code leaves out as blockers: a writer may find more than the selection did
+    (CloudFormation's `blockers.json` adds resources whose required property the scan never reads)."""
+    import json
+
+    listed = files.get("blockers.json")
+    return len(json.loads(listed)) if listed else len(codification.blockers)

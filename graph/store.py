@@ -61,6 +61,7 @@ TABLES: dict[str, dict[str, type]] = {
         "import_group": int,
         "tags": str,
         "attributes": str,
+        "aliases": str,  # JSON list of the other identifiers it answers to (URL, public address): import ids
     },
     "owners": {
         "scan_id": int,

@@ -85,3 +85,10 @@ def test_the_demo_runs_end_to_end_and_prints_its_path_as_written(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"database: {db}" in result.stdout.replace("\n", ""), "rich wraps lines, never eats a [bold]"
     assert db.exists() and "Traceback" not in result.stderr
+    # it ends with the CDK audit's summary and the codify output of its unmanaged resources, in its own folder
+    flat = " ".join(result.stdout.split())
+    assert "v1 wave 0: legacy-platform" in flat and "codify --format terraform: 13 resources to import" in flat
+    codified = db.parent / "d-estate" / "codify"
+    imports = "".join(p.read_text() for p in (codified / "terraform").rglob("imports.tf"))
+    assert imports.count("import {") == 13
+    assert (codified / "cloudformation" / "blockers.json").exists()
