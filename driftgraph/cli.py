@@ -445,6 +445,34 @@ def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by,
 
 
 @cli.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
+@click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
+@click.option("--group-by", "by", default="component", show_default=True, metavar="component|vpc|tag:KEY|none",
+              help="Groups, as codify makes them.")
+@click.option("--around", metavar="ID", help="Only this resource (id, ARN, natural id or name) and its neighbours.")
+@click.option("--depth", default=1, show_default=True, type=click.IntRange(min=0), help="Hops from --around.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write here instead of stdout (never the database itself).")
+def plan(db, fmt, scan_id, by, around, depth, output) -> None:
+    """The migration worksheet (driftgraph/plan/1 as JSON): what no code owns, in the groups codify writes, each
+    resource's import id and owner hints, what cannot be imported, and the files codify writes per group."""
+    from graph.migration_plan import build_plan, render_plan_html, render_plan_markdown
+    from graph.store import open_database
+
+    if output != "-" and _same_file(output, db):
+        raise click.BadParameter(f"{output} is the database itself: writing there would destroy it",
+                                 param_hint="-o/--output")
+    try:
+        data = build_plan(open_database(db), scan_id, by=by, around=around, depth=depth)
+    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_plan_markdown,
+              "html": render_plan_html}[fmt]
+    _write_output(render(data), output)
+
+
+@cli.command()
 @click.option("--db", required=True, type=click.Path(), help="The database `driftgraph scan` wrote.")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1; 0 takes a free one (the URL printed says which).")

@@ -16,6 +16,7 @@ from typing import Any
 from driftgraph import __version__
 from driftgraph.progress import ScanProgress
 from graph.analysis import import_groups
+from graph.codify import unmanaged_import_ids
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
 from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
 from graph.redact import redact_text
@@ -364,6 +365,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     unread = any(source.partial for source in failed_sources)
     status = "partial" if failed or unread or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
+    import_ids = unmanaged_import_ids(resources, graph.edges)
+    for row in resources:
+        row["import_id"] = import_ids.get(row["id"])
 
     progress.phase("writing")
     writer = ScanWriter(options.db)

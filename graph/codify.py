@@ -208,6 +208,23 @@ def _resource(rows: dict[str, dict[str, Any]], key: str, edges: list[tuple[str, 
     )
 
 
+def unmanaged_import_ids(rows: list[dict[str, Any]], edges: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Resource id -> the id `terraform import` takes, for each unmanaged resource of a scan's rows (as the scan
+    writes them): stored with the scan so the worksheet's queries can show it. One the scan cannot build has none."""
+    from graph.codify_terraform import import_id
+
+    by_id = {row["id"]: row for row in rows}
+    found = {}
+    for row in rows:
+        if row["status"] != UNMANAGED:
+            continue
+        try:
+            found[row["id"]] = import_id(_resource(by_id, row["id"], edges))
+        except (ValueError, KeyError):
+            continue  # codify lists it as a blocker, with why
+    return found
+
+
 def find_resource(db, reference: str, scan_id: int | None = None) -> str:
     """The id of the scan's resource answering to `reference` (its id, ARN, natural id or name);
     ValueError when none does, or several do."""

@@ -62,6 +62,7 @@ TABLES: dict[str, dict[str, type]] = {
         "tags": str,
         "attributes": str,
         "aliases": str,  # JSON list of the other identifiers it answers to (URL, public address): import ids
+        "import_id": str,  # for an unmanaged resource: the id `terraform import` takes (see codify)
     },
     "owners": {
         "scan_id": int,
