@@ -491,8 +491,11 @@ def _tfc_states(location: str, max_bytes: int, environ: Mapping[str, str]) -> li
         raise InputProblem(str(error).removeprefix(f"{location}: ")) from None
     token = tfc_token(where.host, environ)
     if token is None:
+        login = f"run `terraform login {where.host}`"
+        if ":" in where.host:  # a port cannot be spelt in a variable's name
+            raise InputProblem(f"no API token for {where.host}: {login}")
         variable = "TF_TOKEN_" + where.host.replace("-", "__").replace(".", "_")
-        raise InputProblem(f"no API token for {where.host}: set {variable} or run `terraform login {where.host}`")
+        raise InputProblem(f"no API token for {where.host}: set {variable} or {login}")
     api = _TfcApi(api_base(where.host), token)
     if where.workspace_id:
         return [BackendState(where.source(), lambda: api.current_state(where.workspace_id, max_bytes))]
