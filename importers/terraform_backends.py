@@ -12,6 +12,7 @@ appear in a source name, a message or a log: a source names a URL without its us
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
 import json
 import os
@@ -222,15 +223,20 @@ def _s3_state(client, backend: S3Backend, key: str, size: int | None, workspace:
 
 def display_url(url: str) -> str:
     """A URL as it may be shown and stored: no user or password, every query value masked (a query may carry a
-    token under any name), and whatever else looks secret masked by the redactor."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    token under any name), and whatever else looks secret masked by the redactor; a URL that cannot be parsed
+    is not shown at all (it may hold anything)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"{url.partition(':')[0][:10]}://(a malformed URL)"
     query = "&".join(f"{quote(k, safe='[]')}=<redacted>" if v else quote(k, safe="[]")
                      for k, v in parse_qsl(parts.query, keep_blank_values=True))
-    return redact_text(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+    return redact_text(urlunsplit((parts.scheme, _netloc(url), parts.path, query, "")))
+
+
+def _netloc(url: str) -> str:
+    """host[:port] of a URL without its user and password; a port that is no number is kept as written."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -272,12 +278,17 @@ def _basic(user: str, password: str) -> str:
 
 def _without_userinfo(url: str) -> str:
     parts = urlsplit(url)
-    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else (parts.hostname or "")
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, _netloc(url), parts.path, parts.query, parts.fragment))
 
 
 def _http_state(url: str, max_bytes: int, environ: Mapping[str, str]) -> BackendState:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is no number raises here, not later)
+    except ValueError:
+        raise InputProblem("not a URL that can be fetched") from None
+    if not parts.hostname:
+        raise InputProblem("no host in this URL")
     _require_secure(url)
     headers = http_headers(environ, url)
     target = _without_userinfo(url)
@@ -335,6 +346,10 @@ def http_get(url: str, headers: Mapping[str, str], max_bytes: int, what: str = "
         raise InputProblem(f"cannot connect ({getattr(cause, 'strerror', None) or cause})") from None
     except TimeoutError:
         raise InputProblem(f"no answer within {HTTP_TIMEOUT_S:g} s") from None
+    except http.client.HTTPException as error:  # a body cut short, a status line that is no HTTP
+        raise InputProblem(f"the answer is not well-formed HTTP ({type(error).__name__})") from None
+    except ValueError:  # a port that is no number, a host that is empty
+        raise InputProblem("not a URL that can be fetched") from None
     except OSError as error:
         raise InputProblem(f"the connection failed ({error.strerror or type(error).__name__})") from None
 
@@ -350,6 +365,8 @@ def _read_body(response, max_bytes: int, started: float) -> bytes:
             raise InputProblem(f"still arriving after {HTTP_BUDGET_S:g} s ({format_size(total)} so far): stopped")
         chunk = response.read1(_CHUNK)
         if not chunk:
+            if declared and declared.isdigit() and total < int(declared):  # read1 does not say so itself
+                raise InputProblem(f"the answer ended after {total:,} of the {int(declared):,} bytes it announced")
             return b"".join(chunks)
         total += len(chunk)
         if total > max_bytes:
@@ -420,7 +437,7 @@ def parse_tfc(location: str) -> TfcLocation:
 
 def api_base(host: str) -> str:
     """https://HOST; http://HOST only for this machine (a local fake of the API, a tunnel): nothing leaves it."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host.strip("[]")
+    name = urlsplit(f"//{host}").hostname
     return f"{'http' if is_loopback(name) else 'https'}://{host}"
 
 

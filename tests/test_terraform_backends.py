@@ -586,3 +586,24 @@ def test_backend_blocks_become_locations_and_what_cannot_be_read_is_named():
     assert "terraform state pull" in errors[2].message
     assert errors[3].message.startswith('e/main.tf:7: backend "cloud": no literal workspaces name, prefix or list')
 
+
+
+@pytest.mark.parametrize("location", ["https://[::1/state", "https://host.example:99999999/state",
+                                      f"https://:{PASSWORD}@/state", "https:///state"])
+def test_a_malformed_url_is_an_error_row_not_a_traceback_nor_a_leak(location):
+    result = load_terraform_states([location])
+    assert [row["status"] for row in result.sources] == ["error"]
+    assert len(result.errors) == 1 and "unexpected" not in result.errors[0].message
+    assert PASSWORD not in _everything(result)
+
+
+def test_an_http_answer_cut_short_is_an_error_not_a_short_state(monkeypatch):
+    monkeypatch.delenv("GITLAB_TOKEN", raising=False)
+    monkeypatch.delenv("TF_HTTP_PASSWORD", raising=False)
+    whole = _state("q-cut", _lineage(14)) + b" " * 100  # what is sent still parses: only the length tells
+    with fake_server() as server:
+        server.routes["/state"] = _fixed(200, whole, {"Content-Length": str(len(whole) + 500)})
+        result = load_terraform_states([f"{server.base}/state"])
+    assert _rows(result) == [(f"{server.base}/state", "error")]
+    assert result.errors[0].message == (f"{server.base}/state: the answer ended after {len(whole):,} of the "
+                                        f"{len(whole) + 500:,} bytes it announced")
