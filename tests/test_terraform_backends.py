@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from conftest import run_cli
 from driftgraph.scan import failed_owner_sources
 from importers import terraform_backends
 from importers.terraform_backends import (
@@ -607,3 +608,30 @@ def test_an_http_answer_cut_short_is_an_error_not_a_short_state(monkeypatch):
     assert _rows(result) == [(f"{server.base}/state", "error")]
     assert result.errors[0].message == (f"{server.base}/state: the answer ended after {len(whole):,} of the "
                                         f"{len(whole) + 500:,} bytes it announced")
+
+
+def test_a_scan_reads_a_piped_state_and_a_state_it_cannot_fetch_leaves_the_rest_unknown(aws, tmp_path):
+    """The user's path: `terraform state pull | driftgraph scan --tfstate -`, with an HTTP state that fails."""
+    import socket
+
+    import boto3
+    import sqlite_utils
+
+    sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
+    for name in ("e2e-piped", "e2e-hand"):
+        sqs.create_queue(QueueName=name)
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{closed.getsockname()[1]}/state"
+    piped = _state("e2e-piped", _lineage(15))
+    statuses = {}
+    for label, extra in (("alone", []), ("with a failed state", ["--tfstate", down])):
+        db = tmp_path / f"{label}.db"
+        run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--type", "AWS::SQS::Queue", "--no-stacks",
+                 "--tfstate", "-", *extra], aws, input=piped.decode())
+        rows = sqlite_utils.Database(db).query("select natural_id, status from resources where type = 'AWS::SQS::Queue'")
+        statuses[label] = {row["natural_id"].rsplit("/", 1)[-1]: row["status"] for row in rows
+                           if row["natural_id"].rsplit("/", 1)[-1].startswith("e2e-")}
+    assert statuses == {"alone": {"e2e-piped": "managed", "e2e-hand": "unmanaged"},
+                        "with a failed state": {"e2e-piped": "managed", "e2e-hand": "unknown"}}
+
