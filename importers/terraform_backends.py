@@ -24,12 +24,12 @@ import urllib.error
 import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from graph.records import SourceError
 from graph.redact import redact_text
-from importers.inputs import REFUSED, InputProblem, MiB, format_size, read_file, too_large
+from importers.inputs import DEFAULT_MAX_BYTES, REFUSED, InputProblem, MiB, format_size, read_file, too_large
 
 # ------------------------------------------------------------------------------------------------ syntax
 
@@ -74,7 +74,7 @@ def backend_states(
     location: str,
     session=None,
     region: str | None = None,
-    max_bytes: int = 256 * MiB,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     environ: Mapping[str, str] | None = None,
     stdin=None,
 ) -> list[BackendState]:

@@ -130,8 +130,8 @@ def parse_state_location(url: str) -> StateLocation:
         workspace_prefix = dict(parse_qsl(query, keep_blank_values=True)).get("workspace_key_prefix", "env:")
         return StateLocation(bucket, key, workspace_prefix.strip("/"))
     if not url.startswith("s3://"):
-        raise ValueError(f"{url}: not an s3://bucket/prefix or s3+workspaces://bucket/key location (local state, "
-                         "HTTP and Terraform Cloud need no AWS permission)")
+        raise ValueError(f"{url}: not an s3://bucket/prefix location nor an s3+workspaces://bucket/key one (local "
+                         "state, HTTP and Terraform Cloud need no AWS permission)")
     bucket, _, prefix = url[len("s3://"):].partition("/")
     if not BUCKET_NAME.fullmatch(bucket):
         raise ValueError(f"{url}: no bucket named" if not bucket else f"{url}: {bucket!r} is not a bucket name")
