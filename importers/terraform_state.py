@@ -25,6 +25,7 @@ from graph.records import GLOBAL, TERRAFORM, FailedSource, ImportResult, Owner, 
 from graph.redact import redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, TERRAFORM_TYPES, function
 from importers.inputs import DEFAULT_MAX_BYTES, Found, InputProblem, find_files, read_file, read_head, too_large
+from importers.terraform_backends import backend_states, is_backend_location
 
 SOURCE_KIND = "terraform_state"
 
@@ -252,6 +253,8 @@ class _Input:
     note: str | None = None
     same_as: str | None = None  # set when the same local file was already named
     warn: bool = False  # the note is also a warning (files a pattern matched that are not states)
+    workspace: str | None = None  # the Terraform workspace a backend keeps this state for: its row says so
+    local: bool = True  # a local file (two names of one file are read once)
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,8 @@ def load_terraform_states(
             else:
                 row.update(status=SUPERSEDED, message=redact_text(verdict.message), superseded_by=verdict.superseded_by)
                 _warn_of_lost_resources(item.source, parsed, verdict.superseded_by, successors, row, result)
+        if item.workspace is not None:
+            row["message"] = redact_text(f"workspace {item.workspace}: {row['message'] or row['status']}")
         result.sources.append(row)
     return result
 
@@ -460,7 +465,7 @@ def _read_input(item: _Input, errors: list[SourceError]) -> tuple[_Input, Parsed
         row.update(status=item.status, message=item.error.message if item.error else item.note)
         return item, None, row
     if item.same_as is not None:
-        message = f"the same file as {item.same_as}, already read"
+        message = f"the same {'file' if item.local else 'state'} as {item.same_as}, already read"
         row.update(status=SUPERSEDED, message=message, superseded_by=item.same_as)
         return item, None, row
     try:
@@ -502,6 +507,14 @@ def _expand_locations(locations: Iterable[str], session, region: str | None, max
     """Every input the locations name, in order: files, folder walks, glob matches, S3 objects."""
     inputs: list[_Input] = []
     for location in locations:
+        if is_backend_location(location):  # stdin, S3 workspaces, HTTP, Terraform Cloud: importers/terraform_backends.py
+            inputs += [
+                _Input(state.source, read=state.read, status=SKIPPED if state.note else ERROR,
+                       note=redact_text(f"{state.source}: {state.note}") if state.note else None,
+                       workspace=state.workspace, local=False)
+                for state in backend_states(location, session, region, max_bytes)
+            ]
+            continue
         if location.startswith("s3://"):
             inputs += _s3_inputs(location, session, region, max_bytes)
             continue
@@ -532,7 +545,7 @@ def _expand_locations(locations: Iterable[str], session, region: str | None, max
     seen: dict[str, str] = {}
     for item in inputs:
         if item.read is not None and not item.source.startswith("s3://"):
-            key = os.path.realpath(item.source)
+            key = os.path.realpath(item.source) if item.local else item.source
             if key in seen:
                 item.same_as = seen[key]
             else:

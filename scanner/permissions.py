@@ -104,16 +104,34 @@ BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")  # wider than today's rules: the ol
 
 @dataclass(frozen=True, order=True)
 class StateLocation:
-    """An s3://bucket/prefix the user reads Terraform state from."""
+    """An s3://bucket/prefix the user reads Terraform state from, or (with `workspace_key_prefix` set) the key of
+    an S3 backend and its workspaces' keys `<workspace_key_prefix>/<workspace>/<key>`."""
 
     bucket: str
     prefix: str
+    workspace_key_prefix: str | None = None
+
+
+S3_WORKSPACES = "s3+workspaces://"  # as importers/terraform_backends.py reads it; a test keeps the two agreeing
 
 
 def parse_state_location(url: str) -> StateLocation:
-    """s3://bucket/prefix as the state importer reads it: everything under the prefix, literally."""
+    """s3://bucket/prefix as the state importer reads it: everything under the prefix, literally; or
+    s3+workspaces://bucket/key[?workspace_key_prefix=P&region=R]: the key and its workspaces' keys."""
+    if url.startswith(S3_WORKSPACES):
+        from urllib.parse import parse_qsl
+
+        rest, _, query = url[len(S3_WORKSPACES):].partition("?")
+        bucket, _, key = rest.partition("/")
+        if not key:
+            raise ValueError(f"{url}: no key named (s3+workspaces://BUCKET/KEY)")
+        if not BUCKET_NAME.fullmatch(bucket):
+            raise ValueError(f"{url}: no bucket named" if not bucket else f"{url}: {bucket!r} is not a bucket name")
+        workspace_prefix = dict(parse_qsl(query, keep_blank_values=True)).get("workspace_key_prefix", "env:")
+        return StateLocation(bucket, key, workspace_prefix.strip("/"))
     if not url.startswith("s3://"):
-        raise ValueError(f"{url}: not an s3://bucket/prefix location (local state needs no permission)")
+        raise ValueError(f"{url}: not an s3://bucket/prefix location nor an s3+workspaces://bucket/key one (local "
+                         "state, HTTP and Terraform Cloud need no AWS permission)")
     bucket, _, prefix = url[len("s3://"):].partition("/")
     if not BUCKET_NAME.fullmatch(bucket):
         raise ValueError(f"{url}: no bucket named" if not bucket else f"{url}: {bucket!r} is not a bucket name")
@@ -132,15 +150,23 @@ def state_statements(locations: Iterable[StateLocation], partition: str = "aws")
     locations = sorted(set(locations))
     if not locations:
         return []
+    objects: list[str] = []
+    for loc in locations:
+        if loc.workspace_key_prefix is None:
+            objects.append(f"arn:{partition}:s3:::{loc.bucket}/{_literal(loc.prefix)}*")
+        else:  # the default workspace's key, and that key in every workspace (a workspace name has no "/")
+            objects.append(f"arn:{partition}:s3:::{loc.bucket}/{_literal(loc.prefix)}")
+            objects.append(f"arn:{partition}:s3:::{loc.bucket}/{_literal(_workspaces_prefix(loc))}*/"
+                           f"{_literal(loc.prefix)}")
     statements = [{
         "Sid": "DriftgraphStateObjects",
         "Effect": "Allow",
         "Action": _actions(STATE_OBJECT),
-        "Resource": [f"arn:{partition}:s3:::{loc.bucket}/{_literal(loc.prefix)}*" for loc in locations],
+        "Resource": sorted(set(objects), key=objects.index),
     }]
     buckets = sorted({loc.bucket for loc in locations})
     for number, bucket in enumerate(buckets, 1):
-        prefixes = [loc.prefix for loc in locations if loc.bucket == bucket]
+        prefixes = [p for loc in locations if loc.bucket == bucket for p in _listed_prefixes(loc)]
         statement = {
             "Sid": f"DriftgraphStateList{number}",
             "Effect": "Allow",
@@ -151,6 +177,17 @@ def state_statements(locations: Iterable[StateLocation], partition: str = "aws")
             statement["Condition"] = {"StringLike": {"s3:prefix": [f"{_literal(p)}*" for p in prefixes]}}
         statements.append(statement)
     return statements
+
+
+def _workspaces_prefix(location: StateLocation) -> str:
+    return f"{location.workspace_key_prefix}/" if location.workspace_key_prefix else ""
+
+
+def _listed_prefixes(location: StateLocation) -> list[str]:
+    """The prefixes the importer lists: a location's own; for an S3 backend its key and its workspaces' prefix."""
+    if location.workspace_key_prefix is None:
+        return [location.prefix]
+    return [location.prefix, _workspaces_prefix(location)]
 
 
 def read_only_policy(state_locations: Iterable[StateLocation] = (), partition: str = "aws") -> dict:
