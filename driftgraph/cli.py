@@ -104,7 +104,7 @@ def types(fmt: str) -> None:
 
 
 @cli.command("iam-policy")
-@click.option("--tfstate", "tfstates", multiple=True, metavar="s3://BUCKET/PREFIX",
+@click.option("--tfstate", "tfstates", multiple=True, metavar="s3://BUCKET/PREFIX|s3+workspaces://BUCKET/KEY",
               help="Also grant reading Terraform state under this S3 location (repeatable).")
 @click.option("--partition", default="aws", show_default=True,
               help="AWS partition of the state buckets' ARNs (aws-cn, aws-us-gov, ...).")
@@ -172,7 +172,10 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @cli.command(epilog=SCAN_EPILOG)
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite database to write (appended).")
 @click.option("--region", "regions", multiple=True, help="Region to scan (repeatable); default: every enabled region.")
-@click.option("--tfstate", "tfstates", multiple=True, help="Terraform state: file, directory, glob or s3://bucket/prefix (repeatable).")
+@click.option("--tfstate", "tfstates", multiple=True,
+              help="Terraform state (repeatable): file, directory, glob, s3://bucket/prefix, s3+workspaces://bucket/key, "
+                   "an http backend's https:// URL, tfc://[host/]org/workspace, or - for stdin (`terraform state pull`); "
+                   "without it, --tf-dir code's backend blocks say where.")
 @click.option("--cfn-template", "cfn_templates", multiple=True, metavar="PATH[@REGION]", callback=_template_locations,
               help="CloudFormation template file or directory, optionally with the region it is deployed to (repeatable).")
 @click.option("--cfn-template-region", metavar="REGION",

@@ -18,7 +18,16 @@ from driftgraph.progress import ScanProgress
 from graph.analysis import import_groups
 from graph.codify import unmanaged_import_ids
 from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
-from graph.records import CLOUDFORMATION, GLOBAL, TERRAFORM, FailedSource, ImportResult, Listing, SourceError
+from graph.records import (
+    CLOUDFORMATION,
+    GLOBAL,
+    TERRAFORM,
+    FailedSource,
+    ImportResult,
+    Listing,
+    SourceError,
+    source_row,
+)
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.stack_deps import StackEdge, dependency_graph, graph_edges, upgrade_waves
@@ -27,6 +36,7 @@ from importers.cdk_assembly import match_assemblies, read_assemblies
 from importers.cloudformation import DESCRIBE_STACKS_SOURCE, import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
 from importers.stack_links import references_from_rows
+from importers.terraform_backends import backend_locations
 from importers.terraform_code import code_records, read_terraform_code
 from importers.terraform_state import load_terraform_states
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
@@ -336,18 +346,27 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         progress.phase("reading cloud assemblies")
         assemblies = read_cdk_outs(list(options.cdk_outs), declared, account, partition, regions,
                                    {"max_input_bytes": max_bytes} if max_bytes else {}, options.live_stacks)
-    if options.tfstates:
-        progress.phase("reading states")
-        declared.extend(
-            # no default region: a resource whose state gives no region evidence is matched in any scanned region
-            load_terraform_states(list(options.tfstates), session, default_account=account, default_region=None,
-                                  **state_limit)
-        )
+    reading = None
     if options.tf_dirs:
         progress.phase("reading Terraform code")
         reading = read_terraform_code(list(options.tf_dirs))
         declared.errors += reading.errors
         declared.sources += reading.sources
+    state_locations = list(options.tfstates)
+    if reading is not None and not state_locations:
+        # no --tfstate: the states are where the code's backend blocks say; one that cannot be read is a state
+        # that failed (what it could declare is unknown), never an empty one
+        state_locations, unreadable = backend_locations(reading.backends)
+        declared.errors += unreadable
+        declared.sources += [source_row(e.source, "terraform_state", "error", message=e.message) for e in unreadable]
+    if state_locations:
+        progress.phase("reading states")
+        declared.extend(
+            # no default region: a resource whose state gives no region evidence is matched in any scanned region
+            load_terraform_states(state_locations, session, default_account=account, default_region=None,
+                                  **state_limit)
+        )
+    if reading is not None:
         # code a state holds adds nothing (the state owns it); the rest is a plan: never an owner (Record.pending)
         applied = {r.owner.address for r in declared.records if r.owner is not None and r.owner.tool == TERRAFORM}
         declared.records += code_records(reading, applied, account, None)

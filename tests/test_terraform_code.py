@@ -401,3 +401,54 @@ def test_scan_with_tf_dir_shows_code_not_applied_and_pending_imports_and_codify_
     imports = "\n".join(p.read_text() for p in out.rglob("imports.tf"))
     assert "tfdir-hand-made" in imports and "tfdir-planned" in imports and "tfdir-adopting" not in imports
     assert "1 pending" in summary
+
+
+def test_without_tfstate_the_states_are_where_the_code_s_backend_says(aws, tmp_path):
+    """--tf-dir alone: the s3 backend block of the code is read (in moto), so its queue is managed; a backend the
+    scan cannot read (gcs) is a failed state, so an unowned queue is unknown, never unmanaged."""
+    import json
+
+    import boto3
+
+    from conftest import run_cli
+    from driftgraph.demo_estate import TerraformState
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="backend-owned")["QueueUrl"]
+    sqs.create_queue(QueueName="backend-unowned")
+    boto3.client("s3").create_bucket(Bucket="tfdir-states")
+    state = TerraformState("tfdir-backend")
+    state.add("aws_sqs_queue", "owned", {"id": url, "name": "backend-owned", "url": url,
+                                          "arn": "arn:aws:sqs:us-east-1:123456789012:backend-owned"})
+    written = state.write(tmp_path / "states" / "terraform.tfstate")
+    boto3.client("s3").put_object(Bucket="tfdir-states", Key="app/terraform.tfstate", Body=written.read_bytes())
+    code = tmp_path / "app"
+    code.mkdir()
+    (code / "main.tf").write_text(textwrap.dedent('''\
+        terraform {
+          backend "s3" {
+            bucket = "tfdir-states"
+            key    = "app/terraform.tfstate"
+            region = "us-east-1"
+          }
+        }
+        resource "aws_sqs_queue" "owned" {
+          name = "backend-owned"
+        }
+        '''))
+    db = tmp_path / "b.db"
+    run_cli(["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", "--type", "AWS::SQS::Queue",
+             "--tf-dir", str(code)], aws)
+    by_name = {r["name"]: r for r in json.loads(run_cli(["report", "--db", str(db), "--format", "json"], aws).stdout)["resources"]}
+    assert by_name["backend-owned"]["status"] == "managed"
+    assert by_name["backend-unowned"]["status"] == "unmanaged"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "main.tf").write_text('terraform {\n  backend "gcs" {\n    bucket = "x"\n  }\n}\n')
+    db2 = tmp_path / "c.db"
+    run_cli(["scan", "--db", str(db2), "--region", "us-east-1", "--no-stacks", "--type", "AWS::SQS::Queue",
+             "--tf-dir", str(other)], aws)
+    report = json.loads(run_cli(["report", "--db", str(db2), "--format", "json"], aws).stdout)
+    assert report["scan"]["status"] == "partial"
+    assert {r["name"]: r["status"] for r in report["resources"]}["backend-unowned"] == "unknown"
