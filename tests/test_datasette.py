@@ -248,6 +248,19 @@ def check_stack(rows, db_path):
     assert seen == sorted(seen, key=order.index) and "depends on" in seen
 
 
+def check_migration_components(rows, db_path):
+    # the latest scan's unmanaged resources only, by component, each with its import id and an owner hint
+    assert [(r["component"], r["size"], r["name"], r["import_id"]) for r in rows] == [
+        (1, 2, "ci-deploy-role", "ci-deploy-role"),
+        (1, 2, "acme-manual-uploads", "acme-manual-uploads"),
+        (2, 1, "legacy-reports-queue", "https://sqs.us-east-1.amazonaws.com/123456789012/legacy-reports-queue"),
+        (3, 1, "payments-dlq", "https://sqs.eu-west-1.amazonaws.com/123456789012/payments-dlq"),
+    ]
+    hints = {r["name"]: r["owner_hint"] for r in rows}
+    assert hints["acme-manual-uploads"] == "data" and hints["legacy-reports-queue"] == "console"
+    assert hints["payments-dlq"] is None
+
+
 EXPECTATIONS = {
     "unmanaged_counts": check_unmanaged_counts,
     "unmanaged": check_unmanaged,
@@ -261,6 +274,7 @@ EXPECTATIONS = {
     "stacks_by_framework": check_stacks_by_framework,
     "cdk_v1_upgrade_order": check_cdk_v1_upgrade_order,
     "stack": check_stack,
+    "migration_components": check_migration_components,
 }
 
 
