@@ -256,6 +256,20 @@ def _write_output(text: str, output: str) -> None:
         raise click.ClickException(f"cannot write the report: {_plain(exc)}") from exc
 
 
+def _document(db: str, output: str, build, *args, **kwargs):
+    """What `build(database, *args)` makes of the database, for a command that writes it to `output`: never onto
+    the database itself, and a database it cannot read is one clear error."""
+    from graph.store import open_database
+
+    if output != "-" and _same_file(output, db):
+        raise click.BadParameter(f"{output} is the database itself: writing there would destroy it",
+                                 param_hint="-o/--output")
+    try:
+        return build(open_database(db), *args, **kwargs)
+    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 FAIL_ON_FINDINGS = ("drift", "errors")
 
 
@@ -284,15 +298,8 @@ def _known_words(*known: str):
 def report(db, fmt, scan_id, fail_on, output) -> None:
     """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
     from graph.report import build_report, render_markdown
-    from graph.store import open_database
 
-    if output != "-" and _same_file(output, db):
-        raise click.BadParameter(f"{output} is the database itself: writing the report there would destroy it",
-                                 param_hint="-o/--output")
-    try:
-        data = build_report(open_database(db), scan_id)
-    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    data = _document(db, output, build_report, scan_id)
     text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
     _write_output(text, output)
     found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
@@ -326,15 +333,8 @@ def cdk_audit(db, fmt, scan_id, fail_on, output) -> None:
       driftgraph cdk-audit --db estate.db --format html -o cdk-audit.html
     """
     from graph.cdk_audit import build_audit, render_audit_html, render_audit_markdown
-    from graph.store import open_database
 
-    if output != "-" and _same_file(output, db):
-        raise click.BadParameter(f"{output} is the database itself: writing there would destroy it",
-                                 param_hint="-o/--output")
-    try:
-        data = build_audit(open_database(db), scan_id)
-    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    data = _document(db, output, build_audit, scan_id)
     render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_audit_markdown,
               "html": render_audit_html}[fmt]
     _write_output(render(data), output)
@@ -461,15 +461,8 @@ def plan(db, fmt, scan_id, by, around, depth, output) -> None:
     """The migration worksheet (driftgraph/plan/1 as JSON): what no code owns, in the groups codify writes, each
     resource's import id and owner hints, what cannot be imported, and the files codify writes per group."""
     from graph.migration_plan import build_plan, render_plan_html, render_plan_markdown
-    from graph.store import open_database
 
-    if output != "-" and _same_file(output, db):
-        raise click.BadParameter(f"{output} is the database itself: writing there would destroy it",
-                                 param_hint="-o/--output")
-    try:
-        data = build_plan(open_database(db), scan_id, by=by, around=around, depth=depth)
-    except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    data = _document(db, output, build_plan, scan_id, by=by, around=around, depth=depth)
     render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_plan_markdown,
               "html": render_plan_html}[fmt]
     _write_output(render(data), output)

@@ -21,6 +21,7 @@ from graph.records import (
     UNKNOWN,
     UNMANAGED,
 )
+from graph.report import _loads
 from graph.resource_types import CATALOG, RESOURCE_TYPES, TERRAFORM_TYPES
 
 # Statuses a user may ask to codify, and why the others never are.
@@ -108,15 +109,6 @@ def resolve_type(name: str) -> str:
     raise ValueError(f"{name}: not a catalog type (see `driftgraph types`)")
 
 
-def _loads(value: Any) -> Any:
-    import json
-
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return value
 
 
 def _scan_id(db, scan_id: int | None) -> int:
