@@ -118,9 +118,15 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
             dependents[edge["depends_on"]].append({"stack": edge["stack_id"], "via": edge["via"]})
     modern_bootstrap = modern_bootstraps(rows)
 
+    # a scan written before driftgraph read stack origins stored "cloudformation" for every stack: unknown, not that
+    predates = bool(rows) and all(row.get("evidence") is None for row in rows)
+    notes = [f"scan {scan_id} was written before driftgraph read stack origins and dependencies: frameworks and "
+             "waves are unknown; scan again"] if predates else []
     stacks = []
     for row in rows:
         stack_id = row["id"]
+        if predates:
+            row = {**row, "framework": None}
         modules = _loads(row.get("modules")) or []
         entry = {
             "id": stack_id,
@@ -172,6 +178,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
             "v1_waves": len(v1_waves),
             "cycles": len(cycles),
         },
+        "notes": notes,
         "stacks": stacks,
         "waves": waves,
         "cycles": cycles,
@@ -253,7 +260,8 @@ def render_audit_markdown(audit: dict[str, Any]) -> str:
     summary, names = audit["summary"], _names(audit)
     lines = [f"# driftgraph CDK audit: scan {audit['scan']['id']}", "",
              f"{summary['stacks']} stacks; {summary['v1_stacks']} CDK v1; {summary['waves']} upgrade waves; "
-             f"{summary['cycles']} cycles.", "", "| framework | stacks |", "|---|---:|"]
+             f"{summary['cycles']} cycles.", *[f"\n**{_md(note)}**" for note in audit.get("notes", [])],
+             "", "| framework | stacks |", "|---|---:|"]
     lines += [f"| {_md(framework)} | {count} |" for framework, count in summary["by_framework"].items()]
     lines += ["", "## Stacks", "", "| wave | stack | where | framework | version | synthesizer | depends on | evidence |",
               "|---:|---|---|---|---|---|---|---|"]

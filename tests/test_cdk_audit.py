@@ -229,3 +229,21 @@ def test_only_a_bootstrap_v2_can_deploy_through_counts_as_modern():
             {"account": "444444444444", "region": "us-east-1", "framework": "cdk-v1",
              "evidence": json.dumps(["bootstrap version 33"])}]
     assert modern_bootstraps(rows) == {("111111111111", "us-east-1")}
+
+
+def test_a_scan_from_before_stack_origins_says_so_instead_of_calling_every_stack_cloudformation(tmp_path):
+    """Scans written before this audit stored framework "cloudformation" for every stack and no evidence."""
+    from graph.cdk_audit import build_audit, render_audit_markdown
+    from graph.store import ScanWriter, open_database
+
+    writer = ScanWriter(tmp_path / "old.db")
+    writer.begin({"started_at": "2026-01-01T00:00:00Z", "status": "running", "accounts": ["123456789012"]})
+    writer.write("stacks", [{"id": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{n}/1", "name": n,
+                             "account": "123456789012", "region": "us-east-1", "framework": "cloudformation"}
+                            for n in ("a", "b")])
+    writer.finish({"status": "complete"})
+    writer.commit()
+    audit = build_audit(open_database(tmp_path / "old.db"))
+    assert audit["summary"]["by_framework"] == {"unknown": 2} and audit["summary"]["v1_stacks"] == 0
+    assert audit["notes"] and "scan again" in audit["notes"][0]
+    assert "scan again" in render_audit_markdown(audit)
