@@ -48,3 +48,15 @@ def test_help_shows_examples_and_the_ignore_syntax_it_documents_parses():
     section = SCAN_EPILOG.split("Ignore file", 1)[1].split("Exit codes", 1)[0]
     rules = [line.split()[0] for line in section.splitlines()[1:] if line.strip() and line.strip() != "\b"]
     assert len(IgnoreRules(rules, "help").rules) == len(rules) == 4
+
+
+def test_no_test_imports_the_tests_folder_as_a_package():
+    """CI runs `.venv/bin/pytest`, which puts tests/ itself on the path, not the repository: `from tests.x import`
+    works under `python -m pytest` only, and broke CI once. Shared helpers are imported by module name."""
+    import re
+    from pathlib import Path
+
+    offenders = [f"{path.name}:{number}" for path in sorted(Path(__file__).parent.glob("*.py"))
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if re.match(r"\s*(from tests[.\s]|import tests\b)", line)]
+    assert offenders == []
