@@ -312,6 +312,46 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
         sys.exit(EXIT_FINDINGS)
 
 
+def _duration(ctx, param, value: str | None):
+    """`--since 7d` as a timedelta; anything else is a usage error."""
+    from graph.diff import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--from", "from_scan", type=click.IntRange(min=1, max=2**63 - 1),
+              help="Scan to compare from (default: the previous scan of the same accounts and regions).")
+@click.option("--to", "to_scan", type=click.IntRange(min=1, max=2**63 - 1), help="Scan to compare to (default: the latest).")
+@click.option("--since", callback=_duration, metavar="7d|24h|2w",
+              help="Compare from the latest scan finished at least this long before --to (not with --from).")
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write here instead of stdout (never the database itself).")
+def diff(db, from_scan, to_scan, since, fmt, output) -> None:
+    """What changed between two scans (driftgraph/diff/1 as JSON): unmanaged, missing and conflicts new and
+    resolved, drift that appeared or went away, deleted resources, coverage then and now, newly failed listings.
+    Only what both scans covered is compared; a failed listing never reads as a deletion.
+
+    \b
+    Example:
+      driftgraph diff --db estate.db --since 7d --format markdown -o weekly-diff.md
+    """
+    from graph.diff import build_diff, render_diff_markdown
+
+    if from_scan is not None and since is not None:
+        raise click.UsageError("--from and --since cannot be combined: give one")
+    data = _document(db, output, build_diff, from_scan, to_scan, since)
+    text = json.dumps(data, indent=2) + "\n" if fmt == "json" else render_diff_markdown(data)
+    _write_output(text, output)
+
+
 AUDIT_FAIL_ON = ("v1", "cycles", "unmet")
 
 
