@@ -271,6 +271,10 @@ def _document(db: str, output: str, build, *args, **kwargs):
 
 
 FAIL_ON_FINDINGS = ("drift", "errors")
+# what is new since the previous scan of the same accounts and regions (driftgraph diff): a CI gate that turns red
+# only for what appeared, never for what was already there last week
+FAIL_ON_NEW = {"new-unmanaged": "new_unmanaged", "new-missing": "new_missing", "new-conflict": "new_conflict",
+               "new-drift": "new_drift"}
 
 
 def _known_words(*known: str):
@@ -291,8 +295,10 @@ def _known_words(*known: str):
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
 @click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
-@click.option("--fail-on", default="", callback=_known_words(*STATUSES, *FAIL_ON_FINDINGS), metavar="LIST",
-              help="Comma list of statuses (unmanaged,missing,conflict,unknown) or 'drift','errors': exit 3 when any is found.")
+@click.option("--fail-on", default="", callback=_known_words(*STATUSES, *FAIL_ON_FINDINGS, *FAIL_ON_NEW), metavar="LIST",
+              help="Comma list of statuses (unmanaged,missing,conflict,unknown), 'drift', 'errors', or what is new since the "
+                   "previous scan of the same accounts and regions (new-unmanaged,new-missing,new-conflict,new-drift): "
+                   "exit 3 when any is found.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of stdout (never the database itself).")
 def report(db, fmt, scan_id, fail_on, output) -> None:
@@ -307,9 +313,29 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
         found.add("drift")
     if "errors" in fail_on and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
         found.add("errors")
+    found |= _new_findings(db, data["scan"]["id"], fail_on & set(FAIL_ON_NEW))
     if found:
         click.echo(f"found: {', '.join(sorted(found))}", err=True)
         sys.exit(EXIT_FINDINGS)
+
+
+def _new_findings(db: str, scan_id: int, wanted: set[str]) -> set[str]:
+    """The `new-*` words of `wanted` whose change the diff against the previous scan of the same accounts and
+    regions lists. With no earlier scan every finding is new: a first run has nothing to compare with."""
+    if not wanted:
+        return set()
+    from graph.diff import build_diff
+    from graph.report import build_report
+    from graph.store import open_database
+
+    try:
+        changes = {c["change"] for c in build_diff(open_database(db), None, scan_id)["changes"]}
+    except ValueError:
+        click.echo("no earlier scan of these accounts and regions: every finding counts as new", err=True)
+        summary = build_report(open_database(db), scan_id)["summary"]
+        changes = {f"new_{s}" for s in ("unmanaged", "missing", "conflict") if summary["by_status"].get(s)}
+        changes |= {"new_drift"} if summary["drifted_resources"] else set()
+    return {word for word in wanted if FAIL_ON_NEW[word] in changes}
 
 
 def _duration(ctx, param, value: str | None):

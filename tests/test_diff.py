@@ -226,3 +226,28 @@ def test_missing_and_conflict_come_and_go_and_a_failed_detail_call_leaves_its_ty
     assert [(c["change"], c["name"], c["after"]) for c in diff["changes"]] == [
         ("new_failed_listing", "GetQueueAttributes", "access_denied")]
     assert diff_snapshots(detail_failed, detail_failed)["changes"] == [], "a failure already there is not new"
+
+
+def test_fail_on_new_unmanaged_passes_until_a_hand_made_resource_appears(tmp_path):
+    """The CI gate: red only for what appeared since the previous scan of the same accounts and regions."""
+    import boto3
+
+    from conftest import run_cli
+    from driftgraph.demo import aws_environment, moto_server
+
+    db = tmp_path / "gate.db"
+    scan = ["scan", "--db", str(db), "--region", "us-east-1", "--no-stacks", "--type", "AWS::SQS::Queue"]
+    gate = ["report", "--db", str(db), "--format", "json", "--fail-on", "new-unmanaged,new-drift"]
+    with moto_server() as endpoint, aws_environment(endpoint):
+        sqs = boto3.client("sqs")
+        sqs.create_queue(QueueName="gate-old-by-hand")
+        run_cli(scan, endpoint)
+        first = run_cli(gate, endpoint, check=False)  # nothing to compare with: every finding is new
+        assert first.returncode == 3 and "every finding counts as new" in first.stderr
+        run_cli(scan, endpoint)
+        assert run_cli(gate, endpoint, check=False).returncode == 0  # the same hand-made queue is not new
+        sqs.create_queue(QueueName="gate-new-by-hand")
+        run_cli(scan, endpoint)
+        after = run_cli(gate, endpoint, check=False)
+    assert after.returncode == 3 and "found: new-unmanaged" in after.stderr
+    assert run_cli(["report", "--db", str(db), "--fail-on", "new-unmanagd"], endpoint, check=False).returncode == 2
