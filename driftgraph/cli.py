@@ -313,26 +313,25 @@ def report(db, fmt, scan_id, fail_on, output) -> None:
         found.add("drift")
     if "errors" in fail_on and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
         found.add("errors")
-    found |= _new_findings(db, data["scan"]["id"], fail_on & set(FAIL_ON_NEW))
+    found |= _new_findings(db, data, fail_on & set(FAIL_ON_NEW))
     if found:
         click.echo(f"found: {', '.join(sorted(found))}", err=True)
         sys.exit(EXIT_FINDINGS)
 
 
-def _new_findings(db: str, scan_id: int, wanted: set[str]) -> set[str]:
+def _new_findings(db: str, report: dict, wanted: set[str]) -> set[str]:
     """The `new-*` words of `wanted` whose change the diff against the previous scan of the same accounts and
-    regions lists. With no earlier scan every finding is new: a first run has nothing to compare with."""
+    regions lists. With no earlier scan every finding of `report` is new: a first run has nothing to compare with."""
     if not wanted:
         return set()
     from graph.diff import build_diff
-    from graph.report import build_report
     from graph.store import open_database
 
     try:
-        changes = {c["change"] for c in build_diff(open_database(db), None, scan_id)["changes"]}
+        changes = {c["change"] for c in build_diff(open_database(db), None, report["scan"]["id"])["changes"]}
     except ValueError:
         click.echo("no earlier scan of these accounts and regions: every finding counts as new", err=True)
-        summary = build_report(open_database(db), scan_id)["summary"]
+        summary = report["summary"]
         changes = {f"new_{s}" for s in ("unmanaged", "missing", "conflict") if summary["by_status"].get(s)}
         changes |= {"new_drift"} if summary["drifted_resources"] else set()
     return {word for word in wanted if FAIL_ON_NEW[word] in changes}
@@ -495,7 +494,7 @@ Examples:
 def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by, around, depth, force) -> None:
     """Write code that adopts the resources no code owns: per group a folder with Terraform `import` blocks and
     draft resources (never a resource owned by a tool, AWS-made, a child of an owned one; never a secret)."""
-    from graph.codify import codify as plan_codify, written_blockers
+    from graph.codify import codify as plan_codify, written_counts
     from graph.store import open_database
 
     renderer = renderer_for(fmt, _renderers())
@@ -507,8 +506,7 @@ def codify(db, fmt, out, scan_id, statuses, types_, tags, accounts, regions, by,
         raise click.ClickException(str(exc)) from exc
     files = renderer(result.groups, result.blockers, result)
     write_files(out, files, force)
-    blocked = written_blockers(files, result)
-    resources = sum(len(g.resources) for g in result.groups) - (blocked - len(result.blockers))
+    resources, blocked = written_counts(files, result)
     click.echo(f"{len(result.groups)} groups, {resources} resources, {blocked} blockers, "
                f"{len(result.pending)} pending written to {out}")
 

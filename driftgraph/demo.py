@@ -139,7 +139,8 @@ def codify_demo(db: Path) -> str:
     (ours, marked: an earlier run's output is replaced); returns what to tell the user."""
     import shutil
 
-    from graph.codify import codify, written_blockers
+    from driftgraph.cli import write_files
+    from graph.codify import codify, written_counts
     from graph.codify_cloudformation import render_cloudformation
     from graph.codify_terraform import render_terraform
     from graph.store import open_database
@@ -152,12 +153,8 @@ def codify_demo(db: Path) -> str:
                               ("cloudformation", "cloudformation", render_cloudformation)):
         plan = codify(open_database(db), tool=tool)
         files = render(plan.groups, plan.blockers, plan)
-        for relative, text in files.items():
-            target = root / fmt / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        blocked = written_blockers(files, plan)
-        resources = sum(len(g.resources) for g in plan.groups) - (blocked - len(plan.blockers))
+        write_files(str(root / fmt), files, force=False)
+        resources, blocked = written_counts(files, plan)
         lines.append(f"codify --format {fmt}: {resources} resources to import in {len(plan.groups)} groups, "
                      f"{blocked} blockers -> {root / fmt}")
     return "\n".join(lines)

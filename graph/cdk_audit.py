@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from graph.report import _loads, escape_markdown, printable, scan_row
+from graph.report import loads, markdown_cell, printable, scan_row
 from graph.stack_deps import StackEdge, blast_radius, stored_graph, upgrade_waves
 
 SCHEMA = "driftgraph/cdk-audit/1"
@@ -79,7 +79,7 @@ def modern_bootstraps(rows: list[dict]) -> set[tuple[str, str]]:
         if row.get("framework") != "cdk-bootstrap":
             continue
         evidence = row.get("evidence")
-        facts = _loads(evidence) if isinstance(evidence, str) else evidence or []
+        facts = loads(evidence) if isinstance(evidence, str) else evidence or []
         versions = [int(m.group(1)) for fact in facts for m in [_BOOTSTRAP_VERSION.search(str(fact))] if m]
         if versions and max(versions) >= MIN_MODERN_BOOTSTRAP:
             found.add((row.get("account"), row.get("region")))
@@ -127,7 +127,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         stack_id = row["id"]
         if predates:
             row = {**row, "framework": None}
-        modules = _loads(row.get("modules")) or []
+        modules = loads(row.get("modules")) or []
         entry = {
             "id": stack_id,
             "name": row.get("name"),
@@ -138,7 +138,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
             "cdk_version": row.get("cdk_version"),
             "synthesizer": row.get("synthesizer"),
             "language": row.get("language"),
-            "evidence": _loads(row.get("evidence")) or [],
+            "evidence": loads(row.get("evidence")) or [],
             "modules": modules,
             "parent_id": row.get("parent_id"),
             "depends_on": depends_on.get(stack_id, []),
@@ -155,7 +155,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
     by_framework = Counter(s["framework"] or "unknown" for s in stacks)
     v1_waves = sorted({s["wave"] for s in stacks if s["framework"] == V1 and s["wave"] is not None})
     assemblies = {
-        "stacks": [{k: (_loads(row[k]) if k == "dependencies" else row[k])
+        "stacks": [{k: (loads(row[k]) if k == "dependencies" else row[k])
                     for k in ("assembly", "artifact_id", "stack_name", "account", "region", "status", "stack_id",
                               "framework", "cdk_version", "dependencies")}
                    for row in (db.query("select * from assembly_stacks where scan_id = ? order by assembly, artifact_id",
@@ -168,7 +168,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
     }
     return {
         "schema": SCHEMA,
-        "scan": {k: (_loads(scan.get(k)) if k in ("accounts", "regions") else scan.get(k))
+        "scan": {k: (loads(scan.get(k)) if k in ("accounts", "regions") else scan.get(k))
                  for k in ("id", "finished_at", "status", "accounts", "regions")},
         "summary": {
             "stacks": len(stacks),
@@ -184,7 +184,7 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
         "cycles": cycles,
         "assemblies": assemblies,
         "template_files": [
-            {"path": row["path"], "framework": row.get("framework"), "evidence": _loads(row.get("evidence")) or []}
+            {"path": row["path"], "framework": row.get("framework"), "evidence": loads(row.get("evidence")) or []}
             for row in db.query("select * from sources where scan_id = ? and kind = 'cloudformation_template' "
                                 "order by path", [scan_id])
             if row.get("framework")
@@ -248,10 +248,6 @@ def audit_summary(audit: dict[str, Any]) -> str:
 
 
 
-def _md(value: Any) -> str:
-    return escape_markdown(value if isinstance(value, str) else json.dumps(value, default=str))
-
-
 def _names(audit: dict[str, Any]) -> dict[Any, str]:
     return {None: "no scanned stack", **{s["id"]: s["name"] or s["id"] for s in audit["stacks"]}}
 
@@ -260,47 +256,47 @@ def render_audit_markdown(audit: dict[str, Any]) -> str:
     summary, names = audit["summary"], _names(audit)
     lines = [f"# driftgraph CDK audit: scan {audit['scan']['id']}", "",
              f"{summary['stacks']} stacks; {summary['v1_stacks']} CDK v1; {summary['waves']} upgrade waves; "
-             f"{summary['cycles']} cycles.", *[f"\n**{_md(note)}**" for note in audit.get("notes", [])],
+             f"{summary['cycles']} cycles.", *[f"\n**{markdown_cell(note)}**" for note in audit.get("notes", [])],
              "", "| framework | stacks |", "|---|---:|"]
-    lines += [f"| {_md(framework)} | {count} |" for framework, count in summary["by_framework"].items()]
+    lines += [f"| {markdown_cell(framework)} | {count} |" for framework, count in summary["by_framework"].items()]
     lines += ["", "## Stacks", "", "| wave | stack | where | framework | version | synthesizer | depends on | evidence |",
               "|---:|---|---|---|---|---|---|---|"]
     for s in sorted(audit["stacks"], key=lambda s: (s["wave"] if s["wave"] is not None else 1 << 30, s["name"] or "")):
         needs = "; ".join(f"{names.get(d['stack'], d['stack'])} ({d['via']})" for d in s["depends_on"])
-        lines.append(f"| {'' if s['wave'] is None else s['wave']} | {_md(s['name'])} | {_md(s['account'])}/{_md(s['region'])} "
-                     f"| {_md(s['framework'])} | {_md(s['cdk_version'] or '')} | {_md(s['synthesizer'] or '')} "
-                     f"| {_md(needs)} | {_md('; '.join(s['evidence']))} |")
+        lines.append(f"| {'' if s['wave'] is None else s['wave']} | {markdown_cell(s['name'])} | {markdown_cell(s['account'])}/{markdown_cell(s['region'])} "
+                     f"| {markdown_cell(s['framework'])} | {markdown_cell(s['cdk_version'] or '')} | {markdown_cell(s['synthesizer'] or '')} "
+                     f"| {markdown_cell(needs)} | {markdown_cell('; '.join(s['evidence']))} |")
     v1 = [s for s in audit["stacks"] if s["framework"] == V1]
     if v1:
         lines += ["", "## CDK v1 stacks: what blocks each", ""]
         for s in sorted(v1, key=lambda s: (s["wave"] if s["wave"] is not None else 1 << 30, s["name"] or "")):
-            lines.append(f"### {_md(s['name'])} (wave {s['wave']}, {_md(s['account'])}/{_md(s['region'])})")
+            lines.append(f"### {markdown_cell(s['name'])} (wave {s['wave']}, {markdown_cell(s['account'])}/{markdown_cell(s['region'])})")
             lines.append("")
             if not s["blockers"]:
                 lines.append("- nothing found: no export in use, no alpha module, a modern synthesizer, no drift")
             for b in s["blockers"]:
                 detail = b["detail"] if isinstance(b["detail"], str) else "; ".join(
                     f"{k}: {', '.join(names.get(x, x) for x in v) if isinstance(v, list) else v}" for k, v in b["detail"].items())
-                lines.append(f"- **{b['kind']}**: {_md(detail)}. {_md(b['advice'])}.")
+                lines.append(f"- **{b['kind']}**: {markdown_cell(detail)}. {markdown_cell(b['advice'])}.")
             if s["blast_radius"]:
-                lines.append(f"- breaks if its exports change: {_md(', '.join(names.get(x, x) for x in s['blast_radius']))}")
+                lines.append(f"- breaks if its exports change: {markdown_cell(', '.join(names.get(x, x) for x in s['blast_radius']))}")
             lines.append("")
     assembled = audit.get("assemblies") or {}
     if assembled.get("stacks"):
         lines += ["## Cloud assemblies", "", "| synthesized stack | assembly | status | deployed as |", "|---|---|---|---|"]
-        lines += [f"| {_md(a['stack_name'])} | {_md(a['assembly'])} | {_md(a['status'])} | {_md(names.get(a['stack_id'], ''))} |"
+        lines += [f"| {markdown_cell(a['stack_name'])} | {markdown_cell(a['assembly'])} | {markdown_cell(a['status'])} | {markdown_cell(names.get(a['stack_id'], ''))} |"
                   for a in assembled["stacks"]]
         if assembled["orphans"]:
             lines += ["", "Deployed CDK stacks no given assembly holds: "
-                      + _md(", ".join(names.get(x, x) for x in assembled["orphans"]))]
+                      + markdown_cell(", ".join(names.get(x, x) for x in assembled["orphans"]))]
         if assembled["resource_diffs"]:
             lines += ["", "| stack | logical id | type | difference |", "|---|---|---|---|"]
-            lines += [f"| {_md(names.get(d['stack_id'], d['stack_id']))} | {_md(d['logical_id'])} | {_md(d['type'])} "
-                      f"| {_md(d['diff'].replace('_', ' '))} |" for d in assembled["resource_diffs"]]
+            lines += [f"| {markdown_cell(names.get(d['stack_id'], d['stack_id']))} | {markdown_cell(d['logical_id'])} | {markdown_cell(d['type'])} "
+                      f"| {markdown_cell(d['diff'].replace('_', ' '))} |" for d in assembled["resource_diffs"]]
         lines.append("")
     if audit["cycles"]:
         lines += ["## Cycles (upgrade together)", ""]
-        lines += [f"- {_md(' -> '.join(names.get(x, x) for x in cycle))}" for cycle in audit["cycles"]]
+        lines += [f"- {markdown_cell(' -> '.join(names.get(x, x) for x in cycle))}" for cycle in audit["cycles"]]
     return "\n".join(lines).rstrip() + "\n"
 
 

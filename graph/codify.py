@@ -21,7 +21,7 @@ from graph.records import (
     UNKNOWN,
     UNMANAGED,
 )
-from graph.report import _loads
+from graph.report import loads, scan_row
 from graph.resource_types import CATALOG, RESOURCE_TYPES, TERRAFORM_TYPES
 
 # Statuses a user may ask to codify, and why the others never are.
@@ -112,14 +112,7 @@ def resolve_type(name: str) -> str:
 
 
 def _scan_id(db, scan_id: int | None) -> int:
-    if scan_id is None:
-        row = db.execute("select max(id) from scans").fetchone()
-        scan_id = row[0] if row else None
-        if scan_id is None:
-            raise ValueError("the database holds no scan yet")
-    elif not db.execute("select 1 from scans where id = ?", [scan_id]).fetchone():
-        raise ValueError(f"no scan with id {scan_id}")
-    return scan_id
+    return scan_row(db, scan_id)["id"]
 
 
 def scan_edges(db, scan_id: int | None = None) -> list[tuple[str, str, str]]:
@@ -172,7 +165,7 @@ def select(db, scan_id: int | None = None, *, statuses: Iterable[str] = (UNMANAG
             continue
         if regions and row["region"] not in regions:
             continue
-        row_tags = _loads(row["tags"]) or {}
+        row_tags = loads(row["tags"]) or {}
         if tags and any(row_tags.get(k) != v for k, v in tags.items()):
             continue
         chosen.append(key)
@@ -194,9 +187,9 @@ def _resource(rows: dict[str, dict[str, Any]], key: str, edges: list[tuple[str, 
                for _, target in out if target in rows}
     return CodifyResource(
         id=key, type=row["type"], account=row["account"], region=row["region"], name=row["name"],
-        natural_id=row["natural_id"], arn=row["arn"], tags=_loads(row["tags"]) or {},
-        attributes=_loads(row["attributes"]) or {}, status=row["status"], edges_out=out, targets=targets,
-        aliases=tuple(_loads(row["aliases"]) or ()),
+        natural_id=row["natural_id"], arn=row["arn"], tags=loads(row["tags"]) or {},
+        attributes=loads(row["attributes"]) or {}, status=row["status"], edges_out=out, targets=targets,
+        aliases=tuple(loads(row["aliases"]) or ()),
     )
 
 
@@ -434,10 +427,12 @@ def codify(db, scan_id: int | None = None, *, tool: str, statuses: Iterable[str]
                         pending=pending_resources(db, set(pending), scan_id))
 
 
-def written_blockers(files: dict[str, str], codification: "Codification") -> int:
-    """How many resources the written code leaves out as blockers: a writer may find more than the selection did
-    (CloudFormation's `blockers.json` adds resources whose required property the scan never reads)."""
+def written_counts(files: dict[str, str], codification: "Codification") -> tuple[int, int]:
+    """(resources imported, blockers) as the written code has them: a writer may block more than the selection
+    did (CloudFormation's `blockers.json` adds resources whose required property the scan never reads)."""
     import json
 
     listed = files.get("blockers.json")
-    return len(json.loads(listed)) if listed else len(codification.blockers)
+    blocked = len(json.loads(listed)) if listed else len(codification.blockers)
+    chosen = sum(len(g.resources) for g in codification.groups)
+    return chosen - (blocked - len(codification.blockers)), blocked

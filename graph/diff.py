@@ -7,7 +7,6 @@ The reader is the only part that knows how scans are stored.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from graph.records import GLOBAL
-from graph.report import COUNTED, escape_markdown, latest_scan_id, scan_row
+from graph.report import COUNTED, escape_markdown, latest_scan_id, loads, optional_cell, scan_row
 
 SCHEMA = "driftgraph/diff/1"
 
@@ -49,20 +48,11 @@ class Snapshot:
         return sorted(self.scan.get("regions") or [])
 
 
-def _loads(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return value
-
-
 def read_snapshot(db: sqlite_utils.Database, scan_id: int) -> Snapshot:
     """The snapshot of scan `scan_id` from today's append-only tables (ValueError when there is no such scan)."""
     row = scan_row(db, scan_id)
     scan = {"id": row["id"], "finished_at": row.get("finished_at"), "status": row.get("status"),
-            "accounts": _loads(row.get("accounts")) or [], "regions": _loads(row.get("regions")) or []}
+            "accounts": loads(row.get("accounts")) or [], "regions": loads(row.get("regions")) or []}
     resources = {
         r["id"]: {k: r.get(k) for k in ("id", "type", "account", "region", "name", "status")}
         for r in db.query("select id, type, account, region, name, status from resources where scan_id = ?",
@@ -73,7 +63,7 @@ def read_snapshot(db: sqlite_utils.Database, scan_id: int) -> Snapshot:
     for d in db.query("select resource_id, attribute, declared, live from drift where scan_id = ? "
                       "order by resource_id, attribute, tool, source, address", [row["id"]]):
         drift.setdefault((d["resource_id"], d["attribute"]),
-                         {"declared": _loads(d.get("declared")), "live": _loads(d.get("live"))})
+                         {"declared": loads(d.get("declared")), "live": loads(d.get("live"))})
     listings = tuple(
         {k: l.get(k) for k in ("account", "region", "type", "outcome", "call")}
         for l in db.query("select * from listings where scan_id = ?", [row["id"]])
@@ -242,14 +232,14 @@ def _finished(scan: dict[str, Any]) -> datetime | None:
 def _earlier_scan(db: sqlite_utils.Database, to: dict[str, Any], since: timedelta | None) -> int:
     """The scan to compare `to` with: the latest earlier one of the same accounts and regions, else the latest
     sharing an account and a region with it; with `since`, only among those finished that long before `to`."""
-    accounts, regions = set(_loads(to.get("accounts")) or []), set(_loads(to.get("regions")) or [])
+    accounts, regions = set(loads(to.get("accounts")) or []), set(loads(to.get("regions")) or [])
     limit = _finished(to) - since if since is not None and _finished(to) else None
     candidates = []
     query = "select id, finished_at, accounts, regions from scans where id < ? order by id desc"
     for row in db.query(query, [to["id"]]):
         if limit is not None and not ((finished := _finished(row)) and finished <= limit):
             continue
-        candidates.append((row["id"], set(_loads(row["accounts"]) or []), set(_loads(row["regions"]) or [])))
+        candidates.append((row["id"], set(loads(row["accounts"]) or []), set(loads(row["regions"]) or [])))
     same = [i for i, a, r in candidates if a == accounts and r == regions]
     overlapping = [i for i, a, r in candidates if a & accounts and r & regions]
     if same or overlapping:
@@ -280,12 +270,6 @@ TITLES = {
 }
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return escape_markdown(value if isinstance(value, str) else json.dumps(value, default=str))
-
-
 def render_diff_markdown(diff: dict[str, Any]) -> str:
     before, after, summary = diff["from_scan"], diff["to_scan"], diff["summary"]
     compared = diff["compared"]
@@ -309,20 +293,20 @@ def render_diff_markdown(diff: dict[str, Any]) -> str:
         lines += ["", f"## {TITLES[change]} ({len(rows)})", ""]
         if change == "new_failed_listing":
             lines += ["| type | call | where | before | after |", "|---|---|---|---|---|"]
-            lines += [f"| {_cell(c['type'])} | {_cell(c['name'] or 'list')} "
-                      f"| {_cell(c['account'])}/{_cell(c['region'])} | {_cell(c['before'])} | {_cell(c['after'])} |"
+            lines += [f"| {optional_cell(c['type'])} | {optional_cell(c['name'] or 'list')} "
+                      f"| {optional_cell(c['account'])}/{optional_cell(c['region'])} | {optional_cell(c['before'])} | {optional_cell(c['after'])} |"
                       for c in rows]
         elif change.endswith("_drift"):
             lines += ["| type | name | where | attribute | declared | live |", "|---|---|---|---|---|---|"]
-            lines += [f"| {_cell(c['type'])} | {_cell(c['name'])} | {_cell(c['account'])}/{_cell(c['region'])} "
-                      f"| {_cell(c['attribute'])} | {_cell(c['declared'])} | {_cell(c['live'])} |" for c in rows]
+            lines += [f"| {optional_cell(c['type'])} | {optional_cell(c['name'])} | {optional_cell(c['account'])}/{optional_cell(c['region'])} "
+                      f"| {optional_cell(c['attribute'])} | {optional_cell(c['declared'])} | {optional_cell(c['live'])} |" for c in rows]
         else:
             lines += ["| type | name | where | before | after |", "|---|---|---|---|---|"]
-            lines += [f"| {_cell(c['type'])} | {_cell(c['name'])} | {_cell(c['account'])}/{_cell(c['region'])} "
-                      f"| {_cell(c['before'])} | {_cell(c['after'])} |" for c in rows]
+            lines += [f"| {optional_cell(c['type'])} | {optional_cell(c['name'])} | {optional_cell(c['account'])}/{optional_cell(c['region'])} "
+                      f"| {optional_cell(c['before'])} | {optional_cell(c['after'])} |" for c in rows]
     if compared["not_compared"]:
         lines += ["", f"## Not compared ({len(compared['not_compared'])}): changes there are unknown", "",
                   "| account | region | type | why |", "|---|---|---|---|"]
-        lines += [f"| {_cell(s['account'])} | {_cell(s['region'])} | {_cell(s['type'])} | {_cell(s['reason'])} |"
+        lines += [f"| {optional_cell(s['account'])} | {optional_cell(s['region'])} | {optional_cell(s['type'])} | {optional_cell(s['reason'])} |"
                   for s in compared["not_compared"]]
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from typing import Any
 from graph.codify import CodifyResource, codify
 from graph.codify_cloudformation import render_cloudformation
 from graph.codify_terraform import import_id, render_terraform
-from graph.report import escape_markdown, printable, scan_row
+from graph.report import optional_cell, printable, scan_row
 
 SCHEMA = "driftgraph/plan/1"
 # tags people use to say who owns a thing or why it exists: shown as hints, in this order
@@ -65,10 +65,6 @@ def build_plan(db, scan_id: int | None = None, *, by: str = "component", around:
     }
 
 
-def _md(value: Any) -> str:
-    return escape_markdown("" if value is None else str(value))
-
-
 def render_plan_markdown(plan: dict[str, Any]) -> str:
     summary = plan["summary"]
     lines = [f"# driftgraph migration plan: scan {plan['scan']['id']}", "",
@@ -78,21 +74,21 @@ def render_plan_markdown(plan: dict[str, Any]) -> str:
              "Write the code with `driftgraph codify --format terraform|cloudformation|cdk --out DIR`; each group "
              "below is one folder there, its resources in import order.", ""]
     for group in plan["groups"]:
-        lines += [f"## {_md(group['key'])} ({group['size']} resources)", "",
+        lines += [f"## {optional_cell(group['key'])} ({group['size']} resources)", "",
                   "| type | name | where | Terraform import id | owner hints |", "|---|---|---|---|---|"]
         for r in group["resources"]:
             hints = "; ".join(f"{k}={v}" for k, v in r["hints"].items())
-            lines.append(f"| {_md(r['type'])} | {_md(r['name'])} | {_md(r['account'])}/{_md(r['region'])} "
-                         f"| {_md(r['terraform_import_id'] or 'blocked')} | {_md(hints)} |")
-        lines += ["", "Files: " + ", ".join(f"`{_md(f)}`" for f in group["files"]), ""]
+            lines.append(f"| {optional_cell(r['type'])} | {optional_cell(r['name'])} | {optional_cell(r['account'])}/{optional_cell(r['region'])} "
+                         f"| {optional_cell(r['terraform_import_id'] or 'blocked')} | {optional_cell(hints)} |")
+        lines += ["", "Files: " + ", ".join(f"`{optional_cell(f)}`" for f in group["files"]), ""]
     for tool, listed in plan["blockers"].items():
         if listed:
             lines += [f"## Cannot be imported with {tool} ({len(listed)})", "", "| type | name | why |", "|---|---|---|"]
-            lines += [f"| {_md(b['type'])} | {_md(b['name'])} | {_md(b['reason'])} |" for b in listed]
+            lines += [f"| {optional_cell(b['type'])} | {optional_cell(b['name'])} | {optional_cell(b['reason'])} |" for b in listed]
             lines.append("")
     if plan["pending"]:
         lines += [f"## Already pending in an import block ({len(plan['pending'])})", ""]
-        lines += [f"- {_md(p['type'])} {_md(p['name'])}" for p in plan["pending"]]
+        lines += [f"- {optional_cell(p['type'])} {optional_cell(p['name'])}" for p in plan["pending"]]
     return "\n".join(lines).rstrip() + "\n"
 
 

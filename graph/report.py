@@ -21,7 +21,7 @@ SCHEMA = "driftgraph/report/1"
 COUNTED = ("managed", "unmanaged", "missing", "conflict")
 
 
-def _loads(value: Any) -> Any:
+def loads(value: Any) -> Any:
     if value is None:
         return None
     try:
@@ -65,8 +65,8 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
         drift[row.get("resource_id")].append(
             {
                 "attribute": row.get("attribute"),
-                "declared": _loads(row.get("declared")),
-                "live": _loads(row.get("live")),
+                "declared": loads(row.get("declared")),
+                "live": loads(row.get("live")),
                 "tool": row.get("tool"),
                 "source": row.get("source"),
                 "address": row.get("address"),
@@ -92,7 +92,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
                 "reason": row.get("reason"),
                 "rule": row.get("rule"),
                 "parent": parents.get(row.get("id")),
-                "tags": _loads(row.get("tags")),
+                "tags": loads(row.get("tags")),
                 "owners": owners.get(row.get("id"), []),
                 "drift": drift.get(row.get("id"), []),
             }
@@ -115,7 +115,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     stacks = [
         {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
          "resource_count": row.get("resource_count"), "cdk_version": row.get("cdk_version"),
-         "synthesizer": row.get("synthesizer"), "evidence": _loads(row.get("evidence")) or []}
+         "synthesizer": row.get("synthesizer"), "evidence": loads(row.get("evidence")) or []}
         for row in db.query("select * from stacks where scan_id = ? order by account, region, name", [scan_id])
     ]
     return {
@@ -125,8 +125,8 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
             "started_at": scan.get("started_at"),
             "finished_at": scan.get("finished_at"),
             "status": scan.get("status"),
-            "accounts": _loads(scan.get("accounts")),
-            "regions": _loads(scan.get("regions")),
+            "accounts": loads(scan.get("accounts")),
+            "regions": loads(scan.get("regions")),
             "duration_seconds": scan.get("duration_seconds"),
             "driftgraph_version": scan.get("driftgraph_version"),
         },
@@ -174,8 +174,14 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text)
 
 
-def _cell(value: Any) -> str:
+def markdown_cell(value: Any) -> str:
+    """One Markdown table cell: text escaped, anything else as JSON (a missing value shows as null)."""
     return escape_markdown(value if isinstance(value, str) else json.dumps(value, default=str))
+
+
+def optional_cell(value: Any) -> str:
+    """One Markdown table cell that shows nothing for a missing value."""
+    return "" if value is None else markdown_cell(value)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -212,7 +218,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 "reason": r["reason"],
                 "owners": "; ".join(f"{o['tool']} {o['source']} {o['address']}" for o in r["owners"]),
             }
-            lines.append("| " + " | ".join(_cell(values[c]) for c in columns) + " |")
+            lines.append("| " + " | ".join(markdown_cell(values[c]) for c in columns) + " |")
 
     section("Unmanaged", "unmanaged", ("type", "name", "where"))
     section("Missing", "missing", ("type", "name", "where", "owners"))
@@ -224,8 +230,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         for r in drifted:
             for d in r["drift"]:
                 lines.append(
-                    f"| {_cell(r['type'] + ' ' + str(r['name']))} | {_cell(d['attribute'])} | {_cell(d['declared'])} "
-                    f"| {_cell(d['live'])} | {_cell(d['tool'] + ' ' + d['address'])} |"
+                    f"| {markdown_cell(r['type'] + ' ' + str(r['name']))} | {markdown_cell(d['attribute'])} | {markdown_cell(d['declared'])} "
+                    f"| {markdown_cell(d['live'])} | {markdown_cell(d['tool'] + ' ' + d['address'])} |"
                 )
     if report["failed_listings"]:
         lines += ["", f"## Failed listings ({len(report['failed_listings'])}): what they would have told is unknown", "",
@@ -233,8 +239,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         for f in report["failed_listings"]:
             call = f"{f['call']} ({f['count']} resources)" if f.get("call") else "list"
             lines.append(
-                f"| {_cell(f['type'])} | {_cell(call)} | {_cell(f['account'])}/{_cell(f['region'])} "
-                f"| {_cell(f['outcome'])} ({_cell(f['error_code'])}) | {_cell(f['message'])} |"
+                f"| {markdown_cell(f['type'])} | {markdown_cell(call)} | {markdown_cell(f['account'])}/{markdown_cell(f['region'])} "
+                f"| {markdown_cell(f['outcome'])} ({markdown_cell(f['error_code'])}) | {markdown_cell(f['message'])} |"
             )
     set_aside = [row for row in report.get("sources", []) if row["status"] not in ("loaded", "ok")]
     if set_aside:
@@ -244,10 +250,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             why = row["message"] or ""
             if row.get("superseded_by") and row["superseded_by"] not in why:
                 why = f"superseded by {row['superseded_by']}; {why}".rstrip("; ")
-            lines.append(f"| {_cell(row['path'])} | {_cell(row['status'])} | {_cell(why)} |")
+            lines.append(f"| {markdown_cell(row['path'])} | {markdown_cell(row['status'])} | {markdown_cell(why)} |")
     if report["errors"]:
         lines += ["", f"## Errors and warnings ({len(report['errors'])})", "", "| kind | source | where | message |", "|---|---|---|---|"]
         for e in report["errors"]:
             where = "/".join(x for x in (e["account"], e["region"], e["type"]) if x) or (f"line {e['line']}" if e["line"] else "")
-            lines.append(f"| {e['kind']} | {_cell(e['source'])} | {_cell(where)} | {_cell(e['message'])} |")
+            lines.append(f"| {e['kind']} | {markdown_cell(e['source'])} | {markdown_cell(where)} | {markdown_cell(e['message'])} |")
     return "\n".join(lines) + "\n"
