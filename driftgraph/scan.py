@@ -29,6 +29,7 @@ from graph.records import (
     source_row,
 )
 from graph.redact import redact_text
+from graph.report import scan_summary
 from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.stack_deps import StackEdge, dependency_graph, graph_edges, upgrade_waves
 from graph.store import ScanWriter, check_database, check_writable
@@ -413,6 +414,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                 },
             }
         )
+        # every place the scan looked, failed listings included: what it did not report there is gone
+        writer.write_scopes({(l.account, l.region) for l in live.listings}
+                            | {(account, r) for r in [*regions, GLOBAL, None]})
         writer.write("resources", resources)
         writer.write("owners", owner_rows(graph.nodes))
         writer.write("edges", [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges])
@@ -436,7 +440,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             "duration_seconds": round(time.monotonic() - started, 3),
             "resource_count": len(resources),
         }
-        writer.finish(scan)
+        summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.drift))
+        writer.finish({**scan, "summary": summary})
         scan_id = writer.scan_id
         writer.commit()
     except BaseException:

@@ -119,7 +119,7 @@ def scan_edges(db, scan_id: int | None = None) -> list[tuple[str, str, str]]:
     """Every (source_id, relation, target_id) edge of the scan."""
     scan_id = _scan_id(db, scan_id)
     return [tuple(row) for row in db.execute(
-        "select source_id, relation, target_id from edges where scan_id = ? order by source_id, relation, target_id",
+        "select source_id, relation, target_id from scan_edges where scan_id = ? order by source_id, relation, target_id",
         [scan_id])]
 
 
@@ -128,7 +128,7 @@ def _resources(db, scan_id: int) -> dict[str, dict[str, Any]]:
     columns = "id, type, account, region, name, natural_id, arn, status, tags, attributes"
     columns += ", aliases" if "aliases" in have else ", null as aliases"  # older databases kept none
     return {row[0]: dict(zip([c.split()[-1] for c in columns.split(", ")], row))
-            for row in db.execute(f"select {columns} from resources where scan_id = ?", [scan_id])}
+            for row in db.execute(f"select {columns} from scan_resources where scan_id = ?", [scan_id])}
 
 
 def select(db, scan_id: int | None = None, *, statuses: Iterable[str] = (UNMANAGED,), types: Iterable[str] = (),
@@ -146,7 +146,7 @@ def select(db, scan_id: int | None = None, *, statuses: Iterable[str] = (UNMANAG
     wanted_types = {resolve_type(t) for t in types}
     scan_id = _scan_id(db, scan_id)
     rows = _resources(db, scan_id)
-    owned = {row[0] for row in db.execute("select distinct resource_id from owners where scan_id = ?", [scan_id])}
+    owned = {row[0] for row in db.execute("select distinct resource_id from scan_owners where scan_id = ?", [scan_id])}
     owned |= {key for key, row in rows.items() if row["status"] in (MANAGED, CONFLICT)}
     edges = scan_edges(db, scan_id)
     parents = defaultdict(set)
@@ -215,11 +215,11 @@ def find_resource(db, reference: str, scan_id: int | None = None) -> str:
     ValueError when none does, or several do."""
     scan_id = _scan_id(db, scan_id)
     found = [row[0] for row in db.execute(
-        "select id from resources where scan_id = ? and (id = ? or arn = ? or natural_id = ?)",
+        "select id from scan_resources where scan_id = ? and (id = ? or arn = ? or natural_id = ?)",
         [scan_id, reference, reference, reference])]
     if not found:
         found = [row[0] for row in db.execute(
-            "select id from resources where scan_id = ? and name = ?", [scan_id, reference])]
+            "select id from scan_resources where scan_id = ? and name = ?", [scan_id, reference])]
     if not found:
         raise ValueError(f"--around {reference}: no resource of scan {scan_id} has this id, ARN or name")
     if len(set(found)) > 1:
@@ -412,7 +412,7 @@ def codify(db, scan_id: int | None = None, *, tool: str, statuses: Iterable[str]
     scan_id = _scan_id(db, scan_id)
     # an `import` block in Terraform code read with --tf-dir already adopts these: never emitted again
     pending = set(pending) | {row["id"] for row in db.query(
-        "select id from resources where scan_id = ? and rule = 'import_pending'", [scan_id])}
+        "select id from scan_resources where scan_id = ? and rule = 'import_pending'", [scan_id])}
     center = find_resource(db, around, scan_id) if around is not None else None
     chosen = select(db, scan_id, statuses=statuses, types=types, tags=tags or {}, accounts=accounts,
                     regions=regions, pending=pending)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from graph.records import GLOBAL
-from graph.report import COUNTED, escape_markdown, latest_scan_id, loads, optional_cell, scan_row
+from graph.report import escape_markdown, managed_percent, latest_scan_id, loads, optional_cell, scan_row
 
 SCHEMA = "driftgraph/diff/1"
 
@@ -55,12 +55,12 @@ def read_snapshot(db: sqlite_utils.Database, scan_id: int) -> Snapshot:
             "accounts": loads(row.get("accounts")) or [], "regions": loads(row.get("regions")) or []}
     resources = {
         r["id"]: {k: r.get(k) for k in ("id", "type", "account", "region", "name", "status")}
-        for r in db.query("select id, type, account, region, name, status from resources where scan_id = ?",
+        for r in db.query("select id, type, account, region, name, status from scan_resources where scan_id = ?",
                           [row["id"]])
     }
     drift: dict[tuple[str, str], dict[str, Any]] = {}
     # one row per (resource, attribute): two owners declaring one attribute drift once; the first owner's values
-    for d in db.query("select resource_id, attribute, declared, live from drift where scan_id = ? "
+    for d in db.query("select resource_id, attribute, declared, live from scan_drift where scan_id = ? "
                       "order by resource_id, attribute, tool, source, address", [row["id"]]):
         drift.setdefault((d["resource_id"], d["attribute"]),
                          {"declared": loads(d.get("declared")), "live": loads(d.get("live"))})
@@ -126,10 +126,7 @@ class _Coverage:
 
 
 def _managed_percent(statuses: list[str]) -> float | None:
-    """The report's `managed_percent`: managed and conflict over what code could own."""
-    counts = Counter(statuses)
-    counted = sum(counts[s] for s in COUNTED)
-    return round(100.0 * (counts["managed"] + counts["conflict"]) / counted, 1) if counted else None
+    return managed_percent(Counter(statuses))
 
 
 def _change(resource: dict[str, Any], change: str, before: str | None, after: str | None,

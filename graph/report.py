@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, Iterable
 
 import sqlite_utils
 
@@ -19,6 +19,19 @@ SCHEMA = "driftgraph/report/1"
 
 # Statuses a coverage figure counts: AWS-made, dependent and ignored resources are nobody's code to write.
 COUNTED = ("managed", "unmanaged", "missing", "conflict")
+
+
+def managed_percent(by_status: dict[str, int]) -> float | None:
+    """Managed and conflict over what code could own (COUNTED); None when there is nothing to count."""
+    counted = sum(by_status.get(s, 0) for s in COUNTED)
+    return round(100.0 * (by_status.get("managed", 0) + by_status.get("conflict", 0)) / counted, 1) if counted else None
+
+
+def scan_summary(statuses: Iterable[str], drifted_resources: int) -> dict[str, Any]:
+    """What a scan found, in numbers: stored with the scan (scans.summary) so trends never re-read resources."""
+    by_status = Counter(statuses)
+    return {"resources": sum(by_status.values()), "by_status": {s: by_status.get(s, 0) for s in STATUSES},
+            "drifted_resources": drifted_resources, "managed_percent": managed_percent(by_status)}
 
 
 def loads(value: Any) -> Any:
@@ -51,7 +64,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     scan_id = scan["id"]
     owners: dict[str, list[dict]] = defaultdict(list)
     for row in db.query(
-        "select * from owners where scan_id = ? order by tool, source, address", [scan_id],
+        "select * from scan_owners where scan_id = ? order by tool, source, address", [scan_id],
     ):
         owners[row.get("resource_id")].append(
             {"tool": row.get("tool"), "source": row.get("source"), "address": row.get("address"),
@@ -59,7 +72,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
         )
     drift: dict[str, list[dict]] = defaultdict(list)
     for row in db.query(
-        "select resource_id, attribute, declared, live, tool, source, address from drift where scan_id = ? order by attribute",
+        "select resource_id, attribute, declared, live, tool, source, address from scan_drift where scan_id = ? order by attribute",
         [scan_id],
     ):
         drift[row.get("resource_id")].append(
@@ -75,11 +88,11 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
     parents = {
         row.get("source_id"): row.get("target_id")
         for row in db.query(
-            "select source_id, target_id from edges where scan_id = ? and relation = 'belongs_to'", [scan_id]
+            "select source_id, target_id from scan_edges where scan_id = ? and relation = 'belongs_to'", [scan_id]
         )
     }
     resources = []
-    for row in db.query("select * from resources where scan_id = ? order by type, account, region, id", [scan_id]):
+    for row in db.query("select * from scan_resources where scan_id = ? order by type, account, region, id", [scan_id]):
         resources.append(
             {
                 "id": row.get("id"),
@@ -98,7 +111,6 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
             }
         )
     by_status = Counter(r["status"] for r in resources)
-    counted = sum(by_status[s] for s in COUNTED)
     errors = [
         {k: row[k] for k in ("source", "kind", "message", "line", "account", "region", "type", "code")}
         for row in db.query("select * from scan_errors where scan_id = ? order by kind, source", [scan_id])
@@ -135,9 +147,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
             "by_status": {status: by_status.get(status, 0) for status in STATUSES},
             "drifted_resources": sum(1 for r in resources if r["drift"]),
             "drifted_attributes": sum(len(r["drift"]) for r in resources),
-            "managed_percent": round(100.0 * (by_status["managed"] + by_status["conflict"]) / counted, 1)
-            if counted
-            else None,
+            "managed_percent": managed_percent(by_status),
             "failed_listings": len(failed_listings),
             "errors": sum(1 for e in errors if e["kind"] == "error"),
             "warnings": sum(1 for e in errors if e["kind"] != "error"),

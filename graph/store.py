@@ -1,4 +1,10 @@
-"""The only module that writes SQLite: the graph's schema and an atomic, append-only scan writer.
+"""The only module that writes SQLite: the graph's schema and an atomic scan writer that stores change, not scans.
+
+A resource is stored as versions: a row holds what scans said about it from `from_scan` until `until_scan` (the
+first scan of its account and region that said something else, or did not see it; null while current), with
+its owners, edges and drift attached to that version. A scan that finds an estate unchanged adds a scans row,
+its scopes and its listings, and no resource rows; history (first seen, the scan its status last changed, every
+status it had) is read from the versions. The `scan_resources` view gives back any scan's own rows.
 
 A scan is written in place inside one SQLite transaction: readers (a report, Datasette) see the last committed
 scan until the new one commits, and a crash, a full disk or Ctrl-C mid-write rolls back to the last good
@@ -15,16 +21,21 @@ import logging
 import math
 import os
 import sqlite3
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
 import sqlite_utils
 
+from graph.records import GLOBAL
 from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text
 
 log = logging.getLogger("driftgraph.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: resources, owners, edges and drift stored as versions (1: every row again in every scan)
+
+# Tables whose rows are versions of a resource, and the column naming the version they belong to.
+VERSIONED = ("resources", "owners", "edges", "drift")
 
 # Columns by table; sqlite-utils creates them. Keys and indexes follow.
 TABLES: dict[str, dict[str, type]] = {
@@ -41,9 +52,10 @@ TABLES: dict[str, dict[str, type]] = {
         "options": str,
         "duration_seconds": float,
         "resource_count": int,
+        "summary": str,  # JSON: resources by status, drifted resources, managed_percent (graph.report.scan_summary)
     },
     "resources": {
-        "scan_id": int,
+        "version": int,  # this row: one version of the resource `id`
         "id": str,
         "arn": str,
         "type": str,
@@ -58,14 +70,19 @@ TABLES: dict[str, dict[str, type]] = {
         "owner_tools": str,
         "owner_count": int,
         "drift_count": int,
-        "import_group": int,
+        "import_group": str,  # the group of related unmanaged resources: its first member's id
         "tags": str,
         "attributes": str,
         "aliases": str,  # JSON list of the other identifiers it answers to (URL, public address): import ids
         "import_id": str,  # for an unmanaged resource: the id `terraform import` takes (see codify)
+        "from_scan": int,  # the first scan that said this (the version's start)
+        "until_scan": int,  # the first scan of its account and region that said otherwise; null: still current
+        "first_seen": int,  # the first scan that saw the resource at all
+        "status_since": int,  # the scan its status last changed in
+        "digest": int,  # of everything this version says, owners, edges and drift included: equal means unchanged
     },
     "owners": {
-        "scan_id": int,
+        "version": int,
         "resource_id": str,
         "tool": str,
         "source": str,
@@ -75,9 +92,9 @@ TABLES: dict[str, dict[str, type]] = {
         "declared_type": str,
         "construct_path": str,
     },
-    "edges": {"scan_id": int, "source_id": str, "relation": str, "target_id": str},
+    "edges": {"version": int, "source_id": str, "relation": str, "target_id": str},
     "drift": {
-        "scan_id": int,
+        "version": int,
         "resource_id": str,
         "attribute": str,
         "declared": str,
@@ -86,6 +103,8 @@ TABLES: dict[str, dict[str, type]] = {
         "source": str,
         "address": str,
     },
+    # the (account, region) pairs a scan looked at: a version it did not repeat there ends with it, others do not
+    "scan_scopes": {"scan_id": int, "account": str, "region": str},
     "listings": {
         "scan_id": int,
         "account": str,
@@ -197,16 +216,17 @@ TABLES: dict[str, dict[str, type]] = {
 
 PRIMARY_KEYS = {
     "scans": "id",
-    "resources": ("scan_id", "id"),
+    "resources": "version",
     "resource_types": "type",
     "meta": "key",
 }
 
 INDEXES = {
-    "resources": [["scan_id", "status"], ["scan_id", "type"], ["scan_id", "account", "region"]],
-    "owners": [["scan_id", "resource_id"]],
-    "edges": [["scan_id", "source_id"], ["scan_id", "target_id"]],
-    "drift": [["scan_id", "resource_id"]],
+    "resources": [["id"], ["account", "region", "from_scan"], ["until_scan", "status"], ["until_scan", "type"]],
+    "owners": [["version"], ["resource_id"]],
+    "edges": [["version"], ["source_id"], ["target_id"]],
+    "drift": [["version"], ["resource_id"]],
+    "scan_scopes": [["scan_id"], ["account", "region", "scan_id"]],
     "listings": [["scan_id"]],
     "scan_errors": [["scan_id"]],
     "stacks": [["scan_id"]],
@@ -215,16 +235,35 @@ INDEXES = {
 }
 
 FOREIGN_KEYS = {
-    "owners": [("scan_id", "scans", "id")],
-    "drift": [("scan_id", "scans", "id")],
+    "owners": [("version", "resources", "version")],
+    "edges": [("version", "resources", "version")],
+    "drift": [("version", "resources", "version")],
+    "scan_scopes": [("scan_id", "scans", "id")],
     "listings": [("scan_id", "scans", "id")],
     "scan_errors": [("scan_id", "scans", "id")],
 }
 
-# The latest scan: what Datasette's canned queries and the report read unless asked for another.
+# A version was said by every scan of its account and region from `from_scan` until `until_scan`.
+_SAID_BY_SCAN = ("from scan_scopes s join resources r on r.account is s.account and r.region is s.region "
+                 "and r.from_scan <= s.scan_id and (r.until_scan is null or r.until_scan > s.scan_id)")
+
 VIEWS = {
     "latest_scan": "select * from scans where id = (select max(id) from scans)",
-    "current_resources": "select * from resources where scan_id = (select max(id) from scans)",
+    # what each scan said, as if every scan had stored its own rows: `where scan_id = N`
+    "scan_resources": f"select s.scan_id as scan_id, r.* {_SAID_BY_SCAN}",
+    **{f"scan_{table}": f"select s.scan_id as scan_id, c.* {_SAID_BY_SCAN} join {table} c on c.version = r.version"
+       for table in ("owners", "edges", "drift")},
+    # the current picture: for every account and region, what the latest scan of it said
+    "current_resources": "select * from resources where until_scan is null",
+    **{f"current_{table}": f"select c.* from {table} c join resources r on r.version = c.version "
+                           "where r.until_scan is null" for table in ("owners", "edges", "drift")},
+    # per-scan tables: the rows of the latest scan of their account and region (the latest scan, without one)
+    **{f"current_{table}": f"select * from {table} x where x.scan_id = coalesce((select max(c.scan_id) from "
+                           "scan_scopes c where c.account is x.account and c.region is x.region and x.account "
+                           "is not null), (select max(id) from scans))"
+       for table in ("listings", "scan_errors", "stacks", "stack_exports", "stack_imports")},
+    **{f"current_{table}": f"select d.* from {table} d join current_stacks s on s.id = d.stack_id "
+                           "and s.scan_id = d.scan_id" for table in ("stack_dependencies", "stack_references")},
 }
 
 
@@ -330,6 +369,14 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
 
     Plain SQL rather than sqlite-utils' create(): that commits, and the scan must stay one transaction."""
     existing = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+    for name in VIEWS:
+        connection.execute(f"DROP VIEW IF EXISTS [{name}]")
+    per_scan = "resources" in existing and "scan_id" in {r[1] for r in connection.execute("pragma table_info(resources)")}
+    if per_scan:  # schema 1: every scan's rows again; set aside, then replayed as versions below
+        for table in VERSIONED:
+            if table in existing:
+                connection.execute(f"ALTER TABLE [{table}] RENAME TO [v1_{table}]")
+                existing.discard(table)
     for name, columns in TABLES.items():
         if name not in existing:
             connection.execute(_create_table_sql(name, columns))
@@ -342,12 +389,42 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
             index_name = f"idx_{name}_{'_'.join(index)}"
             columns_sql = ", ".join(f"[{c}]" for c in index)
             connection.execute(f"CREATE INDEX IF NOT EXISTS [{index_name}] ON [{name}] ({columns_sql})")
+    if per_scan:
+        _replay_schema_1(connection)
     for name, sql in VIEWS.items():
-        connection.execute(f"DROP VIEW IF EXISTS [{name}]")
         connection.execute(f"CREATE VIEW [{name}] AS {sql}")
     connection.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
     )
+
+
+def _replay_schema_1(connection: sqlite3.Connection) -> None:
+    """A schema-1 database's scans, oldest first, written again as versions (the rows are already redacted);
+    each scan's scopes are its accounts and regions and the places its listings went."""
+    connection.row_factory = sqlite3.Row
+    try:
+        for scan in connection.execute("select id, accounts, regions from scans order by id").fetchall():
+            said = {}
+            for table in VERSIONED:
+                rows = connection.execute(f"select * from [v1_{table}] where scan_id = ?", [scan["id"]]).fetchall()
+                said[table] = [{k: row[k] for k in row.keys() if k in TABLES[table]} for row in rows]
+            accounts = _json_list(scan["accounts"])
+            scopes = {(a, r) for a in accounts for r in [*_json_list(scan["regions"]), GLOBAL, None]}
+            scopes |= {(row["account"], row["region"]) for row in connection.execute(
+                "select distinct account, region from listings where scan_id = ?", [scan["id"]])}
+            write_versions(connection, scan["id"], said, scopes)
+    finally:
+        connection.row_factory = None
+    for table in VERSIONED:
+        connection.execute(f"DROP TABLE [v1_{table}]")
+
+
+def _json_list(text: str | None) -> list:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def _json(value: Any) -> str | None:
@@ -438,6 +515,93 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A version's bookkeeping; every other column is what the scan said, and decides whether anything changed.
+_BOOKKEEPING = frozenset({"version", "from_scan", "until_scan", "first_seen", "status_since", "digest"})
+CONTENT = {table: tuple(c for c in TABLES[table] if c not in _BOOKKEEPING) for table in VERSIONED}
+# the column tying a child row to its resource
+CHILD_OF = {"owners": "resource_id", "edges": "source_id", "drift": "resource_id"}
+_IN_CHUNK = 500  # ids per `in (...)` lookup: well under SQLite's variable limit
+
+
+def _digest(resource: tuple, children: tuple) -> int:
+    """64 bits of BLAKE2b over what a version says; compared only between versions of one resource id, so a
+    collision would need two different states of the same resource to meet (about 2**-64 a scan)."""
+    data = repr((resource, children)).encode("utf-8", "backslashreplace")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str, list[dict[str, Any]]],
+                   scopes: Iterable[tuple[str | None, str | None]], mask=lambda value: value) -> dict[str, int]:
+    """Store what scan `scan_id` said (`said`: cleaned rows by table) as versions, inside the caller's
+    transaction: a resource whose current version says the same is left alone; a changed one gets a new
+    version; a current version in a scope the scan looked at and did not report ends. The scopes (with those
+    of the rows reported, and no account/no region) become the scan's `scan_scopes`. Returns the counts."""
+    children: dict[str, dict[str, list[tuple]]] = {table: defaultdict(list) for table in CHILD_OF}
+    for table, key in CHILD_OF.items():
+        for row in said.get(table, ()):
+            children[table][row.get(key)].append(tuple(mask(row.get(c)) for c in CONTENT[table]))
+    resources = [tuple(mask(row.get(c)) for c in CONTENT["resources"]) for row in said.get("resources", ())]
+    at = {c: n for n, c in enumerate(CONTENT["resources"])}
+    i_id, i_account, i_region, i_status = at["id"], at["account"], at["region"], at["status"]
+    covered = {*scopes, (None, None), *((r[i_account], r[i_region]) for r in resources)}
+    connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
+                           [(scan_id, a, r) for a, r in sorted(covered, key=str)])
+
+    current: dict[str, list[tuple]] = defaultdict(list)  # id -> [(version, digest, first_seen, status_since, status)]
+    for version, id_, account, region, digest, first_seen, status_since, status in connection.execute(
+        "select version, id, account, region, digest, first_seen, status_since, status from resources "
+        "where until_scan is null"
+    ):
+        if (account, region) in covered:
+            current[id_].append((version, digest, first_seen, status_since, status))
+
+    kept: set[int] = set()
+    new: list[tuple[tuple, int, tuple]] = []  # (resource, digest, its children by table)
+    for resource in resources:
+        own = tuple(tuple(sorted(children[table].get(resource[i_id], ()), key=repr)) for table in CHILD_OF)
+        digest = _digest(resource, own)
+        same = next((v for v in current.get(resource[i_id], ()) if v[1] == digest and v[0] not in kept), None)
+        if same is not None:
+            kept.add(same[0])
+        else:
+            new.append((resource, digest, own))
+    ended = [v[0] for versions in current.values() for v in versions if v[0] not in kept]
+
+    # history carries over from the resource's latest earlier version (ended by a failed listing, or elsewhere)
+    earlier: dict[str, tuple] = {}
+    ids = sorted({resource[i_id] for resource, _, _ in new if resource[i_id] is not None})
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start:start + _IN_CHUNK]
+        for id_, first_seen, status_since, status in connection.execute(
+            f"select id, first_seen, status_since, status from resources where id in ({','.join('?' * len(chunk))}) "
+            "order by version", chunk,
+        ):
+            firsts = [x for x in (earlier[id_][0] if id_ in earlier else None, first_seen) if x is not None]
+            earlier[id_] = (min(firsts) if firsts else None, status_since, status)
+
+    connection.executemany("update resources set until_scan = ? where version = ?", ((scan_id, v) for v in ended))
+    next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
+    resource_rows, child_rows = [], {table: [] for table in CHILD_OF}
+    for version, (resource, digest, own) in enumerate(new, next_version):
+        before = earlier.get(resource[i_id])
+        first_seen = before[0] if before and before[0] is not None else scan_id
+        status_since = before[1] if before and before[2] == resource[i_status] and before[1] else scan_id
+        resource_rows.append((version, *resource, scan_id, None, first_seen, status_since, digest))
+        for table, rows in zip(CHILD_OF, own):
+            child_rows[table] += [(version, *row) for row in rows]
+    columns = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since", "digest")
+    _insert_tuples(connection, "resources", columns, resource_rows)
+    for table, rows in child_rows.items():
+        _insert_tuples(connection, table, ("version", *CONTENT[table]), rows)
+    return {"new": len(new), "ended": len(ended), "unchanged": len(kept)}
+
+
+def _insert_tuples(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    if rows:
+        names = ", ".join(f"[{c}]" for c in columns)
+        connection.executemany(f"INSERT INTO [{table}] ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
 class ScanWriter:
     """Writes one scan into the database inside one transaction; `commit()` makes it visible, `abort()` (or a
     crash) leaves the database as the last scan left it.
@@ -465,6 +629,9 @@ class ScanWriter:
             raise
         self.scan_id: int | None = None
         self._secrets: list[str] = []
+        self._said: dict[str, list[dict[str, Any]]] = {table: [] for table in VERSIONED}
+        self._scopes: set[tuple[str | None, str | None]] = set()
+        self.versions: dict[str, int] = {}  # what finish() stored: new, ended and unchanged resource versions
 
     def forget(self, secrets: Iterable[str]) -> None:
         """Values known to be secrets, masked in every text this writer stores from now on (a NoEcho parameter's
@@ -510,16 +677,31 @@ class ScanWriter:
         return self.scan_id
 
     def write(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows of one table for this scan. Resources, owners, edges and drift are kept until `finish()`, which
+        stores only what changed; other tables are written at once, with this scan's id."""
         if table == "drift":
             cleaned = []
             for row in rows:
                 drift = _redacted_drift(row)  # values judged by their attribute; the other columns as any row's
                 cleaned.append({**_clean({k: v for k, v in drift.items() if k not in ("declared", "live")}),
-                                "declared": drift["declared"], "live": drift["live"], "scan_id": self.scan_id})
+                                "declared": drift["declared"], "live": drift["live"]})
         else:
-            cleaned = [{**_clean(r), "scan_id": self.scan_id} for r in rows]
-        self._insert(table, cleaned)
+            cleaned = [_clean(r) for r in rows]
+        if table in VERSIONED:
+            self._said[table].extend(cleaned)
+            return
+        self._insert(table, [{**row, "scan_id": self.scan_id} for row in cleaned])
 
+    def write_scopes(self, scopes: Iterable[tuple[str | None, str | None]]) -> None:
+        """The (account, region) pairs this scan looked at, failed listings included: a resource there that the
+        scan does not report is gone (its version ends); one elsewhere is untouched. The scopes of the rows the
+        scan reports, and (no account, no region), are added by `finish()`."""
+        self._scopes.update((a, r) for a, r in scopes)
+
+    def _write_versions(self) -> dict[str, int]:
+        if self.scan_id is not None and not self.versions:
+            self.versions = write_versions(self.connection, self.scan_id, self._said, self._scopes, self._masked)
+        return self.versions
     def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:
         """The catalog (`catalog_as_dicts()`) as the `resource_types` table: one row a type, lists as JSON."""
         rows = [{k: _json(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]
@@ -530,12 +712,14 @@ class ScanWriter:
         self._insert("meta", [{"key": k, "value": str(v)} for k, v in values.items()], verb="INSERT OR REPLACE")
 
     def finish(self, updates: dict[str, Any]) -> None:
+        self._write_versions()
         cleaned = _clean(updates)
         assignments = ", ".join(f"[{column}] = ?" for column in cleaned)
         self.connection.execute(f"UPDATE scans SET {assignments} WHERE id = ?", [*cleaned.values(), self.scan_id])
 
     def commit(self) -> Path:
         try:
+            self._write_versions()
             self.connection.execute("COMMIT")
         except BaseException:
             self._close(rollback=True)
@@ -565,4 +749,16 @@ def open_database(path: str | os.PathLike) -> sqlite_utils.Database:
         raise FileNotFoundError(f"{path}: no such database (run `driftgraph scan --db {path}` first)")
     if not check_database(path):
         raise NotADriftgraphDatabase(f"{path}: holds no driftgraph scan yet (run `driftgraph scan --db {path}` first)")
+    if int(read_meta(path).get("schema_version", SCHEMA_VERSION)) < SCHEMA_VERSION:
+        upgrade(path)
     return sqlite_utils.Database(path)
+
+
+def upgrade(path: str | os.PathLike) -> None:
+    """Bring a database an older driftgraph wrote to this schema, in one transaction (its scans kept)."""
+    log.warning("%s: written by an older driftgraph; upgrading it to schema %d", path, SCHEMA_VERSION)
+    try:
+        ScanWriter(path).commit()
+    except (OSError, sqlite3.Error, DatabaseUnwritable) as error:
+        raise DatabaseUnwritable(f"{path}: written by an older driftgraph and cannot be upgraded here ({error}); "
+                                 "run a scan into it where it can be written") from None

@@ -205,22 +205,22 @@ def _write_latest_scan(path: Path) -> None:
         ),
         _resource(
             LEGACY_QUEUE, "AWS::SQS::Queue", "sqs", US, "legacy-reports-queue", "unmanaged",
-            "live, declared by no source", "no-owner", tags={"created-by": "console"}, import_group=2,
+            "live, declared by no source", "no-owner", tags={"created-by": "console"}, import_group="g2",
             import_id=f"https://sqs.{US}.amazonaws.com/{ACCOUNT}/legacy-reports-queue",
         ),
         _resource(
             PAYMENTS_DLQ, "AWS::SQS::Queue", "sqs", EU, "payments-dlq", "unmanaged",
-            "live, declared by no source", "no-owner", import_group=3,
+            "live, declared by no source", "no-owner", import_group="g3",
             import_id=f"https://sqs.{EU}.amazonaws.com/{ACCOUNT}/payments-dlq",
         ),
         _resource(
             UPLOADS_BUCKET, "AWS::S3::Bucket", "s3", EU, "acme-manual-uploads", "unmanaged",
-            "live, declared by no source", "no-owner", import_group=1, import_id="acme-manual-uploads",
+            "live, declared by no source", "no-owner", import_group="g1", import_id="acme-manual-uploads",
             tags={"team": "data"},
         ),
         _resource(
             CI_ROLE, "AWS::IAM::Role", "iam", GLOBAL, "ci-deploy-role", "unmanaged",
-            "live, declared by no source", "no-owner", import_group=1, import_id="ci-deploy-role",
+            "live, declared by no source", "no-owner", import_group="g1", import_id="ci-deploy-role",
         ),
         _resource(
             ORDER_EVENTS_TOPIC, "AWS::SNS::Topic", "sns", US, "order-events", "missing",

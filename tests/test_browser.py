@@ -71,7 +71,7 @@ def test_canned_query_and_table_pages_render(server, tmp_path):
             # the resources table: its description, a column description, facets and every status
             page.goto(f"{server}/{DB_NAME}/resources")
             body = page.locator("body").inner_text()
-            assert "Every resource seen by any source in a scan" in body
+            assert "Every resource seen by any source (live AWS or IaC), one row per version" in body
             assert "acme-shared-artifacts" in body and "order-events" in body
             for status in ("managed", "unmanaged", "missing", "conflict", "child", "default", "ignored", "unknown"):
                 assert page.locator(f"td span.dg-status-{status}").count() >= 1, status

@@ -251,10 +251,10 @@ def check_stack(rows, db_path):
 def check_migration_components(rows, db_path):
     # the latest scan's unmanaged resources only, by component, each with its import id and an owner hint
     assert [(r["component"], r["size"], r["name"], r["import_id"]) for r in rows] == [
-        (1, 2, "ci-deploy-role", "ci-deploy-role"),
-        (1, 2, "acme-manual-uploads", "acme-manual-uploads"),
-        (2, 1, "legacy-reports-queue", "https://sqs.us-east-1.amazonaws.com/123456789012/legacy-reports-queue"),
-        (3, 1, "payments-dlq", "https://sqs.eu-west-1.amazonaws.com/123456789012/payments-dlq"),
+        ("g1", 2, "ci-deploy-role", "ci-deploy-role"),
+        ("g1", 2, "acme-manual-uploads", "acme-manual-uploads"),
+        ("g2", 1, "legacy-reports-queue", "https://sqs.us-east-1.amazonaws.com/123456789012/legacy-reports-queue"),
+        ("g3", 1, "payments-dlq", "https://sqs.eu-west-1.amazonaws.com/123456789012/payments-dlq"),
     ]
     hints = {r["name"]: r["owner_hint"] for r in rows}
     assert hints["acme-manual-uploads"] == "data" and hints["legacy-reports-queue"] == "console"
@@ -327,7 +327,7 @@ def test_served_pages_show_descriptions_and_facets(fixture_db):
         "/-/metadata.json",
     )
     assert table_page.status_code == 200
-    assert "Every resource seen by any source in a scan" in table_page.text
+    assert "Every resource seen by any source (live AWS or IaC), one row per version" in table_page.text
     assert "The identifier unique within (type, account, region)" in table_page.text  # a column description
     assert {"status", "type", "account", "region"} <= set(facets.json()["facet_results"])
     assert set(served_metadata.json()["databases"]) == {DB_NAME}
@@ -451,9 +451,11 @@ def memory_kb(pid: int) -> dict[str, int]:
 
 
 def add_scan(db: Path, resource_name: str) -> int:
-    """Commit one more scan to `db` with one unmanaged queue named `resource_name`; its scan id."""
+    """Commit one more scan of the fixture's account and regions to `db`, finding one unmanaged queue named
+    `resource_name` and nothing else; its scan id."""
     writer = ScanWriter(db)
     scan_id = writer.begin({"started_at": "2024-06-15T09:00:00Z", "status": "running", "accounts": ["123456789012"]})
+    writer.write_scopes([("123456789012", region) for region in ("us-east-1", "eu-west-1", "global", None)])
     writer.write(
         "resources",
         [
@@ -510,6 +512,7 @@ writer = ScanWriter(sys.argv[1])
 writer.begin({"status": "running"})
 rows = [{"id": f"half-written-{i}", "name": "x" * 1000, "status": "unmanaged"} for i in range(20000)]
 writer.write("resources", rows)
+writer.finish({"status": "complete"})  # the versions written, not committed
 print("written", flush=True)
 time.sleep(120)
 """

@@ -26,7 +26,7 @@ def test_the_worksheet_lists_every_unmanaged_resource_once_with_the_import_id_co
         assert all((out / f.split("/", 1)[1]).is_file() for f in group["files"])
     # the scan stored the same ids, for the worksheet's canned query
     with sqlite3.connect(db) as connection:
-        stored = dict(connection.execute("select id, import_id from resources where status = 'unmanaged' and "
+        stored = dict(connection.execute("select id, import_id from scan_resources where status = 'unmanaged' and "
                                          "scan_id = (select max(id) from scans)"))
     assert stored == {r["id"]: r["terraform_import_id"] for r in listed}
     assert any(b["type"] == "AWS::SSM::Parameter" for b in plan["blockers"]["cloudformation"])

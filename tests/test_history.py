@@ -1,0 +1,176 @@
+"""Resources stored as versions: a scan that changes nothing stores nothing, any scan's rows read back exactly,
+history (first seen, status since) carries across scans, and a scan of one place never ends another's."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from graph.store import SCHEMA_VERSION, ScanWriter, open_database
+
+ACCOUNT, OTHER = "111111111111", "222222222222"
+
+
+def queue(name: str, status: str = "unmanaged", account: str = ACCOUNT, region: str = "eu-west-1", **extra) -> dict:
+    return {"id": f"arn:aws:sqs:{region}:{account}:{name}", "type": "AWS::SQS::Queue", "service": "sqs",
+            "account": account, "region": region, "name": name, "status": status, **extra}
+
+
+def write_scan(db, resources, scopes=((ACCOUNT, "eu-west-1"),), owners=(), drift=(), edges=()) -> int:
+    writer = ScanWriter(db)
+    scan_id = writer.begin({"started_at": "2026-12-01T00:00:00+00:00", "status": "running"})
+    writer.write_scopes(scopes)
+    writer.write("resources", resources)
+    writer.write("owners", owners)
+    writer.write("edges", edges)
+    writer.write("drift", drift)
+    writer.finish({"status": "complete", "finished_at": "2026-12-01T00:01:00+00:00"})
+    writer.commit()
+    return scan_id
+
+
+def said(db, scan_id: int) -> dict[str, str]:
+    with sqlite3.connect(db) as connection:
+        return dict(connection.execute("select name, status from scan_resources where scan_id = ?", [scan_id]))
+
+
+def count(db, table: str) -> int:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def history(db, name: str) -> list[tuple]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("select status, from_scan, until_scan, first_seen, status_since from resources "
+                                  "where name = ? order by version", [name]).fetchall()
+
+
+def test_a_scan_that_changes_nothing_stores_no_resource_rows(tmp_path):
+    db = tmp_path / "g.db"
+    rows = [queue(f"q{n}", tags={"team": "a"}) for n in range(50)]
+    owners = [{"resource_id": rows[0]["id"], "tool": "terraform", "source": "s.tfstate", "address": "aws_sqs_queue.q"}]
+    first = write_scan(db, rows, owners=owners)
+    stored = (count(db, "resources"), count(db, "owners"))
+    second = write_scan(db, [dict(r) for r in reversed(rows)], owners=owners)
+    assert (count(db, "resources"), count(db, "owners")) == stored == (50, 1)
+    assert said(db, first) == said(db, second) == {f"q{n}": "unmanaged" for n in range(50)}
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select count(*) from scan_owners where scan_id = ?", [second]).fetchone()[0] == 1
+
+
+def test_a_change_is_a_new_version_and_history_carries_over(tmp_path):
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a"), queue("b")])
+    write_scan(db, [queue("a", tags={"team": "x"}), queue("b")])  # a tag: new version, same status
+    owner = [{"resource_id": queue("a")["id"], "tool": "terraform", "source": "s", "address": "aws_sqs_queue.a"}]
+    third = write_scan(db, [queue("a", "managed", tags={"team": "x"}), queue("b")], owners=owner)  # imported
+    assert history(db, "a") == [("unmanaged", 1, 2, 1, 1), ("unmanaged", 2, 3, 1, 1), ("managed", 3, None, 1, 3)]
+    assert history(db, "b") == [("unmanaged", 1, None, 1, 1)]
+    assert said(db, 1) == said(db, 2) == {"a": "unmanaged", "b": "unmanaged"}
+    assert said(db, third) == {"a": "managed", "b": "unmanaged"}
+
+
+def test_a_resource_gone_from_a_scanned_place_ends_and_one_elsewhere_stays(tmp_path):
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("here"), queue("gone"), queue("there", region="us-east-1")],
+               scopes=[(ACCOUNT, "eu-west-1"), (ACCOUNT, "us-east-1")])
+    # a scan of eu-west-1 alone: `gone` is gone, `there` (us-east-1) is not its business
+    second = write_scan(db, [queue("here")], scopes=[(ACCOUNT, "eu-west-1")])
+    assert said(db, second) == {"here": "unmanaged"}
+    with sqlite3.connect(db) as connection:
+        current = {row[0] for row in connection.execute("select name from current_resources")}
+    assert current == {"here", "there"}
+    assert history(db, "gone") == [("unmanaged", 1, 2, 1, 1)]
+    # another account scanned into the same database ends nothing of the first
+    write_scan(db, [queue("theirs", account=OTHER)], scopes=[(OTHER, "eu-west-1")])
+    with sqlite3.connect(db) as connection:
+        assert {row[0] for row in connection.execute("select name from current_resources")} == {"here", "there", "theirs"}
+
+
+def test_a_resource_missed_once_keeps_its_first_seen_and_status_since(tmp_path):
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("flaky")])
+    write_scan(db, [])  # its listing failed: the scan said nothing about it there
+    write_scan(db, [queue("flaky")])
+    assert history(db, "flaky") == [("unmanaged", 1, 2, 1, 1), ("unmanaged", 3, None, 1, 1)]
+
+
+def test_drift_and_edges_belong_to_the_version_they_were_seen_with(tmp_path):
+    db = tmp_path / "g.db"
+    a = queue("a", "managed")
+    drift = [{"resource_id": a["id"], "attribute": "visibility_timeout", "declared": 30, "live": 60, "tool": "terraform"}]
+    write_scan(db, [a], drift=drift)
+    write_scan(db, [a])  # drift went away: a new version without it
+    write_scan(db, [a], drift=drift)  # and came back
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("select scan_id, attribute, live from scan_drift order by scan_id").fetchall()
+    assert rows == [(1, "visibility_timeout", "60"), (3, "visibility_timeout", "60")]
+
+
+def test_ten_unchanged_scans_take_little_more_room_than_one(tmp_path):
+    db = tmp_path / "g.db"
+    rows = [queue(f"queue-{n:05d}", tags={"team": "payments", "env": "prod"}, reason="live, declared by no source",
+                  attributes={"visibility_timeout": 30, "delay_seconds": 0}) for n in range(3000)]
+    write_scan(db, rows)
+    one = db.stat().st_size
+    for _ in range(9):
+        write_scan(db, rows)
+    assert count(db, "resources") == 3000
+    assert db.stat().st_size <= 1.3 * one, (one, db.stat().st_size)
+
+
+SCHEMA_1 = """
+create table scans (id integer primary key, started_at text, finished_at text, status text, accounts text,
+                    regions text, partition text, caller_arn text, driftgraph_version text, options text,
+                    duration_seconds float, resource_count integer);
+create table resources (scan_id integer, id text, arn text, type text, service text, account text, region text,
+                        name text, natural_id text, status text, reason text, rule text, owner_tools text,
+                        owner_count integer, drift_count integer, import_group integer, tags text, attributes text,
+                        primary key (scan_id, id));
+create table owners (scan_id integer, resource_id text, tool text, source text, address text);
+create table edges (scan_id integer, source_id text, relation text, target_id text);
+create table drift (scan_id integer, resource_id text, attribute text, declared text, live text, tool text,
+                    source text, address text);
+create table listings (scan_id integer, account text, region text, type text, outcome text, count integer);
+create table meta (key text primary key, value text);
+insert into meta values ('schema_version', '1');
+"""
+
+
+def test_a_schema_1_database_is_upgraded_with_its_history(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as connection:
+        connection.executescript(SCHEMA_1)
+        for scan_id, names in ((1, ("a", "b")), (2, ("a", "b")), (3, ("a",))):
+            connection.execute("insert into scans (id, accounts, regions, status) values (?, ?, ?, 'complete')",
+                               [scan_id, f'["{ACCOUNT}"]', '["eu-west-1"]'])
+            for name in names:
+                row = queue(name, "managed" if (scan_id, name) == (3, "a") else "unmanaged")
+                connection.execute("insert into resources (scan_id, id, type, account, region, name, status) "
+                                   "values (?, ?, ?, ?, ?, ?, ?)",
+                                   [scan_id, row["id"], row["type"], ACCOUNT, "eu-west-1", name, row["status"]])
+            connection.execute("insert into owners values (?, ?, 'terraform', 's', 'aws_sqs_queue.a')",
+                               [scan_id, queue("a")["id"]])
+    db_handle = open_database(db)
+    assert db_handle["meta"].get("schema_version")["value"] == str(SCHEMA_VERSION)
+    assert said(db, 1) == said(db, 2) == {"a": "unmanaged", "b": "unmanaged"}
+    assert said(db, 3) == {"a": "managed"}
+    assert history(db, "a") == [("unmanaged", 1, 3, 1, 1), ("managed", 3, None, 1, 3)]
+    assert history(db, "b") == [("unmanaged", 1, 3, 1, 1)]
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select count(*) from scan_owners where scan_id = 2").fetchone()[0] == 1
+        tables = {r[0] for r in connection.execute("select name from sqlite_master where type = 'table'")}
+    assert not any(t.startswith("v1_") for t in tables)
+
+
+@pytest.mark.parametrize("broken", ["digest", "until_scan"])
+def test_the_views_read_what_the_writer_wrote_not_a_guess(tmp_path, broken):
+    """Tampering with the bookkeeping shows: the views are read from it, not recomputed."""
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a")])
+    with sqlite3.connect(db) as connection:
+        connection.execute(f"update resources set {broken} = {'0' if broken == 'digest' else '1'}")
+    second = write_scan(db, [queue("a")])
+    # a wrong digest makes the same row a change; an ended version leaves the scan to start a new one
+    assert count(db, "resources") == 2 and said(db, second) == {"a": "unmanaged"}
