@@ -377,6 +377,39 @@ def diff(db, from_scan, to_scan, since, fmt, output) -> None:
     _write_output(text, output)
 
 
+def _keep(ctx, param, value: str):
+    """`--keep 12w` (a duration) or `--keep 20` (a number of scans)."""
+    if value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return _duration(ctx, param, value)
+
+
+@cli.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--keep", required=True, callback=_keep, metavar="12w|90d|20",
+              help="Keep the scans finished within this long of the latest, or this many latest scans.")
+@click.option("--dry-run", is_flag=True, help="Say what would go; change nothing.")
+def prune(db, keep, dry_run) -> None:
+    """Bound the database: drop older scans' own rows and every resource version no kept scan shows. The latest
+    scan of every account and region is always kept, and so is each dropped scan's row (its time, for ages).
+
+    \b
+    Example:
+      driftgraph prune --db estate.db --keep 12w
+    """
+    from graph.store import open_database, prune as prune_database, scans_to_keep
+
+    try:
+        database = open_database(db)
+        keep_scans = scans_to_keep(database, **({"keep": keep} if isinstance(keep, int) else {"within": keep}))
+        database.close()
+        counts = prune_database(db, keep_scans, dry_run=dry_run)
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"prune failed, database left as it was: {_plain(exc)}") from exc
+    verb = "would drop" if dry_run else "dropped"
+    click.echo(f"{verb} {counts['scans']} scans and {counts['versions']} resource versions; kept {len(keep_scans)} scans")
+
+
 AUDIT_FAIL_ON = ("v1", "cycles", "unmet")
 
 

@@ -22,6 +22,7 @@ import math
 import os
 import sqlite3
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,6 +54,7 @@ TABLES: dict[str, dict[str, type]] = {
         "duration_seconds": float,
         "resource_count": int,
         "summary": str,  # JSON: resources by status, drifted resources, managed_percent (graph.report.scan_summary)
+        "pruned_at": str,  # set by `driftgraph prune`: the scan's own rows are gone, its row kept for ages
     },
     "resources": {
         "version": int,  # this row: one version of the resource `id`
@@ -762,3 +764,73 @@ def upgrade(path: str | os.PathLike) -> None:
     except (OSError, sqlite3.Error, DatabaseUnwritable) as error:
         raise DatabaseUnwritable(f"{path}: written by an older driftgraph and cannot be upgraded here ({error}); "
                                  "run a scan into it where it can be written") from None
+
+
+# Tables holding a scan's own rows (scan_id): what prune removes for a scan it drops.
+PER_SCAN = tuple(name for name, columns in TABLES.items() if "scan_id" in columns and name != "scan_scopes")
+
+
+def prune(path: str | os.PathLike, keep_scans: Iterable[int], dry_run: bool = False,
+          vacuum: bool = True) -> dict[str, int]:
+    """Drop every scan but `keep_scans` (the caller keeps at least the latest of each account and region): their
+    own rows and scopes go, and every resource version no kept scan can show; the scans rows stay (marked
+    `pruned_at`) so that first-seen times and ages still read. One transaction, under the writers' lock."""
+    keep = set(keep_scans)
+    writer = ScanWriter(path)
+    try:
+        connection = writer.connection
+        dropped = [row[0] for row in connection.execute("select id from scans where pruned_at is null order by id")
+                   if row[0] not in keep]
+        if not keep:
+            raise ValueError("prune would keep no scan")
+        oldest_kept = min(keep)
+        # a version that ended by the oldest kept scan was said by no kept scan: nothing can show it any more
+        gone = "select version from resources where until_scan is not null and until_scan <= ?"
+        counts = {"scans": len(dropped),
+                  "versions": connection.execute(f"select count(*) from ({gone})", [oldest_kept]).fetchone()[0]}
+        if not dry_run and dropped:
+            marks = ",".join("?" * len(dropped))
+            for table in (*PER_SCAN, "scan_scopes"):
+                connection.execute(f"delete from [{table}] where scan_id in ({marks})", dropped)
+            for table in CHILD_OF:
+                connection.execute(f"delete from [{table}] where version in ({gone})", [oldest_kept])
+            connection.execute(f"delete from resources where version in ({gone})", [oldest_kept])
+            connection.execute(f"update scans set pruned_at = ? where id in ({marks})",
+                               [_utc_now(), *dropped])
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    if vacuum and not dry_run and dropped:
+        with open(Path(path).with_name(Path(path).name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # no scan writes while the file is rewritten
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+            try:
+                connection.execute("VACUUM")  # the room back to the disk: the same file, rewritten under a journal
+            finally:
+                connection.close()
+    return counts
+
+
+def scans_to_keep(db: sqlite_utils.Database, keep: int | None = None, within: timedelta | None = None) -> set[int]:
+    """The scans `prune` keeps: the last `keep` scans or those finished within `within` of the latest, and
+    always the latest scan of every account and region (the current picture stands on them)."""
+    scans = [(row[0], row[1]) for row in db.execute("select id, finished_at from scans where pruned_at is null "
+                                                    "order by id desc")]
+    kept = {row[0] for row in db.execute("select max(scan_id) from scan_scopes group by account, region")}
+    if keep is not None:
+        kept |= {scan_id for scan_id, _ in scans[:keep]}
+    if within is not None and scans:
+        def when(text):
+            try:
+                return datetime.fromisoformat(text)
+            except (TypeError, ValueError):
+                return None
+        latest = max((w for _, f in scans if (w := when(f)) is not None), default=None)
+        kept |= {scan_id for scan_id, finished in scans
+                 if latest is None or (w := when(finished)) is None or w >= latest - within}
+    return kept
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

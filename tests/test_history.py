@@ -174,3 +174,42 @@ def test_the_views_read_what_the_writer_wrote_not_a_guess(tmp_path, broken):
     second = write_scan(db, [queue("a")])
     # a wrong digest makes the same row a change; an ended version leaves the scan to start a new one
     assert count(db, "resources") == 2 and said(db, second) == {"a": "unmanaged"}
+
+
+def test_prune_keeps_what_the_kept_scans_show_and_the_latest_of_every_place(tmp_path):
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("old"), queue("stays")])  # 1
+    write_scan(db, [queue("stays")])  # 2: `old` deleted
+    write_scan(db, [queue("far", account=OTHER)], scopes=[(OTHER, "eu-west-1")])  # 3: another account, once
+    for _ in range(3):  # 4, 5, 6
+        write_scan(db, [queue("stays", tags={"n": "changed"}), queue("new")])
+    result = CliRunner().invoke(cli, ["prune", "--db", str(db), "--keep", "2", "--dry-run"])
+    assert result.exit_code == 0 and "would drop 3 scans" in result.output
+    assert count(db, "resources") == 5
+    result = CliRunner().invoke(cli, ["prune", "--db", str(db), "--keep", "2"])
+    assert result.exit_code == 0, result.output
+    # kept: 5 and 6 (the last two) and 3 (the only scan of the other account); `old` and the first `stays` went
+    assert said(db, 6) == said(db, 5) == {"stays": "unmanaged", "new": "unmanaged"}
+    assert said(db, 3) == {"far": "unmanaged"} and said(db, 1) == {}
+    with sqlite3.connect(db) as connection:
+        assert {r[0] for r in connection.execute("select name from current_resources")} == {"stays", "new", "far"}
+        assert [r[0] for r in connection.execute("select id from scans where pruned_at is not null")] == [1, 2, 4]
+        # what stays keeps its history: first seen in scan 1, whose row (its time) is kept
+        assert connection.execute("select first_seen from current_resources where name = 'stays'").fetchone() == (1,)
+    assert history(db, "old") == []
+
+
+def test_prune_takes_a_duration_and_refuses_nonsense(tmp_path):
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a")])
+    assert CliRunner().invoke(cli, ["prune", "--db", str(db), "--keep", "soon"]).exit_code == 2
+    result = CliRunner().invoke(cli, ["prune", "--db", str(db), "--keep", "12w"])
+    assert result.exit_code == 0 and "dropped 0 scans" in result.output
