@@ -14,7 +14,7 @@ from typing import Iterator
 
 import click
 
-from driftgraph.demo_estate import CDK_OUTS, PRIMARY, SECONDARY, build_estate
+from driftgraph.demo_estate import CDK_OUTS, PRIMARY, SECONDARY, a_week_later, build_estate
 
 
 def free_port() -> int:
@@ -119,18 +119,28 @@ def claim_demo_paths(db: Path, force: bool) -> None:
 
 
 def scan_demo(db: str | Path, workdir: Path) -> dict:
-    """Build the estate in a fresh moto server and scan it exactly as a user would scan real AWS."""
+    """Build the estate in a fresh moto server and scan it exactly as a user would scan real AWS, twice: the
+    first scan recorded a week back, then the changes of a week (`a_week_later`), then today's scan, so that
+    the diff, the weekly report and the landing page have history to show."""
+    import datetime as dt
+
     from driftgraph.scan import ScanOptions, run_scan
+
+    def options(**extra) -> ScanOptions:
+        return ScanOptions(str(db), regions=(PRIMARY, SECONDARY), tfstates=(str(workdir / "terraform"),),
+                           cdk_outs=CDK_OUTS, meta=(DEMO_META,), **extra)
 
     with moto_server() as endpoint, aws_environment(endpoint):
         estate = build_estate(endpoint, workdir)
+        week_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=7)
+        first = run_scan(options(recorded_at=week_ago))
+        changes = a_week_later(endpoint, workdir, estate)
         started = time.monotonic()
-        result = run_scan(
-            ScanOptions(str(db), regions=(PRIMARY, SECONDARY), tfstates=(str(workdir / "terraform"),),
-                        cdk_outs=CDK_OUTS, meta=(DEMO_META,))
-        )
+        result = run_scan(options())
         result["scan_wall_seconds"] = round(time.monotonic() - started, 2)
         result["estate"] = estate
+        result["first_scan"] = first
+        result["changes"] = changes
     return result
 
 
@@ -197,6 +207,14 @@ def run_demo(db: str, serve: bool = True, port: int = 8001, force: bool = False)
     )
     for note in result["estate"].notes:
         console.print(f"  planted: {escape(note)}")
+    console.print(f"scan {result['first_scan']['id']} is recorded a week back; between it and scan {result['id']}:")
+    for change in result["changes"]:
+        console.print(f"  changed: {escape(change)}")
+    from graph.diff import build_diff
+
+    summary = build_diff(open_database(db_path))["summary"]
+    console.print("diff: " + ", ".join(f"{count} {change}" for change, count in summary.items()
+                                       if isinstance(count, int) and count), markup=False)
     console.print(audit_summary(build_audit(open_database(db_path))), markup=False)
     console.print(codify_demo(db_path), markup=False)
     shown = escape(str(db_path))  # a path is text, not rich markup: `[bold]` in a folder name stays as written

@@ -582,6 +582,30 @@ def _zip(name: str, text: str) -> bytes:
     return buffer.getvalue()
 
 
+def a_week_later(endpoint: str, workdir: Path, estate: Estate) -> list[str]:
+    """What changes in the demo estate between its two scans, a week apart; returns what to tell the user."""
+    builder = Builder(endpoint, workdir)
+    sqs, logs = builder.client("sqs"), builder.client("logs")
+    sqs.create_queue(QueueName="incident-hotfix-queue", tags={"team": "payments"})  # made by hand during an incident
+    estate.expect("incident-hotfix-queue", "unmanaged")
+    adopted = TerraformState("adopted")  # someone wrote code for the scratch bucket and ran `terraform import`
+    adopted.add("aws_s3_bucket", "scratch", _tf_bucket("driftgraph-demo-scratch", PRIMARY))
+    estate.state_files.append(adopted.write(workdir / "terraform" / "adopted" / "terraform.tfstate"))
+    estate.expect("driftgraph-demo-scratch", "managed")
+    logs.delete_log_group(logGroupName="/ops/by-hand")  # cleaned up
+    estate.expected.pop("/ops/by-hand", None)
+    west = builder.client("sqs", SECONDARY)
+    replica = west.get_queue_url(QueueName="platform-replica")["QueueUrl"]
+    west.set_queue_attributes(QueueUrl=replica, Attributes={"VisibilityTimeout": "120"})  # Terraform says 30
+    payments = sqs.get_queue_url(QueueName="payments-events")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=payments, Attributes={"VisibilityTimeout": "45"})  # back to what the stack says
+    return ["incident-hotfix-queue: a queue made by hand (new unmanaged)",
+            "driftgraph-demo-scratch: adopted into a Terraform state (no longer unmanaged)",
+            "/ops/by-hand: the log group deleted",
+            "platform-replica: visibility timeout 30 -> 120 by hand (new Terraform drift)",
+            "payments-events: visibility timeout set back to 45 (its drift gone)"]
+
+
 def build_estate(endpoint: str, workdir: Path) -> Estate:
     """Build the whole demo estate into the moto server at `endpoint`; Terraform state goes under workdir."""
     builder = Builder(endpoint, workdir)

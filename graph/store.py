@@ -28,7 +28,8 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from graph.records import GLOBAL
+from graph.records import GLOBAL, LISTING_OK
+from graph.resource_types import CATALOG
 from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text
 
 log = logging.getLogger("driftgraph.store")
@@ -107,6 +108,8 @@ TABLES: dict[str, dict[str, type]] = {
     },
     # the (account, region) pairs a scan looked at: a version it did not repeat there ends with it, others do not
     "scan_scopes": {"scan_id": int, "account": str, "region": str},
+    # the (account, region, type) a scan's listing failed for: what it had there stays current, as last seen
+    "scan_gaps": {"scan_id": int, "account": str, "region": str, "type": str},
     "listings": {
         "scan_id": int,
         "account": str,
@@ -229,6 +232,7 @@ INDEXES = {
     "edges": [["version"], ["source_id"], ["target_id"]],
     "drift": [["version"], ["resource_id"]],
     "scan_scopes": [["scan_id"], ["account", "region", "scan_id"]],
+    "scan_gaps": [["scan_id", "account", "region", "type"]],
     "listings": [["scan_id"]],
     "scan_errors": [["scan_id"]],
     "stacks": [["scan_id"]],
@@ -241,13 +245,17 @@ FOREIGN_KEYS = {
     "edges": [("version", "resources", "version")],
     "drift": [("version", "resources", "version")],
     "scan_scopes": [("scan_id", "scans", "id")],
+    "scan_gaps": [("scan_id", "scans", "id")],
     "listings": [("scan_id", "scans", "id")],
     "scan_errors": [("scan_id", "scans", "id")],
 }
 
-# A version was said by every scan of its account and region from `from_scan` until `until_scan`.
+# A version was said by every scan of its account and region from `from_scan` until `until_scan`, except by a
+# scan whose listing of its type failed there: that scan kept it as last seen, without saying it.
 _SAID_BY_SCAN = ("from scan_scopes s join resources r on r.account is s.account and r.region is s.region "
-                 "and r.from_scan <= s.scan_id and (r.until_scan is null or r.until_scan > s.scan_id)")
+                 "and r.from_scan <= s.scan_id and (r.until_scan is null or r.until_scan > s.scan_id) "
+                 "and not (r.from_scan < s.scan_id and exists (select 1 from scan_gaps g where g.scan_id = s.scan_id "
+                 "and g.account is r.account and g.region is r.region and g.type = r.type))")
 
 VIEWS = {
     "latest_scan": "select * from scans where id = (select max(id) from scans)",
@@ -533,7 +541,8 @@ def _digest(resource: tuple, children: tuple) -> int:
 
 
 def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str, list[dict[str, Any]]],
-                   scopes: Iterable[tuple[str | None, str | None]], mask=lambda value: value) -> dict[str, int]:
+                   scopes: Iterable[tuple[str | None, str | None]], mask=lambda value: value,
+                   gaps: Iterable[tuple[str | None, str | None, str]] = ()) -> dict[str, int]:
     """Store what scan `scan_id` said (`said`: cleaned rows by table) as versions, inside the caller's
     transaction: a resource whose current version says the same is left alone; a changed one gets a new
     version; a current version in a scope the scan looked at and did not report ends. The scopes (with those
@@ -548,26 +557,36 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     covered = {*scopes, (None, None), *((r[i_account], r[i_region]) for r in resources)}
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
                            [(scan_id, a, r) for a, r in sorted(covered, key=str)])
+    gaps = set(gaps)
+    connection.executemany("INSERT INTO scan_gaps (scan_id, account, region, type) VALUES (?, ?, ?, ?)",
+                           [(scan_id, *gap) for gap in sorted(gaps, key=str)])
+    i_type = at["type"]
 
     current: dict[str, list[tuple]] = defaultdict(list)  # id -> [(version, digest, first_seen, status_since, status)]
-    for version, id_, account, region, digest, first_seen, status_since, status in connection.execute(
-        "select version, id, account, region, digest, first_seen, status_since, status from resources "
+    carried: set[int] = set()  # current versions in a gap: kept as last seen unless the scan reports the id
+    for version, id_, account, region, type_, digest, first_seen, status_since, status in connection.execute(
+        "select version, id, account, region, type, digest, first_seen, status_since, status from resources "
         "where until_scan is null"
     ):
         if (account, region) in covered:
             current[id_].append((version, digest, first_seen, status_since, status))
+            if (account, region, type_) in gaps:
+                carried.add(version)
 
     kept: set[int] = set()
     new: list[tuple[tuple, int, tuple]] = []  # (resource, digest, its children by table)
     for resource in resources:
         own = tuple(tuple(sorted(children[table].get(resource[i_id], ()), key=repr)) for table in CHILD_OF)
         digest = _digest(resource, own)
+        in_gap = (resource[i_account], resource[i_region], resource[i_type]) in gaps
         same = next((v for v in current.get(resource[i_id], ()) if v[1] == digest and v[0] not in kept), None)
-        if same is not None:
+        if same is not None and not in_gap:
             kept.add(same[0])
         else:
             new.append((resource, digest, own))
-    ended = [v[0] for versions in current.values() for v in versions if v[0] not in kept]
+    reported = {resource[i_id] for resource in resources}
+    ended = [v[0] for id_, versions in current.items() for v in versions
+             if v[0] not in kept and (v[0] not in carried or id_ in reported)]
 
     # history carries over from the resource's latest earlier version (ended by a failed listing, or elsewhere)
     earlier: dict[str, tuple] = {}
@@ -595,7 +614,29 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     _insert_tuples(connection, "resources", columns, resource_rows)
     for table, rows in child_rows.items():
         _insert_tuples(connection, table, ("version", *CONTENT[table]), rows)
-    return {"new": len(new), "ended": len(ended), "unchanged": len(kept)}
+    return {"new": len(new), "ended": len(ended), "unchanged": len(kept), "carried": len(carried - set(ended))}
+
+
+def listing_gaps(listings: Iterable[dict[str, Any]]) -> set[tuple[str | None, str | None, str]]:
+    """(account, region, type) of every list call that failed, with the types found through that one (children,
+    types listed per parent item): nothing the scan says there can end what an earlier scan saw."""
+    gaps = set()
+    for row in listings:
+        if row.get("call") or row.get("outcome") in (LISTING_OK, "unsupported"):
+            continue  # a failed detail call leaves resources listed: their attributes are unknown, not them
+        for type_ in _listed_through(row.get("type")):
+            gaps.add((row.get("account"), row.get("region"), type_))
+    return gaps
+
+
+def _listed_through(type_: str | None) -> set[str]:
+    """`type_` and the types whose resources a failure to list it would hide."""
+    found = {type_} if type_ else set()
+    row = CATALOG.get(type_) if type_ else None
+    if row is not None:
+        found |= {child.type for child in row.cloudformation_children}
+        found |= {other.type for other in CATALOG.values() if other.parent and other.parent[0] == type_}
+    return found
 
 
 def _insert_tuples(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -633,6 +674,7 @@ class ScanWriter:
         self._secrets: list[str] = []
         self._said: dict[str, list[dict[str, Any]]] = {table: [] for table in VERSIONED}
         self._scopes: set[tuple[str | None, str | None]] = set()
+        self._gaps: set[tuple[str | None, str | None, str]] = set()
         self.versions: dict[str, int] = {}  # what finish() stored: new, ended and unchanged resource versions
 
     def forget(self, secrets: Iterable[str]) -> None:
@@ -692,6 +734,8 @@ class ScanWriter:
         if table in VERSIONED:
             self._said[table].extend(cleaned)
             return
+        if table == "listings":
+            self._gaps.update(listing_gaps(cleaned))
         self._insert(table, [{**row, "scan_id": self.scan_id} for row in cleaned])
 
     def write_scopes(self, scopes: Iterable[tuple[str | None, str | None]]) -> None:
@@ -702,7 +746,8 @@ class ScanWriter:
 
     def _write_versions(self) -> dict[str, int]:
         if self.scan_id is not None and not self.versions:
-            self.versions = write_versions(self.connection, self.scan_id, self._said, self._scopes, self._masked)
+            self.versions = write_versions(self.connection, self.scan_id, self._said, self._scopes, self._masked,
+                                           self._gaps)
         return self.versions
     def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:
         """The catalog (`catalog_as_dicts()`) as the `resource_types` table: one row a type, lists as JSON."""

@@ -213,3 +213,30 @@ def test_prune_takes_a_duration_and_refuses_nonsense(tmp_path):
     assert CliRunner().invoke(cli, ["prune", "--db", str(db), "--keep", "soon"]).exit_code == 2
     result = CliRunner().invoke(cli, ["prune", "--db", str(db), "--keep", "12w"])
     assert result.exit_code == 0 and "dropped 0 scans" in result.output
+
+
+def test_a_failed_listing_keeps_what_was_last_seen_current_without_saying_it_again(tmp_path):
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("hand"), queue("coded", "managed"), queue("ignored-by-failure", region="us-east-1")],
+               scopes=[(ACCOUNT, "eu-west-1"), (ACCOUNT, "us-east-1")])
+    writer = ScanWriter(db)  # scan 2: listing queues in eu-west-1 denied; the declared one cannot be told
+    writer.begin({"status": "running"})
+    writer.write_scopes([(ACCOUNT, "eu-west-1"), (ACCOUNT, "us-east-1")])
+    writer.write("listings", [{"account": ACCOUNT, "region": "eu-west-1", "type": "AWS::SQS::Queue",
+                               "outcome": "access_denied"}])
+    writer.write("resources", [queue("coded", "unknown"), queue("ignored-by-failure", region="us-east-1")])
+    writer.finish({"status": "partial"})
+    writer.commit()
+    assert said(db, 2) == {"coded": "unknown", "ignored-by-failure": "unmanaged"}
+    assert said(db, 1) == {"hand": "unmanaged", "coded": "managed", "ignored-by-failure": "unmanaged"}
+    with sqlite3.connect(db) as connection:
+        current = dict(connection.execute("select name, status from current_resources"))
+    assert current == {"hand": "unmanaged", "coded": "unknown", "ignored-by-failure": "unmanaged"}
+    write_scan(db, [queue("hand"), queue("coded", "managed"), queue("ignored-by-failure", region="us-east-1")],
+               scopes=[(ACCOUNT, "eu-west-1"), (ACCOUNT, "us-east-1")])
+    assert said(db, 3) == said(db, 1)
+    assert history(db, "hand") == [("unmanaged", 1, None, 1, 1)]  # one version all along, as last seen in scan 2
+    assert history(db, "coded") == [("managed", 1, 2, 1, 1), ("unknown", 2, 3, 1, 2), ("managed", 3, None, 1, 3)]
+    # a failed listing of a type in one region ends nothing there once a good scan says it is gone
+    write_scan(db, [queue("coded", "managed")], scopes=[(ACCOUNT, "eu-west-1")])
+    assert [row[2] for row in history(db, "hand")] == [4]
