@@ -188,6 +188,9 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False),
               help="Rules for resources to mark ignored, one a line: TYPE:GLOB or tag:KEY=GLOB (see below).")
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
+@click.option("--maintenance/--no-maintenance", default=True, show_default=True,
+              help="Read pending RDS and ElastiCache maintenance in each region (DescribePendingMaintenanceActions, "
+                   "DescribeUpdateActions).")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
 @click.option("--workers", default=16, show_default=True, type=click.IntRange(min=1), help="Concurrent listings.")
 @click.option("--max-input-mb", type=click.IntRange(min=1), metavar="N",
@@ -195,8 +198,8 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1), callback=_seconds,
               help="Seconds one AWS call may spend across its retries, reading its answer included, before it counts as failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
-def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file, no_stacks, types_, workers,
-         max_input_mb, call_timeout, quiet) -> None:
+def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file, no_stacks,
+         maintenance, types_, workers, max_input_mb, call_timeout, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.progress import scan_progress
     from driftgraph.scan import ScanOptions, run_scan, summary_line
@@ -217,7 +220,8 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk
     options = ScanOptions(db=db, regions=regions, tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
                           cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
                           live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
-                          call_timeout=call_timeout, cdk_outs=tuple(cdk_outs), tf_dirs=tuple(tf_dirs))
+                          call_timeout=call_timeout, cdk_outs=tuple(cdk_outs), tf_dirs=tuple(tf_dirs),
+                          maintenance=maintenance)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with scan_progress(quiet) as progress:

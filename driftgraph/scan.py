@@ -63,6 +63,7 @@ class ScanOptions:
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
     tf_dirs: tuple[str, ...] = ()  # Terraform code (.tf) folders: what is written but not applied, import blocks
     cdk_outs: tuple[str, ...] = ()  # CDK cloud assemblies (cdk.out folders) to match to the deployed stacks
+    maintenance: bool = True  # read pending RDS and ElastiCache maintenance (scanner/maintenance.py)
     # record the scan as run at this time (the demo's first scan, a week back; tests of ages): never from the CLI
     recorded_at: dt.datetime | None = None
 

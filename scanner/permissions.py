@@ -48,6 +48,9 @@ OUTSIDE_CATALOG = (
     # botocore's S3 region redirector sends HeadBucket through our own S3 client when a wrong-region answer
     # does not name the bucket's region; S3 names it in the HeadBucket answer even when access is denied.
     ApiCall("s3", "head_bucket", NO_PERMISSION),
+    ApiCall("rds", "describe_pending_maintenance_actions"),  # scanner/maintenance.py: pending maintenance
+    ApiCall("elasticache", "describe_update_actions"),
+    ApiCall("elasticache", "describe_service_updates"),
 )
 
 

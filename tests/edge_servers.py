@@ -1,6 +1,6 @@
 """Misbehaving AWS endpoints for tests, on loopback: one that never answers, and a proxy in front of moto that
 answers chosen calls itself (an HTML page, a broken body, silence, a trickle, a body cut short, moto's own
-answer rewritten) and records what it was asked.
+answer rewritten, or a call moto does not implement: `MaintenanceFake`) and records what it was asked.
 
 The edge is what is faked here; the scanner runs its real boto3 path through AWS_ENDPOINT_URL."""
 
@@ -15,10 +15,11 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import parse_qs, urlparse
+from xml.sax.saxutils import escape
 
 HOLD = "hold"  # an answer rule's reply: keep the connection open and never answer
 FORWARD = None  # an answer rule's reply: pass the request on to moto
@@ -66,15 +67,18 @@ class Request:
     path: str = ""
     target: str = ""  # X-Amz-Target: the JSON protocols
     content_type: str = ""
+    # the query protocols' form parameters (Marker, UpdateActionStatus.member.1, ...), each name's first value
+    params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 def _describe(handler: BaseHTTPRequestHandler, body: bytes) -> Request:
     scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request", handler.headers.get("Authorization", ""))
     region, service = scope.groups() if scope else ("", "")
     target = handler.headers.get("X-Amz-Target", "")
-    action = target.rsplit(".", 1)[-1] if target else (parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
+    form = {} if target else {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    action = target.rsplit(".", 1)[-1] if target else form.get("Action", "")
     return Request(service, region, action or urlparse(handler.path).path, handler.command, handler.path, target,
-                   handler.headers.get("Content-Type", ""))
+                   handler.headers.get("Content-Type", ""), form)
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,90 @@ def denied(request: Request, code: str = "AccessDenied", message: str = "denied 
         return 403, "application/xml", f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
     return 403, "text/xml", (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
                              "</Error><RequestId>x</RequestId></ErrorResponse>").encode()
+
+
+# ------------------------------------------------------------------ calls moto does not implement, faked
+
+# What a query-protocol list's items are called in the XML AWS sends (the API reference's
+# `PendingMaintenanceActionDetails.PendingMaintenanceAction.N`): botocore reads the items by these names only.
+QUERY_LIST_MEMBERS = {
+    "PendingMaintenanceActions": "ResourcePendingMaintenanceActions",
+    "PendingMaintenanceActionDetails": "PendingMaintenanceAction",
+    "UpdateActions": "UpdateAction",
+    "ServiceUpdates": "ServiceUpdate",
+}
+RDS_XMLNS = "http://rds.amazonaws.com/doc/2014-10-31/"
+ELASTICACHE_XMLNS = "http://elasticache.amazonaws.com/doc/2015-02-02/"
+
+
+def query_xml(fields: Mapping[str, Any]) -> str:
+    """The XML of a query-protocol structure: a dict's members as elements, lists as their named items, True as
+    `true`; None is left out, as AWS leaves out a field it has no value for."""
+    parts = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            member = QUERY_LIST_MEMBERS.get(name, "member")
+            inner = "".join(f"<{member}>{query_xml(v) if isinstance(v, dict) else escape(str(v))}</{member}>"
+                            for v in value)
+        elif isinstance(value, dict):
+            inner = query_xml(value)
+        elif isinstance(value, bool):
+            inner = "true" if value else "false"
+        else:
+            inner = escape(str(value))
+        parts.append(f"<{name}>{inner}</{name}>")
+    return "".join(parts)
+
+
+def query_answer(action: str, xmlns: str, result: Mapping[str, Any]) -> tuple[int, str, bytes]:
+    """A query-protocol service's 200 answer to `action`, as RDS and ElastiCache send it."""
+    return 200, "text/xml", (
+        f'<{action}Response xmlns="{xmlns}"><{action}Result>{query_xml(result)}</{action}Result>'
+        f"<ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>"
+        f"</{action}Response>").encode()
+
+
+def _members(params: Mapping[str, str], name: str) -> list[str]:
+    return [v for k, v in sorted(params.items(), key=lambda kv: kv[0]) if k.startswith(f"{name}.member.")]
+
+
+@dataclass
+class MaintenanceFake:
+    """RDS DescribePendingMaintenanceActions and ElastiCache DescribeUpdateActions and DescribeServiceUpdates,
+    which moto does not implement, answered as AWS answers them (query protocol XML), for `aws_proxy`: per
+    region (the request's signing region), a page at a time (Marker; MaxRecords or `page_size` items a page),
+    filtered by the statuses the request names. Items are dicts in the API's field names (dates as ISO 8601
+    text). Every other call passes on to moto. `fail` maps (region, action) to an error code answered instead."""
+
+    pending_maintenance: dict[str, list[dict]] = field(default_factory=dict)
+    update_actions: dict[str, list[dict]] = field(default_factory=dict)
+    service_updates: dict[str, list[dict]] = field(default_factory=dict)
+    page_size: int = 100
+    fail: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __call__(self, request: Request):
+        if request.action not in ("DescribePendingMaintenanceActions", "DescribeUpdateActions", "DescribeServiceUpdates"):
+            return FORWARD
+        code = self.fail.get((request.region, request.action))
+        if code:
+            return denied(request, code)
+        params = request.params
+        if request.action == "DescribePendingMaintenanceActions":
+            items, key, xmlns = self.pending_maintenance.get(request.region, []), "PendingMaintenanceActions", RDS_XMLNS
+        elif request.action == "DescribeUpdateActions":
+            items, key, xmlns = self.update_actions.get(request.region, []), "UpdateActions", ELASTICACHE_XMLNS
+            wanted = _members(params, "UpdateActionStatus")
+            items = [i for i in items if not wanted or i.get("UpdateActionStatus") in wanted]
+        else:
+            items, key, xmlns = self.service_updates.get(request.region, []), "ServiceUpdates", ELASTICACHE_XMLNS
+        updates = _members(params, "ServiceUpdateStatus")
+        items = [i for i in items if not updates or i.get("ServiceUpdateStatus") in updates]
+        start = int(params.get("Marker") or 0)
+        size = int(params.get("MaxRecords") or self.page_size)
+        end = start + size
+        return query_answer(request.action, xmlns, {key: items[start:end], "Marker": str(end) if end < len(items) else None})
 
 
 def identity_only(request: Request):
