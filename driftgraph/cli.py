@@ -87,12 +87,13 @@ def _apply_config(ctx: click.Context, config_file: str | None) -> None:
     from driftgraph.config import find_config, load_config
     from graph.report import printable
 
+    if ctx.resilient_parsing:  # shell completion: no defaults needed, and no error to show
+        return
     path = find_config(config_file)
     if path is None:
         return
     ctx.default_map = load_config(path, cli.commands).default_map
-    if not ctx.resilient_parsing:
-        click.echo(f"config: {printable(os.path.abspath(path))}", err=True)
+    click.echo(f"config: {printable(os.path.abspath(path))}", err=True)
 
 
 def _from_config(name: str) -> bool:

@@ -91,7 +91,7 @@ def slack_message(weekly: dict) -> dict:
     required = weekly.get("required_tags") or {}
     if required.get("tags"):
         blocks.append(_section(f"*Missing required tags* ({', '.join(slack_text(t, 60) for t in required['tags'])}):"
-                               f" {_count(required.get('count'))} resources"))
+                               f" {_plural(required.get('count'), 'resource')}"))
     blocks.append(_section(_slack_not_listed(weekly.get("not_listed") or [], scan.get("status"))))
     blocks.append({"type": "context", "elements": [{
         "type": "mrkdwn", "verbatim": True,
@@ -132,7 +132,8 @@ def _slack_not_listed(not_listed: list[dict], status: str | None) -> str:
                       f"{slack_text(n.get('region') or '?', 40)}: {slack_text(n.get('outcome'), 40)}"
                       for n in not_listed[:3])
     more = f" and {len(not_listed) - 3} more" if len(not_listed) > 3 else ""
-    return f"*Could not list:* {len(not_listed)} listings ({shown}{more}): what they hold is unknown this week"
+    return (f"*Could not list:* {_plural(len(not_listed), 'listing')} ({shown}{more}): what they hold is unknown "
+            "this week")
 
 
 def check_webhook_url(url: str) -> None:
@@ -324,7 +325,7 @@ def _issue_body(weekly: dict, cap: int) -> str:
 
     trend = weekly.get("trend") or []
     if trend:
-        out += ["", f"<details><summary>Trend ({len(trend)} scans)</summary>", "",
+        out += ["", f"<details><summary>Trend ({_plural(len(trend), 'scan')})</summary>", "",
                 "| scan | finished | managed % | unmanaged | missing | drifted |", "|---:|---|---:|---:|---:|---:|"]
         out += [f"| {_count(t.get('scan'))} | {github_code(t.get('finished_at') or '', 40, in_table=True)} "
                 f"| {_percent(t.get('managed_percent'))} | {_count(t.get('unmanaged'))} | {_count(t.get('missing'))} "
@@ -412,6 +413,10 @@ def _percent(value: Any) -> str:
 
 def _count(value: Any) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _plural(count: Any, word: str) -> str:
+    return f"{_count(count)} {word}{'' if count == 1 else 's'}"
 
 
 def _points(now: Any, before: Any) -> str:

@@ -240,3 +240,17 @@ def test_the_webhook_url_is_read_from_the_variable_named_and_never_shown():
     with pytest.raises(NotifyError) as error:
         settings.slack_webhook_url({"HOOK": "http://hooks.slack.com/services/T000/B000/XXXXXXXX"})
     assert "HOOK" in str(error.value) and "XXXXXXXX" not in str(error.value)
+
+
+def test_the_readme_example_is_a_valid_configuration(tmp_path):
+    from driftgraph.config import load_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### Configuration file", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "driftgraph.toml").write_text(example)
+    default_map = load_config(tmp_path / "driftgraph.toml", cli.commands).default_map
+    assert default_map["scan"]["regions"] == ["us-east-1", "eu-west-1"]
+    assert default_map["scan"]["ignore_file"] == str(tmp_path / ".driftignore")
+    assert default_map["report"]["fail_on"] == "new-unmanaged,new-drift"
+    assert default_map["report"]["slack_webhook_env"] == "SLACK_WEBHOOK_URL"
+    assert default_map["report"]["db"] == str(tmp_path / "estate.db") and "db" not in default_map.get("demo", {})

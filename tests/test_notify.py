@@ -128,8 +128,8 @@ def test_the_message_says_coverage_its_change_the_new_findings_and_what_could_no
     assert "*New since scan 9:* 8 unmanaged · 1 missing · 0 conflict · 1 drift" in text
     assert "new unmanaged: `queue-0` (AWS::SQS::Queue, 123456789012 us-east-1)" in text
     assert "`queue-4`" in text and "`queue-5`" not in text and "…and 5 more" in text  # 8 + 1 + 1 new, 5 shown
-    assert "*Could not list:* 1 listings (AWS::SQS::Queue in 123456789012/eu-west-1: access_denied)" in text
-    assert "*Missing required tags* (owner, team): 1 resources" in text
+    assert "*Could not list:* 1 listing (AWS::SQS::Queue in 123456789012/eu-west-1: access_denied)" in text
+    assert "*Missing required tags* (owner, team): 1 resource" in text
     assert payload["text"] == ("driftgraph weekly: 81.5% managed (+2.5 points since scan 9: 79%); "
                                "8 new unmanaged, 1 newly missing, 0 new conflict, 1 new drift")
 
