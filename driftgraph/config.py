@@ -282,10 +282,12 @@ def _resolve(value: str, base: Path) -> str:
 
 def _read(path: Path) -> str:
     try:
+        if path.is_dir():
+            raise ConfigError(f"{path}: a folder, not a configuration file")
+        if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(f"{path}: not a regular file")
         with open(path, "rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: a folder, not a configuration file") from None
     except OSError as error:
         raise ConfigError(f"{path}: {error.strerror or error}") from None
     if len(raw) > MAX_CONFIG_BYTES:

@@ -4,6 +4,7 @@ and every mistake in it is a clear error naming the file, the key and the line."
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -88,6 +89,13 @@ def test_a_missing_or_unreadable_config_file_is_an_error_not_a_silent_default(tm
     (tmp_path / "driftgraph.toml").mkdir()
     folder = run(["types"], tmp_path)
     assert folder.exit_code == 2 and "a folder, not a configuration file" in folder.stderr
+    os.mkfifo(tmp_path / "fifo.toml")  # opening it to read would wait for a writer forever
+    fifo = run(["--config", "fifo.toml", "types"], tmp_path)
+    assert fifo.exit_code == 2 and "fifo.toml: not a file" in fifo.stderr
+    (tmp_path / "driftgraph.toml").rmdir()
+    os.mkfifo(tmp_path / "driftgraph.toml")
+    here = run(["types"], tmp_path)
+    assert here.exit_code == 2 and "driftgraph.toml: not a regular file" in here.stderr
 
 
 @pytest.mark.parametrize("text, expected", [
