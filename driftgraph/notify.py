@@ -431,8 +431,10 @@ def _coverage_change(weekly: dict) -> str:
     headline = weekly.get("headline") or {}
     change = _points(headline.get("managed_percent"), headline.get("managed_percent_before"))
     from_scan = weekly.get("from_scan")
-    if not change or not from_scan:
+    if not from_scan:
         return "(no earlier scan to compare with)"
+    if not change:  # the earlier scan counted nothing code could own
+        return f"(scan {_count(from_scan.get('id'))}: no coverage to compare with)"
     return (f"({change} since scan {_count(from_scan.get('id'))}: "
             f"{_percent(headline.get('managed_percent_before'))})")
 

@@ -284,3 +284,13 @@ def test_a_table_cell_escapes_the_pipe_and_the_issue_fits_githubs_limit():
     body = github_issue_parts(weekly_document(names=["n" * 140 + str(i) for i in range(3000)]))[1]
     assert len(body) <= GITHUB_BODY_LIMIT
     assert "more items, not listed here (see the report)" in body
+
+
+def test_an_earlier_scan_without_coverage_is_named_not_hidden():
+    weekly = weekly_document()
+    weekly["headline"]["managed_percent_before"] = None
+    weekly["headline"]["managed_percent"] = None
+    payload = slack_message(weekly)
+    assert payload["blocks"][0]["text"]["text"] == "driftgraph weekly: n/a managed"
+    assert "*Coverage:* n/a managed (scan 9: no coverage to compare with)" in payload["blocks"][1]["text"]["text"]
+    assert github_issue_parts(weekly)[0].startswith("driftgraph weekly, 2026-12-02: n/a managed, 1 new unmanaged")
