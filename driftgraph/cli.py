@@ -13,6 +13,7 @@ import sys
 import click
 
 from driftgraph import __version__
+from driftgraph.config import env_var_name, tag_key
 from graph.records import STATUSES
 
 # Exit codes (documented in the README).
@@ -55,7 +56,11 @@ def _setup_logging(verbose: int) -> None:
 @click.group()
 @click.version_option(__version__, prog_name="driftgraph")
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("--config", "config_file", metavar="FILE", envvar="DRIFTGRAPH_CONFIG", show_envvar=True,
+              help="Read the commands' defaults from this TOML file instead of ./driftgraph.toml (flags still win).")
+@click.option("--no-config", is_flag=True, help="Read no configuration file, not even ./driftgraph.toml.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, config_file: str | None, no_config: bool) -> None:
     """Inventory AWS and tell, for every resource, which code owns it, what no code owns and what drifted.
 
     \b
@@ -66,8 +71,34 @@ def cli(verbose: int) -> None:
           --tfstate s3://tf-states/prod/ --cfn-template templates/@eu-west-1
       driftgraph report --db estate.db --format markdown --fail-on unmanaged,drift
       driftgraph serve --db estate.db
+
+    Defaults for every command can come from driftgraph.toml (see the README's Configuration file).
     """
     _setup_logging(verbose)
+    if no_config:
+        if ctx.get_parameter_source("config_file") is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--config and --no-config cannot be combined: give one")
+        return
+    _apply_config(ctx, config_file)
+
+
+def _apply_config(ctx: click.Context, config_file: str | None) -> None:
+    """Lay driftgraph.toml (or --config FILE) onto the commands' defaults, and say which file was read."""
+    from driftgraph.config import find_config, load_config
+    from graph.report import printable
+
+    if ctx.resilient_parsing:  # shell completion: no defaults needed, and no error to show
+        return
+    path = find_config(config_file)
+    if path is None:
+        return
+    ctx.default_map = load_config(path, cli.commands).default_map
+    click.echo(f"config: {printable(os.path.abspath(path))}", err=True)
+
+
+def _from_config(name: str) -> bool:
+    """Whether the running command's parameter `name` came from the configuration file."""
+    return click.get_current_context().get_parameter_source(name) is click.core.ParameterSource.DEFAULT_MAP
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -295,6 +326,43 @@ def _known_words(*known: str):
     return read
 
 
+def _setting(check):
+    """A click callback running `check` (from driftgraph.config, which checks the file's values alike) on one
+    value or each of a repeated option's; its ValueError is a usage error."""
+
+    def read(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            if isinstance(value, tuple):
+                return tuple(dict.fromkeys(check(v) for v in value))  # a tag named twice is one tag
+            return check(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return read
+
+
+def _percent(ctx, param, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a percentage")
+    return value
+
+
+def _weekly_settings(db: str, output: str, team_tag: str, required_tags: tuple[str, ...],
+                     min_managed_percent: float | None, slack_webhook_env: str | None, github_issue: str | None):
+    """The weekly summary's settings; its GitHub issue file is never the database nor the report's own output."""
+    from driftgraph.config import WeeklySettings
+
+    if github_issue is not None:
+        for other, what in ((db, "the database itself: writing there would destroy it"),
+                            (output, "the report's own output (-o)")):
+            if other != "-" and _same_file(github_issue, other):
+                raise click.BadParameter(f"{github_issue} is {what}", param_hint="--github-issue")
+    return WeeklySettings(team_tag=team_tag, required_tags=tuple(required_tags), min_managed_percent=min_managed_percent,
+                          slack_webhook_env=slack_webhook_env, github_issue=github_issue)
+
+
 @cli.command()
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
@@ -305,10 +373,25 @@ def _known_words(*known: str):
                    "exit 3 when any is found.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of stdout (never the database itself).")
-def report(db, fmt, scan_id, fail_on, output) -> None:
+@click.option("--team-tag", default="team", show_default=True, metavar="KEY", callback=_setting(tag_key),
+              help="Tag whose value names a resource's team (the weekly summary's breakdown by team).")
+@click.option("--required-tag", "required_tags", multiple=True, metavar="KEY", callback=_setting(tag_key),
+              help="Tag every resource must carry (repeatable): the weekly summary lists those without it.")
+@click.option("--min-managed-percent", type=click.FloatRange(0, 100), metavar="PERCENT", callback=_percent,
+              help="Coverage the weekly summary holds the estate to (0-100).")
+@click.option("--slack-webhook-env", metavar="VAR", callback=_setting(env_var_name),
+              help="Environment variable holding the Slack incoming-webhook URL the weekly summary is posted to "
+                   "(the URL is a secret: never on a command line or in a file).")
+@click.option("--github-issue", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the weekly summary here as a GitHub issue: its title on the first line, then the body.")
+def report(db, fmt, scan_id, fail_on, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,
+           github_issue) -> None:
     """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
     from graph.report import build_report, render_markdown
 
+    # the weekly summary (graph/weekly.py) takes these
+    weekly = _weekly_settings(db, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,  # noqa: F841
+                              github_issue)
     data = _document(db, output, build_report, scan_id)
     text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
     _write_output(text, output)
@@ -375,7 +458,14 @@ def diff(db, from_scan, to_scan, since, fmt, output) -> None:
     from graph.diff import build_diff, render_diff_markdown
 
     if from_scan is not None and since is not None:
-        raise click.UsageError("--from and --since cannot be combined: give one")
+        # one from driftgraph.toml yields to the other given on the command line: flags win over the file
+        from_file = {name for name in ("from_scan", "since") if _from_config(name)}
+        if from_file == {"since"}:
+            since = None
+        elif from_file == {"from_scan"}:
+            from_scan = None
+        else:
+            raise click.UsageError("--from and --since cannot be combined: give one")
     data = _document(db, output, build_diff, from_scan, to_scan, since)
     text = json.dumps(data, indent=2) + "\n" if fmt == "json" else render_diff_markdown(data)
     _write_output(text, output)
