@@ -42,6 +42,7 @@ from importers.terraform_code import code_records, read_terraform_code
 from importers.terraform_state import load_terraform_states
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
 from scanner.live import count_listings, scan_live
+from scanner.maintenance import MAINTAINED_TYPES, MaintenanceResult, scan_maintenance
 
 log = logging.getLogger("driftgraph.scan")
 
@@ -80,6 +81,11 @@ def service_of(type_: str) -> str:
 
 
 REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")  # matched whole (fullmatch): no trailing newline
+
+
+def maintenance_wanted(types: tuple[str, ...]) -> bool:
+    """Pending maintenance is read unless `--type` leaves out every RDS and ElastiCache type."""
+    return not types or any(t in MAINTAINED_TYPES for t in types)
 
 
 def split_template_region(location: str, default: str | None) -> tuple[str, str | None]:
@@ -326,6 +332,10 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     progress.planned(count_listings(regions, options.types or None), regions)
     live = scan_live(session, account, partition, regions, options.types or None, options.workers,
                      on_listing=progress.listed)
+    maintenance = MaintenanceResult([], [])
+    if options.maintenance and maintenance_wanted(options.types):
+        progress.phase("pending maintenance")
+        maintenance = scan_maintenance(session, account, partition, regions, workers=min(options.workers, 8))
     declared = ImportResult()
     # --max-input-mb raises (or lowers) both limits; without it each importer keeps its own default
     max_bytes = options.max_input_mb * 2**20 if options.max_input_mb else None
@@ -383,7 +393,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     if ignore is not None:
         errors += [SourceError(ignore.source, f"ignore rule {rule.text()} matched no resource", "warning", rule.line)
                    for rule in ignore.unused()]
-    failed = [l for l in live.listings if l.outcome != "ok"]
+    listings = live.listings + maintenance.listings  # after reconcile: maintenance calls decide no resource's status
+    failed = [l for l in listings if l.outcome != "ok"]
     # a source set aside (a superseded state's doubt) is no failure: its resources are unknown, the scan whole
     unread = any(source.partial for source in failed_sources)
     status = "partial" if failed or unread or any(e.kind == "error" for e in errors) else "complete"
@@ -414,17 +425,19 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                     "live_stacks": options.live_stacks,
                     "ignore_file": options.ignore_file,
                     "types": list(options.types),
+                    "maintenance": options.maintenance,
                 },
             }
         )
         # every place the scan looked, failed listings included: what it did not report there is gone
-        writer.write_scopes({(l.account, l.region) for l in live.listings}
+        writer.write_scopes({(l.account, l.region) for l in listings}
                             | {(account, r) for r in [*regions, GLOBAL, None]})
         writer.write("resources", resources)
         writer.write("owners", owner_rows(graph.nodes))
         writer.write("edges", [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges])
         writer.write("drift", [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift])
-        writer.write("listings", listing_rows(live.listings))
+        writer.write("listings", listing_rows(listings))
+        writer.write("maintenance", maintenance.rows)
         writer.write("scan_errors", error_rows(errors))
         dependencies = stack_dependency_rows(declared, assemblies.manifest_edges)
         writer.write("stacks", declared.stacks)

@@ -216,6 +216,12 @@ TABLES: dict[str, dict[str, type]] = {
         "compared_attributes": str,
         "import_identifier": str,
     },
+    # pending RDS and ElastiCache maintenance the scan read (scanner/maintenance.py)
+    "maintenance": {
+        "scan_id": int, "account": str, "region": str, "resource": str, "resource_id": str, "type": str,
+        "action": str, "description": str, "status": str, "apply_after": str, "forced_apply_date": str,
+        "recommended_apply_by": str, "opt_in_status": str, "severity": str, "source": str,
+    },
     "meta": {"key": str, "value": str},
 }
 
@@ -233,6 +239,7 @@ INDEXES = {
     "drift": [["version"], ["resource_id"]],
     "scan_scopes": [["scan_id"], ["account", "region", "scan_id"]],
     "scan_gaps": [["scan_id", "account", "region", "type"]],
+    "maintenance": [["scan_id", "resource_id"]],
     "listings": [["scan_id"]],
     "scan_errors": [["scan_id"]],
     "stacks": [["scan_id"]],
@@ -246,6 +253,7 @@ FOREIGN_KEYS = {
     "drift": [("version", "resources", "version")],
     "scan_scopes": [("scan_id", "scans", "id")],
     "scan_gaps": [("scan_id", "scans", "id")],
+    "maintenance": [("scan_id", "scans", "id")],
     "listings": [("scan_id", "scans", "id")],
     "scan_errors": [("scan_id", "scans", "id")],
 }
@@ -271,7 +279,7 @@ VIEWS = {
     **{f"current_{table}": f"select * from {table} x where x.scan_id = coalesce((select max(c.scan_id) from "
                            "scan_scopes c where c.account is x.account and c.region is x.region and x.account "
                            "is not null), (select max(id) from scans))"
-       for table in ("listings", "scan_errors", "stacks", "stack_exports", "stack_imports")},
+       for table in ("listings", "scan_errors", "stacks", "stack_exports", "stack_imports", "maintenance")},
     **{f"current_{table}": f"select d.* from {table} d join current_stacks s on s.id = d.stack_id "
                            "and s.scan_id = d.scan_id" for table in ("stack_dependencies", "stack_references")},
 }

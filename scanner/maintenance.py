@@ -45,6 +45,8 @@ DESCRIBE_SERVICE_UPDATES = Call("describe_service_updates", {"ServiceUpdateStatu
                                 path="ServiceUpdates")
 
 RDS_TYPES = {"db": "AWS::RDS::DBInstance", "cluster": "AWS::RDS::DBCluster"}  # an RDS ARN's resource kind
+# the graph types pending maintenance is read for: `scan --type` without any of them reads none
+MAINTAINED_TYPES = frozenset({*RDS_TYPES.values(), "AWS::ElastiCache::CacheCluster", "AWS::ElastiCache::ReplicationGroup"})
 
 # The columns of a maintenance row (the `maintenance` table, besides scan_id), in order.
 COLUMNS = ("account", "region", "resource", "resource_id", "type", "action", "description", "status", "apply_after",

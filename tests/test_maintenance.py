@@ -290,3 +290,28 @@ def test_the_scan_option_is_on_by_default_and_can_be_turned_off(tmp_path):
     result = driftgraph(["scan", "--db", str(tmp_path / "x.db"), "--region", "us-east-1", "--no-maintenance",
                          "--call-timeout", "2"], scan_env("http://127.0.0.1:9"))
     assert result.returncode == 1, result.stderr
+
+
+def test_a_scan_stores_pending_maintenance_and_a_denied_region_shows_as_a_failed_listing(estate, through, tmp_path):
+    import sqlite3
+
+    from driftgraph.scan import run_scan
+
+    through(MaintenanceFake(pending_maintenance={"us-east-1": [_pending(estate["instance"], SYSTEM_UPDATE)]},
+                            fail={("eu-west-1", "DescribePendingMaintenanceActions"): "AccessDenied"}))
+    db = tmp_path / "m.db"
+    result = run_scan(ScanOptions(str(db), regions=("us-east-1", "eu-west-1"), types=TYPES, live_stacks=False))
+    assert result["status"] == "partial"
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("select resource_id, action, apply_after from maintenance").fetchall()
+        failed = connection.execute("select region, type, outcome from listings where outcome != 'ok'").fetchall()
+        statuses = dict(connection.execute("select id, status from current_resources"))
+    assert rows == [(estate["instance"], "system-update", "2031-03-01T00:00:00+00:00")]
+    assert failed == [("eu-west-1", RDS_MAINTENANCE, "access_denied")]
+    assert statuses[estate["reports"]] == "unmanaged"  # a denied maintenance call decides no resource's status
+    # --type without an RDS or ElastiCache type reads no maintenance at all
+    run_scan(ScanOptions(str(db), regions=("us-east-1",), types=("AWS::SQS::Queue",), live_stacks=False))
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select count(*) from maintenance where scan_id = 2").fetchone() == (0,)
+        assert connection.execute("select count(*) from listings where scan_id = 2 and type like 'maintenance:%'"
+                                  ).fetchone() == (0,)
