@@ -158,7 +158,7 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
                 "rule": node.rule,
                 "owner_tools": ",".join(sorted({o.owner.tool for o in owners})) or None,
                 "owner_count": len(owners),
-                "drift_count": len(node.drift),
+                "drift_count": len(node.counted_drift),
                 "import_group": groups.get(node.key),
                 "tags": source.tags if source is not None else None,
                 "attributes": node.live.attributes if node.live is not None else None,
@@ -445,7 +445,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     by_status = Counter(row["status"] for row in resources)
     return {"id": scan_id, "account": account, "regions": regions, **scan, "errors": len(errors),
             "failed_listings": len(failed), "by_status": dict(by_status),
-            "drifted_resources": sum(1 for node in graph.nodes if node.drift)}
+            "drifted_resources": sum(1 for node in graph.nodes if node.counted_drift)}
 
 
 def summary_line(result: dict[str, Any], db: str) -> str:

@@ -85,6 +85,7 @@ TABLES: dict[str, dict[str, type]] = {
         "tool": str,
         "source": str,
         "address": str,
+        "ignored": str,  # the ignore rule that set this drift aside ("ignored by FILE:LINE (RULE)"), else null
     },
     "listings": {
         "scan_id": int,
