@@ -276,3 +276,15 @@ def test_ignored_drift_is_stored_marked_and_counted_nowhere(tmp_path):
     assert changes == [("resolved_drift", "visibility_timeout")]
     assert [(c["change"], c["attribute"]) for c in build_diff(graph, 2, 1)["changes"]] == [
         ("new_drift", "visibility_timeout")]
+
+
+def test_the_readme_sample_reads_as_documented():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    sample = readme.split("```gitignore\n", 1)[1].split("```", 1)[0].splitlines()
+    rules = IgnoreRules(sample, "README")
+    assert [(r.negated, r.kind, r.attribute) for r in rules.rules] == [
+        (False, "id", None), (True, "id", None), (False, "id", None), (False, "id", None), (False, "tag", None),
+        (False, "id", "desired_count"), (False, "id", "tags.cost-*")]
+    assert rules.rules[-1].glob == "arn:aws:sqs:us-east-1:123456789012:jobs"
