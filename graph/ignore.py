@@ -150,7 +150,7 @@ class IgnoreRule:
         message = f"ignore rule {self.text()} matched no resource"
         colons = _unescaped_positions(self.glob, ":") if self.kind == "id" and not self.attribute else []
         tail = self.glob[colons[-1] + 1:] if colons else ""
-        if _ATTRIBUTE_NAME.match(tail) and self._compared:
+        if _ATTRIBUTE_NAME.match(tail) and self._compared and tail in message:  # never what text() masked
             message += (f" (if {tail} was meant as an attribute: {self.type_or_key} compares "
                         f"{', '.join(self._compared)}, or tags.KEY)")
         return message

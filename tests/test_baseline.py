@@ -64,9 +64,8 @@ def test_a_baseline_reads_back_as_the_findings_it_was_written_from():
         Finding("drift", ARN + "coded", "visibility_timeout"), Finding("drift", ARN + "coded", "tags.team"),
     }, "ignored resources and ignored drift are no findings; two owners' drift on one attribute is one"
     findings = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert findings[:2] == ['unmanaged "TYPE:1:r:has space#and\\"quote\\u202e"  # AWS::SQS::Queue odd in '
-                            f"{ACCOUNT}/{REGION}",
-                            f"unmanaged {ARN}by-hand  # AWS::SQS::Queue by-hand in {ACCOUNT}/{REGION}"]
+    odd = f'unmanaged "TYPE:1:r:has space#and\\"quote\\u202e"  # AWS::SQS::Queue odd in {ACCOUNT}/{REGION}'
+    assert findings[:2] == [odd, f"unmanaged {ARN}by-hand  # AWS::SQS::Queue by-hand in {ACCOUNT}/{REGION}"]
     assert [line.split()[0] for line in findings] == ["unmanaged", "unmanaged", "missing", "conflict", "drift",
                                                       "drift", "drift"], "sorted by kind, then id and attribute"
     assert f"drift {ARN}coded tags.team  # AWS::SQS::Queue coded in {ACCOUNT}/{REGION}; declared by terraform " \

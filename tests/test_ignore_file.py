@@ -288,3 +288,24 @@ def test_the_readme_sample_reads_as_documented():
         (False, "id", None), (True, "id", None), (False, "id", None), (False, "id", None), (False, "tag", None),
         (False, "id", "desired_count"), (False, "id", "tags.cost-*")]
     assert rules.rules[-1].glob == "arn:aws:sqs:us-east-1:123456789012:jobs"
+
+
+def test_scan_reads_the_working_directory_s_driftgraphignore_unless_told_not_to(tmp_path, monkeypatch):
+    """Found by name in the working directory, and read before any AWS call: a broken one fails the scan with
+    its file and line, nothing written; --no-ignore-file skips it, and the two flags together are a usage error."""
+    from driftgraph.scan import find_ignore_file
+
+    monkeypatch.chdir(tmp_path)
+    assert find_ignore_file() is None
+    (tmp_path / ".driftgraphignore").write_text("# ours\nAWS::SQS::Queue:[\n")
+    assert find_ignore_file() == ".driftgraphignore"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scan", "--db", "g.db", "--region", "us-east-1"])
+    assert result.exit_code == 1 and ".driftgraphignore:2: unclosed '['" in result.output
+    assert not (tmp_path / "g.db").exists()
+    both = runner.invoke(cli, ["scan", "--db", "g.db", "--ignore-file", ".driftgraphignore", "--no-ignore-file"])
+    assert both.exit_code == 2 and "cannot be combined" in both.output
+    (tmp_path / ".driftgraphignore").unlink()
+    (tmp_path / ".driftgraphignore").mkdir()
+    assert "cannot read the ignore file" in runner.invoke(cli, ["scan", "--db", "g.db"]).output, \
+        "anything by that name counts: a folder is an error, never skipped unsaid"
