@@ -163,14 +163,16 @@ Examples:
   driftgraph scan --db estate.db --region us-east-1 --region eu-west-1 --tfstate infra/
   driftgraph scan --db estate.db --tfstate 'states/**/*.tfstate' --tfstate s3://tf-states/prod/
   driftgraph scan --db estate.db --cfn-template templates/ --cfn-template-region eu-west-1 --no-stacks
-  driftgraph scan --db estate.db --type AWS::SQS::Queue --type AWS::SNS::Topic --ignore-file .driftignore
+  driftgraph scan --db estate.db --type AWS::SQS::Queue --type AWS::SNS::Topic --ignore-file ops.ignore
 
 \b
-Ignore file (--ignore-file), one rule a line; a line starting with # is a comment:
+Ignore file (--ignore-file, else ./.driftgraphignore), gitignore-style: # comments, the last match decides:
   AWS::SQS::Queue:tmp-*      a type (CloudFormation or Terraform name, globs allowed) and a glob
-  aws_s3_bucket:scratch-*    over the resource's id, ARN or name
+  aws_s3_bucket:scratch-*    over the resource's id, ARN or name (* spans / and : too)
   *:arn:aws:sqs:*:*:test-*   any type
   tag:lifecycle=ephemeral    a tag and a glob over its value (tag:KEY alone: any value)
+  !AWS::SQS::Queue:tmp-keep  ! takes back what an earlier rule ignored
+  AWS::ECS::Service:*:desired_count   only the drift of this attribute (the resource keeps its status)
 
 \b
 Exit codes: 0 done (also a partial scan: its report says what failed), 1 fatal (nothing written),
@@ -217,7 +219,9 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="CDK cloud assembly (cdk.out folder, repeatable): matched to the deployed stacks (see CDK audit).")
 @click.option("--profile", help="AWS profile (default: boto3's standard credential chain).")
 @click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False),
-              help="Rules for resources to mark ignored, one a line: TYPE:GLOB or tag:KEY=GLOB (see below).")
+              help="Rules for resources (or drifted attributes) to mark ignored, one a line (see below); "
+                   "default: .driftgraphignore in the working directory, when there is one.")
+@click.option("--no-ignore-file", is_flag=True, help="Read no ignore file, not even ./.driftgraphignore.")
 @click.option("--no-stacks", is_flag=True, help="Do not read CloudFormation stacks from the account.")
 @click.option("--maintenance/--no-maintenance", default=True, show_default=True,
               help="Read pending RDS and ElastiCache maintenance in each region (DescribePendingMaintenanceActions, "
@@ -229,11 +233,11 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1), callback=_seconds,
               help="Seconds one AWS call may spend across its retries, reading its answer included, before it counts as failed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
-def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file, no_stacks,
-         maintenance, types_, workers, max_input_mb, call_timeout, quiet) -> None:
+def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file,
+         no_ignore_file, no_stacks, maintenance, types_, workers, max_input_mb, call_timeout, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.progress import scan_progress
-    from driftgraph.scan import ScanOptions, run_scan, summary_line
+    from driftgraph.scan import ScanOptions, find_ignore_file, run_scan, summary_line
     from graph.resource_types import CATALOG
     from scanner.clients import RegionError, ScanCancelled, region_problems
     from scanner.live import orphan_types
@@ -244,6 +248,10 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk
     orphans = orphan_types(types_)  # a type listed per parent lists nothing without its parent
     if orphans:
         raise click.BadParameter("; ".join(orphans), param_hint="--type")
+    if ignore_file and no_ignore_file:
+        raise click.UsageError("--ignore-file and --no-ignore-file cannot be combined: give one")
+    if not ignore_file and not no_ignore_file:
+        ignore_file = find_ignore_file()  # the summary line names it: a file picked up unasked is never a surprise
     regions = tuple(dict.fromkeys(regions))  # a region named twice is listed once
     problems = region_problems(regions)  # by shape, before any call; the account's own list is checked later
     if problems:
@@ -371,6 +379,9 @@ def _weekly_settings(db: str, output: str, team_tag: str, required_tags: tuple[s
               help="Comma list of statuses (unmanaged,missing,conflict,unknown), 'drift', 'errors', or what is new since the "
                    "previous scan of the same accounts and regions (new-unmanaged,new-missing,new-conflict,new-drift): "
                    "exit 3 when any is found.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="A file `driftgraph baseline` wrote: new-* then means absent from it (not from the previous scan), "
+                   "and the report marks what it lists as baselined.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of stdout (never the database itself).")
 @click.option("--team-tag", default="team", show_default=True, metavar="KEY", callback=_setting(tag_key),
@@ -384,26 +395,80 @@ def _weekly_settings(db: str, output: str, team_tag: str, required_tags: tuple[s
                    "(the URL is a secret: never on a command line or in a file).")
 @click.option("--github-issue", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the weekly summary here as a GitHub issue: its title on the first line, then the body.")
-def report(db, fmt, scan_id, fail_on, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,
+def report(db, fmt, scan_id, fail_on, baseline, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,
            github_issue) -> None:
     """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
+    from graph.baseline import mark_baselined, render_baseline_markdown
     from graph.report import build_report, render_markdown
 
     # the weekly summary (graph/weekly.py) takes these
     weekly = _weekly_settings(db, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,  # noqa: F841
                               github_issue)
+    accepted = _read_baseline(baseline) if baseline else None  # a broken baseline fails before anything is written
     data = _document(db, output, build_report, scan_id)
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
+    if accepted is not None:
+        mark_baselined(data, accepted)
+    if fmt == "json":
+        text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    else:
+        text = render_markdown(data) + (render_baseline_markdown(data) if accepted is not None else "")
     _write_output(text, output)
     found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
     if "drift" in fail_on and data["summary"]["drifted_resources"]:
         found.add("drift")
     if "errors" in fail_on and (data["summary"]["errors"] or data["summary"]["failed_listings"]):
         found.add("errors")
-    found |= _new_findings(db, data, fail_on & set(FAIL_ON_NEW))
+    if accepted is not None:
+        found |= _new_since_baseline(data, fail_on & set(FAIL_ON_NEW))
+    else:
+        found |= _new_findings(db, data, fail_on & set(FAIL_ON_NEW))
     if found:
         click.echo(f"found: {', '.join(sorted(found))}", err=True)
         sys.exit(EXIT_FINDINGS)
+
+
+BASELINE_MAX_BYTES = 64 << 20  # a list of findings, one a line: far more than any estate has
+
+
+def _read_baseline(location: str):
+    """The baseline file's findings; a clear error naming the file (and line) when it cannot be read as one."""
+    from graph.baseline import parse_baseline
+    from importers.inputs import InputProblem, read_file
+
+    try:
+        data = read_file(location, BASELINE_MAX_BYTES)  # regular files only: a FIFO or /dev/zero never hangs
+    except InputProblem as problem:
+        raise click.ClickException(f"{location}: cannot read the baseline: {problem.reason}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise click.ClickException(f"{location}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); "
+                                   "a baseline is the text `driftgraph baseline` writes") from None
+    try:
+        return parse_baseline(text.splitlines(), location)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _new_since_baseline(report: dict, wanted: set[str]) -> set[str]:
+    """The `new-*` words of `wanted` with a finding the baseline does not list; each such finding is named on
+    stderr, so a red CI run says what to fix or accept."""
+    from graph.baseline import FAIL_ON_KIND, finding_text, new_findings
+    from graph.redact import redact_text
+
+    new = new_findings(report, wanted)
+    shown = 50  # a CI log, not the report: the report lists them all
+    for finding in new[:shown]:
+        click.echo(f"new since the baseline: {redact_text(finding_text(finding))}", err=True)
+    if len(new) > shown:
+        click.echo(f"... and {len(new) - shown} more new findings (see the report's baseline.new)", err=True)
+    resolved = report["baseline"]["resolved"]
+    if resolved:
+        click.echo(f"{len(resolved)} baselined findings are no longer found: their lines in "
+                   f"{report['baseline']['file']} can go", err=True)
+    kinds = {f["kind"] for f in new}
+    return {word for word in wanted if FAIL_ON_KIND[word] in kinds}
 
 
 def _new_findings(db: str, report: dict, wanted: set[str]) -> set[str]:
@@ -422,6 +487,46 @@ def _new_findings(db: str, report: dict, wanted: set[str]) -> set[str]:
         changes = {f"new_{s}" for s in ("unmanaged", "missing", "conflict") if summary["by_status"].get(s)}
         changes |= {"new_drift"} if summary["drifted_resources"] else set()
     return {word for word in wanted if FAIL_ON_NEW[word] in changes}
+
+
+BASELINE_EPILOG = """\b
+Examples:
+  driftgraph baseline --db estate.db -o driftgraph.baseline     # review it, commit it
+  driftgraph report --db estate.db --fail-on new-unmanaged,new-drift --baseline driftgraph.baseline
+"""
+
+
+@cli.command(epilog=BASELINE_EPILOG)
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="The baseline file to write (- for stdout); an existing file only with --force.")
+@click.option("--force", is_flag=True, help="Replace an existing baseline file.")
+def baseline(db, scan_id, output, force) -> None:
+    """Write a scan's findings (unmanaged, missing and conflict resources, drift per attribute) to a reviewable
+    baseline file, one a line: `report --fail-on new-... --baseline FILE` then fails only for findings not in it."""
+    from graph.baseline import render_baseline, report_findings
+    from graph.report import build_report
+
+    if output != "-" and os.path.lexists(output) and not force:
+        raise click.ClickException(f"{output} exists: give --force to replace it (what it accepts would become "
+                                   "exactly this scan's findings)")
+    data = _document(db, output, build_report, scan_id)
+    text = render_baseline(data)
+    try:
+        if output == "-":
+            click.echo(text, nl=False)
+        else:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the baseline: {_plain(exc)}") from exc
+    kinds = [finding.kind for finding, _ in report_findings(data)]
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)) or "none"
+    click.echo(f"{len(kinds)} findings of scan {data['scan']['id']} ({counts}) written to {output}", err=True)
+    if data["scan"]["status"] != "complete":
+        click.echo(f"scan {data['scan']['id']} is {data['scan']['status']}: what its failed listings or unread "
+                   "sources hid is not in the baseline, so it will count as new once found", err=True)
 
 
 def _duration(ctx, param, value: str | None):

@@ -17,7 +17,8 @@ from driftgraph import __version__
 from driftgraph.progress import ScanProgress
 from graph.analysis import import_groups
 from graph.codify import unmanaged_import_ids
-from graph.reconcile import Graph, IgnoreRules, Node, Scope, reconcile
+from graph.ignore import DEFAULT_IGNORE_FILE, IgnoreRules
+from graph.reconcile import Graph, Node, Scope, reconcile
 from graph.records import (
     CLOUDFORMATION,
     GLOBAL,
@@ -128,6 +129,14 @@ def failed_owner_sources(sources: list[dict[str, Any]], template_regions: dict[s
 IGNORE_FILE_MAX_BYTES = 1 << 20  # a rules file, not data: a megabyte of rules is already far too many
 
 
+def find_ignore_file(directory: str | os.PathLike = ".") -> str | None:
+    """The `.driftgraphignore` of `directory` (the working directory: where a repository keeps it, beside
+    .gitignore), or None. Anything by that name counts, so one that is not a readable file fails the scan
+    rather than being skipped unsaid."""
+    path = Path(directory) / DEFAULT_IGNORE_FILE
+    return str(path) if os.path.lexists(path) else None
+
+
 def read_ignore_file(location: str) -> IgnoreRules:
     """The ignore rules of a file; ValueError naming the file (and line) when it cannot be read as rules."""
     path = Path(location)
@@ -168,7 +177,7 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
                 "rule": node.rule,
                 "owner_tools": ",".join(sorted({o.owner.tool for o in owners})) or None,
                 "owner_count": len(owners),
-                "drift_count": len(node.drift),
+                "drift_count": len(node.counted_drift),
                 "import_group": groups.get(node.key),
                 "tags": source.tags if source is not None else None,
                 "attributes": node.live.attributes if node.live is not None else None,
@@ -320,6 +329,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     check_database(options.db)  # refuse a file that is not ours, or one we cannot write, before spending a scan on it
     check_writable(options.db)
     ignore = read_ignore_file(options.ignore_file) if options.ignore_file else None
+    if ignore is not None:
+        log.info("ignore rules: %d from %s", len(ignore.rules), ignore.source)
     # identity and regions go to the profile's region, never the first --region (maybe an opt-in one not enabled)
     session = session or AwsSession(options.profile, home_region(options.regions), options.call_timeout)
     progress.phase("identity")
@@ -391,8 +402,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
 
     errors = declared.errors
     if ignore is not None:
-        errors += [SourceError(ignore.source, f"ignore rule {rule.text()} matched no resource", "warning", rule.line)
-                   for rule in ignore.unused()]
+        errors += [SourceError(ignore.source, rule.unused_message(), "warning", rule.line) for rule in ignore.unused()]
     listings = live.listings + maintenance.listings  # after reconcile: maintenance calls decide no resource's status
     failed = [l for l in listings if l.outcome != "ok"]
     # a source set aside (a superseded state's doubt) is no failure: its resources are unknown, the scan whole
@@ -456,7 +466,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             "duration_seconds": round(time.monotonic() - started, 3),
             "resource_count": len(resources),
         }
-        summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.drift))
+        summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
         writer.finish({**scan, "summary": summary})
         scan_id = writer.scan_id
         writer.commit()
@@ -465,8 +475,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         raise
     by_status = Counter(row["status"] for row in resources)
     return {"id": scan_id, "account": account, "regions": regions, **scan, "errors": len(errors),
-            "failed_listings": len(failed), "by_status": dict(by_status),
-            "drifted_resources": sum(1 for node in graph.nodes if node.drift)}
+            "failed_listings": len(failed), "by_status": dict(by_status), "ignore_file": options.ignore_file,
+            "drifted_resources": sum(1 for node in graph.nodes if node.counted_drift)}
 
 
 def summary_line(result: dict[str, Any], db: str) -> str:
@@ -478,5 +488,13 @@ def summary_line(result: dict[str, Any], db: str) -> str:
     return (
         f"scan {result['id']} {result['status']}: {result['resource_count']} resources ({findings}) in account "
         f"{result['account']}, {len(result['regions'])} regions, {result['duration_seconds']} s; "
-        f"{result['failed_listings']} failed listings, {result['errors']} errors/warnings -> {db}"
+        f"{result['failed_listings']} failed listings, {result['errors']} errors/warnings"
+        f"{_ignore_text(result)} -> {db}"
     )
+
+
+def _ignore_text(result: dict[str, Any]) -> str:
+    """Which ignore file the scan read: a rule file picked up from the working directory is never a surprise."""
+    if not result.get("ignore_file"):
+        return ""
+    return f", ignore rules from {result['ignore_file']}"

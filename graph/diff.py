@@ -60,8 +60,10 @@ def read_snapshot(db: sqlite_utils.Database, scan_id: int) -> Snapshot:
     }
     drift: dict[tuple[str, str], dict[str, Any]] = {}
     # one row per (resource, attribute): two owners declaring one attribute drift once; the first owner's values
-    for d in db.query("select resource_id, attribute, declared, live from scan_drift where scan_id = ? "
+    for d in db.query("select * from scan_drift where scan_id = ? "
                       "order by resource_id, attribute, tool, source, address", [row["id"]]):
+        if d.get("ignored"):
+            continue  # set aside by an ignore rule (TYPE:ID:attribute): never new drift, never resolved
         drift.setdefault((d["resource_id"], d["attribute"]),
                          {"declared": loads(d.get("declared")), "live": loads(d.get("live"))})
     listings = tuple(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any, Iterable
 
 from graph import quirks
 from graph.drift import compare
+from graph.ignore import IgnoreRules  # also imported from here by older callers
 from graph.records import (
     CHILD,
     CLOUDFORMATION,
@@ -30,7 +30,6 @@ from graph.records import (
     Listing,
     Record,
 )
-from graph.redact import redact_tag_value, redact_text
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
@@ -101,6 +100,11 @@ class Node:
     ambiguous: list[Record] = field(default_factory=list)
     # Terraform code that declares it but was never applied (Record.pending): no owner, only a plan
     planned: list[Record] = field(default_factory=list)
+
+    @property
+    def counted_drift(self) -> list[dict[str, Any]]:
+        """Its drift less what an ignore rule set aside: what `drift_count`, `--fail-on drift` and diffs count."""
+        return [d for d in self.drift if not d.get("ignored")]
 
 
 def _norm_id(type_: str, value: str) -> str:
@@ -252,7 +256,7 @@ class Graph:
     edges: list[tuple[str, str, str]]  # (source key, relation, target key)
 
 
-def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: "IgnoreRules | None" = None) -> Graph:
+def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: IgnoreRules | None = None) -> Graph:
     index = NodeIndex()
     for record in live:
         key = node_key(record.type, record.account, record.region, record.natural_id, record.arn)
@@ -283,19 +287,27 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
 
     if ignore is not None:
         for node in index.nodes.values():
-            reason = ignore.match(node)
-            if reason:
-                # the verdict it would have had stays readable; its drift is set aside with it, so an ignored
-                # resource never fails `--fail-on drift` nor counts as drifted anywhere
-                would = f"{node.status}, {len(node.drift)} drifted attributes" if node.drift else node.status
-                node.status, node.reason, node.rule = IGNORED, f"{reason} (otherwise {would})", "ignore_file"
-                node.drift = []
+            _apply_ignore(node, ignore)
 
     edges = {e for e in child_edges if e}
     edges |= {(node.key, "belongs_to", node.parent_key) for node in index.nodes.values()
               if node.parent_key and node.parent_key in index.nodes}
     edges |= {(source.key, relation, target.key) for source, relation, target in index.live_edges()}
     return Graph(sorted(index.nodes.values(), key=lambda n: n.key), sorted(edges))
+
+
+def _apply_ignore(node: Node, ignore: IgnoreRules) -> None:
+    reason = ignore.match(node)
+    if reason:
+        # the verdict it would have had stays readable; its drift is set aside with it, so an ignored
+        # resource never fails `--fail-on drift` nor counts as drifted anywhere
+        would = f"{node.status}, {len(node.drift)} drifted attributes" if node.drift else node.status
+        node.status, node.reason, node.rule = IGNORED, f"{reason} (otherwise {would})", "ignore_file"
+        node.drift = []
+        return
+    for difference in node.drift:
+        # an attribute rule sets this drift aside, not the resource: the row stays, marked with the rule
+        difference["ignored"] = ignore.match_drift(node, difference["attribute"])
 
 
 def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
@@ -608,102 +620,4 @@ def _compute_drift(node: Node, owners: list[Record], row) -> None:
             declared_by=owner.owner.tool,
         ):
             node.drift.append({**difference, "tool": owner.owner.tool, "source": owner.owner.source,
-                               "address": owner.owner.address})
-
-
-_IGNORE_TYPE = re.compile(r"^(?:(?:[A-Za-z0-9*?]+::){2}[A-Za-z0-9*?]+|[a-z0-9_*?]+|\*)$")
-
-
-@dataclass
-class IgnoreRule:
-    line: int
-    kind: str  # "id" | "tag"
-    type_or_key: str
-    glob: str
-    hits: int = 0
-
-    def text(self) -> str:
-        """The rule as a reason may quote it: a secret-looking tag key never shows its pattern."""
-        if self.kind == "tag":
-            return f"tag:{self.type_or_key}={redact_tag_value(self.type_or_key, self.glob)}"
-        return f"{self.type_or_key}:{redact_text(self.glob)}"
-
-
-def _check_glob(glob: str, where: str) -> str:
-    """fnmatch reads an unclosed '[' as a literal, so a typo would silently match nothing: refuse it."""
-    if not glob:
-        raise ValueError(f"{where}: empty pattern")
-    depth = 0
-    for char in glob:
-        if char == "[":
-            depth += 1
-        elif char == "]" and depth:
-            depth -= 1
-    if depth:
-        raise ValueError(f"{where}: unclosed '[' in the pattern")
-    return glob
-
-
-class IgnoreRules:
-    """Ignore-file rules, one a line: `TYPE:GLOB` (TYPE a CloudFormation or Terraform type name, globs allowed,
-    `*` for any; GLOB matches id, ARN or name) or `tag:KEY=GLOB`. A line starting with `#` is a comment (a `#`
-    elsewhere is part of the pattern). Matching resources get status `ignored`, with the rule as the reason."""
-
-    def __init__(self, lines: Iterable[str], source: str = ".driftignore"):
-        self.source = source
-        self.rules: list[IgnoreRule] = []
-        for number, raw in enumerate(lines, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            where = f"{source}:{number}"
-            if line.startswith("tag:"):
-                key, equals, value = line[4:].partition("=")
-                if not key.strip():
-                    raise ValueError(f"{where}: a tag rule names no key (want tag:KEY=GLOB)")
-                glob = value.strip() if equals else "*"
-                self.rules.append(IgnoreRule(number, "tag", key.strip(), _check_glob(glob, where)))
-                continue
-            # the type is everything up to the first ':' that is not part of '::'
-            type_, glob = _split_type(line)
-            if type_ is None or not _IGNORE_TYPE.match(type_):
-                # the line itself is not quoted: a broken rule may hold what it was meant to match (a secret)
-                raise ValueError(f"{where}: cannot read the ignore rule (want TYPE:GLOB or tag:KEY=GLOB)")
-            self.rules.append(IgnoreRule(number, "id", type_, _check_glob(glob.strip(), where)))
-
-    def match(self, node: Node) -> str | None:
-        tags = (node.live.tags if node.live else None) or {}
-        types = {node.type, *_TERRAFORM_NAMES.get(node.type, ())}
-        for rule in self.rules:
-            if rule.kind == "tag":
-                hit = rule.type_or_key in tags and fnmatchcase(str(tags[rule.type_or_key]), rule.glob)
-            else:
-                hit = any(fnmatchcase(t, rule.type_or_key) for t in types) and any(
-                    fnmatchcase(str(x), rule.glob) for x in (node.natural_id, node.arn, node.name) if x
-                )
-            if hit:
-                rule.hits += 1
-                return f"ignored by {self.source}:{rule.line} ({rule.text()})"
-        return None
-
-    def unused(self) -> list[IgnoreRule]:
-        """Rules that matched nothing in the last reconcile: most often a typo, worth a word."""
-        return [rule for rule in self.rules if not rule.hits]
-
-
-def _split_type(line: str) -> tuple[str | None, str]:
-    position = 0
-    while True:
-        colon = line.find(":", position)
-        if colon < 0:
-            return None, ""
-        if line.startswith("::", colon):
-            position = colon + 2
-            continue
-        return line[:colon], line[colon + 1 :]
-
-
-# Terraform type names a node answers to, so `aws_sqs_queue:legacy-*` ignores queues however they were found.
-_TERRAFORM_NAMES: dict[str, tuple[str, ...]] = {
-    row.type: tuple(t.type for t in row.terraform) for row in CATALOG.values()
-}
+                               "address": owner.owner.address, "ignored": None})

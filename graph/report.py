@@ -71,20 +71,20 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
              "framework": row.get("framework"), "construct_path": row.get("construct_path")}
         )
     drift: dict[str, list[dict]] = defaultdict(list)
-    for row in db.query(
-        "select resource_id, attribute, declared, live, tool, source, address from scan_drift where scan_id = ? order by attribute",
-        [scan_id],
-    ):
-        drift[row.get("resource_id")].append(
-            {
-                "attribute": row.get("attribute"),
-                "declared": loads(row.get("declared")),
-                "live": loads(row.get("live")),
-                "tool": row.get("tool"),
-                "source": row.get("source"),
-                "address": row.get("address"),
-            }
-        )
+    ignored_drift: dict[str, list[dict]] = defaultdict(list)  # set aside by a TYPE:ID:attribute rule: shown, not counted
+    for row in db.query("select * from scan_drift where scan_id = ? order by attribute", [scan_id]):
+        entry = {
+            "attribute": row.get("attribute"),
+            "declared": loads(row.get("declared")),
+            "live": loads(row.get("live")),
+            "tool": row.get("tool"),
+            "source": row.get("source"),
+            "address": row.get("address"),
+        }
+        if row.get("ignored"):  # a database written before ignore rules had attributes has no such column
+            ignored_drift[row.get("resource_id")].append({**entry, "ignored": row["ignored"]})
+        else:
+            drift[row.get("resource_id")].append(entry)
     parents = {
         row.get("source_id"): row.get("target_id")
         for row in db.query(
@@ -108,6 +108,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
                 "tags": loads(row.get("tags")),
                 "owners": owners.get(row.get("id"), []),
                 "drift": drift.get(row.get("id"), []),
+                "ignored_drift": ignored_drift.get(row.get("id"), []),
             }
         )
     by_status = Counter(r["status"] for r in resources)
@@ -147,6 +148,7 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
             "by_status": {status: by_status.get(status, 0) for status in STATUSES},
             "drifted_resources": sum(1 for r in resources if r["drift"]),
             "drifted_attributes": sum(len(r["drift"]) for r in resources),
+            "ignored_drift_attributes": sum(len(r["ignored_drift"]) for r in resources),
             "managed_percent": managed_percent(by_status),
             "failed_listings": len(failed_listings),
             "errors": sum(1 for e in errors if e["kind"] == "error"),
@@ -243,6 +245,13 @@ def render_markdown(report: dict[str, Any]) -> str:
                     f"| {markdown_cell(r['type'] + ' ' + str(r['name']))} | {markdown_cell(d['attribute'])} | {markdown_cell(d['declared'])} "
                     f"| {markdown_cell(d['live'])} | {markdown_cell(d['tool'] + ' ' + d['address'])} |"
                 )
+    set_aside_drift = [(r, d) for r in report["resources"] for d in r.get("ignored_drift", [])]
+    if set_aside_drift:
+        lines += ["", f"## Drift set aside by ignore rules ({len(set_aside_drift)} attributes): not counted", "",
+                  "| resource | attribute | declared | live | ignored by |", "|---|---|---|---|---|"]
+        lines += [f"| {markdown_cell(r['type'] + ' ' + str(r['name']))} | {markdown_cell(d['attribute'])} "
+                  f"| {markdown_cell(d['declared'])} | {markdown_cell(d['live'])} | {markdown_cell(d['ignored'])} |"
+                  for r, d in set_aside_drift]
     if report["failed_listings"]:
         lines += ["", f"## Failed listings ({len(report['failed_listings'])}): what they would have told is unknown", "",
                   "| type | call | where | outcome | message |", "|---|---|---|---|---|"]

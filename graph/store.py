@@ -105,6 +105,7 @@ TABLES: dict[str, dict[str, type]] = {
         "tool": str,
         "source": str,
         "address": str,
+        "ignored": str,  # the ignore rule that set this drift aside ("ignored by FILE:LINE (RULE)"), else null
     },
     # the (account, region) pairs a scan looked at: a version it did not repeat there ends with it, others do not
     "scan_scopes": {"scan_id": int, "account": str, "region": str},

@@ -47,7 +47,7 @@ def test_help_shows_examples_and_the_ignore_syntax_it_documents_parses():
     assert "Examples:" in scan_help and "tag:lifecycle=ephemeral" in scan_help and "Exit codes" in scan_help
     section = SCAN_EPILOG.split("Ignore file", 1)[1].split("Exit codes", 1)[0]
     rules = [line.split()[0] for line in section.splitlines()[1:] if line.strip() and line.strip() != "\b"]
-    assert len(IgnoreRules(rules, "help").rules) == len(rules) == 4
+    assert len(IgnoreRules(rules, "help").rules) == len(rules) == 6
 
 
 def test_no_test_imports_the_tests_folder_as_a_package():

@@ -141,7 +141,7 @@ def test_drift_is_found_on_managed_resources_and_named_by_owner():
                    attributes={"visibility_timeout": 30, "delay_seconds": 0})]
     node = by_id(reconcile(records_live, declared, scope()))["q"]
     assert node.drift == [{"attribute": "visibility_timeout", "declared": 30, "live": 90, "tool": "terraform",
-                           "source": "state.tfstate", "address": "aws_sqs_queue.q"}]
+                           "source": "state.tfstate", "address": "aws_sqs_queue.q", "ignored": None}]
 
 
 SG = CATALOG["AWS::EC2::SecurityGroup"]
