@@ -100,7 +100,8 @@ def build_audit(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[s
             "select distinct source, resource_id from scan_owners where scan_id = ? and tool = 'cloudformation'", [scan_id]))
     drifted: Counter[str] = Counter(
         row["source"] for row in db.query(
-            "select distinct source, resource_id from scan_drift where scan_id = ? and tool = 'cloudformation'", [scan_id]))
+            "select distinct source, resource_id from scan_drift where scan_id = ? and tool = 'cloudformation' "
+            "and ignored is null", [scan_id]))
     importers: dict[tuple[str, str], list[str]] = defaultdict(list)  # (exporting stack, export) -> importing stacks
     for row in db.query("select stack_id, export_name, exporting_stack_id from stack_imports where scan_id = ? "
                         "order by export_name, stack_id", [scan_id]):
