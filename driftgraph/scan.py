@@ -62,6 +62,8 @@ class ScanOptions:
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
     tf_dirs: tuple[str, ...] = ()  # Terraform code (.tf) folders: what is written but not applied, import blocks
     cdk_outs: tuple[str, ...] = ()  # CDK cloud assemblies (cdk.out folders) to match to the deployed stacks
+    # who made new unmanaged resources (scanner/cloudtrail.py): "lookup" (event history), "off", or s3://bucket/prefix
+    cloudtrail: str = "lookup"
 
 
 def service_of(type_: str) -> str:
