@@ -67,6 +67,9 @@ class CreatorRule:
     deletes: tuple[str, ...]
     lookup: tuple[str, ...] = ("natural_id",)
     any_region: bool = False
+    # creating calls that count only where their answer names the resource: RunInstances names in its request the
+    # volumes and interfaces it attaches, in its answer those it makes
+    answer_only: tuple[str, ...] = ()
 
 
 def _ec2(creates: tuple[str, ...], deletes: tuple[str, ...]) -> CreatorRule:
@@ -80,12 +83,14 @@ CREATORS: dict[str, CreatorRule] = {
     "AWS::EC2::SecurityGroup": _ec2(("CreateSecurityGroup",), ("DeleteSecurityGroup",)),
     "AWS::EC2::Instance": _ec2(("RunInstances",), ("TerminateInstances",)),
     # a root volume or a network interface made at launch is named in RunInstances' answer
-    "AWS::EC2::Volume": _ec2(("CreateVolume", "RunInstances"), ("DeleteVolume",)),
+    "AWS::EC2::Volume": CreatorRule("ec2.amazonaws.com", ("CreateVolume", "RunInstances"), ("DeleteVolume",),
+                                    answer_only=("RunInstances",)),
     "AWS::EC2::EIP": _ec2(("AllocateAddress",), ("ReleaseAddress",)),
     "AWS::EC2::NatGateway": _ec2(("CreateNatGateway",), ("DeleteNatGateway",)),
     "AWS::EC2::InternetGateway": _ec2(("CreateInternetGateway",), ("DeleteInternetGateway",)),
     "AWS::EC2::RouteTable": _ec2(("CreateRouteTable",), ("DeleteRouteTable",)),
-    "AWS::EC2::NetworkInterface": _ec2(("CreateNetworkInterface", "RunInstances"), ("DeleteNetworkInterface",)),
+    "AWS::EC2::NetworkInterface": CreatorRule("ec2.amazonaws.com", ("CreateNetworkInterface", "RunInstances"),
+                                              ("DeleteNetworkInterface",), answer_only=("RunInstances",)),
     "AWS::EC2::NetworkAcl": _ec2(("CreateNetworkAcl",), ("DeleteNetworkAcl",)),
     "AWS::EC2::KeyPair": _ec2(("CreateKeyPair", "ImportKeyPair"), ("DeleteKeyPair",)),
     "AWS::EC2::LaunchTemplate": _ec2(("CreateLaunchTemplate",), ("DeleteLaunchTemplate",)),
@@ -131,8 +136,8 @@ CREATORS: dict[str, CreatorRule] = {
     "AWS::CloudWatch::Alarm": CreatorRule("monitoring.amazonaws.com", ("PutMetricAlarm",), ("DeleteAlarms",)),
     "AWS::ECS::Cluster": CreatorRule("ecs.amazonaws.com", ("CreateCluster",), ("DeleteCluster",),
                                      lookup=("natural_id", "arn")),
-    "AWS::ECS::Service": CreatorRule("ecs.amazonaws.com", ("CreateService",), ("DeleteService",),
-                                     lookup=("natural_id", "name")),
+    # (not by its name: a service's name is unique in its cluster only)
+    "AWS::ECS::Service": CreatorRule("ecs.amazonaws.com", ("CreateService",), ("DeleteService",)),
     "AWS::ECS::TaskDefinition": CreatorRule("ecs.amazonaws.com", ("RegisterTaskDefinition",),
                                             ("DeregisterTaskDefinition", "DeleteTaskDefinitions")),
     "AWS::ECR::Repository": CreatorRule("ecr.amazonaws.com", ("CreateRepository",), ("DeleteRepository",)),
@@ -175,6 +180,7 @@ class Event:
     identity: Mapping[str, Any]
     user_agent: str | None
     identifiers: frozenset[str]
+    answered: frozenset[str]  # the identifiers its answer (responseElements) names
     source: str  # where it was read: "cloudtrail:LookupEvents/<region>" or "s3://bucket/key"
     username: str | None = None  # LookupEvents' own Username field, when the record gives no name
 
@@ -202,22 +208,27 @@ def parse_time(text: Any) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-MAX_LEAVES = 5_000  # strings read from one record's request and answer: far more than any creating call names
+MAX_LEAVES = 5_000  # identifiers read from one record's request and answer: far more than any creating call names
 MAX_DEPTH = 12
+# The keys whose values are identifiers (queueName, instanceId, topicArn, aRN, queueUrl, dBInstanceIdentifier, the
+# lists alarmNames and instanceIds); a few keys name an ECS resource alone. Other values (descriptions, policies,
+# attributes) are never taken for one, nor is anything under a key that holds tags: a tag's value is no identity.
+_IDENTIFIER_KEY = re.compile(r"(?:name|id|arn|url|identifier)s?$", re.IGNORECASE)
+_IDENTIFIER_KEYS = frozenset({"taskDefinition", "taskDefinitions", "service", "services", "cluster"})
 
 
-def _leaves(value: Any, found: set[str], depth: int = 0) -> None:
-    if len(found) >= MAX_LEAVES or depth > MAX_DEPTH:
+def _leaves(value: Any, found: set[str], key: str = "", depth: int = 0) -> None:
+    if len(found) >= MAX_LEAVES or depth > MAX_DEPTH or "tag" in key.lower():
         return
     if isinstance(value, str):
-        if 0 < len(value) <= 2048:
+        if 0 < len(value) <= 2048 and (_IDENTIFIER_KEY.search(key) or key in _IDENTIFIER_KEYS):
             found.update(_leaf_forms(value))
     elif isinstance(value, dict):
-        for item in value.values():
-            _leaves(item, found, depth + 1)
+        for name, item in value.items():
+            _leaves(item, found, str(name), depth + 1)
     elif isinstance(value, list):
-        for item in value:
-            _leaves(item, found, depth + 1)
+        for item in value:  # a list's items are what its key names
+            _leaves(item, found, key, depth + 1)
 
 
 def _leaf_forms(leaf: str) -> tuple[str, ...]:
@@ -233,8 +244,8 @@ def parse_record(record: Any, source: str, resource_names: Iterable[str] = (), u
     None when it is not a record (no eventName, eventSource or eventTime) or, with `wanted_only`, when no catalog
     type is created or deleted by it (read no further: most records of a log file are not).
 
-    Its identifiers are `resources[].ARN`, every string in `requestParameters` and `responseElements`, and the
-    `resource_names` LookupEvents gave with it."""
+    Its identifiers are `resources[].ARN`, the values of identifier keys in `requestParameters` and
+    `responseElements` (`_leaves`), and the `resource_names` LookupEvents gave with it."""
     if not isinstance(record, dict):
         return None
     name, source_name, when = record.get("eventName"), record.get("eventSource"), parse_time(record.get("eventTime"))
@@ -247,7 +258,8 @@ def parse_record(record: Any, source: str, resource_names: Iterable[str] = (), u
         if isinstance(resource, dict) and isinstance(resource.get("ARN"), str):
             found.add(resource["ARN"])
     _leaves(record.get("requestParameters"), found)
-    _leaves(record.get("responseElements"), found)
+    answered: set[str] = set()
+    _leaves(record.get("responseElements"), answered)
     identity = record.get("userIdentity")
     account = record.get("recipientAccountId")
     if not isinstance(account, str) and isinstance(identity, dict):
@@ -263,7 +275,8 @@ def parse_record(record: Any, source: str, resource_names: Iterable[str] = (), u
         error_code=_text(record.get("errorCode")),
         identity=identity if isinstance(identity, dict) else {},
         user_agent=_text(record.get("userAgent")),
-        identifiers=frozenset(found),
+        identifiers=frozenset(found | answered),
+        answered=frozenset(answered),
         source=source,
         username=username,
     )
@@ -310,8 +323,10 @@ def queue_url(resource: Mapping[str, Any]) -> str | None:
 
 
 def identifiers_of(resource: Mapping[str, Any]) -> set[str]:
-    """Every identifier a CloudTrail record may name the resource by: natural id, name, ARN, aliases, queue URL."""
-    ids = {resource.get("natural_id"), resource.get("name"), resource.get("arn"), *_aliases(resource)}
+    """The identifiers a CloudTrail record may name the resource by: its natural id, ARN, aliases, a queue's URL.
+    Not its name, which may be a Name tag or unique only within a VPC or cluster (two security groups called
+    `web`): every creating call names the natural id or the ARN, in its request or its answer."""
+    ids = {resource.get("natural_id"), resource.get("arn"), *_aliases(resource)}
     if resource.get("type") == "AWS::SQS::Queue":
         ids.add(queue_url(resource))
     return {i for i in ids if isinstance(i, str) and i}
@@ -336,8 +351,9 @@ def _folded(type_: str | None, values: Iterable[str]) -> set[str]:
 
 
 def concerns(resource: Mapping[str, Any], event: Event, ids: set[str] | None = None) -> bool:
-    """Whether a successful or failed event of the type's service names this resource, in its account and where
-    its events are recorded (any region for a type whose events may be recorded elsewhere)."""
+    """Whether a successful or failed event of the type's service names this resource (`ids`: by default
+    `identifiers_of`), in its account and where its events are recorded (any region for a type whose events may
+    be recorded elsewhere)."""
     rule = CREATORS.get(resource.get("type") or "")
     if rule is None or event.event_source != rule.source:
         return False
@@ -348,21 +364,24 @@ def concerns(resource: Mapping[str, Any], event: Event, ids: set[str] | None = N
         return False
     type_ = resource.get("type")
     ids = _folded(type_, identifiers_of(resource)) if ids is None else ids
-    return bool(ids & _folded(type_, event.identifiers))
+    named = event.answered if event.action in rule.answer_only else event.identifiers
+    return bool(ids & _folded(type_, named))
 
 
-def creating_event(resource: Mapping[str, Any], events: Iterable[Event]) -> Event | None:
+def creating_event(resource: Mapping[str, Any], events: Iterable[Event], also: Iterable[str] = ()) -> Event | None:
     """The event that made the resource, or None.
 
     What counts: a successful event (no errorCode) of the resource's service whose name is one of its type's
     creating calls (CREATORS: CreateQueue, RunInstances, PutParameter, ...), naming the resource, in its account
     and region. A name can be used again after a delete, and some creating calls succeed again on what exists
     (CreateQueue with the same attributes, PutParameter with Overwrite), so it is the earliest such event after
-    the resource's last successful deleting event: the call that made the resource that is there now."""
+    the resource's last successful deleting event: the call that made the resource that is there now.
+
+    `also`: identifiers it answers to besides its own (the name LookupEvents was asked for, unique for its type)."""
     rule = CREATORS.get(resource.get("type") or "")
     if rule is None:
         return None
-    ids = _folded(resource.get("type"), identifiers_of(resource))
+    ids = _folded(resource.get("type"), identifiers_of(resource) | set(also))
     relevant = [e for e in events if e.error_code is None and concerns(resource, e, ids)]
     deletes = [e.when for e in relevant if e.action in rule.deletes]
     since = max(deletes) if deletes else None
@@ -370,15 +389,32 @@ def creating_event(resource: Mapping[str, Any], events: Iterable[Event]) -> Even
     return min(creates, key=lambda e: (e.when, e.event_id or "")) if creates else None
 
 
-def settled(resource: Mapping[str, Any], events: Iterable[Event]) -> bool:
+def settled(resource: Mapping[str, Any], events: Iterable[Event], also: Iterable[str] = ()) -> bool:
     """Whether older events than `events` cannot change the creator: one is found, and a successful delete at or
     before it is among them (what came before that delete made an earlier resource of the same name)."""
     events = list(events)
-    event = creating_event(resource, events)
+    event = creating_event(resource, events, also)
     rule = CREATORS.get(resource.get("type") or "")
+    ids = _folded(resource.get("type"), identifiers_of(resource) | set(also))
     return event is not None and rule is not None and any(
-        e.error_code is None and e.action in rule.deletes and e.when <= event.when and concerns(resource, e)
+        e.error_code is None and e.action in rule.deletes and e.when <= event.when and concerns(resource, e, ids)
         for e in events)
+
+
+def index_events(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """Events by each identifier they name (folded to lower case): a log file's thousands of events are matched
+    to hundreds of resources without comparing each with each."""
+    index: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        for identifier in {i.lower() for i in event.identifiers}:
+            index[identifier].append(event)
+    return index
+
+
+def events_naming(index: Mapping[str, list[Event]], resource: Mapping[str, Any]) -> list[Event]:
+    """The indexed events that name one of the resource's identifiers (`concerns` still decides)."""
+    found = {id(e): e for i in identifiers_of(resource) for e in index.get(i.lower(), ())}
+    return list(found.values())
 
 
 # ------------------------------------------------------------------------------------------ identity (pure)
@@ -624,9 +660,9 @@ def _read_page(session, lookup: _Lookup, pages_per_resource: int) -> bool:
     more = bool(page.get("NextToken"))
     if more and lookup.pages_read >= pages_per_resource:
         lookup.capped, more = True, False
-    if more and not settled(lookup.resource, lookup.events):
+    if more and not settled(lookup.resource, lookup.events, lookup.asked):
         return False
-    if creating_event(lookup.resource, lookup.events) is None and len(lookup.values) > 1:
+    if creating_event(lookup.resource, lookup.events, lookup.asked) is None and len(lookup.values) > 1:
         lookup.values.pop(0)  # nothing under this value: ask the next one
         lookup.pages = None
         return False
@@ -654,7 +690,7 @@ def _history_event(item: Any, source: str) -> Event | None:
 
 
 def _lookup_row(lookup: _Lookup) -> dict:
-    event = creating_event(lookup.resource, lookup.events)
+    event = creating_event(lookup.resource, lookup.events, lookup.asked)
     if event is not None:
         return creator_row(lookup.resource, event, FOUND)
     asked = " or ".join(repr(v) for v in lookup.asked)
@@ -828,8 +864,9 @@ def read_log_creators(session, s3_uri: str, resources: list[Mapping[str, Any]], 
         logs = logs[:max_objects]
     events, coverage, unreadable = _read_logs(client, bucket, logs, max_object_bytes, max_log_bytes, result)
     _name_unreadable(s3_uri, unreadable, result)
+    index = index_events(events)
     for resource in wanted:
-        event = creating_event(resource, events)
+        event = creating_event(resource, events_naming(index, resource))
         place = (resource.get("account") or "", home_region(resource))
         if event is not None:
             result.rows.append(creator_row(resource, event, FOUND))

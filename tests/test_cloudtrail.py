@@ -179,6 +179,43 @@ def test_events_of_another_type_region_or_account_are_never_the_creator():
     assert principal_of(creating_event(queue(), others + mine).identity)["user_name"] == "bob"
 
 
+def test_a_tag_or_a_name_shared_with_another_resource_never_makes_the_creator():
+    web = {**instance("i-0aaaaaaaaaaaaaaa1"), "name": "web"}  # its name is its Name tag
+    tagged = run_instances("i-0bbbbbbbbbbbbbbb2", "2025-01-01T00:00:00Z", identity=BOB)
+    tagged["requestParameters"]["tagSpecificationSet"] = {
+        "items": [{"resourceType": "instance", "tags": [{"key": "Name", "value": "web"}]}]}
+    mine = run_instances("i-0aaaaaaaaaaaaaaa1", "2025-01-02T00:00:00Z", identity=CAROL)
+    assert principal_of(creating_event(web, events(tagged, mine)).identity)["user_name"] == "carol"
+
+    team_tag = create_role("builder", "2025-01-01T00:00:00Z", identity=BOB)
+    team_tag["requestParameters"]["tags"] = [{"key": "team", "value": "deployer"}]
+    described = create_role("publisher", "2025-01-01T00:00:00Z", identity=BOB)
+    described["requestParameters"]["description"] = "deployer"
+    assert creating_event(role("deployer"), events(team_tag, described)) is None
+
+    group = {"id": "sg", "type": "AWS::EC2::SecurityGroup", "name": "web", "natural_id": "sg-0aaaaaaaaaaaaaaa1",
+             "arn": f"arn:aws:ec2:eu-west-1:{ACCOUNT}:security-group/sg-0aaaaaaaaaaaaaaa1", "account": ACCOUNT,
+             "region": "eu-west-1"}
+    other_vpc = record("CreateSecurityGroup", "ec2.amazonaws.com", "eu-west-1", "2025-01-01T00:00:00Z",
+                       request={"groupName": "web", "groupDescription": "web", "vpcId": "vpc-0bbbbbbbbbbbbbbb2"},
+                       response={"_return": True, "groupId": "sg-0bbbbbbbbbbbbbbb2"})
+    assert creating_event(group, events(other_vpc)) is None
+
+
+def test_run_instances_makes_only_the_interfaces_its_answer_names():
+    interface = {"id": "eni", "type": "AWS::EC2::NetworkInterface", "name": None, "natural_id": "eni-0aaaaaaaaaaaaaaa1",
+                 "arn": f"arn:aws:ec2:eu-west-1:{ACCOUNT}:network-interface/eni-0aaaaaaaaaaaaaaa1",
+                 "account": ACCOUNT, "region": "eu-west-1"}
+    attaching = run_instances("i-0bbbbbbbbbbbbbbb2", "2025-01-05T00:00:00Z")
+    attaching["requestParameters"]["networkInterfaceSet"] = {
+        "items": [{"deviceIndex": 0, "networkInterfaceId": "eni-0aaaaaaaaaaaaaaa1"}]}
+    assert creating_event(interface, events(attaching)) is None
+    launching = run_instances("i-0ccccccccccccccc3", "2025-01-06T00:00:00Z", identity=BOB)
+    launching["responseElements"]["instancesSet"]["items"][0]["networkInterfaceSet"] = {
+        "items": [{"networkInterfaceId": "eni-0aaaaaaaaaaaaaaa1", "deviceIndex": 0}]}
+    assert creating_event(interface, events(attaching, launching)).event_id == launching["eventID"]
+
+
 def test_a_bucket_is_matched_in_any_region_and_a_global_resource_in_us_east_1():
     bucket = {"id": "b", "type": "AWS::S3::Bucket", "name": "acme-data", "natural_id": "acme-data",
               "arn": "arn:aws:s3:::acme-data", "account": ACCOUNT, "region": "eu-west-1"}
