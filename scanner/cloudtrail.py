@@ -1,4 +1,4 @@
-"""Who made a resource: the event that created it, from CloudTrail's event history (LookupEvents) or a trail's log files in S3.
+"""Who made a resource: its creating event, from CloudTrail's event history (LookupEvents) or a trail's log files in S3.
 
 The event matching is pure (`parse_record`, `creating_event`, `creator_row`): functions of parsed CloudTrail records,
 with no clock, network or database. The I/O is at the edge: `lookup_creators` asks LookupEvents, one resource at a
@@ -441,7 +441,10 @@ def principal_of(identity: Mapping[str, Any], username: str | None = None) -> di
     elif kind == "Root":
         user_name = "root"
     invoked_by = _text(identity.get("invokedBy"))
-    principal = arn or (invoked_by if kind == "AWSService" else None) or _text(identity.get("principalId"))
+    # an Identity Center user acting in the console with no role (IdentityCenterUser) is named by its user id
+    behalf = identity.get("onBehalfOf") if isinstance(identity.get("onBehalfOf"), dict) else {}
+    principal_id = _text(identity.get("principalId")) or _text(behalf.get("userId"))
+    principal = arn or (invoked_by if kind == "AWSService" else None) or principal_id
     return {
         "principal": principal,
         "principal_type": kind,
@@ -449,7 +452,7 @@ def principal_of(identity: Mapping[str, Any], username: str | None = None) -> di
         "role_name": _text(issuer.get("userName")) if role_arn else None,
         # LookupEvents' Username where the record names no one (its session name for a role, else the user's name)
         "user_name": user_name or (username if kind != "AWSService" else None),
-        "principal_id": _text(identity.get("principalId")),
+        "principal_id": principal_id,
         "invoked_by": invoked_by,
     }
 

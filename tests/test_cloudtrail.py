@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, unquote, urlparse
 import boto3
 import botocore.session
 import pytest
-from botocore import xform_name
 
 from edge_servers import EventHistory, aws_proxy, denied, history_event, point_boto3_at, throttled
 from graph.resource_types import CATALOG
@@ -26,12 +25,12 @@ from scanner.cloudtrail import (
     FOUND,
     NOT_FOUND,
     SKIPPED,
+    LogProblem,
     TokenBucket,
     creating_event,
     creator_row,
     find_creators,
     gunzip_bounded,
-    LogProblem,
     parse_record,
     principal_of,
     tool_of,
@@ -254,10 +253,15 @@ def test_who_acted_names_the_session_the_role_and_the_person():
         "autoscaling.amazonaws.com", "AWSService", None)
     root = principal_of({"type": "Root", "principalId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root"})
     assert root["user_name"] == "root"
-    assert [tool_of(a) for a in ("APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) "
-                                 "terraform-provider-aws/5.40.0", "console.amazonaws.com",
-                                 "aws-cli/2.15.30 Python/3.11.8", "cloudformation.amazonaws.com", "curl/8.0", None)] == [
-        "terraform", "console", "aws-cli", "cloudformation", None, None]
+    center = principal_of({"type": "IdentityCenterUser", "accountId": ACCOUNT, "onBehalfOf": {
+        "userId": "544894e8-80c1-707f-60e3-3ba6510dfac1",
+        "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-9067642ac7"},
+        "credentialId": "EXAMPLEVdvWLJnLlVwOOmdvKvSPLJvbFGWYiFx8KvSyIHZRGRwzIhtTgZePBNVvchIf"})
+    assert center["principal"] == center["principal_id"] == "544894e8-80c1-707f-60e3-3ba6510dfac1"
+    terraform = "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0"
+    agents = (terraform, "console.amazonaws.com", "aws-cli/2.15.30 Python/3.11.8", "cloudformation.amazonaws.com",
+              "curl/8.0", None)
+    assert [tool_of(a) for a in agents] == ["terraform", "console", "aws-cli", "cloudformation", None, None]
 
 
 def test_a_row_keeps_who_when_and_where_and_nothing_of_the_request():
