@@ -137,16 +137,19 @@ def types(fmt: str) -> None:
 @cli.command("iam-policy")
 @click.option("--tfstate", "tfstates", multiple=True, metavar="s3://BUCKET/PREFIX|s3+workspaces://BUCKET/KEY",
               help="Also grant reading Terraform state under this S3 location (repeatable).")
+@click.option("--cloudtrail", "trails", multiple=True, metavar="s3://BUCKET/PREFIX",
+              help="Also grant reading CloudTrail log files a trail delivers under this prefix (`scan --cloudtrail`).")
 @click.option("--partition", default="aws", show_default=True,
               help="AWS partition of the state buckets' ARNs (aws-cn, aws-us-gov, ...).")
-def iam_policy(tfstates, partition) -> None:
+def iam_policy(tfstates, trails, partition) -> None:
     """Print the minimal read-only IAM policy a scan needs (also shipped as docs/iam-policy.json).
 
     It grants no S3 object reads: add `--tfstate s3://bucket/prefix` for each S3 location `scan --tfstate`
-    reads, and the policy grants s3:GetObject under that prefix and s3:ListBucket for it, nothing more."""
+    reads, and the policy grants s3:GetObject under that prefix and s3:ListBucket for it, nothing more;
+    `--cloudtrail s3://bucket/prefix` likewise for a trail's log files (under the prefix's AWSLogs/)."""
     import botocore.session
 
-    from scanner.permissions import parse_state_location, policy_json
+    from scanner.permissions import log_location, parse_state_location, policy_json
 
     partitions = botocore.session.get_session().get_available_partitions()
     if partition not in partitions:
@@ -155,7 +158,11 @@ def iam_policy(tfstates, partition) -> None:
         locations = [parse_state_location(url) for url in tfstates]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--tfstate") from None
-    click.echo(policy_json(locations, partition), nl=False)
+    try:
+        logs = [log_location(url) for url in trails]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--cloudtrail") from None
+    click.echo(policy_json(locations, partition, logs), nl=False)
 
 
 SCAN_EPILOG = """\b
@@ -186,6 +193,21 @@ def _seconds(ctx, param, value: float) -> float:
         raise click.BadParameter(f"{value} is not a number of seconds")
     return value
 
+
+
+def _cloudtrail_source(ctx, param, value: str) -> str:
+    """`lookup`, `off`, or the s3://bucket/prefix of a trail's log files (checked as the IAM policy reads it)."""
+    from scanner.permissions import log_location
+
+    if value in ("lookup", "off"):
+        return value
+    if not value.startswith("s3://"):
+        raise click.BadParameter(f"{value!r}: give lookup, off or s3://BUCKET/PREFIX")
+    try:
+        log_location(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
 
 
 def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -232,9 +254,13 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="Largest state or template file read, in MiB (default: 256 for states, 10 for templates).")
 @click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1), callback=_seconds,
               help="Seconds one AWS call may spend across its retries, reading its answer included, before it counts as failed.")
+@click.option("--cloudtrail", default="lookup", show_default=True, metavar="lookup|off|s3://BUCKET/PREFIX",
+              callback=_cloudtrail_source,
+              help="Who made each new unmanaged resource: CloudTrail's event history (90 days, 2 calls a second a "
+                   "region), a trail's log files under this S3 prefix, or off (see Who made it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
 def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file,
-         no_ignore_file, no_stacks, maintenance, types_, workers, max_input_mb, call_timeout, quiet) -> None:
+         no_ignore_file, no_stacks, maintenance, types_, workers, max_input_mb, call_timeout, cloudtrail, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.progress import scan_progress
     from driftgraph.scan import ScanOptions, find_ignore_file, run_scan, summary_line
@@ -260,7 +286,7 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk
                           cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
                           live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
                           call_timeout=call_timeout, cdk_outs=tuple(cdk_outs), tf_dirs=tuple(tf_dirs),
-                          maintenance=maintenance)
+                          maintenance=maintenance, cloudtrail=cloudtrail)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with scan_progress(quiet) as progress:

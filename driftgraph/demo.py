@@ -127,9 +127,10 @@ def scan_demo(db: str | Path, workdir: Path) -> dict:
     from driftgraph.scan import ScanOptions, run_scan
 
     def options(**extra) -> ScanOptions:
-        # moto implements none of the pending-maintenance calls: asked, they would fail every demo scan's listings
+        # moto implements neither the pending-maintenance calls nor CloudTrail's LookupEvents: asked, they would
+        # fail every demo scan's listings and warn of every creator
         return ScanOptions(str(db), regions=(PRIMARY, SECONDARY), tfstates=(str(workdir / "terraform"),),
-                           cdk_outs=CDK_OUTS, meta=(DEMO_META,), maintenance=False, **extra)
+                           cdk_outs=CDK_OUTS, meta=(DEMO_META,), maintenance=False, cloudtrail="off", **extra)
 
     with moto_server() as endpoint, aws_environment(endpoint):
         estate = build_estate(endpoint, workdir)

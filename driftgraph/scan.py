@@ -33,7 +33,7 @@ from graph.redact import redact_text
 from graph.report import scan_summary
 from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.stack_deps import StackEdge, dependency_graph, graph_edges, upgrade_waves
-from graph.store import ScanWriter, check_database, check_writable
+from graph.store import ScanWriter, check_database, check_writable, open_database
 from importers.cdk_assembly import match_assemblies, read_assemblies
 from importers.cloudformation import DESCRIBE_STACKS_SOURCE, import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
@@ -43,6 +43,8 @@ from importers.terraform_code import code_records, read_terraform_code
 from importers.terraform_state import load_terraform_states
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
 from scanner.live import count_listings, scan_live
+from scanner.cloudtrail import OFF as CLOUDTRAIL_OFF
+from scanner.cloudtrail import CreatorResult, find_creators
 from scanner.maintenance import MAINTAINED_TYPES, MaintenanceResult, scan_maintenance
 
 log = logging.getLogger("driftgraph.scan")
@@ -68,6 +70,8 @@ class ScanOptions:
     maintenance: bool = True  # read pending RDS and ElastiCache maintenance (scanner/maintenance.py)
     # record the scan as run at this time (the demo's first scan, a week back; tests of ages): never from the CLI
     recorded_at: dt.datetime | None = None
+    # who made new unmanaged resources (scanner/cloudtrail.py): "lookup" (event history), "off", or s3://bucket/prefix
+    cloudtrail: str = "lookup"
 
 
 def service_of(type_: str) -> str:
@@ -82,6 +86,21 @@ def service_of(type_: str) -> str:
 
 
 REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")  # matched whole (fullmatch): no trailing newline
+
+
+def new_unmanaged(db: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The scan's unmanaged resources the database does not already know as unmanaged, nor knows the creator of:
+    whose creator CloudTrail is asked for (every unmanaged one on a first scan, up to the lookup cap)."""
+    known: set[str] = set()
+    if check_database(db):
+        database = open_database(db)
+        try:
+            known = {row[0] for row in database.execute("select id from current_resources where status = 'unmanaged'")}
+            if database["creators"].exists():  # a database older than the creators table has found none
+                known |= {row[0] for row in database.execute("select resource_id from creators where status = 'found'")}
+        finally:
+            database.close()
+    return [row for row in resources if row["status"] == "unmanaged" and row["id"] not in known]
 
 
 def maintenance_wanted(types: tuple[str, ...]) -> bool:
@@ -413,6 +432,15 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     for row in resources:
         row["import_id"] = import_ids.get(row["id"])
 
+    creators = CreatorResult([], [])
+    if options.cloudtrail != CLOUDTRAIL_OFF:
+        wanted = new_unmanaged(options.db, resources)
+        if wanted:
+            progress.phase("who made it")
+            s3_uri = options.cloudtrail if options.cloudtrail.startswith("s3://") else None
+            creators = find_creators(session, wanted, s3_uri=s3_uri)
+            errors += creators.problems
+
     progress.phase("writing")
     writer = ScanWriter(options.db)
     writer.forget(declared.secrets)
@@ -436,6 +464,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                     "ignore_file": options.ignore_file,
                     "types": list(options.types),
                     "maintenance": options.maintenance,
+                    "cloudtrail": options.cloudtrail,
                 },
             }
         )
@@ -448,6 +477,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         writer.write("drift", [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift])
         writer.write("listings", listing_rows(listings))
         writer.write("maintenance", maintenance.rows)
+        writer.write("creators", creators.rows)
         writer.write("scan_errors", error_rows(errors))
         dependencies = stack_dependency_rows(declared, assemblies.manifest_edges)
         writer.write("stacks", declared.stacks)

@@ -223,6 +223,12 @@ TABLES: dict[str, dict[str, type]] = {
         "action": str, "description": str, "status": str, "apply_after": str, "forced_apply_date": str,
         "recommended_apply_by": str, "opt_in_status": str, "severity": str, "source": str,
     },
+    # who made a new unmanaged resource (scanner/cloudtrail.py): one row per resource a scan looked up
+    "creators": {
+        "scan_id": int, "resource_id": str, "status": str, "principal": str, "principal_type": str, "role_arn": str,
+        "role_name": str, "user_name": str, "principal_id": str, "invoked_by": str, "via": str, "event_name": str,
+        "event_source": str, "event_time": str, "event_region": str, "event_id": str, "source": str, "reason": str,
+    },
     "meta": {"key": str, "value": str},
 }
 
@@ -241,6 +247,7 @@ INDEXES = {
     "scan_scopes": [["scan_id"], ["account", "region", "scan_id"]],
     "scan_gaps": [["scan_id", "account", "region", "type"]],
     "maintenance": [["scan_id", "resource_id"]],
+    "creators": [["resource_id", "scan_id"]],
     "listings": [["scan_id"]],
     "scan_errors": [["scan_id"]],
     "stacks": [["scan_id"]],
@@ -255,6 +262,7 @@ FOREIGN_KEYS = {
     "scan_scopes": [("scan_id", "scans", "id")],
     "scan_gaps": [("scan_id", "scans", "id")],
     "maintenance": [("scan_id", "scans", "id")],
+    "creators": [("scan_id", "scans", "id")],
     "listings": [("scan_id", "scans", "id")],
     "scan_errors": [("scan_id", "scans", "id")],
 }
@@ -281,6 +289,9 @@ VIEWS = {
                            "scan_scopes c where c.account is x.account and c.region is x.region and x.account "
                            "is not null), (select max(id) from scans))"
        for table in ("listings", "scan_errors", "stacks", "stack_exports", "stack_imports", "maintenance")},
+    # the latest look for each resource's creator (found, not_found, failed or skipped)
+    "current_creators": "select * from creators c where c.scan_id = (select max(x.scan_id) from creators x "
+                        "where x.resource_id = c.resource_id)",
     **{f"current_{table}": f"select d.* from {table} d join current_stacks s on s.id = d.stack_id "
                            "and s.scan_id = d.scan_id" for table in ("stack_dependencies", "stack_references")},
 }

@@ -2,8 +2,9 @@
 
 The list is the catalog's list, detail and tag calls plus the few calls outside the catalog. One list builds
 both the guard's allow-list (scanner/clients.py) and the policy, so the two can never disagree. Each call
-says what it needs from IAM: an action on every resource, an action on the Terraform state the user names
-(`driftgraph iam-policy --tfstate s3://bucket/prefix`), or nothing.
+says what it needs from IAM: an action on every resource, an action on the S3 locations the user names
+(Terraform state, `driftgraph iam-policy --tfstate s3://bucket/prefix`; CloudTrail log files, `--cloudtrail
+s3://bucket/prefix`), or nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from graph.resource_types import RESOURCE_TYPES
 
 # What a call needs from IAM.
 EVERY_RESOURCE = "every_resource"  # granted on "*": the scan reads every resource of a type
-STATE_BUCKET = "state_bucket"  # granted on the state buckets the user names, for the prefixes named
+# granted on the S3 buckets the user names (Terraform state, CloudTrail log files), for the prefixes named
+STATE_BUCKET = "state_bucket"
 STATE_OBJECT = "state_object"  # granted on the objects under those prefixes
 NO_PERMISSION = "no_permission"  # AWS answers it whatever the caller's policy says
 
@@ -43,8 +45,10 @@ OUTSIDE_CATALOG = (
     ApiCall("cloudformation", "list_stack_resources"),
     ApiCall("cloudformation", "get_template"),
     ApiCall("cloudformation", "list_exports"),
-    ApiCall("s3", "list_objects_v2", STATE_BUCKET),  # importers/terraform_state.py: --tfstate s3://bucket/prefix
+    # importers/terraform_state.py: --tfstate s3://bucket/prefix; scanner/cloudtrail.py: --cloudtrail s3://bucket/prefix
+    ApiCall("s3", "list_objects_v2", STATE_BUCKET),
     ApiCall("s3", "get_object", STATE_OBJECT),
+    ApiCall("cloudtrail", "lookup_events"),  # scanner/cloudtrail.py: who made a resource (--cloudtrail lookup)
     # botocore's S3 region redirector sends HeadBucket through our own S3 client when a wrong-region answer
     # does not name the bucket's region; S3 names it in the HeadBucket answer even when access is denied.
     ApiCall("s3", "head_bucket", NO_PERMISSION),
@@ -147,9 +151,11 @@ def _literal(text: str) -> str:
     return "".join({"*": "${*}", "?": "${?}", "$": "${$}"}.get(c, c) for c in text)
 
 
-def state_statements(locations: Iterable[StateLocation], partition: str = "aws") -> list[dict]:
-    """Reading Terraform state from the named locations: objects under each prefix, and listing each
-    bucket for those prefixes only (the whole bucket when a location names no prefix)."""
+def state_statements(locations: Iterable[StateLocation], partition: str = "aws", sid: str = "DriftgraphState"
+                     ) -> list[dict]:
+    """Reading Terraform state (or, with another `sid`, CloudTrail log files) from the named locations: objects
+    under each prefix, and listing each bucket for those prefixes only (the whole bucket when a location names no
+    prefix)."""
     locations = sorted(set(locations))
     if not locations:
         return []
@@ -162,7 +168,7 @@ def state_statements(locations: Iterable[StateLocation], partition: str = "aws")
             objects.append(f"arn:{partition}:s3:::{loc.bucket}/{_literal(_workspaces_prefix(loc))}*/"
                            f"{_literal(loc.prefix)}")
     statements = [{
-        "Sid": "DriftgraphStateObjects",
+        "Sid": f"{sid}Objects",
         "Effect": "Allow",
         "Action": _actions(STATE_OBJECT),
         "Resource": sorted(set(objects), key=objects.index),
@@ -171,7 +177,7 @@ def state_statements(locations: Iterable[StateLocation], partition: str = "aws")
     for number, bucket in enumerate(buckets, 1):
         prefixes = [p for loc in locations if loc.bucket == bucket for p in _listed_prefixes(loc)]
         statement = {
-            "Sid": f"DriftgraphStateList{number}",
+            "Sid": f"{sid}List{number}",
             "Effect": "Allow",
             "Action": _actions(STATE_BUCKET),
             "Resource": f"arn:{partition}:s3:::{bucket}",
@@ -193,15 +199,29 @@ def _listed_prefixes(location: StateLocation) -> list[str]:
     return [location.prefix, _workspaces_prefix(location)]
 
 
-def read_only_policy(state_locations: Iterable[StateLocation] = (), partition: str = "aws") -> dict:
+def log_location(url: str) -> StateLocation:
+    """Where `--cloudtrail s3://bucket/prefix` reads: the trail's prefix (its S3 key prefix) as the folder CloudTrail
+    delivers under, `<prefix>/AWSLogs/`; a prefix that already reaches inside AWSLogs/ (one account or region)
+    as it is. scanner/cloudtrail.py reads exactly there, and the policy grants exactly that."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"{url}: not an s3://bucket/prefix location of CloudTrail log files")
+    location = parse_state_location(url)
+    prefix = location.prefix if not location.prefix or location.prefix.endswith("/") else location.prefix + "/"
+    return StateLocation(location.bucket, prefix if "AWSLogs/" in prefix else prefix + "AWSLogs/")
+
+
+def read_only_policy(state_locations: Iterable[StateLocation] = (), partition: str = "aws",
+                     log_locations: Iterable[StateLocation] = ()) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "DriftgraphReadOnly", "Effect": "Allow", "Action": required_actions(), "Resource": "*"},
             *state_statements(state_locations, partition),
+            *state_statements(log_locations, partition, sid="DriftgraphCloudTrail"),
         ],
     }
 
 
-def policy_json(state_locations: Iterable[StateLocation] = (), partition: str = "aws") -> str:
-    return json.dumps(read_only_policy(state_locations, partition), indent=2) + "\n"
+def policy_json(state_locations: Iterable[StateLocation] = (), partition: str = "aws",
+                log_locations: Iterable[StateLocation] = ()) -> str:
+    return json.dumps(read_only_policy(state_locations, partition, log_locations), indent=2) + "\n"

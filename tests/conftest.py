@@ -73,9 +73,11 @@ def estate_scan(demo_estate, tmp_path_factory):
     from driftgraph.demo_estate import CDK_OUTS
 
     cdk_outs = [argument for path in CDK_OUTS for argument in ("--cdk-out", path)]
-    # --no-maintenance: moto implements none of the pending-maintenance calls (tests/test_maintenance.py fakes them)
+    # --no-maintenance, --cloudtrail off: moto implements neither the pending-maintenance calls nor LookupEvents
+    # (tests/test_maintenance.py and tests/test_cloudtrail.py fake them)
     scan = run_cli(["-v", "scan", "--db", str(db), "--region", "us-east-1", "--region", "eu-west-1",
-                    "--tfstate", str(workdir / "terraform"), "--no-maintenance", *cdk_outs], endpoint)
+                    "--tfstate", str(workdir / "terraform"), "--no-maintenance", "--cloudtrail", "off", *cdk_outs],
+                   endpoint)
     report = run_cli(["report", "--db", str(db), "--format", "json"], endpoint)
     markdown = run_cli(["report", "--db", str(db), "--format", "markdown"], endpoint)
     return {"db": db, "scan": scan, "report": json.loads(report.stdout), "markdown": markdown.stdout,

@@ -1,6 +1,7 @@
 """Misbehaving AWS endpoints for tests, on loopback: one that never answers, and a proxy in front of moto that
 answers chosen calls itself (an HTML page, a broken body, silence, a trickle, a body cut short, moto's own
-answer rewritten, or a call moto does not implement: `MaintenanceFake`) and records what it was asked.
+answer rewritten, or a call moto does not implement: `MaintenanceFake`) and records what it was asked; and
+CloudTrail's event history (LookupEvents), which moto lacks, as an answer rule for that proxy.
 
 The edge is what is faked here; the scanner runs its real boto3 path through AWS_ENDPOINT_URL."""
 
@@ -69,6 +70,7 @@ class Request:
     content_type: str = ""
     # the query protocols' form parameters (Marker, UpdateActionStatus.member.1, ...), each name's first value
     params: Mapping[str, str] = field(default_factory=dict, compare=False)
+    body: bytes = b""  # what the request sent (a JSON protocol's parameters)
 
 
 def _describe(handler: BaseHTTPRequestHandler, body: bytes) -> Request:
@@ -78,7 +80,7 @@ def _describe(handler: BaseHTTPRequestHandler, body: bytes) -> Request:
     form = {} if target else {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     action = target.rsplit(".", 1)[-1] if target else form.get("Action", "")
     return Request(service, region, action or urlparse(handler.path).path, handler.command, handler.path, target,
-                   handler.headers.get("Content-Type", ""), form)
+                   handler.headers.get("Content-Type", ""), form, body)
 
 
 @dataclass(frozen=True)
@@ -375,3 +377,74 @@ def scan_env(endpoint: str, **extra: str) -> dict[str, str]:
 def driftgraph(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "driftgraph", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------ CloudTrail's event history
+
+CLOUDTRAIL_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+
+
+@dataclass
+class EventHistory:
+    """LookupEvents as CloudTrail answers it (JSON 1.1), as an `aws_proxy` answer rule: each region's events,
+    newest first, filtered by the one lookup attribute asked (ResourceName matches an event's Resources), in pages
+    of `page_size` with an opaque NextToken. Every other call is passed on (to moto, or nowhere).
+
+    `events` hold LookupEvents' own event shape (`history_event` makes one from a CloudTrail record). `script`
+    answers chosen calls itself: it gets (call number from 0, region, request) and returns a reply (as
+    `denied` makes) or None for the real answer. `calls` records (clock(), region, attribute value, NextToken)."""
+
+    events: dict = None  # region -> list of LookupEvents events
+    page_size: int = 50
+    script: Callable = None
+    clock: Callable = None
+
+    def __post_init__(self) -> None:
+        self.events = self.events or {}
+        self.calls: list[tuple] = []
+
+    def answer(self, request: Request):
+        if not request.target.startswith(CLOUDTRAIL_TARGET):
+            return FORWARD
+        parameters = json.loads(request.body or b"{}")
+        attributes = parameters.get("LookupAttributes") or []
+        value = attributes[0]["AttributeValue"] if attributes else None
+        token = parameters.get("NextToken")
+        number = len(self.calls)
+        self.calls.append((self.clock() if self.clock else None, request.region, value, token))
+        scripted = self.script(number, request.region, request) if self.script else None
+        if scripted is not None:
+            return scripted
+        matching = [e for e in sorted(self.events.get(request.region, []), key=lambda e: e["EventTime"], reverse=True)
+                    if value is None or any(r.get("ResourceName") == value for r in e.get("Resources", []))]
+        start = int(token.removeprefix("page-")) if token else 0
+        page = {"Events": matching[start:start + self.page_size]}
+        if start + self.page_size < len(matching):
+            page["NextToken"] = f"page-{start + self.page_size}"
+        return 200, "application/x-amz-json-1.1", json.dumps(page).encode()
+
+
+def history_event(record: dict, resource_names: list[str], resource_type: str | None = None) -> dict:
+    """A CloudTrail record as LookupEvents returns it: its own fields, the resources it names, and the record
+    itself as the CloudTrailEvent string."""
+    from datetime import datetime
+
+    when = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()
+    identity = record.get("userIdentity") or {}
+    username = identity.get("userName") or (identity.get("arn") or "").rsplit("/", 1)[-1] or None
+    return {
+        "EventId": record["eventID"],
+        "EventName": record["eventName"],
+        "ReadOnly": "false",
+        "AccessKeyId": identity.get("accessKeyId", ""),
+        "EventTime": when,
+        "EventSource": record["eventSource"],
+        **({"Username": username} if username else {}),
+        "Resources": [{"ResourceType": resource_type, "ResourceName": name} for name in resource_names],
+        "CloudTrailEvent": json.dumps(record),
+    }
+
+
+def throttled(request: Request):
+    """CloudTrail's answer past its rate: botocore's standard retries back off and ask again."""
+    return denied(request, "ThrottlingException", "Rate exceeded")
