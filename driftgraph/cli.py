@@ -291,23 +291,59 @@ def _known_words(*known: str):
     return read
 
 
-@cli.command()
+def _duration(ctx, param, value: str | None):
+    """`--since 7d` as a timedelta; anything else is a usage error."""
+    from graph.diff import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+REPORT_EPILOG = """\b
+Examples:
+  driftgraph report --db estate.db --format markdown --fail-on unmanaged,drift
+  driftgraph report --db estate.db --since 7d --format html -o weekly.html
+"""
+
+
+@cli.command(epilog=REPORT_EPILOG)
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True,
+              help="html is always the weekly report (with no comparison unless --since is given).")
 @click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
+@click.option("--since", callback=_duration, metavar="7d|24h|2w",
+              help="The weekly report (driftgraph/weekly/1): coverage and its trend, what changed since the latest "
+                   "scan finished at least this long before, oldest unmanaged, breakdowns, required tags.")
 @click.option("--fail-on", default="", callback=_known_words(*STATUSES, *FAIL_ON_FINDINGS, *FAIL_ON_NEW), metavar="LIST",
               help="Comma list of statuses (unmanaged,missing,conflict,unknown), 'drift', 'errors', or what is new since the "
                    "previous scan of the same accounts and regions (new-unmanaged,new-missing,new-conflict,new-drift): "
                    "exit 3 when any is found.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of stdout (never the database itself).")
-def report(db, fmt, scan_id, fail_on, output) -> None:
-    """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
+def report(db, fmt, scan_id, since, fail_on, output) -> None:
+    """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown; with --since (or
+    --format html), the weekly report (driftgraph/weekly/1) as JSON, Markdown or one self-contained HTML page."""
     from graph.report import build_report, render_markdown
 
-    data = _document(db, output, build_report, scan_id)
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
-    _write_output(text, output)
+    if since is not None or fmt == "html":
+        from graph.weekly import build_weekly
+        from graph.weekly_render import render_weekly_html, render_weekly_markdown
+
+        weekly = _document(db, output, build_weekly, since, scan_id=scan_id)
+        render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_weekly_markdown,
+                  "html": render_weekly_html}[fmt]
+        _write_output(render(weekly), output)
+        data = _document(db, output, build_report, scan_id) if fail_on else None  # --fail-on judges as it always has
+    else:
+        data = _document(db, output, build_report, scan_id)
+        text = json.dumps(data, indent=2, sort_keys=False) + "\n" if fmt == "json" else render_markdown(data)
+        _write_output(text, output)
+    if not fail_on:
+        return
     found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
     if "drift" in fail_on and data["summary"]["drifted_resources"]:
         found.add("drift")
@@ -335,18 +371,6 @@ def _new_findings(db: str, report: dict, wanted: set[str]) -> set[str]:
         changes = {f"new_{s}" for s in ("unmanaged", "missing", "conflict") if summary["by_status"].get(s)}
         changes |= {"new_drift"} if summary["drifted_resources"] else set()
     return {word for word in wanted if FAIL_ON_NEW[word] in changes}
-
-
-def _duration(ctx, param, value: str | None):
-    """`--since 7d` as a timedelta; anything else is a usage error."""
-    from graph.diff import parse_duration
-
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
 
 
 @cli.command()
