@@ -163,7 +163,11 @@ def _markdown_changes(doc: dict[str, Any], lines: list[str]) -> None:
     _table(lines, "| change | count |", list(CHANGES), lambda change: f"| {TITLES[change]} | {summary[change]} |", right=1)
     for change, title, rows in _changes_by_kind(doc):
         lines += ["", f"### {title} ({len(rows)})", ""]
-        if change.endswith("_drift"):
+        if change == "new_failed_listing":
+            _table(lines, "| type | call | where | before | after |", rows,
+                   lambda c: f"| {optional_cell(c['type'])} | {optional_cell(c['name'] or 'list')} "
+                             f"| {optional_cell(_where(c))} | {optional_cell(c['before'])} | {optional_cell(c['after'])} |")
+        elif change.endswith("_drift"):
             _table(lines, "| type | name | where | attribute | declared | live |", rows,
                    lambda c: f"| {optional_cell(c['type'])} | {optional_cell(c['name'])} | {optional_cell(_where(c))} "
                              f"| {optional_cell(c['attribute'])} | {optional_cell(_value(c['declared']))} "
@@ -327,6 +331,7 @@ th,td{padding:.38rem .6rem;text-align:left;vertical-align:top;border-bottom:1px 
 th{background:#e9edf3;font-weight:600;white-space:nowrap}
 tbody tr:nth-child(even){background:var(--zebra)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.when{white-space:nowrap}
 td.id{word-break:break-all;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.8rem}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(40rem,1fr));gap:1rem}
 .chips{display:flex;flex-wrap:wrap;gap:.4rem;list-style:none;padding:0;margin:.6rem 0 0}
@@ -367,8 +372,7 @@ _TEMPLATE = """<!doctype html>
 {%- set head = doc.headline %}
 <section class="cards" aria-label="Headline">
  <div class="card main"><div class="label">Managed</div><div class="value">{{ percent(head.managed_percent) }}</div>
-  <div class="sub">of what code could own{% if doc.from_scan %}: {{ percent(head.managed_percent_before) }} at scan
-  {{ doc.from_scan.id }}{% if change %}, <span class="{{ change_class }}">{{ change }}</span>{% endif %}{% endif %}</div></div>
+  <div class="sub">of what code could own{% if doc.from_scan %}: {{ percent(head.managed_percent_before) }} at scan {{ doc.from_scan.id }}{% if change %}, <span class="{{ change_class }}">{{ change }}</span>{% endif %}{% endif %}</div></div>
  {%- for card in cards %}
  <div class="card"><div class="label">{{ card.label }}</div><div class="value">{{ card.value }}</div>
   {%- if card.sub %}<div class="sub">{{ card.sub }}</div>{% endif %}</div>
@@ -405,7 +409,7 @@ _TEMPLATE = """<!doctype html>
 <table><thead><tr><th class="num">scan</th><th>finished</th><th>status</th><th class="num">managed</th>
 <th class="num">resources</th><th class="num">unmanaged</th><th class="num">missing</th><th class="num">drifted</th></tr></thead><tbody>
 {%- for p in doc.trend %}
-<tr><td class="num">{{ p.scan }}</td><td>{{ when(p.finished_at) }}</td><td>{{ p.status or '' }}</td><td class="num">{{ percent(p.managed_percent) }}</td>
+<tr><td class="num">{{ p.scan }}</td><td class="when">{{ when(p.finished_at) }}</td><td>{{ p.status or '' }}</td><td class="num">{{ percent(p.managed_percent) }}</td>
 <td class="num">{{ p.resources }}</td><td class="num">{{ p.unmanaged }}</td><td class="num">{{ p.missing }}</td><td class="num">{{ '' if p.drifted is none else p.drifted }}</td></tr>
 {%- endfor %}
 </tbody></table>
@@ -423,10 +427,10 @@ _TEMPLATE = """<!doctype html>
 </ul>
 {%- for change, title, rows in changes %}
 <h3><span class="badge {{ 'resolved' if change.startswith('resolved') else 'new' }}">{{ title }}</span> {{ rows|length }}</h3>
-<table><thead><tr><th>type</th><th>name</th><th>where</th>
+<table><thead><tr><th>type</th><th>{{ 'call' if change == 'new_failed_listing' else 'name' }}</th><th>where</th>
 {%- if change.endswith('_drift') %}<th>attribute</th><th>declared</th><th>live</th>{% else %}<th>before</th><th>after</th>{% endif %}</tr></thead><tbody>
 {%- for c in rows[:shown] %}
-<tr><td>{{ c.type or '' }}</td><td>{{ c.name or '' }}</td><td>{{ where(c) }}</td>
+<tr><td>{{ c.type or '' }}</td><td>{{ c.name or ('list' if change == 'new_failed_listing' else '') }}</td><td>{{ where(c) }}</td>
 {%- if change.endswith('_drift') %}<td>{{ c.attribute or '' }}</td><td>{{ value(c.declared) }}</td><td>{{ value(c.live) }}</td>
 {%- else %}<td>{{ c.before or '' }}</td><td>{{ c.after or '' }}</td>{% endif %}</tr>
 {%- endfor %}
@@ -446,8 +450,8 @@ _TEMPLATE = """<!doctype html>
 {%- if doc.oldest_unmanaged %}
 <table><thead><tr><th>type</th><th>name</th><th>where</th><th>first seen</th><th class="num">age (days)</th><th>unmanaged since</th><th>created by</th></tr></thead><tbody>
 {%- for r in doc.oldest_unmanaged %}
-<tr><td>{{ r.type }}</td><td>{{ r.name or '' }}</td><td>{{ where(r) }}</td><td>{{ when(r.first_seen) }}</td><td class="num">{{ age(r) }}</td>
-<td>{{ when(r.unmanaged_since) }}</td><td>{{ creator(r.creator) }}</td></tr>
+<tr><td>{{ r.type }}</td><td>{{ r.name or '' }}</td><td>{{ where(r) }}</td><td class="when">{{ when(r.first_seen) }}</td><td class="num">{{ age(r) }}</td>
+<td class="when">{{ when(r.unmanaged_since) }}</td><td>{{ creator(r.creator) }}</td></tr>
 {%- endfor %}
 </tbody></table>
 {%- if doc.oldest_unmanaged|selectattr('age_at_least')|list %}<p class="more">≥: already there at the first scan of its place, so older than that.</p>{% endif %}
@@ -503,7 +507,7 @@ the tags of {{ t.tags_not_read }} were not read.</p>
 <table><thead><tr><th>resource</th><th>type</th><th>where</th><th>action</th><th>description</th><th>apply after</th><th>forced on</th><th>opt-in</th><th>severity</th></tr></thead><tbody>
 {%- for m in doc.maintenance[:shown] %}
 <tr><td>{{ m.resource or '' }}</td><td>{{ m.type or '' }}</td><td>{{ where(m) }}</td><td>{{ m.action or '' }}</td><td>{{ m.description or '' }}</td>
-<td>{{ when(m.apply_after) }}</td><td>{{ when(m.forced_apply_date) }}</td><td>{{ m.opt_in_status or '' }}</td><td>{{ m.severity or '' }}</td></tr>
+<td class="when">{{ when(m.apply_after) }}</td><td class="when">{{ when(m.forced_apply_date) }}</td><td>{{ m.opt_in_status or '' }}</td><td>{{ m.severity or '' }}</td></tr>
 {%- endfor %}
 </tbody></table>{{ more(doc.maintenance) }}
 {%- else %}<p class="muted">{{ maintenance_empty }}</p>{% endif %}
