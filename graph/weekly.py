@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Collection, Iterable, Sequence
 
+import orjson
 import sqlite_utils
 
 from graph.diff import diff_snapshots, earlier_scan, read_snapshot
@@ -148,9 +149,19 @@ def _from_scan(db: sqlite_utils.Database, scan: dict[str, Any], since: timedelta
     return from_id
 
 
+def _tags(text: str | None) -> dict[str, Any] | None:
+    """A tags column: a dict, or None when the tags were not read (orjson: a third of the weekly's time at
+    100,000 resources went to json.loads here)."""
+    try:
+        tags = orjson.loads(text) if text is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    return tags if isinstance(tags, dict) else None
+
+
 def _scan_resources(db: sqlite_utils.Database, scan_id: int) -> list[dict[str, Any]]:
     return [
-        {**row, "tags": loads(row["tags"])}
+        {**row, "tags": _tags(row["tags"])}
         for row in db.query("select id, type, service, account, region, name, status, tags, first_seen, status_since "
                             "from scan_resources where scan_id = ?", [scan_id])
     ]
@@ -328,7 +339,8 @@ def _required_tags(resources: list[dict[str, Any]], required: Iterable[str]) -> 
         if not missing:
             continue
         by_tag.update(missing)
-        other_case = sorted(k for k in present for t in missing if k != t and k.casefold() == t.casefold())
+        wanted = {t.casefold() for t in missing}
+        other_case = sorted(k for k in present if k.casefold() in wanted and k not in missing)
         violations.append({"id": r["id"], "type": r["type"], "name": r["name"], "account": r["account"],
                            "region": r["region"], "status": r["status"], "missing": missing,
                            "other_case": other_case})

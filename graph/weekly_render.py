@@ -35,6 +35,11 @@ def when(value: Any) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _count(value: Any) -> str:
+    """A whole number with thousands separated (101,206), as a page shows it; anything else as it is."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def _percent(value: Any) -> str:
     return NOT_A_NUMBER if value is None else f"{value:.1f}%"
 
@@ -285,7 +290,7 @@ def chart(trend: list[dict[str, Any]], from_scan: int | None) -> dict[str, Any] 
 
     points = [{"x": x(n), "y": y_percent(p["managed_percent"]) if p["managed_percent"] is not None else None,
                "yu": y_count(p["unmanaged"] or 0), "scan": p["scan"], "finished_at": when(p["finished_at"]),
-               "percent": _percent(p["managed_percent"]), "unmanaged": p["unmanaged"], "partial": p["status"] != "complete"}
+               "percent": _percent(p["managed_percent"]), "unmanaged": _count(p["unmanaged"]), "partial": p["status"] != "complete"}
               for n, p in enumerate(trend)]
     known = [p for p in points if p["y"] is not None]
     line = " ".join(f"{p['x']},{p['y']}" for p in known)
@@ -297,7 +302,7 @@ def chart(trend: list[dict[str, Any]], from_scan: int | None) -> dict[str, Any] 
         "width": CHART_WIDTH, "height": CHART_HEIGHT, "left": m["left"], "right": CHART_WIDTH - m["right"],
         "top": m["top"], "bottom": bottom, "points": points, "line": line, "area": area,
         "unmanaged_line": " ".join(f"{p['x']},{p['yu']}" for p in points),
-        "grid": [{"y": y_percent(v), "percent": f"{v}%", "count": str(top_count * v // 100)} for v in (0, 25, 50, 75, 100)],
+        "grid": [{"y": y_percent(v), "percent": f"{v}%", "count": _count(top_count * v // 100)} for v in (0, 25, 50, 75, 100)],
         "marker": marker, "labels": [{"x": p["x"], "text": f"scan {p['scan']} · {p['finished_at'][:10]}",
                                        "anchor": "start" if n == 0 else "end"} for n, p in enumerate(labels)],
     }
@@ -374,7 +379,7 @@ _TEMPLATE = """<!doctype html>
  <div class="card main"><div class="label">Managed</div><div class="value">{{ percent(head.managed_percent) }}</div>
   <div class="sub">of what code could own{% if doc.from_scan %}: {{ percent(head.managed_percent_before) }} at scan {{ doc.from_scan.id }}{% if change %}, <span class="{{ change_class }}">{{ change }}</span>{% endif %}{% endif %}</div></div>
  {%- for card in cards %}
- <div class="card"><div class="label">{{ card.label }}</div><div class="value">{{ card.value }}</div>
+ <div class="card"><div class="label">{{ card.label }}</div><div class="value">{{ count(card.value) }}</div>
   {%- if card.sub %}<div class="sub">{{ card.sub }}</div>{% endif %}</div>
  {%- endfor %}
 </section>
@@ -410,7 +415,7 @@ _TEMPLATE = """<!doctype html>
 <th class="num">resources</th><th class="num">unmanaged</th><th class="num">missing</th><th class="num">drifted</th></tr></thead><tbody>
 {%- for p in doc.trend %}
 <tr><td class="num">{{ p.scan }}</td><td class="when">{{ when(p.finished_at) }}</td><td>{{ p.status or '' }}</td><td class="num">{{ percent(p.managed_percent) }}</td>
-<td class="num">{{ p.resources }}</td><td class="num">{{ p.unmanaged }}</td><td class="num">{{ p.missing }}</td><td class="num">{{ '' if p.drifted is none else p.drifted }}</td></tr>
+<td class="num">{{ count(p.resources) }}</td><td class="num">{{ count(p.unmanaged) }}</td><td class="num">{{ count(p.missing) }}</td><td class="num">{{ '' if p.drifted is none else count(p.drifted) }}</td></tr>
 {%- endfor %}
 </tbody></table>
 {%- else %}<p class="muted">No scan of these accounts and regions to draw.</p>{% endif %}
@@ -465,8 +470,8 @@ _TEMPLATE = """<!doctype html>
 <table><thead><tr><th>{{ dimension }}</th><th class="num">resources</th><th class="num">managed</th><th class="num">unmanaged</th>
 <th class="num">missing</th><th class="num">conflict</th><th class="num">drifted</th><th class="num">managed %</th></tr></thead><tbody>
 {%- for r in rows[:shown] %}
-<tr><td>{{ r.key }}</td><td class="num">{{ r.resources }}</td><td class="num">{{ r.managed }}</td><td class="num">{{ r.unmanaged }}</td>
-<td class="num">{{ r.missing }}</td><td class="num">{{ r.conflict }}</td><td class="num">{{ r.drifted }}</td><td class="num">{{ percent(r.managed_percent) }}</td></tr>
+<tr><td>{{ r.key }}</td><td class="num">{{ count(r.resources) }}</td><td class="num">{{ count(r.managed) }}</td><td class="num">{{ count(r.unmanaged) }}</td>
+<td class="num">{{ count(r.missing) }}</td><td class="num">{{ count(r.conflict) }}</td><td class="num">{{ count(r.drifted) }}</td><td class="num">{{ percent(r.managed_percent) }}</td></tr>
 {%- endfor %}
 </tbody></table>{{ more(rows) }}</div>
 {%- endfor %}
@@ -530,22 +535,22 @@ def _cards(doc: dict[str, Any]) -> list[dict[str, Any]]:
     head, summary = doc["headline"], (doc["diff"] or {}).get("summary")
 
     def moved(new: str, resolved: str) -> str | None:
-        return f"+{summary[new]} new, −{summary[resolved]} fixed" if summary else None
+        return f"+{_count(summary[new])} new, −{_count(summary[resolved])} fixed" if summary else None
 
     tags = doc["required_tags"]
     return [
-        {"label": "Resources", "value": head["resources"], "sub": f"{head['managed']} managed"},
+        {"label": "Resources", "value": head["resources"], "sub": f"{_count(head['managed'])} managed"},
         {"label": "Unmanaged", "value": head["unmanaged"], "sub": moved("new_unmanaged", "resolved_unmanaged")},
         {"label": "Missing", "value": head["missing"], "sub": moved("new_missing", "resolved_missing")},
         {"label": "Conflict", "value": head["conflict"], "sub": moved("new_conflict", "resolved_conflict")},
         {"label": "Drifted", "value": head["drifted"], "sub": moved("new_drift", "resolved_drift") and
-         f"+{summary['new_drift']} / −{summary['resolved_drift']} attributes"},
+         f"+{_count(summary['new_drift'])} / −{_count(summary['resolved_drift'])} attributes"},
         {"label": "Unknown", "value": head["unknown"], "sub": "status undecidable"},
         {"label": "Ignored", "value": head["ignored"], "sub": "set aside by rules"},
         {"label": "Baselined", "value": head["baselined"], "sub": "findings a baseline accepts"},
         {"label": "Not listed", "value": len(doc["not_listed"]), "sub": "failed calls"},
         {"label": "Tag violations", "value": tags["count"] if tags["tags"] else NOT_A_NUMBER,
-         "sub": f"of {tags['checked']} checked" if tags["tags"] else "none required"},
+         "sub": f"of {_count(tags['checked'])} checked" if tags["tags"] else "none required"},
         {"label": "Maintenance", "value": len(doc["maintenance"]), "sub": "pending actions"},
     ]
 
@@ -566,6 +571,6 @@ def render_weekly_html(doc: dict[str, Any]) -> str:
         change_class="" if not change or change.startswith("+0.0") else ("up" if change.startswith("+") else "down"),
         chart=chart(doc["trend"], (doc["from_scan"] or {}).get("id")), changes=_changes_by_kind(doc),
         change_names=CHANGES, titles=TITLES, shown=ROWS_SHOWN, more=more, percent=_percent, where=_where,
-        value=_value, age=_age, creator=_creator, when=when,
+        value=_value, age=_age, creator=_creator, when=when, count=_count,
         maintenance_empty=MAINTENANCE_NONE if _maintenance_read(doc) else MAINTENANCE_NOT_READ,
     )
