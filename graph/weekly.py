@@ -237,8 +237,10 @@ def _oldest_unmanaged(db: sqlite_utils.Database, resources: list[dict[str, Any]]
     def started(scan_id: Any) -> str | None:
         return scans[scan_id].get("started_at") if scan_id in scans else None
 
+    earliest = datetime.min.replace(tzinfo=timezone.utc)  # a scan without a start time sorts first: the oldest
     unmanaged = sorted((r for r in resources if r["status"] == "unmanaged"),
-                       key=lambda r: (started(r["first_seen"]) or "", r["first_seen"] or 0, r["id"]))[:OLDEST_LISTED]
+                       key=lambda r: (_time(started(r["first_seen"])) or earliest, r["first_seen"] or 0, r["id"]))
+    unmanaged = unmanaged[:OLDEST_LISTED]
     creators = _creators(db, [r["id"] for r in unmanaged], notes)
     first_by_place, first_by_account = _first_scans(scans)
     listed = []

@@ -15,7 +15,7 @@ import jinja2
 from markupsafe import Markup
 
 from graph.diff import CHANGES, TITLES
-from graph.report import escape_markdown, optional_cell
+from graph.report import escape_markdown, optional_cell, printable
 
 ROWS_SHOWN = 200  # rows of one list a page shows; the rest are counted, and the JSON lists them
 SPARK = "▁▂▃▄▅▆▇█"
@@ -527,7 +527,14 @@ the tags of {{ t.tags_not_read }} were not read.</p>
 </body></html>
 """
 
-_ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+def _shown(value: Any) -> Any:
+    """Every value the page shows: text with terminal and direction controls made visible (a U+202E in a name
+    would otherwise show the rest of its line backwards), then escaped by the template."""
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
+_ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                  finalize=_shown)
 _PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
 
 

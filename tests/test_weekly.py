@@ -355,6 +355,17 @@ def test_the_html_page_is_self_contained_and_shows_planted_markup_as_text(week):
     assert "28.6%" in shown and "25.0% at scan 1" in shown and "+3.6 points" in shown
 
 
+def test_direction_and_terminal_controls_in_a_name_show_as_escapes(tmp_path):
+    db = tmp_path / "spoof.db"
+    write_scan(db, "2026-11-16T09:00:00+00:00", [resource("invoice\u202efdp.exe\x1b[2J", "unmanaged", tags={})])
+    doc = weekly(db, since=None)
+    page, markdown = render_weekly_html(doc), render_weekly_markdown(doc)
+    for text in (page, markdown):
+        assert "\u202e" not in text and "\x1b" not in text
+    assert "invoice\\u202efdp.exe\\u001b[2J" in page
+    assert "invoice\\\\u202efdp.exe\\\\u001b\\[2J" in markdown  # Markdown escapes the backslash and the bracket
+
+
 def test_the_html_lists_every_change_of_the_week(week):
     shown = " ".join(" ".join(_page(render_weekly_html(weekly(week))).text).split())
     for expected in ("New unmanaged 3", "No longer unmanaged 1", "Newly missing 1", "New drift 1", "Deleted 1",
