@@ -71,7 +71,7 @@ def build_weekly(db: sqlite_utils.Database, since: timedelta | None, team_tag: s
         "by_status": {status: by_status.get(status, 0) for status in STATUSES},
     }
     reference = _time(now) or _time(scan.get("finished_at"))
-    generated = now or datetime.now(timezone.utc)
+    generated = _time(now) or datetime.now(timezone.utc)
     return {
         "schema": SCHEMA,
         "generated_at": generated.isoformat(timespec="seconds"),
@@ -132,7 +132,8 @@ def _has_rows(db: sqlite_utils.Database, scan_id: int) -> bool:
     return db.execute("select 1 from scan_scopes where scan_id = ? limit 1", [scan_id]).fetchone() is not None
 
 
-def _from_scan(db: sqlite_utils.Database, scan: dict[str, Any], since: timedelta | None, notes: list[str]) -> int | None:
+def _from_scan(db: sqlite_utils.Database, scan: dict[str, Any], since: timedelta | None,
+               notes: list[str]) -> int | None:
     """The scan to compare with (diff's choice: the latest of the same accounts and regions finished at least
     `since` before), or None with a note saying why there is none."""
     if since is None:

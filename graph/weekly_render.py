@@ -121,7 +121,8 @@ def render_weekly_markdown(doc: dict[str, Any]) -> str:
         lines += ["", f"## By {title}", ""]
         _table(lines, f"| {dimension} | resources | managed | unmanaged | missing | conflict | drifted | managed % |",
                rows, lambda r: f"| {optional_cell(r['key'])} | {r['resources']} | {r['managed']} | {r['unmanaged']} "
-                               f"| {r['missing']} | {r['conflict']} | {r['drifted']} | {_percent(r['managed_percent'])} |", right=7)
+                               f"| {r['missing']} | {r['conflict']} | {r['drifted']} "
+                               f"| {_percent(r['managed_percent'])} |", right=7)
     _markdown_required_tags(doc, lines)
     _markdown_coverage(doc, lines)
     _markdown_maintenance(doc, lines)
@@ -165,13 +166,15 @@ def _markdown_changes(doc: dict[str, Any], lines: list[str]) -> None:
                               f"{', '.join(diff['compared']['regions']) or 'none'}; managed "
                               f"{_percent(summary['coverage_before'])} then, {_percent(summary['coverage_after'])} "
                               "now over what both scans covered."), ""]
-    _table(lines, "| change | count |", list(CHANGES), lambda change: f"| {TITLES[change]} | {summary[change]} |", right=1)
+    _table(lines, "| change | count |", list(CHANGES), lambda change: f"| {TITLES[change]} | {summary[change]} |",
+           right=1)
     for change, title, rows in _changes_by_kind(doc):
         lines += ["", f"### {title} ({len(rows)})", ""]
         if change == "new_failed_listing":
             _table(lines, "| type | call | where | before | after |", rows,
                    lambda c: f"| {optional_cell(c['type'])} | {optional_cell(c['name'] or 'list')} "
-                             f"| {optional_cell(_where(c))} | {optional_cell(c['before'])} | {optional_cell(c['after'])} |")
+                             f"| {optional_cell(_where(c))} | {optional_cell(c['before'])} "
+                             f"| {optional_cell(c['after'])} |")
         elif change.endswith("_drift"):
             _table(lines, "| type | name | where | attribute | declared | live |", rows,
                    lambda c: f"| {optional_cell(c['type'])} | {optional_cell(c['name'])} | {optional_cell(_where(c))} "
@@ -197,7 +200,8 @@ def _markdown_oldest(doc: dict[str, Any], lines: list[str]) -> None:
         return
     _table(lines, "| type | name | where | first seen | age (days) | unmanaged since | created by |", rows,
            lambda r: f"| {optional_cell(r['type'])} | {optional_cell(r['name'])} | {optional_cell(_where(r))} "
-                     f"| {optional_cell(when(r['first_seen']))} | {_age(r)} | {optional_cell(when(r['unmanaged_since']))} "
+                     f"| {optional_cell(when(r['first_seen']))} | {_age(r)} "
+                     f"| {optional_cell(when(r['unmanaged_since']))} "
                      f"| {optional_cell(_creator(r['creator']))} |")
     if any(r["age_at_least"] for r in rows):
         lines += ["", "≥: already there at the first scan of its place, so older than that."]
@@ -211,7 +215,8 @@ def _markdown_required_tags(doc: dict[str, Any], lines: list[str]) -> None:
         return
     counts = ", ".join(f"{escape_markdown(t)}: {n}" for t, n in tags["by_tag"].items())
     lines.append(f"Every resource must carry {', '.join(escape_markdown(t) for t in tags['tags'])}: {tags['count']} "
-                 f"of {tags['checked']} checked lack one ({counts}); the tags of {tags['tags_not_read']} were not read.")
+                 f"of {tags['checked']} checked lack one ({counts}); the tags of {tags['tags_not_read']} were not "
+                 "read.")
     if tags["violations"]:
         lines.append("")
         _table(lines, "| type | name | where | status | missing | present in another case |", tags["violations"],
@@ -227,8 +232,9 @@ def _markdown_coverage(doc: dict[str, Any], lines: list[str]) -> None:
         lines.append("Every call answered.")
         return
     _table(lines, "| type | call | where | outcome | error | message |", rows,
-           lambda f: f"| {optional_cell(f['type'])} | {optional_cell(f['call'] or 'list')} | {optional_cell(_where(f))} "
-                     f"| {optional_cell(f['outcome'])} | {optional_cell(f['error_code'])} | {optional_cell(f['message'])} |")
+           lambda f: f"| {optional_cell(f['type'])} | {optional_cell(f['call'] or 'list')} "
+                     f"| {optional_cell(_where(f))} | {optional_cell(f['outcome'])} | {optional_cell(f['error_code'])} "
+                     f"| {optional_cell(f['message'])} |")
 
 
 def _maintenance_read(doc: dict[str, Any]) -> bool:
@@ -242,7 +248,8 @@ def _markdown_maintenance(doc: dict[str, Any], lines: list[str]) -> None:
         lines.append(MAINTENANCE_NONE if _maintenance_read(doc) else MAINTENANCE_NOT_READ)
         return
     _table(lines, "| resource | type | where | action | description | apply after | forced on | opt-in | severity |",
-           rows, lambda m: f"| {optional_cell(m['resource'])} | {optional_cell(m['type'])} | {optional_cell(_where(m))} "
+           rows, lambda m: f"| {optional_cell(m['resource'])} | {optional_cell(m['type'])} "
+                           f"| {optional_cell(_where(m))} "
                            f"| {optional_cell(m['action'])} | {optional_cell(m['description'])} "
                            f"| {optional_cell(when(m['apply_after']))} | {optional_cell(when(m['forced_apply_date']))} "
                            f"| {optional_cell(m['opt_in_status'])} | {optional_cell(m['severity'])} |")
@@ -290,7 +297,8 @@ def chart(trend: list[dict[str, Any]], from_scan: int | None) -> dict[str, Any] 
 
     points = [{"x": x(n), "y": y_percent(p["managed_percent"]) if p["managed_percent"] is not None else None,
                "yu": y_count(p["unmanaged"] or 0), "scan": p["scan"], "finished_at": when(p["finished_at"]),
-               "percent": _percent(p["managed_percent"]), "unmanaged": _count(p["unmanaged"]), "partial": p["status"] != "complete"}
+               "percent": _percent(p["managed_percent"]), "unmanaged": _count(p["unmanaged"]),
+               "partial": p["status"] != "complete"}
               for n, p in enumerate(trend)]
     known = [p for p in points if p["y"] is not None]
     line = " ".join(f"{p['x']},{p['y']}" for p in known)
@@ -302,7 +310,8 @@ def chart(trend: list[dict[str, Any]], from_scan: int | None) -> dict[str, Any] 
         "width": CHART_WIDTH, "height": CHART_HEIGHT, "left": m["left"], "right": CHART_WIDTH - m["right"],
         "top": m["top"], "bottom": bottom, "points": points, "line": line, "area": area,
         "unmanaged_line": " ".join(f"{p['x']},{p['yu']}" for p in points),
-        "grid": [{"y": y_percent(v), "percent": f"{v}%", "count": _count(top_count * v // 100)} for v in (0, 25, 50, 75, 100)],
+        "grid": [{"y": y_percent(v), "percent": f"{v}%", "count": _count(top_count * v // 100)}
+                 for v in (0, 25, 50, 75, 100)],
         "marker": marker, "labels": [{"x": p["x"], "text": f"scan {p['scan']} · {p['finished_at'][:10]}",
                                        "anchor": "start" if n == 0 else "end"} for n, p in enumerate(labels)],
     }
