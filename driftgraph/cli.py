@@ -397,10 +397,33 @@ def _weekly_settings(db: str, output: str, team_tag: str, required_tags: tuple[s
                           slack_webhook_env=slack_webhook_env, github_issue=github_issue)
 
 
-@cli.command()
+def _duration(ctx, param, value: str | None):
+    """`--since 7d` as a timedelta; anything else is a usage error."""
+    from graph.diff import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+REPORT_EPILOG = """\b
+Examples:
+  driftgraph report --db estate.db --format markdown --fail-on unmanaged,drift
+  driftgraph report --db estate.db --since 7d --format html -o weekly.html
+"""
+
+
+@cli.command(epilog=REPORT_EPILOG)
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True,
+              help="html is always the weekly report (with no comparison unless --since is given).")
 @click.option("--scan", "scan_id", type=click.IntRange(min=1, max=2**63 - 1), help="Scan id (default: the latest).")
+@click.option("--since", callback=_duration, metavar="7d|24h|2w",
+              help="The weekly report (driftgraph/weekly/1): coverage and its trend, what changed since the latest "
+                   "scan finished at least this long before, oldest unmanaged, breakdowns, required tags.")
 @click.option("--fail-on", default="", callback=_known_words(*STATUSES, *FAIL_ON_FINDINGS, *FAIL_ON_NEW), metavar="LIST",
               help="Comma list of statuses (unmanaged,missing,conflict,unknown), 'drift', 'errors', or what is new since the "
                    "previous scan of the same accounts and regions (new-unmanaged,new-missing,new-conflict,new-drift): "
@@ -411,34 +434,59 @@ def _weekly_settings(db: str, output: str, team_tag: str, required_tags: tuple[s
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of stdout (never the database itself).")
 @click.option("--team-tag", default="team", show_default=True, metavar="KEY", callback=_setting(tag_key),
-              help="Tag whose value names a resource's team (the weekly summary's breakdown by team).")
+              help="Tag whose value names a resource's team (the weekly report's breakdown by team).")
 @click.option("--required-tag", "required_tags", multiple=True, metavar="KEY", callback=_setting(tag_key),
-              help="Tag every resource must carry (repeatable): the weekly summary lists those without it.")
+              help="Tag every resource must carry (repeatable): the weekly report lists those without it.")
 @click.option("--min-managed-percent", type=click.FloatRange(0, 100), metavar="PERCENT", callback=_percent,
-              help="Coverage the weekly summary holds the estate to (0-100).")
+              help="Exit 3 when the scan's managed percentage is below this (0-100).")
 @click.option("--slack-webhook-env", metavar="VAR", callback=_setting(env_var_name),
-              help="Environment variable holding the Slack incoming-webhook URL the weekly summary is posted to "
+              help="Post the weekly summary to the Slack incoming webhook whose URL this environment variable holds "
                    "(the URL is a secret: never on a command line or in a file).")
 @click.option("--github-issue", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the weekly summary here as a GitHub issue: its title on the first line, then the body.")
-def report(db, fmt, scan_id, fail_on, baseline, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,
-           github_issue) -> None:
-    """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown."""
+def report(db, fmt, scan_id, since, fail_on, baseline, output, team_tag, required_tags, min_managed_percent,
+           slack_webhook_env, github_issue) -> None:
+    """Write the report of a scan as JSON (the driftgraph/report/1 contract) or Markdown; with --since (or
+    --format html), the weekly report (driftgraph/weekly/1) as JSON, Markdown or one self-contained HTML page.
+    With --since, --slack-webhook-env and --github-issue deliver the weekly summary (without it, nothing is sent:
+    a configuration file naming them leaves a plain report run alone)."""
     from graph.baseline import mark_baselined, render_baseline_markdown
     from graph.report import build_report, render_markdown
 
-    # the weekly summary (graph/weekly.py) takes these
-    weekly = _weekly_settings(db, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,  # noqa: F841
-                              github_issue)
+    settings = _weekly_settings(db, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,
+                                github_issue)
     accepted = _read_baseline(baseline) if baseline else None  # a broken baseline fails before anything is written
-    data = _document(db, output, build_report, scan_id)
-    if accepted is not None:
-        mark_baselined(data, accepted)
-    if fmt == "json":
-        text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    weekly = None
+    if since is not None or fmt == "html":
+        from graph.weekly import build_weekly
+
+        accepts = [(f.kind, f.id, f.attribute) for f in accepted.lines] if accepted is not None else ()
+        weekly = _document(db, output, build_weekly, since, team_tag=settings.team_tag,
+                           required_tags=settings.required_tags, scan_id=scan_id, baseline=accepts)
+    data = None
+    if since is not None or fmt == "html":
+        from graph.weekly_render import render_weekly_html, render_weekly_markdown
+
+        render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_weekly_markdown,
+                  "html": render_weekly_html}[fmt]
+        _write_output(render(weekly), output)
     else:
-        text = render_markdown(data) + (render_baseline_markdown(data) if accepted is not None else "")
-    _write_output(text, output)
+        data = _document(db, output, build_report, scan_id)
+        if accepted is not None:
+            mark_baselined(data, accepted)
+        if fmt == "json":
+            text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+        else:
+            text = render_markdown(data) + (render_baseline_markdown(data) if accepted is not None else "")
+        _write_output(text, output)
+    if since is not None:
+        _deliver(weekly, settings)
+    if not fail_on and settings.min_managed_percent is None:
+        return
+    if data is None:  # --fail-on judges the scan's report, whatever was written
+        data = _document(db, output, build_report, scan_id)
+        if accepted is not None:
+            mark_baselined(data, accepted)
     found = {s for s, n in data["summary"]["by_status"].items() if n and s in fail_on}
     if "drift" in fail_on and data["summary"]["drifted_resources"]:
         found.add("drift")
@@ -448,6 +496,10 @@ def report(db, fmt, scan_id, fail_on, baseline, output, team_tag, required_tags,
         found |= _new_since_baseline(data, fail_on & set(FAIL_ON_NEW))
     else:
         found |= _new_findings(db, data, fail_on & set(FAIL_ON_NEW))
+    managed = data["summary"]["managed_percent"]
+    if settings.min_managed_percent is not None and managed is not None and managed < settings.min_managed_percent:
+        click.echo(f"managed {managed}% is below --min-managed-percent {settings.min_managed_percent:g}%", err=True)
+        found.add("coverage")
     if found:
         click.echo(f"found: {', '.join(sorted(found))}", err=True)
         sys.exit(EXIT_FINDINGS)
@@ -495,6 +547,22 @@ def _new_since_baseline(report: dict, wanted: set[str]) -> set[str]:
                    f"{report['baseline']['file']} can go", err=True)
     kinds = {f["kind"] for f in new}
     return {word for word in wanted if FAIL_ON_KIND[word] in kinds}
+
+
+def _deliver(weekly: dict, settings) -> None:
+    """The weekly summary to Slack and to a GitHub-issue file, as the settings ask; a failed post is one clear
+    error (exit 1) after the report itself was written."""
+    from driftgraph.notify import NotifyError, github_issue_markdown, post_slack, slack_message
+
+    if settings.github_issue:
+        _write_output(github_issue_markdown(weekly), settings.github_issue)
+    try:
+        url = settings.slack_webhook_url()
+        if url:
+            post_slack(url, slack_message(weekly))
+            click.echo("weekly summary posted to Slack", err=True)
+    except NotifyError as error:
+        raise click.ClickException(f"Slack: {error}") from None
 
 
 def _new_findings(db: str, report: dict, wanted: set[str]) -> set[str]:
@@ -553,18 +621,6 @@ def baseline(db, scan_id, output, force) -> None:
     if data["scan"]["status"] != "complete":
         click.echo(f"scan {data['scan']['id']} is {data['scan']['status']}: what its failed listings or unread "
                    "sources hid is not in the baseline, so it will count as new once found", err=True)
-
-
-def _duration(ctx, param, value: str | None):
-    """`--since 7d` as a timedelta; anything else is a usage error."""
-    from graph.diff import parse_duration
-
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
 
 
 @cli.command()

@@ -228,7 +228,7 @@ def _finished(scan: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _earlier_scan(db: sqlite_utils.Database, to: dict[str, Any], since: timedelta | None) -> int:
+def earlier_scan(db: sqlite_utils.Database, to: dict[str, Any], since: timedelta | None) -> int:
     """The scan to compare `to` with: the latest earlier one of the same accounts and regions, else the latest
     sharing an account and a region with it; with `since`, only among those finished that long before `to`."""
     accounts, regions = set(loads(to.get("accounts")) or []), set(loads(to.get("regions")) or [])
@@ -255,7 +255,7 @@ def build_diff(db: sqlite_utils.Database, from_scan: int | None = None, to_scan:
     if from_scan is not None and since is not None:
         raise ValueError("give --from or --since, not both")
     to = scan_row(db, to_scan or latest_scan_id(db))
-    from_id = from_scan if from_scan is not None else _earlier_scan(db, to, since)
+    from_id = from_scan if from_scan is not None else earlier_scan(db, to, since)
     if from_id == to["id"]:
         raise ValueError(f"--from and --to are both scan {from_id}: nothing to compare")
     return diff_snapshots(read_snapshot(db, from_id), read_snapshot(db, to["id"]))

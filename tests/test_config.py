@@ -180,9 +180,13 @@ def test_the_weekly_options_are_accepted_from_the_file_and_the_command_line(tmp_
     (tmp_path / "driftgraph.toml").write_text(
         'db = "estate.db"\n[report]\nteam_tag = "squad"\nrequired_tags = ["owner", "team"]\n'
         'min_managed_percent = 80\n[notify]\nslack_webhook_env = "SLACK_WEBHOOK_URL"\ngithub_issue = "weekly.md"\n')
+    # the fixture is 50% managed: the file's threshold of 80 fails the run (exit 3), a lower one on the command line wins
     result = run(["report", "--required-tag", "cost-centre", "--format", "json"], tmp_path)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3 and "managed 50.0% is below --min-managed-percent 80%" in result.stderr
     assert json.loads(result.stdout)["schema"] == "driftgraph/report/1"
+    result = run(["report", "--format", "json", "--min-managed-percent", "40"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert not (tmp_path / "weekly.md").exists(), "no --since: the weekly summary is not delivered"
 
 
 def test_flags_win_for_the_weekly_settings_and_the_file_fills_the_rest(tmp_path):

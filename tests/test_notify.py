@@ -294,3 +294,29 @@ def test_an_earlier_scan_without_coverage_is_named_not_hidden():
     assert payload["blocks"][0]["text"]["text"] == "driftgraph weekly: n/a managed"
     assert "*Coverage:* n/a managed (scan 9: no coverage to compare with)" in payload["blocks"][1]["text"]["text"]
     assert github_issue_parts(weekly)[0].startswith("driftgraph weekly, 2026-12-02: n/a managed, 1 new unmanaged")
+
+
+def test_report_since_delivers_the_weekly_summary_to_slack_and_a_github_issue_file(tmp_path):
+    """Through the CLI: the weekly of the fixture database is posted to a local webhook named by an environment
+    variable, and written as an issue file; the URL never shows in the output."""
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+    from graph_fixture import build_fixture_db
+
+    db = build_fixture_db(tmp_path / "estate.db")
+    issue = tmp_path / "weekly-issue.md"
+    with slack_server() as (url, received):
+        result = CliRunner().invoke(cli, ["--no-config", "report", "--db", str(db), "--since", "1d", "--format",
+                                          "json", "--slack-webhook-env", "TEST_SLACK_URL", "--github-issue",
+                                          str(issue)], env={"TEST_SLACK_URL": url})
+    assert result.exit_code == 0, result.output
+    weekly = json.loads(result.stdout)
+    assert weekly["schema"] == "driftgraph/weekly/1"
+    assert len(received) == 1 and json.loads(received[0]["body"]) == slack_message(weekly)
+    assert issue.read_text() == github_issue_markdown(weekly)
+    assert "s3cr3tT0ken" not in result.output
+    # the variable unset: a clear error naming it, after the report itself was written
+    result = CliRunner().invoke(cli, ["--no-config", "report", "--db", str(db), "--since", "1d",
+                                      "--slack-webhook-env", "TEST_SLACK_URL"], env={"TEST_SLACK_URL": None})
+    assert result.exit_code == 1 and "TEST_SLACK_URL" in result.output
