@@ -483,12 +483,12 @@ def test_a_new_scan_and_a_replaced_file_show_on_the_next_page_load(tmp_path):
             assert status == 200, body[:500]
             return json.loads(body)
 
-        assert [row["id"] for row in names(latest)] == [2]
+        assert [row["id"] for row in names(latest)] == [3]
         assert len(names(unmanaged)) == 4
 
         # a scan committed in place while serve runs
         new_id = add_scan(db, "queue-made-after-serve-started")
-        assert [row["id"] for row in names(latest)] == [new_id] == [3]
+        assert [row["id"] for row in names(latest)] == [new_id] == [4]
         assert [row["name"] for row in names(unmanaged)] == ["queue-made-after-serve-started"]
 
         # a database copied over the file (a new inode): served from the next page load on
@@ -535,7 +535,7 @@ def test_a_scan_killed_while_serving_leaves_the_last_scan_on_show(tmp_path):
 
         status, body = request(base, f"/{DB_NAME}/latest_scan.json?_shape=array")
         assert status == 200, body[:500]
-        assert [row["id"] for row in json.loads(body)] == [2]
+        assert [row["id"] for row in json.loads(body)] == [3]
         status, body = request(base, f"/{DB_NAME}/unmanaged.json?_shape=array")
         assert status == 200 and b"half-written" not in body and b"legacy-reports-queue" in body
     assert not Path(f"{db}-journal").exists() or Path(f"{db}-journal").stat().st_size == 0
