@@ -490,3 +490,49 @@ def build_fixture_db(path: str | Path) -> Path:
     _write_older_scan(path)
     _write_latest_scan(path)
     return path
+
+
+# A hostile estate beside the fixture's: markup where names, tags and reasons go, which every page must show as
+# text. Its own account, so the fixture's resources and their numbers are untouched (the current picture gains
+# one unmanaged resource).
+HOSTILE_ACCOUNT = "999999999999"
+PLANTED = "<script>window.dgPlanted=1</script>"  # a page that runs it sets window.dgPlanted
+PLANTED_IMG = '"><img src=x onerror="window.dgPlanted=2">'  # the same through an attribute
+HOSTILE_ID = f"arn:aws:sqs:{US}:{HOSTILE_ACCOUNT}:{PLANTED}"
+HOSTILE_QUEUE = {
+    "id": HOSTILE_ID, "arn": HOSTILE_ID, "type": "AWS::SQS::Queue", "service": "sqs", "account": HOSTILE_ACCOUNT,
+    "region": US, "name": PLANTED, "natural_id": PLANTED, "status": "unmanaged",
+    "reason": f"live, declared by no source {PLANTED_IMG}", "rule": "no-owner", "owner_count": 0, "drift_count": 0,
+    "tags": {"team": PLANTED, "Name": PLANTED_IMG}, "attributes": {"policy": PLANTED},
+    "import_group": HOSTILE_ID,
+}
+
+
+def unmanaged_queue(name: str, account: str = ACCOUNT) -> dict:
+    """A resources row: an unmanaged queue in us-east-1 of `account`."""
+    return _resource(f"arn:aws:sqs:{US}:{account}:{name}", "AWS::SQS::Queue", "sqs", US, name, "unmanaged",
+                     "live, declared by no source", "no-owner", account=account)
+
+
+def write_scan(path: str | Path, account: str, started: str, finished: str, resources: list[dict]) -> int:
+    """Commit a scan of the queues of one account's us-east-1 that finds `resources` (its id)."""
+    writer = ScanWriter(path)
+    scan_id = writer.begin({"started_at": started, "status": "running", "accounts": [account], "regions": [US],
+                            "partition": "aws", "driftgraph_version": "0.1.0"})
+    writer.write_scopes([(account, US)])
+    writer.write("resources", resources)
+    writer.write("listings", [{**_listing(US, "AWS::SQS::Queue", len(resources)), "account": account}])
+    writer.finish({"finished_at": finished, "status": "complete", "resource_count": len(resources),
+                   "summary": _summary(resources, 0)})
+    writer.commit()
+    return scan_id
+
+
+def add_hostile_scans(path: str | Path) -> Path:
+    """Two scans of HOSTILE_ACCOUNT after the fixture's (scans 4 and 5, a week apart): the second finds the
+    HOSTILE_QUEUE, new and unmanaged, so it shows in "what changed" too."""
+    path = Path(path)
+    calm = unmanaged_queue("calm-queue", HOSTILE_ACCOUNT)
+    write_scan(path, HOSTILE_ACCOUNT, "2024-06-02T09:00:00Z", "2024-06-02T09:01:00Z", [calm])
+    write_scan(path, HOSTILE_ACCOUNT, "2024-06-09T09:00:00Z", "2024-06-09T09:01:00Z", [calm, dict(HOSTILE_QUEUE)])
+    return path
