@@ -515,6 +515,28 @@ def test_landing_page_without_a_week_old_scan(tmp_path):
     assert landing.text("coverage") == "0.0% managed"
 
 
+def test_dashboard_counts_no_ignored_drift_and_draws_no_pruned_scan(tmp_path):
+    # databases from `driftgraph prune` and ignore files: drift.ignored marks drift set aside (not counted), and a
+    # pruned scan (scans.pruned_at) has lost its rows, so one without a stored summary has no numbers at all
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    connection = sqlite3.connect(db)
+    connection.executescript("""
+        alter table drift add column ignored text;
+        update drift set ignored = 'ignored by .driftgraphignore:1' where attribute = 'memory_size';
+        alter table scans add column pruned_at text;
+        update scans set pruned_at = '2024-06-20T00:00:00Z' where id = 1;
+        delete from scan_scopes where scan_id = 1;
+    """)
+    connection.close()
+    (response,) = fetch(db, f"/{DB_NAME}")
+    assert "drifted 2" in Page(response.text).text("status-counts")
+    assert response.text.count('<circle class="dg-dot"') == 2 * 5 and "<title>scan 1 (" not in response.text
+    assert '"middle">scan 1</text>' in response.text  # still on the axis, without a dot
+    ignored = page(db, resource_path(ORDERS_FUNCTION))
+    assert "ignored by .driftgraphignore:1: cloudformation OrdersProcessor" in " ".join(
+        "".join(ignored.by_id["drift-table"]).split())
+
+
 def test_resource_page_shows_fields_owners_edges_drift_and_history(fixture_db):
     function = page(fixture_db, resource_path(ORDERS_FUNCTION))
     assert function.text("resource-id") == ORDERS_FUNCTION

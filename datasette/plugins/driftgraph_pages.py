@@ -76,7 +76,9 @@ async def _status_counts(db) -> dict[str, Any]:
     counts = {row["status"]: row["n"] for row in
               await _rows(db, "select status, count(*) as n from current_resources group by status")}
     statuses = [*STATUSES, *sorted(s for s in counts if s not in STATUSES and s is not None)]
-    drifted = (await _rows(db, "select count(distinct resource_id) as n from current_drift"))[0]["n"]
+    # drift an ignore rule set aside (drift.ignored, in databases that have it) is not counted, as in the report
+    unignored = " where ignored is null" if "ignored" in await db.table_columns("drift") else ""
+    drifted = (await _rows(db, f"select count(distinct resource_id) as n from current_drift{unignored}"))[0]["n"]
     return {
         "by_status": [{"status": s, "count": counts.get(s, 0)} for s in statuses],
         "total": sum(counts.values()),
@@ -94,16 +96,19 @@ async def _problems(db) -> dict[str, int]:
 
 async def _trend(db) -> list[dict[str, Any]]:
     """The latest TREND_SCANS scans, oldest first, with their numbers: from scans.summary, or counted from the
-    scan's rows for a scan an older driftgraph wrote without one."""
-    scans = await _rows(db, "select id, started_at, finished_at, status, summary from scans order by id desc limit ?",
-                        [TREND_SCANS])
+    scan's rows for a scan an older driftgraph wrote without one; none for such a scan whose rows were pruned
+    (scans.pruned_at, in databases that have it): a gap, never a false zero."""
+    pruned = "pruned_at" if "pruned_at" in await db.table_columns("scans") else "null"
+    scans = await _rows(db, f"select id, started_at, finished_at, status, summary, {pruned} as pruned_at from scans "
+                            "order by id desc limit ?", [TREND_SCANS])
     scans.reverse()
     points, unsummarised = [], []
     for scan in scans:
         summary = _loads(scan["summary"])
         if not (isinstance(summary, dict) and isinstance(summary.get("by_status"), dict)):
             summary = None
-            unsummarised.append(scan["id"])
+            if not scan["pruned_at"]:
+                unsummarised.append(scan["id"])
         points.append({**{k: scan[k] for k in ("id", "started_at", "finished_at", "status")}, "summary": summary})
     if unsummarised:
         marks = ", ".join("?" * len(unsummarised))
@@ -115,7 +120,7 @@ async def _trend(db) -> list[dict[str, Any]]:
             db, f"select scan_id, count(distinct resource_id) as n from scan_drift where scan_id in ({marks}) "
                 "group by scan_id", unsummarised)}
         for point in points:
-            if point["summary"] is None:
+            if point["id"] in counts:
                 by_status = counts[point["id"]]
                 point["summary"] = {"by_status": dict(by_status), "drifted_resources": drifted.get(point["id"], 0),
                                     "managed_percent": managed_percent(by_status)}
@@ -176,8 +181,11 @@ def trend_charts(points: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     for point in points:
         summary = point["summary"]
-        by_status = summary.get("by_status") or {}
         point["when"] = (point.get("finished_at") or point.get("started_at") or "")[:10]
+        if summary is None:  # nothing known of it: a gap in every line
+            point["values"] = {}
+            continue
+        by_status = summary.get("by_status") or {}
         point["values"] = {"managed_percent": summary.get("managed_percent"),
                            "drifted": summary.get("drifted_resources"),
                            **{status: by_status.get(status, 0) for status in NEEDS_A_PERSON}}
