@@ -660,13 +660,32 @@ def test_resource_page_shows_the_creator_when_the_database_records_one(tmp_path)
                        (CI_ROLE, "arn:aws:iam::123456789012:user/alice", "CreateRole", "2024-05-30T14:02:11Z",
                         "iam.amazonaws.com", "cloudtrail", "5d8c7e1a-0000-4000-8000-000000000001"))
     connection.commit()
-    connection.close()
     role = page(db, resource_path(CI_ROLE))
     assert role.text("creators") == (
         "who event when from arn:aws:iam::123456789012:user/alice CreateRole (iam.amazonaws.com) "
         "2024-05-30T14:02:11Z cloudtrail event 5d8c7e1a-0000-4000-8000-000000000001")
     assert page(db, resource_path(ORDERS_ROLE)).text("creator") == "Creator"  # the table, no row for it
     assert "No creation event recorded for it." in fetch(db, resource_path(ORDERS_ROLE))[0].text
+
+    # rows written per scan, with a status: the latest scan's row, and why a creator is not known
+    connection.executescript("""
+        alter table creators add column scan_id integer;
+        alter table creators add column status text;
+        alter table creators add column reason text;
+        alter table creators add column via text;
+        update creators set scan_id = 2, status = 'found';
+    """)
+    connection.execute("insert into creators (resource_id, principal, event_name, event_time, scan_id, status, via) "
+                       "values (?, 'arn:aws:iam::123456789012:user/bob', 'CreateRole', '2024-05-30T14:02:11Z', 3, "
+                       "'found', 'terraform')", (CI_ROLE,))
+    connection.execute("insert into creators (resource_id, scan_id, status, reason) values (?, 3, 'not_found', ?)",
+                       (ORDERS_ROLE, "no creating event in CloudTrail's 90 days of event history"))
+    connection.commit()
+    connection.close()
+    assert page(db, resource_path(CI_ROLE)).text("creators") == (
+        "who event when from arn:aws:iam::123456789012:user/bob via terraform CreateRole 2024-05-30T14:02:11Z")
+    assert page(db, resource_path(ORDERS_ROLE)).text("creators") == (
+        "who event when from Not known (not_found): no creating event in CloudTrail's 90 days of event history")
 
 
 def test_planted_markup_stays_text_on_every_page(tmp_path):

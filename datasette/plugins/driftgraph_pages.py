@@ -329,7 +329,11 @@ async def resource_details(db, resource_id: str) -> dict[str, Any] | None:
                         numbers)
     creators = None
     if await db.table_exists("creators"):
-        creators = await _rows(db, "select * from creators where resource_id = ? order by event_time", [resource_id])
+        # rows written per scan (a scan_id column) are read from the latest scan that wrote any for the resource
+        latest = ("and scan_id = (select max(scan_id) from creators where resource_id = :id)"
+                  if "scan_id" in await db.table_columns("creators") else "")
+        creators = await _rows(db, f"select * from creators where resource_id = :id {latest} order by event_time",
+                               {"id": resource_id})
     history, previous = [], None
     for version in versions:
         history.append({**version, "status_changed": previous is not None and version["status"] != previous})
