@@ -10,12 +10,14 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -535,6 +537,26 @@ def test_dashboard_counts_no_ignored_drift_and_draws_no_pruned_scan(tmp_path):
     ignored = page(db, resource_path(ORDERS_FUNCTION))
     assert "ignored by .driftgraphignore:1: cloudformation OrdersProcessor" in " ".join(
         "".join(ignored.by_id["drift-table"]).split())
+
+
+def test_odd_stored_summaries_are_gaps_in_the_trend(tmp_path):
+    # summaries another program wrote: an infinite percentage (JSON's Infinity), a count as text, no by_status
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    connection = sqlite3.connect(db)
+    connection.execute("""update scans set summary = '{"by_status": {"unmanaged": "many", "missing": 1e999},
+                          "managed_percent": Infinity, "drifted_resources": -1}' where id = 2""")
+    connection.execute("update scans set summary = '[1, 2]' where id = 3")  # not a summary: counted from its rows
+    connection.commit()
+    connection.close()
+    pages = []
+    worker = threading.Thread(target=lambda: pages.extend(fetch(db, f"/{DB_NAME}")), daemon=True)
+    worker.start()
+    worker.join(60)  # generous: proves the chart's scale does not spin on an infinite value
+    assert pages and pages[0].status_code == 200
+    titles = re.findall(r"<title>(scan \d[^<]*)</title>", pages[0].text)
+    # scan 2's odd values are gaps; a status its summary leaves out counts none, as scan_summary writes every one
+    assert [t for t in titles if t.startswith("scan 2 ")] == ["scan 2 (2024-06-01): conflict 0"]
+    assert "scan 3 (2024-06-08): managed 50%" in titles and "scan 1 (2024-05-25): managed 0%" in titles
 
 
 def test_resource_page_shows_fields_owners_edges_drift_and_history(fixture_db):

@@ -10,6 +10,7 @@ driftgraph_resource.html; links and badges come from the cells plugin (driftgrap
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections import Counter
@@ -17,8 +18,10 @@ from datetime import timedelta
 from typing import Any
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.utils import sqlite_timelimit, tilde_decode
 from datasette.utils.asgi import NotFound, Response
+from datasette.views.base import DatasetteError
 
 from graph.diff import CHANGES, TITLES, build_diff
 from graph.records import STATUSES
@@ -59,8 +62,6 @@ async def _rows(db, sql: str, params=None) -> list[dict[str, Any]]:
 
 async def section(coroutine) -> dict[str, Any]:
     """{"value": ...} or {"error": why}: one slow or failing part leaves the rest of the page standing."""
-    from datasette.database import QueryInterrupted
-
     try:
         return {"value": await coroutine}
     except QueryInterrupted:
@@ -72,13 +73,18 @@ async def section(coroutine) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ dashboard
 
 
+async def _counted_drift(db) -> str:
+    """The condition on drift rows that count: drift an ignore rule set aside (drift.ignored, in databases that
+    have it) does not, as in the report."""
+    return "ignored is null" if "ignored" in await db.table_columns("drift") else "1"
+
+
 async def _status_counts(db) -> dict[str, Any]:
     counts = {row["status"]: row["n"] for row in
               await _rows(db, "select status, count(*) as n from current_resources group by status")}
     statuses = [*STATUSES, *sorted(s for s in counts if s not in STATUSES and s is not None)]
-    # drift an ignore rule set aside (drift.ignored, in databases that have it) is not counted, as in the report
-    unignored = " where ignored is null" if "ignored" in await db.table_columns("drift") else ""
-    drifted = (await _rows(db, f"select count(distinct resource_id) as n from current_drift{unignored}"))[0]["n"]
+    drifted = (await _rows(db, f"select count(distinct resource_id) as n from current_drift "
+                               f"where {await _counted_drift(db)}"))[0]["n"]
     return {
         "by_status": [{"status": s, "count": counts.get(s, 0)} for s in statuses],
         "total": sum(counts.values()),
@@ -118,7 +124,7 @@ async def _trend(db) -> list[dict[str, Any]]:
             counts[row["scan_id"]][row["status"]] = row["n"]
         drifted = {row["scan_id"]: row["n"] for row in await _rows(
             db, f"select scan_id, count(distinct resource_id) as n from scan_drift where scan_id in ({marks}) "
-                "group by scan_id", unsummarised)}
+                f"and {await _counted_drift(db)} group by scan_id", unsummarised)}
         for point in points:
             if point["id"] in counts:
                 by_status = counts[point["id"]]
@@ -170,13 +176,22 @@ def line_chart(points: list[dict[str, Any]], series: list[str], top: float | Non
     return {
         "width": width, "height": height, "left": left, "right": width - right, "top": above, "bottom": above + plot_h,
         "y_ticks": [{"y": y(top * k / 4), "text": f"{top * k / 4:g}{unit}"} for k in range(5)],
-        "x_labels": [{"x": x(i), "scan": p["id"], "when": p["when"]} for i, p in enumerate(points) if i % every == 0
-                     or i == n - 1],
+        # counted back from the latest, which always has its label
+        "x_labels": [{"x": x(i), "scan": p["id"], "when": p["when"]} for i, p in enumerate(points)
+                     if (n - 1 - i) % every == 0],
         "lines": lines,
     }
 
 
+def _number(value: Any) -> float | None:
+    """A value a chart can place; anything else (a summary another program wrote oddly) is a gap."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
 def trend_charts(points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The two charts' geometry: managed percent, and the resources that need a person (with drifted ones)."""
     if not points:
         return None
     for point in points:
@@ -186,9 +201,9 @@ def trend_charts(points: list[dict[str, Any]]) -> dict[str, Any] | None:
             point["values"] = {}
             continue
         by_status = summary.get("by_status") or {}
-        point["values"] = {"managed_percent": summary.get("managed_percent"),
-                           "drifted": summary.get("drifted_resources"),
-                           **{status: by_status.get(status, 0) for status in NEEDS_A_PERSON}}
+        point["values"] = {"managed_percent": _number(summary.get("managed_percent")),
+                           "drifted": _number(summary.get("drifted_resources")),
+                           **{status: _number(by_status.get(status, 0)) for status in NEEDS_A_PERSON}}
     return {
         "coverage": line_chart(points, ["managed_percent"], top=100, unit="%"),
         "attention": line_chart(points, [*NEEDS_A_PERSON, "drifted"]),
@@ -378,7 +393,12 @@ async def resource_page(datasette, request):
     if not _is_driftgraph(await db.table_names()):
         raise NotFound("Not a driftgraph database")
     resource_id = request.args.get("id", "")
-    resource = await resource_details(db, resource_id) if resource_id else None
+    try:
+        resource = await resource_details(db, resource_id) if resource_id else None
+    except QueryInterrupted:
+        raise DatasetteError("Reading this resource took longer than the server's time limit", status=503) from None
+    except Unavailable as error:
+        raise DatasetteError(f"This resource could not be read: {error}", status=500) from None
     context = {"database": database, "resource_id": resource_id, "resource": resource}
     html = await datasette.render_template("driftgraph_resource.html", context, request=request,
                                            view_name="driftgraph_resource")
