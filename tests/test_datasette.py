@@ -380,8 +380,9 @@ class Page(HTMLParser):
         self._depth = 0
         self.feed(html)
 
-    VOID = {"br", "img", "input", "meta", "link", "hr", "source", "wbr"}
-    CELLS = {"th", "td", "tr", "li", "p", "div", "h1", "h2", "h3", "table", "thead", "tbody"}  # a space apart
+    VOID = frozenset({"br", "img", "input", "meta", "link", "hr", "source", "wbr"})
+    # elements whose text reads a space apart from their neighbours
+    CELLS = frozenset({"th", "td", "tr", "li", "p", "div", "h1", "h2", "h3", "table", "thead", "tbody"})
 
     def _space(self, tag):
         if tag in self.CELLS:
@@ -425,7 +426,8 @@ class Page(HTMLParser):
 
     def hrefs(self, css_class: str) -> dict[str, str]:
         """Link text -> href, for the links of a class."""
-        return {" ".join(link["text"].split()): link["href"] for link in self.links if css_class in link["class"].split()}
+        return {" ".join(link["text"].split()): link["href"] for link in self.links
+                if css_class in link["class"].split()}
 
 
 def resource_path(resource_id: str, db: str = DB_NAME) -> str:
@@ -458,7 +460,7 @@ def test_landing_page_shows_coverage_counts_trend_and_what_changed(fixture_db):
               if link["href"].startswith(f"/{DB_NAME}/current_resources?status=") and link["text"].strip().isdigit()}
     assert counts == {f"/{DB_NAME}/current_resources?status={s}": n for s, n in expected.items()}
     for href, count in counts.items():
-        base, _, query = href.partition("?")
+        _, _, query = href.partition("?")
         assert len(query_rows(fixture_db, "current_resources", dict([query.split("=")]))) == count, href
     assert "drifted 3" in landing.text("status-counts")
 
@@ -580,7 +582,8 @@ def test_resource_page_shows_fields_owners_edges_drift_and_history(fixture_db):
         "relation resource type status child_of orders-processor-role/AWSLambdaBasicExecutionRole "
         "aws_iam_role_policy_attachment child uses_role orders-processor AWS::Lambda::Function managed")
     assert role.text("owners") == "Owners (1)"
-    assert "terraform aws_iam_role.orders_processor s3://acme-tfstate/prod/terraform.tfstate" in role.text("owners-table")
+    assert "terraform aws_iam_role.orders_processor s3://acme-tfstate/prod/terraform.tfstate" in role.text(
+        "owners-table")
 
     # three versions, latest first: imported between scans 1 and 2, drifted in scan 3
     queue = page(fixture_db, resource_path(ORDERS_QUEUE))
@@ -605,7 +608,7 @@ def test_resource_page_shows_fields_owners_edges_drift_and_history(fixture_db):
     assert missing.text("not-found") == ("No resource with the id arn:aws:sqs:us-east-1:123456789012:no-such-queue "
                                          "in this database.")
     assert "not-found" not in page(fixture_db, f"/{DB_NAME}/-/resource").by_id
-    assert page(fixture_db, f"/no-such-db/-/resource?id=x", status=404)
+    assert page(fixture_db, "/no-such-db/-/resource?id=x", status=404)
 
 
 def test_every_resource_link_opens_that_resources_page(fixture_db):
@@ -622,7 +625,8 @@ def test_ids_link_to_their_pages_in_tables_views_and_queries(fixture_db):
     def links(path, css_class):
         return page(fixture_db, path).hrefs(css_class)
 
-    stack = lambda arn: f"/{DB_NAME}/stack?{urlencode({'name': arn})}"  # noqa: E731
+    def stack(arn):
+        return f"/{DB_NAME}/stack?{urlencode({'name': arn})}"
     edges = links(f"/{DB_NAME}/edges", "dg-resource-link")
     assert edges[ORDERS_FUNCTION] == resource_path(ORDERS_FUNCTION) and edges[ORDERS_ROLE] == resource_path(ORDERS_ROLE)
     assert edges[LAMBDA_LOG_GROUP] == resource_path(LAMBDA_LOG_GROUP)
