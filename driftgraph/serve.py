@@ -57,10 +57,29 @@ def datasette_metadata(db_path: str | os.PathLike, host: str = "127.0.0.1") -> d
     metadata = yaml.safe_load((CONFIG_DIR / "metadata.yaml").read_text(encoding="utf-8"))
     databases = metadata.get("databases") or {}
     if METADATA_DATABASE in databases:
-        databases[database_name(db_path)] = databases.pop(METADATA_DATABASE)
+        databases[database_name(db_path)] = entry = databases.pop(METADATA_DATABASE)
+        _drop_facets_on_missing_columns(entry.get("tables") or {}, db_path)
     metadata["databases"] = databases
     metadata.setdefault("plugins", {})[GUARD_PLUGIN] = {"bound_host": host}
     return metadata
+
+
+def _drop_facets_on_missing_columns(tables: dict[str, Any], db_path: str | os.PathLike) -> None:
+    """Leave out a configured facet whose column the file lacks (a view from before the column was added, kept
+    until the next scan rewrites the views): Datasette would fail the whole page on it."""
+    try:
+        connection = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        for name, table in tables.items():
+            if table.get("facets"):
+                have = {row[1] for row in connection.execute(f"pragma table_info([{name}])")}
+                table["facets"] = [f for f in table["facets"] if not isinstance(f, str) or f in have]
+    except sqlite3.Error:
+        return
+    finally:
+        connection.close()
 
 
 def _is_hot_journal(error: sqlite3.OperationalError) -> bool:

@@ -281,7 +281,9 @@ VIEWS = {
     **{f"scan_{table}": f"select s.scan_id as scan_id, c.* {_SAID_BY_SCAN} join {table} c on c.version = r.version"
        for table in ("owners", "edges", "drift")},
     # the current picture: for every account and region, what the latest scan of it said
-    "current_resources": "select * from resources where until_scan is null",
+    # with `team`, the team tag (`team` or `Team`), so Datasette can facet and filter on it
+    "current_resources": "select *, case when json_valid(tags) then coalesce(json_extract(tags, '$.team'), "
+                         "json_extract(tags, '$.Team')) end as team from resources where until_scan is null",
     **{f"current_{table}": f"select c.* from {table} c join resources r on r.version = c.version "
                            "where r.until_scan is null" for table in ("owners", "edges", "drift")},
     # per-scan tables: the rows of the latest scan of their account and region (the latest scan, without one)

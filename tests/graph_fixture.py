@@ -1,9 +1,14 @@
-"""A small, realistic graph database for the Datasette tests: two scans of one account, written by ScanWriter.
+"""A small, realistic graph database for the Datasette tests: three scans of one account, a week apart, written by
+ScanWriter.
 
-The older scan holds rows that must NOT show up in canned queries (they read the latest scan only): a queue
-deleted since (`tmp-migration-queue`), an old scan error and an old failed listing. The latest scan covers
-every status, Terraform and CloudFormation owners (one conflict with both), edges, drift, listings (one
-access_denied), scan errors, stacks with an export and an import, sources, and the resource-type catalog.
+The first scan (2024-05-25) predates stored summaries (scans.summary is empty, as in a database an older
+driftgraph wrote) and finds orders-queue before anyone imported it: unmanaged. The older scan (2024-06-01) finds
+it managed, and holds rows that must NOT show up in canned queries (they read the latest scan only): a queue
+deleted since (`tmp-migration-queue`), an old scan error and an old failed listing. The latest scan
+(2024-06-08) covers every status, Terraform and CloudFormation owners (one conflict with both), edges, drift,
+listings (one access_denied), scan errors, stacks with an export and an import, sources, and the resource-type
+catalog. Between the older and the latest scan (the week the dashboard reports on) ci-deploy-role appeared
+unmanaged, tmp-migration-queue was deleted, orders-queue drifted and Lambda's listing in eu-west-1 began to fail.
 Regenerate nothing: it is built fresh by `build_fixture_db(path)` in each test session.
 """
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graph.report import scan_summary
 from graph.resource_types import catalog_as_dicts
 from graph.store import ScanWriter
 
@@ -110,6 +116,54 @@ def _listing(region, type_, count, outcome="ok", error_code=None, message=None, 
     }
 
 
+def _orders_role() -> dict:
+    return _resource(
+        ORDERS_ROLE, "AWS::IAM::Role", "iam", GLOBAL, "orders-processor-role", "managed",
+        "declared by terraform aws_iam_role.orders_processor", "one-owner", owners=["terraform"],
+        tags={"team": "platform"},
+    )
+
+
+def _orders_role_owner() -> dict:
+    return _tf_owner(ORDERS_ROLE, "aws_iam_role.orders_processor", "aws_iam_role")
+
+
+def _summary(resources: list[dict], drifted_resources: int) -> dict:
+    return scan_summary([r["status"] for r in resources], drifted_resources)
+
+
+def _write_first_scan(path: Path) -> None:
+    """Before orders-queue was imported into Terraform; no summary (an older driftgraph stored none)."""
+    writer = ScanWriter(path)
+    writer.begin(
+        {
+            "started_at": "2024-05-25T09:00:00Z",
+            "status": "running",
+            "accounts": [ACCOUNT],
+            "regions": [US, EU],
+            "partition": "aws",
+            "caller_arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/driftgraph-readonly/scan",
+            "driftgraph_version": "0.1.0",
+            "options": {"iac": [TFSTATE]},
+        }
+    )
+    unowned = ("live, declared by no source", "no-owner")
+    writer.write(
+        "resources",
+        [
+            _resource(ORDERS_QUEUE, "AWS::SQS::Queue", "sqs", US, "orders-queue", "unmanaged", *unowned),
+            _resource(LEGACY_QUEUE, "AWS::SQS::Queue", "sqs", US, "legacy-reports-queue", "unmanaged", *unowned),
+            _resource(OLD_QUEUE, "AWS::SQS::Queue", "sqs", US, "tmp-migration-queue", "unmanaged", *unowned),
+        ],
+    )
+    writer.write("listings", [_listing(US, "AWS::SQS::Queue", 3), _listing(EU, "AWS::SQS::Queue", 0)])
+    writer.write_catalog(catalog_as_dicts())
+    writer.finish(
+        {"finished_at": "2024-05-25T09:01:30Z", "status": "complete", "duration_seconds": 90.0, "resource_count": 3}
+    )
+    writer.commit()
+
+
 def _write_older_scan(path: Path) -> None:
     writer = ScanWriter(path)
     writer.begin(
@@ -124,29 +178,29 @@ def _write_older_scan(path: Path) -> None:
             "options": {"iac": [TFSTATE]},
         }
     )
-    writer.write(
-        "resources",
-        [
-            _resource(
-                ORDERS_QUEUE, "AWS::SQS::Queue", "sqs", US, "orders-queue", "managed",
-                "declared by terraform aws_sqs_queue.orders", "one-owner", owners=["terraform"],
-            ),
-            _resource(
-                LEGACY_QUEUE, "AWS::SQS::Queue", "sqs", US, "legacy-reports-queue", "unmanaged",
-                "live, declared by no source", "no-owner",
-            ),
-            _resource(
-                OLD_QUEUE, "AWS::SQS::Queue", "sqs", US, "tmp-migration-queue", "unmanaged",
-                "live, declared by no source", "no-owner",
-            ),
-        ],
-    )
-    writer.write("owners", [_tf_owner(ORDERS_QUEUE, "aws_sqs_queue.orders", "aws_sqs_queue")])
+    resources = [
+        _resource(
+            ORDERS_QUEUE, "AWS::SQS::Queue", "sqs", US, "orders-queue", "managed",
+            "declared by terraform aws_sqs_queue.orders", "one-owner", owners=["terraform"],
+        ),
+        _resource(
+            LEGACY_QUEUE, "AWS::SQS::Queue", "sqs", US, "legacy-reports-queue", "unmanaged",
+            "live, declared by no source", "no-owner",
+        ),
+        _resource(
+            OLD_QUEUE, "AWS::SQS::Queue", "sqs", US, "tmp-migration-queue", "unmanaged",
+            "live, declared by no source", "no-owner",
+        ),
+        _orders_role(),
+    ]
+    writer.write("resources", resources)
+    writer.write("owners", [_tf_owner(ORDERS_QUEUE, "aws_sqs_queue.orders", "aws_sqs_queue"), _orders_role_owner()])
     writer.write(
         "listings",
         [
             _listing(US, "AWS::SQS::Queue", 3),
             _listing(EU, "AWS::SQS::Queue", 0, "throttled", "Throttling", "Rate exceeded"),
+            _listing(GLOBAL, "AWS::IAM::Role", 1, duration_ms=450),
         ],
     )
     writer.write(
@@ -164,7 +218,8 @@ def _write_older_scan(path: Path) -> None:
     )
     writer.write_catalog(catalog_as_dicts())
     writer.finish(
-        {"finished_at": "2024-06-01T09:02:10Z", "status": "partial", "duration_seconds": 130.0, "resource_count": 3}
+        {"finished_at": "2024-06-01T09:02:10Z", "status": "partial", "duration_seconds": 130.0,
+         "resource_count": len(resources), "summary": _summary(resources, 0)}
     )
     writer.commit()
 
@@ -197,12 +252,9 @@ def _write_latest_scan(path: Path) -> None:
         _resource(
             ORDERS_FUNCTION, "AWS::Lambda::Function", "lambda", US, "orders-processor", "managed",
             "declared by cloudformation orders-stack/OrdersProcessor", "one-owner", owners=["cloudformation"],
-            drift_count=1, attributes={"runtime": "python3.12", "memory_size": 512},
+            drift_count=1, attributes={"runtime": "python3.12", "memory_size": 512}, tags={"Team": "orders"},
         ),
-        _resource(
-            ORDERS_ROLE, "AWS::IAM::Role", "iam", GLOBAL, "orders-processor-role", "managed",
-            "declared by terraform aws_iam_role.orders_processor", "one-owner", owners=["terraform"],
-        ),
+        _orders_role(),
         _resource(
             LEGACY_QUEUE, "AWS::SQS::Queue", "sqs", US, "legacy-reports-queue", "unmanaged",
             "live, declared by no source", "no-owner", tags={"created-by": "console"}, import_group="g2",
@@ -267,7 +319,7 @@ def _write_latest_scan(path: Path) -> None:
             _cfn_owner(
                 ORDERS_FUNCTION, ORDERS_STACK, "orders-stack", "OrdersProcessor", "AWS::Lambda::Function", "cdk-v2"
             ),
-            _tf_owner(ORDERS_ROLE, "aws_iam_role.orders_processor", "aws_iam_role"),
+            _orders_role_owner(),
             _tf_owner(ORDER_EVENTS_TOPIC, "aws_sns_topic.order_events", "aws_sns_topic"),
             _tf_owner(ARTIFACTS_BUCKET, "aws_s3_bucket.artifacts", "aws_s3_bucket"),
             _cfn_owner(ARTIFACTS_BUCKET, SHARED_STACK, "shared-infra", "ArtifactsBucket", "AWS::S3::Bucket"),
@@ -423,17 +475,64 @@ def _write_latest_scan(path: Path) -> None:
     writer.finish(
         {
             "finished_at": "2024-06-08T09:03:41Z", "status": "partial", "duration_seconds": 221.5,
-            "resource_count": len(resources),
+            "resource_count": len(resources), "summary": _summary(resources, 3),
         }
     )
     writer.commit()
 
 
 def build_fixture_db(path: str | Path) -> Path:
-    """Write the two-scan fixture graph at `path` (replacing any file there) and return the path."""
+    """Write the three-scan fixture graph at `path` (replacing any file there) and return the path."""
     path = Path(path)
     if path.exists():
         path.unlink()
+    _write_first_scan(path)
     _write_older_scan(path)
     _write_latest_scan(path)
+    return path
+
+
+# A hostile estate beside the fixture's: markup where names, tags and reasons go, which every page must show as
+# text. Its own account, so the fixture's resources and their numbers are untouched (the current picture gains
+# one unmanaged resource).
+HOSTILE_ACCOUNT = "999999999999"
+PLANTED = "<script>window.dgPlanted=1</script>"  # a page that runs it sets window.dgPlanted
+PLANTED_IMG = '"><img src=x onerror="window.dgPlanted=2">'  # the same through an attribute
+HOSTILE_ID = f"arn:aws:sqs:{US}:{HOSTILE_ACCOUNT}:{PLANTED}"
+HOSTILE_QUEUE = {
+    "id": HOSTILE_ID, "arn": HOSTILE_ID, "type": "AWS::SQS::Queue", "service": "sqs", "account": HOSTILE_ACCOUNT,
+    "region": US, "name": PLANTED, "natural_id": PLANTED, "status": "unmanaged",
+    "reason": f"live, declared by no source {PLANTED_IMG}", "rule": "no-owner", "owner_count": 0, "drift_count": 0,
+    "tags": {"team": PLANTED, "Name": PLANTED_IMG}, "attributes": {"policy": PLANTED},
+    "import_group": HOSTILE_ID,
+}
+
+
+def unmanaged_queue(name: str, account: str = ACCOUNT) -> dict:
+    """A resources row: an unmanaged queue in us-east-1 of `account`."""
+    return _resource(f"arn:aws:sqs:{US}:{account}:{name}", "AWS::SQS::Queue", "sqs", US, name, "unmanaged",
+                     "live, declared by no source", "no-owner", account=account)
+
+
+def write_scan(path: str | Path, account: str, started: str, finished: str, resources: list[dict]) -> int:
+    """Commit a scan of the queues of one account's us-east-1 that finds `resources` (its id)."""
+    writer = ScanWriter(path)
+    scan_id = writer.begin({"started_at": started, "status": "running", "accounts": [account], "regions": [US],
+                            "partition": "aws", "driftgraph_version": "0.1.0"})
+    writer.write_scopes([(account, US)])
+    writer.write("resources", resources)
+    writer.write("listings", [{**_listing(US, "AWS::SQS::Queue", len(resources)), "account": account}])
+    writer.finish({"finished_at": finished, "status": "complete", "resource_count": len(resources),
+                   "summary": _summary(resources, 0)})
+    writer.commit()
+    return scan_id
+
+
+def add_hostile_scans(path: str | Path) -> Path:
+    """Two scans of HOSTILE_ACCOUNT after the fixture's (scans 4 and 5, a week apart): the second finds the
+    HOSTILE_QUEUE, new and unmanaged, so it shows in "what changed" too."""
+    path = Path(path)
+    calm = unmanaged_queue("calm-queue", HOSTILE_ACCOUNT)
+    write_scan(path, HOSTILE_ACCOUNT, "2024-06-02T09:00:00Z", "2024-06-02T09:01:00Z", [calm])
+    write_scan(path, HOSTILE_ACCOUNT, "2024-06-09T09:00:00Z", "2024-06-09T09:01:00Z", [calm, dict(HOSTILE_QUEUE)])
     return path

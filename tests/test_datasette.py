@@ -10,14 +10,17 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -33,18 +36,26 @@ from graph_fixture import (
     BASIC_EXECUTION_ATTACHMENT,
     BILLING_STACK,
     CI_ROLE,
+    HOSTILE_ID,
+    LAMBDA_LOG_GROUP,
     LEGACY_QUEUE,
     LEGACY_TFSTATE,
+    OLD_QUEUE,
     ORDER_EVENTS_TOPIC,
     ORDERS_FUNCTION,
     ORDERS_QUEUE,
     ORDERS_ROLE,
     ORDERS_STACK,
     PAYMENTS_DLQ,
+    PLANTED,
+    PLANTED_IMG,
     SHARED_STACK,
     TFSTATE,
     UPLOADS_BUCKET,
+    add_hostile_scans,
     build_fixture_db,
+    unmanaged_queue,
+    write_scan,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -354,6 +365,373 @@ def test_plugin_renders_status_badges_and_drill_down_links(fixture_db):
     )
 
 
+# ------------------------------------------------------------------------- dashboard, resource pages and links
+
+
+class Page(HTMLParser):
+    """A served HTML page as the tests read it: its links (href, text, class) and the text of elements by id."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.links: list[dict[str, str]] = []
+        self.by_id: dict[str, list[str]] = {}
+        self._open_ids: list[tuple[str, str, int]] = []  # (id, tag, depth)
+        self._link: dict[str, str] | None = None
+        self._depth = 0
+        self.feed(html)
+
+    VOID = frozenset({"br", "img", "input", "meta", "link", "hr", "source", "wbr"})
+    # elements whose text reads a space apart from their neighbours
+    CELLS = frozenset({"th", "td", "tr", "li", "p", "div", "h1", "h2", "h3", "table", "thead", "tbody"})
+
+    def _space(self, tag):
+        if tag in self.CELLS:
+            for element_id, _, _ in self._open_ids:
+                self.by_id[element_id].append(" ")
+
+    def handle_starttag(self, tag, attrs):
+        self._space(tag)
+        attrs = dict(attrs)
+        if tag == "a":
+            self._link = {"href": attrs.get("href") or "", "class": attrs.get("class") or "", "text": "",
+                          "title": attrs.get("title") or ""}
+            self.links.append(self._link)
+        if tag in self.VOID:
+            return
+        self._depth += 1
+        if attrs.get("id"):
+            self.by_id[attrs["id"]] = []
+            self._open_ids.append((attrs["id"], tag, self._depth))
+
+    def handle_endtag(self, tag):
+        self._space(tag)
+        if tag == "a":
+            self._link = None
+        if tag in self.VOID:
+            return
+        if self._open_ids and self._open_ids[-1][1:] == (tag, self._depth):
+            self._open_ids.pop()
+        self._depth -= 1
+
+    def handle_data(self, data):
+        if self._link is not None:
+            self._link["text"] += data
+        for element_id, _, _ in self._open_ids:
+            self.by_id[element_id].append(data)
+
+    def text(self, element_id: str) -> str:
+        """The text inside the element with that id, whitespace collapsed."""
+        assert element_id in self.by_id, f"no element with id {element_id!r}"
+        return " ".join("".join(self.by_id[element_id]).split())
+
+    def hrefs(self, css_class: str) -> dict[str, str]:
+        """Link text -> href, for the links of a class."""
+        return {" ".join(link["text"].split()): link["href"] for link in self.links
+                if css_class in link["class"].split()}
+
+
+def resource_path(resource_id: str, db: str = DB_NAME) -> str:
+    return f"/{db}/-/resource?{urlencode({'id': resource_id})}"
+
+
+def query_json(db_path: Path, path: str) -> dict:
+    (response,) = fetch(db_path, f"/{DB_NAME}{path}")
+    assert response.status_code == 200, response.text[:500]
+    return response.json()
+
+
+def page(db_path: Path, path: str, status: int = 200) -> Page:
+    (response,) = fetch(db_path, path)
+    assert response.status_code == status, (path, response.status_code, response.text[:500])
+    return Page(response.text)
+
+
+def test_landing_page_shows_coverage_counts_trend_and_what_changed(fixture_db):
+    landing = page(fixture_db, f"/{DB_NAME}")
+    # the current picture's coverage: (4 managed + 1 conflict) over the 10 code could own, as coverage_by_service
+    assert landing.text("coverage") == "50.0% managed"
+    assert "of the 10 resources code could own" in landing.text("dashboard")
+    assert "Latest scan: scan 3, finished 2024-06-08T09:03:41Z, partial" in landing.text("dashboard")
+
+    # counts by status, each a link to current_resources filtered on it, which lists as many rows
+    expected = {"managed": 4, "unmanaged": 4, "missing": 1, "conflict": 1, "child": 1, "default": 2, "ignored": 1,
+                "unknown": 1}
+    counts = {link["href"]: int(link["text"]) for link in landing.links
+              if link["href"].startswith(f"/{DB_NAME}/current_resources?status=") and link["text"].strip().isdigit()}
+    assert counts == {f"/{DB_NAME}/current_resources?status={s}": n for s, n in expected.items()}
+    for href, count in counts.items():
+        _, _, query = href.partition("?")
+        assert len(query_rows(fixture_db, "current_resources", dict([query.split("=")]))) == count, href
+    assert "drifted 3" in landing.text("status-counts")
+
+    # the trend: one dot per scan; scan 1 has no stored summary and is counted from its rows
+    (response,) = fetch(fixture_db, f"/{DB_NAME}")
+    assert response.text.count('<circle class="dg-dot"') == 3 * 5  # managed %, unmanaged, missing, conflict, drift
+    for title in ("scan 1 (2024-05-25): managed 0%", "scan 2 (2024-06-01): managed 50%",
+                  "scan 3 (2024-06-08): managed 50%", "scan 1 (2024-05-25): unmanaged 3",
+                  "scan 3 (2024-06-08): drifted resources 3"):
+        assert f"<title>{title}</title>" in response.text, title
+    dashboard = response.text[response.text.index('id="dashboard"'):response.text.index('<form class="sql"')]
+    # no JavaScript, nothing fetched from elsewhere: it works offline
+    assert "<script" not in dashboard and 'href="http' not in dashboard and "src=" not in dashboard
+
+    # what changed in the week before the latest scan: scan 2 to scan 3, every resource linked to its page
+    assert "What changed in the last 7 days" in response.text
+    changes = {link["text"]: link["href"] for link in landing.links if "dg-resource-link" in link["class"]}
+    assert changes == {"ci-deploy-role": resource_path(CI_ROLE), "orders-queue": resource_path(ORDERS_QUEUE),
+                       "tmp-migration-queue": resource_path(OLD_QUEUE)}
+    assert 'data-change="new_unmanaged">New unmanaged (1)' in response.text
+    assert "visibility_timeout: 30 / 60" in response.text
+    assert 'data-change="new_failed_listing">Listings that newly failed (1)' in response.text
+    # and Datasette's own lists follow: the canned queries, tables and views
+    assert f"/{DB_NAME}/unmanaged_counts" in {link["href"] for link in landing.links}
+    assert f"/{DB_NAME}/current_resources" in {link["href"] for link in landing.links}
+
+
+def test_landing_page_whatever_the_file_is_called(tmp_path):
+    db = build_fixture_db(tmp_path / "prod estate#2.db")
+    route = "prod+estate~232"  # Datasette's tilde encoding of the name
+    landing = page(db, f"/{route}")
+    assert landing.text("coverage") == "50.0% managed"
+    assert {link["href"] for link in landing.links} >= {f"/{route}/current_resources?status=managed",
+                                                         f"/{route}/-/resource?{urlencode({'id': CI_ROLE})}"}
+    role = page(db, f"/{route}/-/resource?{urlencode({'id': ORDERS_ROLE})}")
+    assert role.text("resource-id") == ORDERS_ROLE
+
+
+def test_landing_page_without_a_week_old_scan(tmp_path):
+    # two scans a day apart: no scan from a week before, so the previous one is compared
+    db = tmp_path / f"{DB_NAME}.db"
+    first, second = unmanaged_queue("first-queue"), unmanaged_queue("second-queue")
+    write_scan(db, "123456789012", "2024-06-14T09:00:00Z", "2024-06-14T09:01:00Z", [first])
+    write_scan(db, "123456789012", "2024-06-15T09:00:00Z", "2024-06-15T09:01:00Z", [first, second])
+    (response,) = fetch(db, f"/{DB_NAME}")
+    landing = Page(response.text)
+    assert landing.text("coverage") == "0.0% managed"
+    assert "What changed since the previous scan" in response.text
+    assert "no scan of these accounts and regions finished 7 days before the latest" in landing.text("dashboard")
+    assert landing.hrefs("dg-resource-link") == {"second-queue": resource_path(second["id"])}
+    # one scan: nothing to compare, said as such
+    single = tmp_path / "single.db"
+    write_scan(single, "123456789012", "2024-06-14T09:00:00Z", "2024-06-14T09:01:00Z", [first])
+    landing = page(single, "/single")
+    assert landing.text("changes-none") == "Only one scan of these accounts and regions so far: nothing to compare yet."
+    assert landing.text("coverage") == "0.0% managed"
+
+
+def test_dashboard_counts_no_ignored_drift_and_draws_no_pruned_scan(tmp_path):
+    # databases from `driftgraph prune` and ignore files: drift.ignored marks drift set aside (not counted), and a
+    # pruned scan (scans.pruned_at) has lost its rows, so one without a stored summary has no numbers at all
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    connection = sqlite3.connect(db)
+    connection.executescript("""
+        alter table drift add column ignored text;
+        update drift set ignored = 'ignored by .driftgraphignore:1' where attribute = 'memory_size';
+        alter table scans add column pruned_at text;
+        update scans set pruned_at = '2024-06-20T00:00:00Z' where id = 1;
+        delete from scan_scopes where scan_id = 1;
+    """)
+    connection.close()
+    (response,) = fetch(db, f"/{DB_NAME}")
+    assert "drifted 2" in Page(response.text).text("status-counts")
+    assert response.text.count('<circle class="dg-dot"') == 2 * 5 and "<title>scan 1 (" not in response.text
+    assert '"middle">scan 1</text>' in response.text  # still on the axis, without a dot
+    ignored = page(db, resource_path(ORDERS_FUNCTION))
+    assert "ignored by .driftgraphignore:1: cloudformation OrdersProcessor" in " ".join(
+        "".join(ignored.by_id["drift-table"]).split())
+
+
+def test_odd_stored_summaries_are_gaps_in_the_trend(tmp_path):
+    # summaries another program wrote: an infinite percentage (JSON's Infinity), a count as text, no by_status
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    connection = sqlite3.connect(db)
+    connection.execute("""update scans set summary = '{"by_status": {"unmanaged": "many", "missing": 1e999},
+                          "managed_percent": Infinity, "drifted_resources": -1}' where id = 2""")
+    connection.execute("update scans set summary = '[1, 2]' where id = 3")  # not a summary: counted from its rows
+    connection.commit()
+    connection.close()
+    pages = []
+    worker = threading.Thread(target=lambda: pages.extend(fetch(db, f"/{DB_NAME}")), daemon=True)
+    worker.start()
+    worker.join(60)  # generous: proves the chart's scale does not spin on an infinite value
+    assert pages and pages[0].status_code == 200
+    titles = re.findall(r"<title>(scan \d[^<]*)</title>", pages[0].text)
+    # scan 2's odd values are gaps; a status its summary leaves out counts none, as scan_summary writes every one
+    assert [t for t in titles if t.startswith("scan 2 ")] == ["scan 2 (2024-06-01): conflict 0"]
+    assert "scan 3 (2024-06-08): managed 50%" in titles and "scan 1 (2024-05-25): managed 0%" in titles
+
+
+def test_resource_page_shows_fields_owners_edges_drift_and_history(fixture_db):
+    function = page(fixture_db, resource_path(ORDERS_FUNCTION))
+    assert function.text("resource-id") == ORDERS_FUNCTION
+    assert "status managed" in function.text("fields") and "type AWS::Lambda::Function" in function.text("fields")
+    # its owner's stack opens the stack query; its edges open the other resources' pages
+    assert function.hrefs("dg-stack-link")["orders-stack"] == f"/{DB_NAME}/stack?{urlencode({'name': ORDERS_STACK})}"
+    assert function.text("edges-out-table") == (
+        "relation resource type status logs_to /aws/lambda/orders-processor AWS::Logs::LogGroup ignored "
+        "uses_role orders-processor-role AWS::IAM::Role managed")
+    assert function.hrefs("dg-resource-link") == {"/aws/lambda/orders-processor": resource_path(LAMBDA_LOG_GROUP),
+                                                  "orders-processor-role": resource_path(ORDERS_ROLE)}
+    assert function.text("drift") == "Drift (1)"
+    (response,) = fetch(fixture_db, resource_path(ORDERS_FUNCTION))
+    assert "memory_size</td>" in response.text and ">256</td>" in response.text and ">512</td>" in response.text
+    assert function.text("history-table").count("current") == 1
+
+    role = page(fixture_db, resource_path(ORDERS_ROLE))
+    assert role.text("edges-in-table") == (
+        "relation resource type status child_of orders-processor-role/AWSLambdaBasicExecutionRole "
+        "aws_iam_role_policy_attachment child uses_role orders-processor AWS::Lambda::Function managed")
+    assert role.text("owners") == "Owners (1)"
+    assert "terraform aws_iam_role.orders_processor s3://acme-tfstate/prod/terraform.tfstate" in role.text(
+        "owners-table")
+
+    # three versions, latest first: imported between scans 1 and 2, drifted in scan 3
+    queue = page(fixture_db, resource_path(ORDERS_QUEUE))
+    history = queue.text("history-table")
+    assert history.startswith("version from until status reason owners drift")
+    rows = history.split(" declared by terraform aws_sqs_queue.orders one-owner ")
+    assert "scan 3 2024-06-08T09:03:41Z current managed" in rows[0]
+    assert "scan 2 2024-06-01T09:02:10Z scan 3 2024-06-08T09:03:41Z managed changed" in rows[1]
+    assert history.endswith("scan 1 2024-05-25T09:01:30Z scan 2 2024-06-01T09:02:10Z unmanaged "
+                            "live, declared by no source no-owner 0 0")
+    assert "first seen scan 1" in queue.text("fields") and "status since scan 2" in queue.text("fields")
+    assert {link["href"] for link in queue.links} >= {f"/{DB_NAME}/scans/1", f"/{DB_NAME}/scans/2",
+                                                      f"/{DB_NAME}/current_resources?team=orders"}
+
+    # gone since scan 3: its last version, said as such
+    gone = page(fixture_db, resource_path(OLD_QUEUE))
+    assert gone.text("gone").startswith("Not in the current picture: scan 3 (2024-06-08T09:03:41Z) looked at "
+                                        "123456789012 us-east-1 and did not report it.")
+
+    # an id no version has; no id at all: a form to paste one into
+    missing = page(fixture_db, resource_path("arn:aws:sqs:us-east-1:123456789012:no-such-queue"), status=404)
+    assert missing.text("not-found") == ("No resource with the id arn:aws:sqs:us-east-1:123456789012:no-such-queue "
+                                         "in this database.")
+    assert "not-found" not in page(fixture_db, f"/{DB_NAME}/-/resource").by_id
+    assert page(fixture_db, "/no-such-db/-/resource?id=x", status=404)
+
+
+def test_every_resource_link_opens_that_resources_page(fixture_db):
+    table = page(fixture_db, f"/{DB_NAME}/current_resources?_size=max")
+    links = table.hrefs("dg-resource-link")
+    ids = {row["id"] for row in query_rows(fixture_db, "current_resources")}
+    assert set(links) == ids | {"g1", "g2", "g3"}  # and each import group's name (the fixture's are not ids)
+    for resource_id in ids:
+        assert links[resource_id] == resource_path(resource_id)
+        assert page(fixture_db, links[resource_id]).text("resource-id") == resource_id
+
+
+def test_ids_link_to_their_pages_in_tables_views_and_queries(fixture_db):
+    def links(path, css_class):
+        return page(fixture_db, path).hrefs(css_class)
+
+    def stack(arn):
+        return f"/{DB_NAME}/stack?{urlencode({'name': arn})}"
+    edges = links(f"/{DB_NAME}/edges", "dg-resource-link")
+    assert edges[ORDERS_FUNCTION] == resource_path(ORDERS_FUNCTION) and edges[ORDERS_ROLE] == resource_path(ORDERS_ROLE)
+    assert edges[LAMBDA_LOG_GROUP] == resource_path(LAMBDA_LOG_GROUP)
+    owners = page(fixture_db, f"/{DB_NAME}/owners")
+    assert owners.hrefs("dg-resource-link")[ARTIFACTS_BUCKET] == resource_path(ARTIFACTS_BUCKET)
+    assert owners.hrefs("dg-stack-link")[SHARED_STACK] == stack(SHARED_STACK)
+    # Datasette's own foreign key link: an owner's version opens its resources row
+    assert any(link["href"] == f"/{DB_NAME}/resources/5" and link["text"] == "orders-processor-role"
+               for link in owners.links)
+    assert links(f"/{DB_NAME}/current_owners", "dg-version-link")["5"] == f"/{DB_NAME}/resources/5"
+    assert links(f"/{DB_NAME}/resources", "dg-scan-link")["1"] == f"/{DB_NAME}/scans/1"
+    assert links(f"/{DB_NAME}/drift", "dg-resource-link")[ORDERS_QUEUE] == resource_path(ORDERS_QUEUE)
+    # stacks: their ARN opens the stack query, in the tables and in queries
+    assert links(f"/{DB_NAME}/stacks", "dg-stack-link")[BILLING_STACK] == stack(BILLING_STACK)
+    assert links(f"/{DB_NAME}/stack_dependencies", "dg-stack-link")[SHARED_STACK] == stack(SHARED_STACK)
+    assert links(f"/{DB_NAME}/cloudformation_stacks", "dg-stack-link")[ORDERS_STACK] == stack(ORDERS_STACK)
+    assert links(f"/{DB_NAME}/cloudformation_stacks", "dg-resource-link") == {}
+    # canned queries: resource ids, the other end of an edge, a stack's neighbours
+    assert links(f"/{DB_NAME}/unmanaged", "dg-resource-link")[CI_ROLE] == resource_path(CI_ROLE)
+    assert links(f"/{DB_NAME}/resource?{urlencode({'id': ORDERS_FUNCTION})}", "dg-resource-link") == {
+        ORDERS_ROLE: resource_path(ORDERS_ROLE), LAMBDA_LOG_GROUP: resource_path(LAMBDA_LOG_GROUP)}
+    assert links(f"/{DB_NAME}/stack?{urlencode({'name': 'shared-infra'})}", "dg-stack-link") == {
+        ORDERS_STACK: stack(ORDERS_STACK), BILLING_STACK: stack(BILLING_STACK)}
+    # not everything called id is a resource: a scan is not, nor a catalog row
+    assert links(f"/{DB_NAME}/scans", "dg-resource-link") == {}
+    assert links(f"/{DB_NAME}/resource_types", "dg-resource-link") == {}
+
+
+def test_current_resources_facet_on_status_type_account_region_and_team(fixture_db):
+    facets = query_json(fixture_db, "/current_resources.json?_extra=facet_results")["facet_results"]
+    assert {"status", "type", "account", "region", "team"} <= set(facets)
+    assert {r["value"]: r["count"] for r in facets["team"]["results"]} == {"orders": 2, "data": 1, "platform": 1}
+    # the team of a `team` tag or a `Team` tag
+    assert {r["id"] for r in query_rows(fixture_db, "current_resources", {"team": "orders"})} == {
+        ORDERS_QUEUE, ORDERS_FUNCTION}
+
+
+def test_a_facet_on_a_column_the_file_lacks_is_left_out(tmp_path):
+    # a file whose views predate the team column (until its next scan rewrites them) still opens
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    connection = sqlite3.connect(db)
+    connection.executescript("drop view current_resources; "
+                             "create view current_resources as select * from resources where until_scan is null")
+    connection.close()
+    facets = query_json(db, "/current_resources.json?_extra=facet_results")["facet_results"]
+    assert set(facets) == {"status", "type", "account", "region"}
+    assert page(db, f"/{DB_NAME}/current_resources")
+
+
+def test_resource_page_shows_the_creator_when_the_database_records_one(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    assert "creator" not in page(db, resource_path(CI_ROLE)).by_id  # no creators table: no section
+    connection = sqlite3.connect(db)
+    connection.execute("create table creators (resource_id text, principal text, event_name text, event_time text, "
+                       "event_source text, source text, event_id text)")
+    connection.execute("insert into creators values (?, ?, ?, ?, ?, ?, ?)",
+                       (CI_ROLE, "arn:aws:iam::123456789012:user/alice", "CreateRole", "2024-05-30T14:02:11Z",
+                        "iam.amazonaws.com", "cloudtrail", "5d8c7e1a-0000-4000-8000-000000000001"))
+    connection.commit()
+    role = page(db, resource_path(CI_ROLE))
+    assert role.text("creators") == (
+        "who event when from arn:aws:iam::123456789012:user/alice CreateRole (iam.amazonaws.com) "
+        "2024-05-30T14:02:11Z cloudtrail event 5d8c7e1a-0000-4000-8000-000000000001")
+    assert page(db, resource_path(ORDERS_ROLE)).text("creator") == "Creator"  # the table, no row for it
+    assert "No creation event recorded for it." in fetch(db, resource_path(ORDERS_ROLE))[0].text
+
+    # rows written per scan, with a status: the latest scan's row, and why a creator is not known
+    connection.executescript("""
+        alter table creators add column scan_id integer;
+        alter table creators add column status text;
+        alter table creators add column reason text;
+        alter table creators add column via text;
+        update creators set scan_id = 2, status = 'found';
+    """)
+    connection.execute("insert into creators (resource_id, principal, event_name, event_time, scan_id, status, via) "
+                       "values (?, 'arn:aws:iam::123456789012:user/bob', 'CreateRole', '2024-05-30T14:02:11Z', 3, "
+                       "'found', 'terraform')", (CI_ROLE,))
+    connection.execute("insert into creators (resource_id, scan_id, status, reason) values (?, 3, 'not_found', ?)",
+                       (ORDERS_ROLE, "no creating event in CloudTrail's 90 days of event history"))
+    connection.commit()
+    connection.close()
+    assert page(db, resource_path(CI_ROLE)).text("creators") == (
+        "who event when from arn:aws:iam::123456789012:user/bob via terraform CreateRole 2024-05-30T14:02:11Z")
+    assert page(db, resource_path(ORDERS_ROLE)).text("creators") == (
+        "who event when from Not known (not_found): no creating event in CloudTrail's 90 days of event history")
+
+
+def test_planted_markup_stays_text_on_every_page(tmp_path):
+    db = add_hostile_scans(build_fixture_db(tmp_path / f"{DB_NAME}.db"))
+    shown = [f"/{DB_NAME}", resource_path(HOSTILE_ID), f"/{DB_NAME}/current_resources?_facet=team",
+             f"/{DB_NAME}/resources", f"/{DB_NAME}/unmanaged", f"/{DB_NAME}/migration_components",
+             f"/{DB_NAME}/resource?{urlencode({'id': HOSTILE_ID})}",
+             f"/{DB_NAME}/current_resources?{urlencode({'team': PLANTED})}", f"/{DB_NAME}/resources/21"]
+    for path, response in zip(shown, fetch(db, *shown)):
+        assert response.status_code == 200, path
+        assert PLANTED not in response.text and "<img src=x" not in response.text, path
+        assert "&lt;script&gt;window.dgPlanted=1&lt;/script&gt;" in response.text, path
+    hostile = page(db, resource_path(HOSTILE_ID))
+    assert hostile.text("resource-id") == HOSTILE_ID
+    assert PLANTED in hostile.text("tags") and PLANTED_IMG in hostile.text("tags")
+    # on the landing page it is the week's new unmanaged resource, named as text and linked to its page
+    landing = page(db, f"/{DB_NAME}")
+    assert landing.hrefs("dg-resource-link")[PLANTED] == resource_path(HOSTILE_ID)
+
+
 # ------------------------------------------------------------------------------------------------ read-only
 
 
@@ -483,12 +861,12 @@ def test_a_new_scan_and_a_replaced_file_show_on_the_next_page_load(tmp_path):
             assert status == 200, body[:500]
             return json.loads(body)
 
-        assert [row["id"] for row in names(latest)] == [2]
+        assert [row["id"] for row in names(latest)] == [3]
         assert len(names(unmanaged)) == 4
 
         # a scan committed in place while serve runs
         new_id = add_scan(db, "queue-made-after-serve-started")
-        assert [row["id"] for row in names(latest)] == [new_id] == [3]
+        assert [row["id"] for row in names(latest)] == [new_id] == [4]
         assert [row["name"] for row in names(unmanaged)] == ["queue-made-after-serve-started"]
 
         # a database copied over the file (a new inode): served from the next page load on
@@ -535,7 +913,7 @@ def test_a_scan_killed_while_serving_leaves_the_last_scan_on_show(tmp_path):
 
         status, body = request(base, f"/{DB_NAME}/latest_scan.json?_shape=array")
         assert status == 200, body[:500]
-        assert [row["id"] for row in json.loads(body)] == [2]
+        assert [row["id"] for row in json.loads(body)] == [3]
         status, body = request(base, f"/{DB_NAME}/unmanaged.json?_shape=array")
         assert status == 200 and b"half-written" not in body and b"legacy-reports-queue" in body
     assert not Path(f"{db}-journal").exists() or Path(f"{db}-journal").stat().st_size == 0
