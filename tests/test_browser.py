@@ -217,3 +217,26 @@ def test_planted_markup_stays_text(hostile_server, browser, artefacts):
     assert PLANTED in page.locator(".facet-info[data-column=team]").inner_text()
     assert page.locator("table.rows-and-columns script, table.rows-and-columns img").count() == 0
     page.screenshot(path=str(artefacts / "planted-team-facet.png"), full_page=True)
+
+
+def test_the_weekly_html_report_renders_offline_and_planted_markup_stays_text(tmp_path, browser, artefacts):
+    """`report --since --format html` of the hostile graph, opened from disk: no console error, no request
+    anywhere (the page is self-contained), the chart drawn, and the planted queue's name shown as text."""
+    from click.testing import CliRunner
+
+    from driftgraph.cli import cli
+
+    db = add_hostile_scans(build_fixture_db(tmp_path / f"{DB_NAME}.db"))
+    page_file = tmp_path / "weekly.html"
+    result = CliRunner().invoke(cli, ["--no-config", "report", "--db", str(db), "--since", "1d", "--format", "html",
+                                      "-o", str(page_file)])
+    assert result.exit_code == 0, result.output
+    tab = CleanPage(browser)
+    requested: list[str] = []
+    tab.page.on("request", lambda request: requested.append(request.url))
+    page = tab.visit(page_file.as_uri())
+    assert requested == [page_file.as_uri()], "the page fetches nothing: it opens offline"
+    assert page.locator("svg").count() >= 1 and page.locator("script").count() == 0
+    body = page.locator("body").inner_text()
+    assert PLANTED in body
+    page.screenshot(path=str(artefacts / "weekly-report.png"), full_page=True)
