@@ -314,7 +314,7 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk
     click.echo(summary_line(result, db))
 
 
-def _write_output(text: str, output: str) -> None:
+def _write_output(text: str, output: str, what: str = "the report") -> None:
     try:
         if output == "-":
             click.echo(text, nl=False)
@@ -322,7 +322,7 @@ def _write_output(text: str, output: str) -> None:
             with open(output, "w", encoding="utf-8") as handle:
                 handle.write(text)
     except OSError as exc:
-        raise click.ClickException(f"cannot write the report: {_plain(exc)}") from exc
+        raise click.ClickException(f"cannot write {what}: {_plain(exc)}") from exc
 
 
 def _document(db: str, output: str, build, *args, **kwargs):
@@ -606,15 +606,7 @@ def baseline(db, scan_id, output, force) -> None:
         raise click.ClickException(f"{output} exists: give --force to replace it (what it accepts would become "
                                    "exactly this scan's findings)")
     data = _document(db, output, build_report, scan_id)
-    text = render_baseline(data)
-    try:
-        if output == "-":
-            click.echo(text, nl=False)
-        else:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the baseline: {_plain(exc)}") from exc
+    _write_output(render_baseline(data), output, "the baseline")
     kinds = [finding.kind for finding, _ in report_findings(data)]
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)) or "none"
     click.echo(f"{len(kinds)} findings of scan {data['scan']['id']} ({counts}) written to {output}", err=True)
