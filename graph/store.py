@@ -291,6 +291,10 @@ VIEWS = {
                            "scan_scopes c where c.account is x.account and c.region is x.region and x.account "
                            "is not null), (select max(id) from scans))"
        for table in ("listings", "scan_errors", "stacks", "stack_exports", "stack_imports", "maintenance")},
+    # how old each part of the current picture is: every account and region, the latest scan of it and when
+    "current_scopes": "select s.account, s.region, s.scan_id, c.finished_at, c.status from (select account, region, "
+                      "max(scan_id) as scan_id from scan_scopes group by account, region) s "
+                      "join scans c on c.id = s.scan_id",
     # the latest look for each resource's creator (found, not_found, failed or skipped)
     "current_creators": "select * from creators c where c.scan_id = (select max(x.scan_id) from creators x "
                         "where x.resource_id = c.resource_id)",

@@ -86,6 +86,10 @@ def test_a_resource_gone_from_a_scanned_place_ends_and_one_elsewhere_stays(tmp_p
     write_scan(db, [queue("theirs", account=OTHER)], scopes=[(OTHER, "eu-west-1")])
     with sqlite3.connect(db) as connection:
         assert {row[0] for row in connection.execute("select name from current_resources")} == {"here", "there", "theirs"}
+        # and each part of the picture says how old it is
+        ages = connection.execute("select account, region, scan_id from current_scopes where account is not null "
+                                  "and region is not null order by account, region").fetchall()
+    assert ages == [(ACCOUNT, "eu-west-1", 2), (ACCOUNT, "us-east-1", 1), (OTHER, "eu-west-1", 3)]
 
 
 def test_a_resource_missed_once_keeps_its_first_seen_and_status_since(tmp_path):
