@@ -67,7 +67,7 @@ def test_paths_in_the_file_are_relative_to_its_folder_not_the_working_directory(
     elsewhere.mkdir()
     result = run(["--config", "../project/ci.toml", "report"], elsewhere)
     assert result.exit_code == 0, result.stderr
-    assert json.loads((project / "out" / "report.json").read_text())["scan"]["id"] == 2
+    assert json.loads((project / "out" / "report.json").read_text())["scan"]["id"] == 3  # the fixture's latest scan
     assert not (elsewhere / "out").exists()
 
 
