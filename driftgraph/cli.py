@@ -265,7 +265,8 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--role-name", metavar="NAME",
               help="With --org: the role to assume in each member account [default: OrganizationAccountAccessRole].")
 @click.option("--account-role", "account_roles", multiple=True, metavar="ARN",
-              help="Also scan the account of this IAM role, assuming it (repeatable).")
+              help="Scan the account of this IAM role, assuming it (repeatable; the caller's own account only "
+                   "when --org or a --profile names it).")
 @click.option("--exclude-account", "exclude_accounts", multiple=True, metavar="ID",
               help="Leave this account out of --org, --account-role or --profile (repeatable).")
 @click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False),

@@ -20,13 +20,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from graph.records import GLOBAL, Listing
 from graph.resource_types import CATALOG, RESOURCE_TYPES
-from scanner.clients import NOT_OPTED_IN, AwsSession, RegionError, home_region, region_problems
+from scanner.clients import ACCOUNT_ID, NOT_OPTED_IN, AwsSession, RegionError, home_region, region_problems
 from scanner.live import Failure, classify_failure
 
 log = logging.getLogger("driftgraph.scanner")
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"  # what Organizations makes in the accounts it creates
-ACCOUNT_ID = re.compile(r"\d{12}")
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 # arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME (a path's parts are printable ASCII, IAM's own rule)
 ROLE_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):iam::(\d{12}):role/((?:[\x21-\x2e\x30-\x7e]+/)*)([\w+=,.@-]{1,64})")
@@ -108,7 +107,7 @@ class ScanAccount:
     """One account of the scan: how it is reached and, once tried, its session, identity and regions, or why not."""
 
     via: str  # "the caller's credentials", "profile NAME", "role ARN"
-    account: str | None  # known before any call for a role; from STS for a profile
+    account: str | None  # known before any call for a role (and a role or SSO profile); else from STS
     session: AwsSession | None = None
     identity: dict | None = None
     regions: list[str] = field(default_factory=list)
@@ -242,8 +241,9 @@ def reach_accounts(options: AccountOptions, base: AwsSession, asked_regions: tup
 
     profiles = []
     for profile in options.profiles:
-        target = ScanAccount(f"profile {profile}", None, session=AwsSession(profile, home_region(asked_regions),
-                                                                            base.call_timeout, base.max_pages))
+        session = AwsSession(profile, home_region(asked_regions), base.call_timeout, base.max_pages)
+        # the account a role or SSO profile names: known even if its credentials fail
+        target = ScanAccount(f"profile {profile}", session.configured_account, session=session)
         _reach(target, asked_regions)
         if target.account is not None and target.account in excluded:
             continue

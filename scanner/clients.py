@@ -372,6 +372,15 @@ class AwsSession:
         return self._session.region_name or None
 
     @property
+    def configured_account(self) -> str | None:
+        """The account the profile names before any call (its `role_arn`'s, or `sso_account_id`): where a profile
+        that gives no working credentials would have scanned."""
+        config = self._session._session.get_scoped_config() if self.profile else {}
+        role = ROLE_ARN_ACCOUNT.match(str(config.get("role_arn") or ""))
+        account = role.group(1) if role else str(config.get("sso_account_id") or "")
+        return account if ACCOUNT_ID.fullmatch(account) else None
+
+    @property
     def region_name(self) -> str:
         return self._session.region_name or self.default_region or HOME_REGION
 
@@ -599,6 +608,8 @@ class AwsSession:
 # ------------------------------------------------------------------------------------------------ regions
 
 NOT_OPTED_IN = "not-opted-in"
+ACCOUNT_ID = re.compile(r"\d{12}")
+ROLE_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/")
 REGION_SHAPE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")  # us-east-1, us-gov-west-1, ap-southeast-5 (fullmatch)
 
 

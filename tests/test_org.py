@@ -187,18 +187,21 @@ def test_account_roles_are_scanned_each_and_the_caller_account_only_when_named(o
     assert "mgmt-loose" not in statuses
 
 
-def test_profiles_are_each_an_account(org, tmp_path):
-    """Role profiles in a config file: botocore's own assume-role provider reaches each member."""
-    apps, data = org["apps"], org["data"]
+def _profiles(org, tmp_path) -> dict[str, str]:
+    """Role profiles `apps` and `data` in a temporary AWS config, sourced from test keys: botocore's own assume-role
+    provider reaches each member."""
     config = tmp_path / "config"
-    config.write_text("".join(f"[profile {name}]\nrole_arn = arn:aws:iam::{account}:role/{ROLE}\n"
-                              f"source_profile = base\nregion = {REGION}\n\n"
-                              for name, account in (("apps", apps), ("data", data))))
+    config.write_text("".join(f"[profile {name}]\nrole_arn = arn:aws:iam::{org[name]}:role/{ROLE}\n"
+                              f"source_profile = base\nregion = {REGION}\n\n" for name in ("apps", "data")))
     credentials = tmp_path / "credentials"
     credentials.write_text("[base]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+
+
+def test_profiles_are_each_an_account(org, tmp_path):
+    apps, data = org["apps"], org["data"]
     db = tmp_path / "profiles.db"
-    _scan(org, db, "--profile", "apps", "--profile", "data",
-          AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(credentials))
+    _scan(org, db, "--profile", "apps", "--profile", "data", **_profiles(org, tmp_path))
     [scan] = list(sqlite_utils.Database(db)["scans"].rows)
     assert sorted(json.loads(scan["accounts"])) == sorted([apps, data]) and scan["status"] == "complete"
     vias = sorted(row["via"] for row in json.loads(scan["options"])["accounts"])
@@ -207,15 +210,44 @@ def test_profiles_are_each_an_account(org, tmp_path):
     assert statuses["apps-app"] == statuses["data-app"] == MANAGED
 
 
+def test_a_profile_reaches_an_organization_member_in_place_of_the_role_name(org, tmp_path):
+    apps, data = org["apps"], org["data"]
+    db = tmp_path / "org.db"
+    with aws_proxy(org["endpoint"]) as (proxy, seen):
+        _scan(org, db, "--org", "--role-name", "NotThisOne", "--profile", "apps", endpoint=proxy,
+              **_profiles(org, tmp_path))
+    [scan] = list(sqlite_utils.Database(db)["scans"].rows)
+    how = {row["account"]: row["via"] for row in json.loads(scan["options"])["accounts"]}
+    assert how == {MANAGEMENT: "the caller's credentials", apps: "profile apps",
+                   data: f"role arn:aws:iam::{data}:role/NotThisOne"}
+    assumed = sorted(r.params["RoleArn"] for r in seen if r.action == "AssumeRole")
+    assert assumed == sorted([f"arn:aws:iam::{apps}:role/{ROLE}", f"arn:aws:iam::{data}:role/NotThisOne"])
+
+
+def test_a_profile_without_working_credentials_is_its_account_not_reached(org, tmp_path):
+    """The account a role profile names is known before its credentials fail: it is the account not reached, and
+    what an earlier scan saw there stays as last seen."""
+    apps, data = org["apps"], org["data"]
+    db, profiles = tmp_path / "profiles.db", _profiles(org, tmp_path)
+    _scan(org, db, "--profile", "apps", "--profile", "data", **profiles)
+    with aws_proxy(org["endpoint"], _deny_assume_role(data)) as (proxy, _seen):
+        result = _scan(org, db, "--profile", "apps", "--profile", "data", endpoint=proxy, **profiles)
+    assert f"2 accounts (1 not reached: {data})" in result.stdout
+    report = _report(org, db)
+    assert report["scan"]["status"] == "partial"
+    [error] = [e for e in report["errors"] if e["account"] == data]
+    assert error["code"] == "AccessDenied" and "profile data" in error["message"]
+    resources = _by_name(report)
+    assert resources["data-gone"]["rule"] == "account_not_reached" and resources["apps-app"]["status"] == MANAGED
+    current = {row["name"]: row for row in sqlite_utils.Database(db).query("select * from current_resources")}
+    assert current["data-loose"]["status"] == UNMANAGED and current["data-loose"]["from_scan"] == 1
+
+
 def test_the_same_account_named_twice_is_refused_before_any_listing(org, tmp_path):
     apps = org["apps"]
-    config = tmp_path / "config"
-    config.write_text(f"[profile apps]\nrole_arn = arn:aws:iam::{apps}:role/{ROLE}\nsource_profile = base\n")
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[base]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
     result = driftgraph(["scan", "--db", str(tmp_path / "x.db"), *SCAN, "--profile", "apps",
                          "--account-role", f"arn:aws:iam::{apps}:role/{ROLE}"],
-                        scan_env(org["endpoint"], AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(credentials)))
+                        scan_env(org["endpoint"], **_profiles(org, tmp_path)))
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"account {apps} is named twice" in result.stderr
     assert not (tmp_path / "x.db").exists() or not list(sqlite_utils.Database(tmp_path / "x.db")["scans"].rows)
