@@ -304,6 +304,50 @@ def test_nonsense_account_options_are_usage_errors_before_any_call(tmp_path, mon
     assert message in result.output
 
 
+def _regions_answer(request):
+    """DescribeRegions as an account answers that has enabled us-east-1 and not the opt-in eu-south-1."""
+    if request.action != "DescribeRegions":
+        return FORWARD
+    items = "".join(f"<item><regionName>{name}</regionName><regionEndpoint>ec2.{name}.amazonaws.com</regionEndpoint>"
+                    f"<optInStatus>{status}</optInStatus></item>"
+                    for name, status in (("us-east-1", "opt-in-not-required"), ("eu-south-1", "not-opted-in")))
+    return 200, "text/xml", (f'<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x'
+                             f"</requestId><regionInfo>{items}</regionInfo></DescribeRegionsResponse>").encode()
+
+
+def test_each_account_is_scanned_in_the_regions_asked_for_that_it_has_enabled(org, monkeypatch):
+    from scanner.accounts import AccountOptions, reach_accounts
+    from scanner.clients import RegionError
+
+    arn = f"arn:aws:iam::{org['apps']}:role/{ROLE}"
+    options = AccountOptions(account_roles=(arn,))
+    with aws_proxy(org["endpoint"], _regions_answer) as (proxy, _seen):
+        point_boto3_at(monkeypatch, proxy)
+        base = AwsSession(default_region=REGION)
+        [account] = reach_accounts(options, base, ("us-east-1", "eu-south-1"))
+        assert account.reached and account.regions == ["us-east-1"] and account.regions_not_enabled == ["eu-south-1"]
+        [account] = reach_accounts(options, base)  # no --region: every region it has enabled
+        assert account.regions == ["us-east-1"]
+        # none of those asked for: that account is not reached (another might have them), never a scan of nothing
+        [account] = reach_accounts(options, base, ("eu-south-1",))
+        assert not account.reached and account.failed_call == "DescribeRegions"
+        assert account.failure.code == "RegionNotEnabled"
+        with pytest.raises(RegionError, match="eu-west-9 is not a region of this account"):
+            reach_accounts(options, base, ("us-east-1", "eu-west-9"))
+
+
+def test_a_region_an_account_has_not_enabled_is_a_warning_and_not_scanned_there(org, tmp_path):
+    db = tmp_path / "org.db"
+    with aws_proxy(org["endpoint"], _regions_answer) as (proxy, _seen):
+        result = driftgraph(["scan", "--db", str(db), *SCAN, "--region", "eu-south-1", "--org"], scan_env(proxy))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = _report(org, db)
+    assert report["scan"]["status"] == "complete" and report["scan"]["regions"] == [REGION]
+    warned = sorted(e["account"] for e in report["errors"] if e["kind"] == "warning" and e["region"] == "eu-south-1")
+    assert warned == sorted([MANAGEMENT, org["apps"], org["data"]])
+    assert {l["region"] for l in sqlite_utils.Database(db)["listings"].rows} == {REGION}
+
+
 # ------------------------------------------------------------------ the guard's one exception: AssumeRole
 
 def test_assume_role_goes_out_only_through_the_credential_path(org, monkeypatch):
