@@ -574,10 +574,17 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     resources = [tuple(mask(row.get(c)) for c in CONTENT["resources"]) for row in said.get("resources", ())]
     at = {c: n for n, c in enumerate(CONTENT["resources"])}
     i_id, i_account, i_region, i_status = at["id"], at["account"], at["region"], at["status"]
-    covered = {*scopes, (None, None), *((r[i_account], r[i_region]) for r in resources)}
+    looked = {*scopes, (None, None)}
+    covered = looked | {(r[i_account], r[i_region]) for r in resources}
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
                            [(scan_id, a, r) for a, r in sorted(covered, key=str)])
     gaps = set(gaps)
+    # a place the scan reports a resource in without having looked there (a declaration in an account or region it
+    # did not scan): what an earlier scan saw there stays as last seen, as behind a failed listing, never gone
+    touched = covered - looked
+    if touched:
+        gaps |= {(a, r, t) for a, r, t in connection.execute(
+            "select distinct account, region, type from resources where until_scan is null") if (a, r) in touched}
     connection.executemany("INSERT INTO scan_gaps (scan_id, account, region, type) VALUES (?, ?, ?, ?)",
                            [(scan_id, *gap) for gap in sorted(gaps, key=str)])
     i_type = at["type"]

@@ -174,6 +174,19 @@ def test_excluded_accounts_are_left_out_and_what_they_declare_is_outside_the_sca
     assert "mgmt-loose" not in resources and "data-loose" not in resources
 
 
+def test_excluding_an_account_after_a_whole_scan_leaves_its_picture_as_last_seen(org, tmp_path):
+    """The state still declares queues there, so the scan reports them (unknown, outside the scan) in a place it
+    did not look: what the first scan saw there is not gone."""
+    db = tmp_path / "org.db"
+    _scan(org, db, "--org")
+    _scan(org, db, "--org", "--exclude-account", org["data"])
+    database = sqlite_utils.Database(db)
+    current = {row["name"]: row for row in database.query("select * from current_resources")}
+    assert current["data-loose"]["status"] == UNMANAGED and current["data-loose"]["from_scan"] == 1
+    said = {row["name"] for row in database.query("select name from scan_resources where scan_id = 2")}
+    assert "data-loose" not in said and {"data-gone", "apps-app"} <= said
+
+
 def test_account_roles_are_scanned_each_and_the_caller_account_only_when_named(org, tmp_path):
     db = tmp_path / "roles.db"
     apps, data = org["apps"], org["data"]
