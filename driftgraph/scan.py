@@ -469,10 +469,11 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     progress.phase("identity")
     targets = reach_accounts(account_options, session, options.regions)
     reached = [a for a in targets if a.reached]
-    if not reached:
+    if not targets:
+        raise AccountsError("no account to scan: every account was excluded, or none is ACTIVE")
+    if not reached:  # a scan of nothing would be a complete scan of nothing
         raise AccountsError("no account could be reached: " + "; ".join(
-            f"{a.account or a.via}: {a.why_not_reached()}" for a in targets) if targets else
-            "no account to scan (every account was excluded, or none is ACTIVE)")
+            f"{a.account or a.via}: {a.why_not_reached()}" for a in targets))
     partition = reached[0].partition
     account = reached[0].account if not several else None  # the one account declarations without one are in
     regions = list(dict.fromkeys(r for a in reached for r in a.regions))
