@@ -597,9 +597,10 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             }
         )
         # every place the scan looked, failed listings included: what it did not report there is gone; an account
-        # not reached was looked at nowhere (its failed listings say where what it had stays as last seen)
+        # not reached was looked at nowhere (its failed listings say where what it had stays as last seen), nor an
+        # account or region only a declaration names (complete: what an earlier scan saw there stays)
         writer.write_scopes({(l.account, l.region) for l in listings}
-                            | {(a.account, r) for a in reached for r in [*a.regions, GLOBAL, None]})
+                            | {(a.account, r) for a in reached for r in [*a.regions, GLOBAL, None]}, complete=True)
         writer.write("resources", resources)
         writer.write("owners", owner_rows(graph.nodes))
         writer.write("edges", [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges])
