@@ -140,16 +140,24 @@ def types(fmt: str) -> None:
 @click.option("--cloudtrail", "trails", multiple=True, metavar="s3://BUCKET/PREFIX",
               help="Also grant reading CloudTrail log files a trail delivers under this prefix (`scan --cloudtrail`).")
 @click.option("--partition", default="aws", show_default=True,
-              help="AWS partition of the state buckets' ARNs (aws-cn, aws-us-gov, ...).")
-def iam_policy(tfstates, trails, partition) -> None:
+              help="AWS partition of the state buckets' and roles' ARNs (aws-cn, aws-us-gov, ...).")
+@click.option("--role-name", metavar="NAME",
+              help="Also grant sts:AssumeRole on this role in every account (`scan --org --role-name`).")
+@click.option("--account-role", "account_roles", multiple=True, metavar="ARN",
+              help="Also grant sts:AssumeRole on this role (`scan --account-role`, repeatable).")
+def iam_policy(tfstates, trails, partition, role_name, account_roles) -> None:
     """Print the minimal read-only IAM policy a scan needs (also shipped as docs/iam-policy.json).
 
     It grants no S3 object reads: add `--tfstate s3://bucket/prefix` for each S3 location `scan --tfstate`
     reads, and the policy grants s3:GetObject under that prefix and s3:ListBucket for it, nothing more;
-    `--cloudtrail s3://bucket/prefix` likewise for a trail's log files (under the prefix's AWSLogs/)."""
+    `--cloudtrail s3://bucket/prefix` likewise for a trail's log files (under the prefix's AWSLogs/).
+    A scan of several accounts: this policy goes on the role in each account (the same policy: reads only),
+    and the identity that scans needs sts:AssumeRole on those roles: `--role-name NAME` or `--account-role ARN`
+    add that statement."""
     import botocore.session
 
-    from scanner.permissions import log_location, parse_state_location, policy_json
+    from scanner.accounts import ROLE_NAME, role_arn_account
+    from scanner.permissions import log_location, member_role_arn, parse_state_location, policy_json
 
     partitions = botocore.session.get_session().get_available_partitions()
     if partition not in partitions:
@@ -162,7 +170,15 @@ def iam_policy(tfstates, trails, partition) -> None:
         logs = [log_location(url) for url in trails]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--cloudtrail") from None
-    click.echo(policy_json(locations, partition, logs), nl=False)
+    if role_name is not None and not ROLE_NAME.fullmatch(role_name):
+        raise click.BadParameter(f"{role_name!r} is not an IAM role name", param_hint="--role-name")
+    for arn in account_roles:
+        try:
+            role_arn_account(arn)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--account-role") from None
+    roles = [*account_roles, *([member_role_arn(role_name, partition)] if role_name else [])]
+    click.echo(policy_json(locations, partition, logs, roles), nl=False)
 
 
 SCAN_EPILOG = """\b
@@ -171,6 +187,8 @@ Examples:
   driftgraph scan --db estate.db --tfstate 'states/**/*.tfstate' --tfstate s3://tf-states/prod/
   driftgraph scan --db estate.db --cfn-template templates/ --cfn-template-region eu-west-1 --no-stacks
   driftgraph scan --db estate.db --type AWS::SQS::Queue --type AWS::SNS::Topic --ignore-file ops.ignore
+  driftgraph scan --db org.db --org --role-name OrganizationAccountAccessRole --exclude-account 111122223333
+  driftgraph scan --db two.db --profile prod --profile staging
 
 \b
 Ignore file (--ignore-file, else ./.driftgraphignore), gitignore-style: # comments, the last match decides:
@@ -239,7 +257,18 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="Terraform code folder (repeatable, recursive, local modules followed): code not yet applied, import blocks.")
 @click.option("--cdk-out", "cdk_outs", multiple=True, metavar="DIR",
               help="CDK cloud assembly (cdk.out folder, repeatable): matched to the deployed stacks (see CDK audit).")
-@click.option("--profile", help="AWS profile (default: boto3's standard credential chain).")
+@click.option("--profile", "profiles", multiple=True, metavar="NAME",
+              help="AWS profile (default: boto3's standard credential chain); repeatable: each another account.")
+@click.option("--org", is_flag=True,
+              help="Scan every ACTIVE account of the organization (ListAccounts, from the management or a delegated "
+                   "administrator account), assuming --role-name in each.")
+@click.option("--role-name", metavar="NAME",
+              help="With --org: the role to assume in each member account [default: OrganizationAccountAccessRole].")
+@click.option("--account-role", "account_roles", multiple=True, metavar="ARN",
+              help="Scan the account of this IAM role, assuming it (repeatable; the caller's own account only "
+                   "when --org or a --profile names it).")
+@click.option("--exclude-account", "exclude_accounts", multiple=True, metavar="ID",
+              help="Leave this account out of --org, --account-role or --profile (repeatable).")
 @click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False),
               help="Rules for resources (or drifted attributes) to mark ignored, one a line (see below); "
                    "default: .driftgraphignore in the working directory, when there is one.")
@@ -259,12 +288,14 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="Who made each new unmanaged resource: CloudTrail's event history (90 days, 2 calls a second a "
                    "region), a trail's log files under this S3 prefix, or off (see Who made it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
-def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profile, ignore_file,
-         no_ignore_file, no_stacks, maintenance, types_, workers, max_input_mb, call_timeout, cloudtrail, quiet) -> None:
+def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profiles, org, role_name,
+         account_roles, exclude_accounts, ignore_file, no_ignore_file, no_stacks, maintenance, types_, workers,
+         max_input_mb, call_timeout, cloudtrail, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.progress import scan_progress
     from driftgraph.scan import ScanOptions, find_ignore_file, run_scan, summary_line
     from graph.resource_types import CATALOG
+    from scanner.accounts import option_problems
     from scanner.clients import RegionError, ScanCancelled, region_problems
     from scanner.live import orphan_types
 
@@ -283,10 +314,18 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk
     if problems:
         raise click.BadParameter("; ".join(problems), param_hint="--region")
     options = ScanOptions(db=db, regions=regions, tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
-                          cfn_template_region=cfn_template_region, profile=profile, ignore_file=ignore_file,
+                          cfn_template_region=cfn_template_region, profiles=tuple(profiles), ignore_file=ignore_file,
                           live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
                           call_timeout=call_timeout, cdk_outs=tuple(cdk_outs), tf_dirs=tuple(tf_dirs),
-                          maintenance=maintenance, cloudtrail=cloudtrail)
+                          maintenance=maintenance, cloudtrail=cloudtrail, org=org, role_name=role_name,
+                          account_roles=tuple(account_roles), exclude_accounts=tuple(dict.fromkeys(exclude_accounts)))
+    accounts = options.account_options()
+    problems = option_problems(accounts)  # nonsense is a usage error before any call
+    if accounts.several and cdk_outs:
+        problems.append("--cdk-out matches a cloud assembly to one account's stacks: scan the accounts with cloud "
+                        "assemblies one at a time")
+    if problems:
+        raise click.UsageError("; ".join(problems))
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with scan_progress(quiet) as progress:

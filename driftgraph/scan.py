@@ -41,8 +41,17 @@ from importers.stack_links import references_from_rows
 from importers.terraform_backends import backend_locations
 from importers.terraform_code import code_records, read_terraform_code
 from importers.terraform_state import load_terraform_states
+from scanner.accounts import (
+    CALL_SOURCES,
+    AccountOptions,
+    AccountsError,
+    ScanAccount,
+    option_problems,
+    reach_accounts,
+    unreached_listings,
+)
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
-from scanner.live import count_listings, scan_live
+from scanner.live import LiveScan, count_listings, scan_live
 from scanner.cloudtrail import OFF as CLOUDTRAIL_OFF
 from scanner.cloudtrail import CreatorResult, find_creators
 from scanner.maintenance import MAINTAINED_TYPES, MaintenanceResult, scan_maintenance
@@ -57,7 +66,7 @@ class ScanOptions:
     tfstates: tuple[str, ...] = ()
     cfn_templates: tuple[str, ...] = ()  # PATH or PATH@REGION
     cfn_template_region: str | None = None  # the region of templates given without one
-    profile: str | None = None
+    profile: str | None = None  # one profile (a scan of its account); several accounts: `profiles`
     ignore_file: str | None = None
     live_stacks: bool = True
     types: tuple[str, ...] = ()
@@ -72,6 +81,18 @@ class ScanOptions:
     recorded_at: dt.datetime | None = None
     # who made new unmanaged resources (scanner/cloudtrail.py): "lookup" (event history), "off", or s3://bucket/prefix
     cloudtrail: str = "lookup"
+    # many accounts in one scan (scanner/accounts.py): the organization's (--org, assuming --role-name in each),
+    # roles to assume (--account-role), profiles (--profile, each an account), accounts left out
+    org: bool = False
+    role_name: str | None = None
+    account_roles: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    exclude_accounts: tuple[str, ...] = ()
+
+    def account_options(self) -> AccountOptions:
+        profiles = self.profiles or ((self.profile,) if self.profile else ())
+        return AccountOptions(org=self.org, role_name=self.role_name, account_roles=self.account_roles,
+                              profiles=profiles, exclude=self.exclude_accounts)
 
 
 def service_of(type_: str) -> str:
@@ -124,9 +145,21 @@ def template_records(result: ImportResult, explicit_region: bool) -> ImportResul
     if explicit_region:
         return result
     result.records = [
-        r if r.region == GLOBAL else dataclasses.replace(r, region=None, arn=r.arn if r.natural_id and r.natural_id.startswith("arn:") else None)
+        r if r.region == GLOBAL else dataclasses.replace(r, region=None, arn=_own_arn(r))
         for r in result.records
     ]
+    return result
+
+
+def _own_arn(record) -> str | None:
+    """The ARN a record keeps when its place is not known: only one its natural id is itself."""
+    return record.arn if record.natural_id and record.natural_id.startswith("arn:") else None
+
+
+def accountless_records(result: ImportResult) -> ImportResult:
+    """In a scan of several accounts a template file names no account: an ARN made up with none would name no
+    resource, so only an ARN the template wrote itself is kept."""
+    result.records = [r if r.account is not None else dataclasses.replace(r, arn=_own_arn(r)) for r in result.records]
     return result
 
 
@@ -337,58 +370,145 @@ def listing_rows(listings: list[Listing]) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass
+class AccountsScan:
+    """What the accounts' own calls told: live records and listings, stacks, pending maintenance."""
+
+    live: LiveScan = dataclasses.field(default_factory=lambda: LiveScan([], []))
+    maintenance: MaintenanceResult = dataclasses.field(default_factory=lambda: MaintenanceResult([], []))
+    declared: ImportResult = dataclasses.field(default_factory=ImportResult)
+
+
+def scan_accounts(options: ScanOptions, accounts: list[ScanAccount], progress: ScanProgress,
+                  template_limit: dict) -> AccountsScan:
+    """List, read stacks and pending maintenance in each reached account, one account after the other (each
+    account's listings run concurrently)."""
+    found = AccountsScan()
+    for account in accounts:
+        part = scan_live(account.session, account.account, account.partition, account.regions, options.types or None,
+                         options.workers, on_listing=progress.listed)
+        found.live.records += part.records
+        found.live.listings += part.listings
+    if options.maintenance and maintenance_wanted(options.types):
+        progress.phase("pending maintenance")
+        for account in accounts:
+            part = scan_maintenance(account.session, account.account, account.partition, account.regions,
+                                    workers=min(options.workers, 8))
+            found.maintenance.rows.extend(part.rows)
+            found.maintenance.listings.extend(part.listings)
+    if options.live_stacks:
+        progress.phase("reading stacks")
+        for account in accounts:
+            found.declared.extend(import_stacks(account.session, account.account, account.partition, account.regions,
+                                                **template_limit))
+    return found
+
+
+def unreached_account_errors(accounts: list[ScanAccount]) -> list[SourceError]:
+    """One error per account the scan could not reach: the scan is partial, and the report names it."""
+    return [
+        SourceError(CALL_SOURCES[a.failed_call],
+                    redact_text(f"account {a.account or '(unknown)'} not reached through {a.via}: {a.failed_call} "
+                                f"failed ({a.failure.code}: {a.failure.message}); nothing in it was listed, and what "
+                                "is declared there is unknown"),
+                    "error", account=a.account, code=a.failure.code)
+        for a in accounts if not a.reached
+    ]
+
+
+def region_warnings(accounts: list[ScanAccount]) -> list[SourceError]:
+    """A region asked for that one account has not enabled is not scanned there: said, as a warning."""
+    return [SourceError("aws:ec2:DescribeRegions", f"account {a.account}: {', '.join(a.regions_not_enabled)} not "
+                        "enabled there, so not scanned in it", "warning", account=a.account, region=region)
+            for a in accounts if a.reached for region in a.regions_not_enabled]
+
+
+def accounts_listings(accounts: list[ScanAccount], records: list, asked_regions: tuple[str, ...],
+                      types: tuple[str, ...]) -> list[Listing]:
+    """Failed listings for each account not reached: in the regions asked for, else in those the declarations name
+    for it, and once for the global types. What the scan says there (a declaration, unknown) then ends nothing an
+    earlier scan saw: it stays as last seen, as behind any failed listing."""
+    listings = []
+    for account in accounts:
+        if account.reached or account.account is None:
+            continue
+        regions = asked_regions or sorted({r.region for r in records if r.account == account.account and r.region})
+        listings += unreached_listings(account.account, account.failure, account.failed_call, regions, types or None)
+    return listings
+
+
 def run_scan(options: ScanOptions, session: AwsSession | None = None,
              progress: ScanProgress | None = None) -> dict[str, Any]:
     """Scan and write one scan into the database; returns the scan row. Raises on fatal problems
-    (scanner.clients.RegionError for a region that is not the account's).
+    (scanner.clients.RegionError for a region that is not the account's; scanner.accounts.AccountsError when
+    the accounts to scan cannot be known, or none can be reached).
 
+    `session` is the scanning identity (default: boto3's standard chain, or the one `profile`): in a scan of
+    several accounts it lists the organization, assumes the roles and reads S3 state and trail log files.
     `progress` hears of phases and listings (a live view on a terminal)."""
     progress = progress or ScanProgress()
     started_at, started = _now(options.recorded_at), time.monotonic()
     check_database(options.db)  # refuse a file that is not ours, or one we cannot write, before spending a scan on it
     check_writable(options.db)
+    account_options = options.account_options()
+    problems = option_problems(account_options)
+    if problems:
+        raise AccountsError("; ".join(problems))
+    several = account_options.several
+    if several and options.cdk_outs:
+        # an assembly is matched to one account's deployed stacks: a deployed CDK stack of another account would
+        # read as an orphan of code that was never its
+        raise AccountsError("--cdk-out matches a cloud assembly to one account's stacks: scan the accounts with "
+                            "cloud assemblies one at a time")
     ignore = read_ignore_file(options.ignore_file) if options.ignore_file else None
     if ignore is not None:
         log.info("ignore rules: %d from %s", len(ignore.rules), ignore.source)
     # identity and regions go to the profile's region, never the first --region (maybe an opt-in one not enabled)
-    session = session or AwsSession(options.profile, home_region(options.regions), options.call_timeout)
+    single_profile = None if several else (account_options.profiles or (None,))[0]
+    session = session or AwsSession(single_profile, home_region(options.regions), options.call_timeout)
     progress.phase("identity")
-    identity = session.identity()
-    account, partition = identity["account"], identity["partition"]
-    regions = session.check_regions(options.regions) if options.regions else session.enabled_regions()
-    log.info("scanning account %s in %d regions", account, len(regions))
+    targets = reach_accounts(account_options, session, options.regions)
+    reached = [a for a in targets if a.reached]
+    if not targets:
+        raise AccountsError("no account to scan: every account was excluded, or none is ACTIVE")
+    if not reached:  # a scan of nothing would be a complete scan of nothing
+        raise AccountsError("no account could be reached: " + "; ".join(
+            f"{a.account or a.via}: {a.why_not_reached()}" for a in targets))
+    partition = reached[0].partition
+    account = reached[0].account if not several else None  # the one account declarations without one are in
+    regions = list(dict.fromkeys(r for a in reached for r in a.regions))
+    accounts = list(dict.fromkeys(a.account for a in targets if a.account))
+    unreached = {a.account: a.why_not_reached() for a in targets if not a.reached and a.account}
+    if several:
+        log.info("scanning %d accounts (%d not reached) in %d regions", len(accounts), len(targets) - len(reached),
+                 len(regions))
+    else:
+        log.info("scanning account %s in %d regions", account, len(regions))
 
     progress.phase("listing")
-    progress.planned(count_listings(regions, options.types or None), regions)
-    live = scan_live(session, account, partition, regions, options.types or None, options.workers,
-                     on_listing=progress.listed)
-    maintenance = MaintenanceResult([], [])
-    if options.maintenance and maintenance_wanted(options.types):
-        progress.phase("pending maintenance")
-        maintenance = scan_maintenance(session, account, partition, regions, workers=min(options.workers, 8))
-    declared = ImportResult()
+    progress.planned(sum(count_listings(a.regions, options.types or None) for a in reached), regions)
     # --max-input-mb raises (or lowers) both limits; without it each importer keeps its own default
     max_bytes = options.max_input_mb * 2**20 if options.max_input_mb else None
     template_limit = {"max_input_bytes": max_bytes} if max_bytes else {}
     state_limit = {"max_bytes": max_bytes} if max_bytes else {}
-    if options.live_stacks:
-        progress.phase("reading stacks")
-        declared.extend(import_stacks(session, account, partition, regions, **template_limit))
+    found = scan_accounts(options, reached, progress, template_limit)
+    live, maintenance, declared = found.live, found.maintenance, found.declared
     template_regions: dict[str, str | None] = {}
     if options.cfn_templates:
         progress.phase("reading templates")
     for location in options.cfn_templates:
         path, region = split_template_region(location, options.cfn_template_region)
         # no region given: AWS::Region is unknown, so conditions and names that read it are undecided rather
-        # than decided for whichever region the shell happens to name
+        # than decided for whichever region the shell happens to name; in a scan of several accounts, likewise
+        # AWS::AccountId
         result = import_template_files([path], account, partition, region, **template_limit)
         template_regions.update({row["path"]: region for row in result.sources})
         template_regions.setdefault(path, region)
-        declared.extend(template_records(result, explicit_region=region is not None))
+        declared.extend(accountless_records(template_records(result, explicit_region=region is not None)))
     assemblies = Assemblies()
     if options.cdk_outs:
         progress.phase("reading cloud assemblies")
-        assemblies = read_cdk_outs(list(options.cdk_outs), declared, account, partition, regions,
+        assemblies = read_cdk_outs(list(options.cdk_outs), declared, account, partition, reached[0].regions,
                                    {"max_input_bytes": max_bytes} if max_bytes else {}, options.live_stacks)
     reading = None
     if options.tf_dirs:
@@ -406,7 +526,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     if state_locations:
         progress.phase("reading states")
         declared.extend(
-            # no default region: a resource whose state gives no region evidence is matched in any scanned region
+            # no default region: a resource whose state gives no region evidence is matched in any scanned region;
+            # in a scan of several accounts no default account either: a resource lands in the account its ARN
+            # (or its provider's other resources) names, never in a guessed one
             load_terraform_states(state_locations, session, default_account=account, default_region=None,
                                   **state_limit)
         )
@@ -416,10 +538,13 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         declared.records += code_records(reading, applied, account, None)
     progress.phase("reconciling")
     failed_sources = declared.failed + failed_owner_sources(declared.sources, template_regions)
-    scope = Scope({account}, set(regions), partition, live.listings, failed_sources)
+    # the accounts not reached: a failed listing for every type where the scan could say anything of them
+    live.listings += accounts_listings(targets, declared.records, options.regions, options.types)
+    scope = Scope(set(accounts), set(regions), partition, live.listings, failed_sources,
+                  account_regions={a.account: set(a.regions) for a in reached}, unreached=unreached)
     graph = reconcile(live.records, declared.records, scope, ignore)
 
-    errors = declared.errors
+    errors = unreached_account_errors(targets) + region_warnings(targets) + declared.errors
     if ignore is not None:
         errors += [SourceError(ignore.source, rule.unused_message(), "warning", rule.line) for rule in ignore.unused()]
     listings = live.listings + maintenance.listings  # after reconcile: maintenance calls decide no resource's status
@@ -437,8 +562,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         wanted = new_unmanaged(options.db, resources)
         if wanted:
             progress.phase("who made it")
-            s3_uri = options.cloudtrail if options.cloudtrail.startswith("s3://") else None
-            creators = find_creators(session, wanted, s3_uri=s3_uri)
+            creators = who_made_them(options.cloudtrail, wanted, session, reached)
             errors += creators.problems
 
     progress.phase("writing")
@@ -449,10 +573,10 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             {
                 "started_at": started_at,
                 "status": "running",
-                "accounts": [account],
+                "accounts": accounts,
                 "regions": regions,
                 "partition": partition,
-                "caller_arn": identity["caller_arn"],
+                "caller_arn": (reached[0].identity if not several else _caller(session, reached))["caller_arn"],
                 "driftgraph_version": __version__,
                 "options": {
                     "tfstates": list(options.tfstates),
@@ -465,12 +589,18 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                     "types": list(options.types),
                     "maintenance": options.maintenance,
                     "cloudtrail": options.cloudtrail,
+                    **({"org": options.org, "role_name": options.role_name,
+                        "account_roles": list(options.account_roles), "profiles": list(account_options.profiles),
+                        "exclude_accounts": list(options.exclude_accounts),
+                        "accounts": [account_row(a) for a in targets]} if several else {}),
                 },
             }
         )
-        # every place the scan looked, failed listings included: what it did not report there is gone
+        # every place the scan looked, failed listings included: what it did not report there is gone; an account
+        # not reached was looked at nowhere (its failed listings say where what it had stays as last seen), nor an
+        # account or region only a declaration names (complete: what an earlier scan saw there stays)
         writer.write_scopes({(l.account, l.region) for l in listings}
-                            | {(account, r) for r in [*regions, GLOBAL, None]})
+                            | {(a.account, r) for a in reached for r in [*a.regions, GLOBAL, None]}, complete=True)
         writer.write("resources", resources)
         writer.write("owners", owner_rows(graph.nodes))
         writer.write("edges", [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges])
@@ -504,9 +634,47 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         writer.abort()
         raise
     by_status = Counter(row["status"] for row in resources)
-    return {"id": scan_id, "account": account, "regions": regions, **scan, "errors": len(errors),
+    not_reached = {a.account or a.via: a.why_not_reached() for a in targets if not a.reached}
+    return {"id": scan_id, "account": reached[0].account, "accounts": accounts, "accounts_not_reached": not_reached,
+            "account_count": len(targets),
+            "regions": regions, **scan, "errors": len(errors),
             "failed_listings": len(failed), "by_status": dict(by_status), "ignore_file": options.ignore_file,
             "drifted_resources": sum(1 for node in graph.nodes if node.counted_drift)}
+
+
+def account_row(account: ScanAccount) -> dict[str, Any]:
+    """How the scan reached one account (or why not), as the scan's options record it."""
+    return {"account": account.account, "via": account.via, "reached": account.reached, "regions": account.regions,
+            "regions_not_enabled": account.regions_not_enabled,
+            "not_reached": redact_text(account.why_not_reached()) or None}
+
+
+def _caller(session: AwsSession, reached: list[ScanAccount]) -> dict[str, Any]:
+    """The scanning identity: the one that assumed the roles (its identity was read to list or assume), else the
+    first account's."""
+    caller = next((a.identity for a in reached if a.session is session), None)
+    if caller is None:
+        try:
+            caller = session.identity()
+        except Exception:  # a scan of profiles only needs no identity of its own
+            caller = reached[0].identity
+    return caller
+
+
+def who_made_them(source: str, wanted: list[dict[str, Any]], session: AwsSession,
+                  reached: list[ScanAccount]) -> CreatorResult:
+    """CloudTrail's answer for each new unmanaged resource: from a trail's log files, read by the scanning identity
+    (an organization trail's bucket holds every account's), or from each account's own event history."""
+    if source.startswith("s3://"):
+        return find_creators(session, wanted, s3_uri=source)
+    result = CreatorResult([], [])
+    for account in reached:
+        mine = [row for row in wanted if row["account"] == account.account]
+        if mine:
+            part = find_creators(account.session, mine)
+            result.rows += part.rows
+            result.problems += part.problems
+    return result
 
 
 def summary_line(result: dict[str, Any], db: str) -> str:
@@ -516,11 +684,21 @@ def summary_line(result: dict[str, Any], db: str) -> str:
                 f"{result['drifted_resources']} drifted, {counts.get('conflict', 0)} in conflict, "
                 f"{counts.get('unknown', 0)} unknown")
     return (
-        f"scan {result['id']} {result['status']}: {result['resource_count']} resources ({findings}) in account "
-        f"{result['account']}, {len(result['regions'])} regions, {result['duration_seconds']} s; "
+        f"scan {result['id']} {result['status']}: {result['resource_count']} resources ({findings}) in "
+        f"{_accounts_text(result)}, {len(result['regions'])} regions, {result['duration_seconds']} s; "
         f"{result['failed_listings']} failed listings, {result['errors']} errors/warnings"
         f"{_ignore_text(result)} -> {db}"
     )
+
+
+def _accounts_text(result: dict[str, Any]) -> str:
+    """'account 1111' for one; '3 accounts (1 not reached: 2222)' for several: a partial picture says so."""
+    count = result.get("account_count", 1)
+    not_reached = sorted(result.get("accounts_not_reached") or {})
+    if count == 1 and not not_reached:
+        return f"account {result['account']}"
+    missed = f" ({len(not_reached)} not reached: {', '.join(not_reached)})" if not_reached else ""
+    return f"{count} accounts{missed}"
 
 
 def _ignore_text(result: dict[str, Any]) -> str:

@@ -44,6 +44,11 @@ class Scope:
     partition: str = "aws"
     listings: list[Listing] = field(default_factory=list)
     failed_sources: list[FailedSource] = field(default_factory=list)  # owner sources that could not be read
+    # the regions scanned in each account, where they differ (each account's own enabled regions); an account
+    # not named here was scanned in `regions`
+    account_regions: dict[str, set[str]] = field(default_factory=dict)
+    # accounts the scan was to cover but could not reach (a role it could not assume), each with why
+    unreached: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._outcomes: dict[tuple[str, str, str], Listing] = {}
@@ -54,12 +59,27 @@ class Scope:
             if key not in self._outcomes or listing.outcome != LISTING_OK:  # a failure wins over a success
                 self._outcomes[key] = listing
 
+    def regions_of(self, account: str | None) -> set[str]:
+        """The regions scanned in `account` (in any account, for None)."""
+        return self.account_regions.get(account, self.regions) if account else self.regions
+
+    def in_scope(self, account: str | None, region: str | None) -> bool:
+        """Whether the scan looked at (account, region): a place it did not look cannot be told to lack anything."""
+        return (not self.accounts or account in (None, *self.accounts)) and (
+            region in (None, GLOBAL) or region in self.regions_of(account))
+
+    @property
+    def several_accounts(self) -> bool:
+        return len(self.accounts) > 1
+
     def _covering(self, type_: str, account: str | None, region: str | None) -> list[Listing]:
         """The listings that cover (type, account, region); a declaration that names no region (a template
-        file given without one) is covered by the listings of every scanned region."""
+        file given without one) is covered by the listings of every scanned region, and one that names no
+        account (in a scan of several) by those of every scanned account."""
         accounts = [account] if account else sorted(self.accounts)
-        regions = (region, GLOBAL) if region else (*sorted(self.regions), GLOBAL)
-        return [self._outcomes[k] for a in accounts for r in regions if (k := (type_, a, r)) in self._outcomes]
+        return [self._outcomes[k] for a in accounts
+                for r in ((region, GLOBAL) if region else (*sorted(self.regions_of(a)), GLOBAL))
+                if (k := (type_, a, r)) in self._outcomes]
 
     def failed_listing(self, type_: str, account: str | None, region: str | None) -> Listing | None:
         """The failed listing that covers (type, account, region), if any."""
@@ -314,17 +334,19 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
     node = None
     row = CATALOG.get(record.type)
     regionless = record.region is None and row is not None and row.scope == "regional"
+    # in a scan of several accounts, a declaration that names no account (a template file) may be any of theirs
+    accountless = record.account is None and scope.several_accounts
     for identifier in _identifiers(record):
-        if not regionless:
+        if not regionless and not accountless:
             node = index.find(record.type, record.account, record.region, identifier)
             if node is not None:
                 break
             continue
-        found = index.find_all(record.type, record.account, None, identifier)
+        found = index.find_all(record.type, record.account, None if regionless else record.region, identifier)
         live_found = [n for n in found if n.live is not None]
         if len(live_found) > 1:
-            # it names no region and a resource of this name is live in several: which one it declares is
-            # unknown, so it declares none of them, and each is told why it cannot be called unmanaged.
+            # it names no region (or account) and a resource of this name is live in several: which one it
+            # declares is unknown, so it declares none of them, and each is told why it cannot be called unmanaged.
             # Code never applied owns nothing, so it casts no such doubt: each is told of the plan instead
             for candidate in live_found:
                 (candidate.planned if record.pending else candidate.ambiguous).append(record)
@@ -479,10 +501,13 @@ def _classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         node.reason = f"{node.type} is bookkeeping of the deploying tool, not an AWS resource ({_owner_text(owners[0])})"
         return
 
-    in_scope = node.live is not None or (
-        (not scope.accounts or node.account in (None, *scope.accounts))
-        and (node.region in (None, GLOBAL) or node.region in scope.regions)
-    )
+    if node.live is None and node.account in scope.unreached:
+        node.status, node.rule = UNKNOWN, "account_not_reached"
+        node.reason = (f"declared by {_owner_text(owners[0])} in {node.account}/{node.region}, an account the scan could "
+                       f"not reach: {scope.unreached[node.account]}")
+        return
+
+    in_scope = node.live is not None or scope.in_scope(node.account, node.region)
     if not in_scope:
         node.status, node.rule = UNKNOWN, "outside_scan"
         node.reason = f"declared by {_owner_text(owners[0])} in {node.account}/{node.region}, which this scan did not cover"
@@ -532,8 +557,13 @@ def _classify(node: Node, index: NodeIndex, scope: Scope) -> None:
             node.status, node.rule = UNKNOWN, "region_unknown"
             node.reason = (
                 f"declared by {declared_by}, which names no region for it, and not found in the scanned regions "
-                f"({', '.join(sorted(scope.regions))}){_region_hint(owners)}"
+                f"({', '.join(sorted(scope.regions_of(node.account)))}){_region_hint(owners)}"
             )
+            return
+        if node.account is None and scope.several_accounts:
+            node.status, node.rule = UNKNOWN, "account_unknown"
+            node.reason = (f"declared by {declared_by}, which names no account for it, and not found in "
+                           f"{node.region} in any scanned account ({', '.join(sorted(scope.accounts))})")
             return
         # gone, whoever declared it: two claims on something that is not there are not a conflict over it
         node.status, node.rule = MISSING, "declared_not_live"
@@ -575,11 +605,17 @@ def _classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         return
     if node.ambiguous:
         claim = node.ambiguous[0]
-        elsewhere = sorted({n.region for n in index.find_all(node.type, node.account, None, node.natural_id)
-                            if n.live is not None} - {node.region})
-        node.status, node.rule = UNKNOWN, "region_unknown"
-        node.reason = (f"{_owner_text(claim)} declares a resource of this name without a region, and one is also "
-                       f"live in {', '.join(elsewhere)}: which one it declares is unknown{_region_hint([claim])}")
+        # elsewhere: the other regions of its account, and (for a claim naming no account) other accounts
+        others = [n for n in index.find_all(node.type, claim.account, claim.region, node.natural_id)
+                  if n.live is not None and n is not node]
+        elsewhere = sorted({n.region if n.account == node.account else f"{n.account}/{n.region}" for n in others})
+        unplaced = "a region" if claim.account is not None else "an account or region" if claim.region is None \
+            else "an account"
+        node.status = UNKNOWN
+        node.rule = "account_unknown" if claim.region is not None else "region_unknown"
+        node.reason = (f"{_owner_text(claim)} declares a resource of this name without {unplaced}, and one is "
+                       f"also live in {', '.join(elsewhere)}: which one it declares is unknown"
+                       f"{_region_hint([claim]) if claim.region is None else ''}")
         return
     node.status, node.rule = UNMANAGED, "no_owner"
     node.reason = "no Terraform state or CloudFormation stack declares it"

@@ -568,11 +568,14 @@ def _digest(resource: tuple, children: tuple) -> int:
 
 def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str, list[dict[str, Any]]],
                    scopes: Iterable[tuple[str | None, str | None]], mask=lambda value: value,
-                   gaps: Iterable[tuple[str | None, str | None, str]] = ()) -> dict[str, int]:
+                   gaps: Iterable[tuple[str | None, str | None, str]] = (), scopes_complete: bool = False
+                   ) -> dict[str, int]:
     """Store what scan `scan_id` said (`said`: cleaned rows by table) as versions, inside the caller's
     transaction: a resource whose current version says the same is left alone; a changed one gets a new
     version; a current version in a scope the scan looked at and did not report ends. The scopes (with those
-    of the rows reported, and no account/no region) become the scan's `scan_scopes`. Returns the counts."""
+    of the rows reported, and no account/no region) become the scan's `scan_scopes`. With `scopes_complete` the
+    scopes are every place the scan looked: one it only reports a row in (a declaration in an account or region it
+    did not scan) keeps what an earlier scan saw there, as behind a failed listing. Returns the counts."""
     children: dict[str, dict[str, list[tuple]]] = {table: defaultdict(list) for table in CHILD_OF}
     for table, key in CHILD_OF.items():
         for row in said.get(table, ()):
@@ -580,10 +583,17 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     resources = [tuple(mask(row.get(c)) for c in CONTENT["resources"]) for row in said.get("resources", ())]
     at = {c: n for n, c in enumerate(CONTENT["resources"])}
     i_id, i_account, i_region, i_status = at["id"], at["account"], at["region"], at["status"]
-    covered = {*scopes, (None, None), *((r[i_account], r[i_region]) for r in resources)}
+    looked = {*scopes, (None, None)}
+    covered = looked | {(r[i_account], r[i_region]) for r in resources}
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
                            [(scan_id, a, r) for a, r in sorted(covered, key=str)])
     gaps = set(gaps)
+    # a place the scan reports a resource in without having looked there (a declaration in an account or region it
+    # did not scan): what an earlier scan saw there stays as last seen, as behind a failed listing, never gone
+    touched = covered - looked if scopes_complete else set()
+    if touched:
+        gaps |= {(a, r, t) for a, r, t in connection.execute(
+            "select distinct account, region, type from resources where until_scan is null") if (a, r) in touched}
     connection.executemany("INSERT INTO scan_gaps (scan_id, account, region, type) VALUES (?, ?, ?, ?)",
                            [(scan_id, *gap) for gap in sorted(gaps, key=str)])
     i_type = at["type"]
@@ -700,6 +710,7 @@ class ScanWriter:
         self._secrets: list[str] = []
         self._said: dict[str, list[dict[str, Any]]] = {table: [] for table in VERSIONED}
         self._scopes: set[tuple[str | None, str | None]] = set()
+        self._scopes_complete = False
         self._gaps: set[tuple[str | None, str | None, str]] = set()
         self.versions: dict[str, int] = {}  # what finish() stored: new, ended and unchanged resource versions
 
@@ -764,17 +775,20 @@ class ScanWriter:
             self._gaps.update(listing_gaps(cleaned))
         self._insert(table, [{**row, "scan_id": self.scan_id} for row in cleaned])
 
-    def write_scopes(self, scopes: Iterable[tuple[str | None, str | None]]) -> None:
+    def write_scopes(self, scopes: Iterable[tuple[str | None, str | None]], complete: bool = False) -> None:
         """The (account, region) pairs this scan looked at, failed listings included: a resource there that the
         scan does not report is gone (its version ends); one elsewhere is untouched. The scopes of the rows the
-        scan reports, and (no account, no region), are added by `finish()`."""
+        scan reports, and (no account, no region), are added by `finish()`; with `complete` (these are every place
+        the scan looked) a row reported elsewhere ends nothing there."""
         self._scopes.update((a, r) for a, r in scopes)
+        self._scopes_complete = self._scopes_complete or complete
 
     def _write_versions(self) -> dict[str, int]:
         if self.scan_id is not None and not self.versions:
             self.versions = write_versions(self.connection, self.scan_id, self._said, self._scopes, self._masked,
-                                           self._gaps)
+                                           self._gaps, self._scopes_complete)
         return self.versions
+
     def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:
         """The catalog (`catalog_as_dicts()`) as the `resource_types` table: one row a type, lists as JSON."""
         rows = [{k: _json(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]

@@ -10,7 +10,10 @@ call once the scan is cancelled, and fails with a clear error when the answer is
 a proxy, an empty or cut-short body: scanner/answers.py) instead of reading it as an empty answer. Every
 pagination goes through one guard: a token given twice, or more than MAX_PAGES pages, ends it as a failure.
 The credential chain's own calls (STS AssumeRole for a role profile, SSO GetRoleCredentials) are sent by
-botocore's credential providers with clients of their own, outside these hooks.
+botocore's credential providers with clients of their own, outside these hooks. So is the one call driftgraph
+itself asks for that is not a read: STS AssumeRole into another account (`AwsSession.assume_role`, for
+`scan --org`/`--account-role`), sent by an STS client made for that alone, whose own guard lets out
+AssumeRole and nothing else. The scan's clients still refuse it: it is on no list.
 """
 
 from __future__ import annotations
@@ -28,14 +31,23 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import boto3
+import botocore.session
 from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    Credentials,
+    RefreshableCredentials,
+)
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
     HTTPClientError,
+    NoCredentialsError,
     PaginationError,
     ReadTimeoutError,
 )
@@ -111,6 +123,34 @@ def _guard(model=None, **_kwargs):
     if not is_allowed_operation(service, operation):
         why = "it returns secret values" if operation in SECRET_READS else "not a call driftgraph makes"
         raise ReadOnlyViolation(f"driftgraph is read-only: refused {service}:{operation} before sending it ({why})")
+
+
+# The one operation sent outside the list, and only by `AwsSession.assume_role`'s own STS client.
+CREDENTIAL_CALL = ("sts", "AssumeRole")
+ROLE_SESSION_NAME = "driftgraph"  # what CloudTrail shows in the member account: who made these reads
+
+
+def _credential_guard(model=None, **_kwargs):
+    """The guard of the STS client that fetches a role's credentials: AssumeRole, and nothing else."""
+    name = (model.service_model.service_name, model.name) if model is not None else None
+    if name != CREDENTIAL_CALL:
+        shown = f"{name[0]}:{name[1]}" if name else "an operation botocore did not name"
+        raise ReadOnlyViolation(f"driftgraph is read-only: refused {shown} on the credential client before sending it "
+                                "(it sends sts:AssumeRole only)")
+
+
+class _GivenCredentials(CredentialProvider):
+    """A credential chain of one link: the credentials a session was given (a role's, refreshed as they expire)."""
+
+    METHOD = "assume-role"
+    CANONICAL_NAME = "driftgraph-assume-role"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
 
 
 # Per attempt: how long to wait for a connection and for each read. botocore's standard retries (up to
@@ -306,13 +346,20 @@ class AwsSession:
     default_region: str | None = None
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     max_pages: int = MAX_PAGES
+    # credentials to use instead of boto3's standard chain (a role assumed in another account: `assume_role`)
+    credentials: Credentials | None = field(default=None, repr=False)
     _session: boto3.Session = field(init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._session = boto3.Session(profile_name=self.profile)
+        if self.credentials is None:
+            self._session = boto3.Session(profile_name=self.profile)
+        else:
+            core = botocore.session.Session(profile=self.profile)
+            core.register_component("credential_provider", CredentialResolver([_GivenCredentials(self.credentials)]))
+            self._session = boto3.Session(botocore_session=core)
         self._config = client_config(self.call_timeout)
         pages = type("SessionPages", (GuardedPages,), {"max_pages": self.max_pages})
         mixin = _guarded_pagination(pages)
@@ -323,6 +370,15 @@ class AwsSession:
     def configured_region(self) -> str | None:
         """The region the profile or environment names (AWS_REGION, AWS_DEFAULT_REGION, `region` in a profile)."""
         return self._session.region_name or None
+
+    @property
+    def configured_account(self) -> str | None:
+        """The account the profile names before any call (its `role_arn`'s, or `sso_account_id`): where a profile
+        that gives no working credentials would have scanned."""
+        config = self._session._session.get_scoped_config() if self.profile else {}
+        role = ROLE_ARN_ACCOUNT.match(str(config.get("role_arn") or ""))
+        account = role.group(1) if role else str(config.get("sso_account_id") or "")
+        return account if ACCOUNT_ID.fullmatch(account) else None
 
     @property
     def region_name(self) -> str:
@@ -470,6 +526,34 @@ class AwsSession:
         raise CallTimeout(operation=_operation_name(kwargs), seconds=self.call_timeout, attempts=attempts, last=last,
                           last_code=code)
 
+    # -- another account
+
+    def assume_role(self, role_arn: str, session_name: str = ROLE_SESSION_NAME) -> "AwsSession":
+        """A session in the account of `role_arn`, with the role's credentials: fetched now, so a role that cannot
+        be assumed (denied, no such role, a trust policy that does not name us) raises here, as the ClientError
+        STS answered; fetched again before they expire, so a long scan outlives the first hour.
+
+        AssumeRole is not a read and is on no list: it goes out through an STS client of its own, made from this
+        session's credentials, whose guard allows AssumeRole alone; no other client ever sends it."""
+        if self.cancelled:
+            raise ScanCancelled()
+        source = self._session.get_credentials()
+        if source is None:
+            raise NoCredentialsError()
+        fetcher = AssumeRoleCredentialFetcher(self._credential_client, source, role_arn,
+                                              extra_args={"RoleSessionName": session_name}, cache={})
+        first = fetcher.fetch_credentials()
+        credentials = RefreshableCredentials.create_from_metadata(first, refresh_using=fetcher.fetch_credentials,
+                                                                  method=_GivenCredentials.METHOD)
+        return AwsSession(default_region=self.region_name, call_timeout=self.call_timeout, max_pages=self.max_pages,
+                          credentials=credentials)
+
+    def _credential_client(self, service: str, **credentials: Any):
+        """The STS client AssumeRole goes out by (botocore's fetcher asks for it with the source credentials)."""
+        client = self._session.client(service, region_name=self.region_name, config=self._config, **credentials)
+        client.meta.events.register("before-call.*.*", _credential_guard)
+        return client
+
     # -- calls about no region
 
     def identity(self) -> dict:
@@ -524,6 +608,8 @@ class AwsSession:
 # ------------------------------------------------------------------------------------------------ regions
 
 NOT_OPTED_IN = "not-opted-in"
+ACCOUNT_ID = re.compile(r"\d{12}")
+ROLE_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/")
 REGION_SHAPE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")  # us-east-1, us-gov-west-1, ap-southeast-5 (fullmatch)
 
 

@@ -5,6 +5,10 @@ both the guard's allow-list (scanner/clients.py) and the policy, so the two can 
 says what it needs from IAM: an action on every resource, an action on the S3 locations the user names
 (Terraform state, `driftgraph iam-policy --tfstate s3://bucket/prefix`; CloudTrail log files, `--cloudtrail
 s3://bucket/prefix`), or nothing.
+
+One action is granted that is on no list: `sts:AssumeRole`, on the roles a scan of several accounts assumes
+(`driftgraph iam-policy --role-name NAME` / `--account-role ARN`). It is no read, so the guard never lets a
+scan's client send it; only the credential path does (scanner/clients.py `AwsSession.assume_role`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ OUTSIDE_CATALOG = (
     ApiCall("rds", "describe_pending_maintenance_actions"),  # scanner/maintenance.py: pending maintenance
     ApiCall("elasticache", "describe_update_actions"),
     ApiCall("elasticache", "describe_service_updates"),
+    # scanner/accounts.py: `scan --org`, answered in the management account or a delegated administrator's
+    ApiCall("organizations", "list_accounts"),
 )
 
 
@@ -210,18 +216,36 @@ def log_location(url: str) -> StateLocation:
     return StateLocation(location.bucket, prefix if "AWSLogs/" in prefix else prefix + "AWSLogs/")
 
 
+ASSUME_ROLE_ACTION = "sts:AssumeRole"
+
+
+def member_role_arn(role_name: str, partition: str = "aws", account: str = "*") -> str:
+    """The ARN of the role `--role-name` names in a member account (in every account: `*`, for a policy)."""
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+def assume_role_statements(role_arns: Iterable[str]) -> list[dict]:
+    """The scanning identity's right to assume the roles a scan of several accounts assumes; each such role needs
+    the read-only policy itself, in its own account, and a trust policy naming the scanning identity."""
+    arns = sorted(set(role_arns))
+    if not arns:
+        return []
+    return [{"Sid": "DriftgraphAssumeRole", "Effect": "Allow", "Action": [ASSUME_ROLE_ACTION], "Resource": arns}]
+
+
 def read_only_policy(state_locations: Iterable[StateLocation] = (), partition: str = "aws",
-                     log_locations: Iterable[StateLocation] = ()) -> dict:
+                     log_locations: Iterable[StateLocation] = (), role_arns: Iterable[str] = ()) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "DriftgraphReadOnly", "Effect": "Allow", "Action": required_actions(), "Resource": "*"},
             *state_statements(state_locations, partition),
             *state_statements(log_locations, partition, sid="DriftgraphCloudTrail"),
+            *assume_role_statements(role_arns),
         ],
     }
 
 
 def policy_json(state_locations: Iterable[StateLocation] = (), partition: str = "aws",
-                log_locations: Iterable[StateLocation] = ()) -> str:
-    return json.dumps(read_only_policy(state_locations, partition, log_locations), indent=2) + "\n"
+                log_locations: Iterable[StateLocation] = (), role_arns: Iterable[str] = ()) -> str:
+    return json.dumps(read_only_policy(state_locations, partition, log_locations, role_arns), indent=2) + "\n"
