@@ -389,16 +389,15 @@ class _Merger:
         if self.kind(scope) == "shared" and len({v.job for v in versions}) < len(self.participants(scope[0])):
             return None  # a job that did not see it here found it in a region it covered (or no declaration)
         usable = [self.with_regions(v) for v in versions if not self.is_void(v)]
-        # a job whose listing of its type failed there kept it as last seen: another job's look wins
-        listed = [v for v in usable if (*v.scope, v.row.get("type")) not in self.jobs[v.job].gaps]
-        usable = listed or usable
         if not usable:
             return None
-        first = usable[0]
-        if all(v.content() == first.content() for v in usable[1:]):
-            return first
         every_owner = frozenset().union(*(v.owner_keys for v in usable))
-        whole = [v for v in usable if v.owner_keys == every_owner]
+        # a job whose listing of its type failed there kept it as last seen, and one whose listing of another type
+        # failed there saw less of what it relates to: the look of the job whose listings answered wins
+        good = [v for v in usable if (*v.scope, v.row.get("type")) not in self.jobs[v.job].gaps] or usable
+        fewest = min(self.gap_count(v) for v in good)
+        good = [v for v in good if self.gap_count(v) == fewest]
+        whole = [v for v in good if v.owner_keys == every_owner]
         if whole:
             pick = whole[0]
             others = [v for v in whole[1:] if v.content() != pick.content()]
@@ -408,7 +407,10 @@ class _Merger:
                     + ", ".join(self.jobs[v.job].path for v in [pick, *others])
                     + f"); taken from {self.jobs[pick.job].path}")
             return pick
-        return self.claimed_by_several(usable)
+        return self.claimed_by_several(good, usable)
+
+    def gap_count(self, version: Version) -> int:
+        return sum(1 for gap in self.jobs[version.job].gaps if gap[:2] == version.scope)
 
     def with_regions(self, version: Version) -> Version:
         """A declaration no job found names the job's regions where it was not found: one scan names them all."""
@@ -424,22 +426,26 @@ class _Merger:
         return Version({**row, "reason": reason.replace(said, whole)}, version.owners, version.edges, version.drift,
                        version.job)
 
-    def claimed_by_several(self, versions: list[Version]) -> Version:
+    def claimed_by_several(self, good: list[Version], usable: list[Version]) -> Version:
         """Owners no one job saw together (a role that stacks of two regions declare): one scan would have seen
-        them all, so the resource has them all."""
-        base = max(versions, key=lambda v: len(v.owner_keys))  # the first of those that saw the most
-        owners = _unique([o for v in [base, *versions] for o in v.owners], _owner_key)
-        drift = _unique([d for v in [base, *versions] for d in v.drift], _tuple)
-        edges = _unique([e for v in [base, *versions] for e in v.edges], _tuple)
-        row = dict(base.row)
+        them all. Where each job that saw one found the resource live, each owner's drift is known and the
+        resource is what one scan calls it (a conflict; missing, declared by all); otherwise the merge cannot
+        tell, keeps the view of the job that saw the most, and says so."""
+        base = max(good, key=lambda v: len(v.owner_keys))  # the first of those that saw the most
+        claiming = [v for v in usable if v.owner_keys]
+        owners = _unique([o for v in [base, *claiming] for o in v.owners], _owner_key)
         claims = " and by ".join(_owner_text(o) for o in owners)
-        if version_is_owned_live(base):
-            row.update(status=CONFLICT, rule="two_owners", reason=f"claimed by {claims}", import_id=None)
-        elif row.get("rule") == "declared_not_live":
+        row = dict(base.row)
+        if all(version_is_owned_live(v) for v in claiming) and version_is_owned_live(base):
+            row.update(status=CONFLICT, rule="two_owners", reason=f"claimed by {claims}")
+        elif all(v.row.get("rule") == "declared_not_live" for v in claiming) and base in claiming:
             row["reason"] = f"declared by {claims} but not found in {row.get('account')}/{row.get('region')}"
         else:
-            self.warnings.append(f"{row.get('type')} {row.get('id')}: declared by {claims}, which no one job saw "
-                                 f"together; its status ({row.get('status')}) is the one {self.jobs[base.job].path} gave")
+            self.warnings.append(f"{row.get('type')} {row.get('id')}: declared by {claims}, which no one job both "
+                                 f"saw and listed; kept as {self.jobs[base.job].path} saw it ({row.get('status')})")
+            return base
+        drift = _unique([d for v in [base, *claiming] for d in v.drift], _tuple)
+        edges = _unique([e for v in [base, *claiming] for e in v.edges], _tuple)
         _count(row, owners, drift)
         return Version(row, owners, edges, drift, base.job)
 
@@ -614,7 +620,7 @@ class _Merger:
         for table in COPIED:
             rows[table] = self.table_rows(table, resources)
         rows["stack_dependencies"] = self.stack_dependencies(rows)
-        return Merged(self.scan_row(), self.finish_row(rows["resources"]), self.scopes(), rows,
+        return Merged(self.scan_row(), self.finish_row(rows), self.scopes(), rows,
                       list(dict.fromkeys(self.warnings)), self.jobs)
 
     def scopes(self) -> set[Scope]:
@@ -641,16 +647,28 @@ class _Merger:
             "_finished_at": time_of("finished_at", max),
         }
 
-    def finish_row(self, resources: list[dict[str, Any]]) -> dict[str, Any]:
-        partial = any(job.scan.get("status") != "complete" for job in self.jobs)
-        durations = [job.scan.get("duration_seconds") for job in self.jobs if job.scan.get("duration_seconds") is not None]
+    def finish_row(self, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        resources = rows["resources"]
+        durations = [job.scan["duration_seconds"] for job in self.jobs if job.scan.get("duration_seconds") is not None]
         return {
-            "status": "partial" if partial else "complete",
-            "duration_seconds": max(durations) if durations else None,  # the jobs run side by side
+            "status": "partial" if self.partial(rows) else "complete",
+            "duration_seconds": max(durations, default=None),  # the jobs run side by side
             "resource_count": len(resources),
             "summary": scan_summary([row["status"] for row in resources],
                                     sum(1 for row in resources if row.get("drift_count"))),
         }
+
+    def partial(self, rows: dict[str, list[dict[str, Any]]]) -> bool:
+        """Partial as the scan judges it, over the merged rows: a failed listing (a job's failed listing of a global
+        type another job's answered is not one), an error, a source not read; and any job partial for a reason
+        its rows do not show."""
+        def shown(listings, errors, sources) -> bool:
+            return (any(l.get("outcome") != LISTING_OK for l in listings) or any(e.get("kind") == "error" for e in errors)
+                    or any(s.get("status") in ("error", "refused") for s in sources))
+
+        unexplained = any(job.scan.get("status") != "complete" and not shown(
+            job.tables["listings"], job.tables["scan_errors"], job.tables["sources"]) for job in self.jobs)
+        return unexplained or shown(rows["listings"], rows["scan_errors"], rows["sources"])
 
 
 def version_is_owned_live(version: Version) -> bool:
@@ -741,7 +759,8 @@ def _check_not_older(connection: sqlite3.Connection, merged: Merged, out: str) -
         finished = _when(job.scan.get("finished_at"))
         if finished is None:
             continue
-        for account, region in sorted((s for s in job.covered if _regional(s) or s[1] == GLOBAL), key=str):
+        for account, region in sorted((s for s in job.covered if _regional(s) or s[1] == GLOBAL),
+                                       key=lambda s: (s[1] == GLOBAL, str(s))):  # a region named first
             row = connection.execute(
                 "select s.id, s.finished_at from scans s join scan_scopes c on c.scan_id = s.id "
                 "where c.account is ? and c.region is ? order by s.id desc limit 1", [account, region]).fetchone()
