@@ -283,12 +283,23 @@ class _Merger:
             shown = ", ".join(f"{a}/{r}" for a, r in scopes[:3]) + (f" and {len(scopes) - 3} more" if len(scopes) > 3 else "")
             raise MergeError(f"{jobs[first].path} and {jobs[second].path} both scanned {shown}: a place must come "
                              "from one job (split the jobs by region or account without overlap, or leave one out)")
+        self.check_inputs()
         self.accounts = sorted({a for job in jobs for a in job.accounts})
         # the regions one scan of each account would have covered: reconcile names them in its reasons
         self.regions_of: dict[str | None, list[str]] = {
             account: sorted({r for job in jobs if account in job.accounts for r in job.regions})
             for account in self.accounts}
         self.void = self._void_sources()
+
+    def check_inputs(self) -> None:
+        """Jobs that read different IaC inputs each reconciled against their own: warn, naming what differs."""
+        first = _read_options(self.jobs[0].scan)
+        for job in self.jobs[1:]:
+            options = _read_options(job.scan)
+            differing = [key for key in IAC_OPTIONS if options.get(key) != first.get(key)]
+            if differing:
+                self.warnings.append(f"{job.path} read other inputs than {self.jobs[0].path} ({', '.join(differing)}): "
+                                     "each job's resources were reconciled against its own, and can disagree")
 
     # -- which jobs speak for a place
 
@@ -691,6 +702,22 @@ def _unique(rows: list[dict], key) -> list[dict]:
             seen.add(k)
             out.append(row)
     return out
+
+
+# The scan options that say what IaC a job read: every job of a split scan must read the same.
+IAC_OPTIONS = ("tfstates", "cfn_templates", "cfn_template_region", "cdk_outs", "tf_dirs", "live_stacks", "ignore_file",
+               "types")
+
+
+def _read_options(scan: dict[str, Any]) -> dict[str, Any]:
+    """The options a scan read its inputs with; a merged scan's are its first job's."""
+    options = _options(scan)
+    for _ in range(100):  # a merge of merges: each level names its jobs
+        jobs = options.get("merged")
+        if not (isinstance(jobs, list) and jobs and isinstance(jobs[0], dict)):
+            break
+        options = jobs[0].get("options") if isinstance(jobs[0].get("options"), dict) else {}
+    return options
 
 
 def _options(scan: dict[str, Any]) -> dict[str, Any]:

@@ -275,11 +275,12 @@ def test_out_that_is_another_applications_database_is_refused(queues, tmp_path):
 # ------------------------------------------------------------------------------------------------ made by hand
 
 
-def _job(path: Path, account: str, region: str, resources: list[dict], owners: list[dict]) -> Path:
+def _job(path: Path, account: str, region: str, resources: list[dict], owners: list[dict],
+         tfstates: tuple[str, ...] = ("infra/",)) -> Path:
     """A job's database as a scan of `account` in `region` writes it: its scopes, listings and rows."""
     writer = ScanWriter(path)
     writer.begin({"started_at": "2026-01-05T06:00:00+00:00", "status": "running", "accounts": [account],
-                  "regions": [region], "partition": "aws"})
+                  "regions": [region], "partition": "aws", "options": {"tfstates": list(tfstates)}})
     writer.write_scopes({(account, region), (account, "global"), (account, None)})
     writer.write("resources", resources)
     writer.write("owners", owners)
@@ -359,3 +360,17 @@ def test_stack_references_read_back_as_the_importer_reads_them():
             {"stack_id": "c", "kind": "unresolved", "name": "Fn::Sub", "region": None},
             {"stack_id": "c", "kind": "no_such_kind", "name": "z", "region": None}]
     assert references_from_rows(rows) == importers_reading(rows)
+
+
+def test_jobs_that_read_other_inputs_are_warned_of(tmp_path):
+    from graph.merge import merge_jobs, write_merged
+
+    east = _job(tmp_path / "east.db", ACCOUNT, EAST, [], [])
+    west = _job(tmp_path / "west.db", ACCOUNT, WEST, [], [], tfstates=("infra/", "s3://states/prod/"))
+    merged = merge_jobs([east, west])
+    assert merged.warnings == [f"{west} read other inputs than {east} (tfstates): each job's resources were "
+                               "reconciled against its own, and can disagree"]
+    write_merged(tmp_path / "out.db", merged)
+    # a merge of merged databases compares the inputs of their jobs
+    again = _job(tmp_path / "north.db", ACCOUNT, "eu-north-1", [], [])
+    assert merge_jobs([tmp_path / "out.db", again]).warnings == []
