@@ -655,6 +655,7 @@ def merge(out, inputs) -> None:
     a driftgraph database, or jobs older than what OUT already holds are errors (exit 1, OUT left as it was)."""
     from driftgraph import __version__ as version
     from graph.merge import MergeError, merge_jobs, write_merged
+    from graph.redact import redact_text
     from graph.report import printable
 
     for path in inputs:
@@ -664,9 +665,9 @@ def merge(out, inputs) -> None:
         merged = merge_jobs(inputs)
         scan_id = write_merged(out, merged, version)
     except (MergeError, ValueError, OSError, sqlite3.Error) as exc:
-        raise click.ClickException(f"merge failed, {out} left as it was: {_plain(exc)}") from exc
+        raise click.ClickException(f"merge failed, {out} left as it was: {redact_text(_plain(exc))}") from exc
     for warning in merged.warnings:
-        click.echo(printable(f"warning: {warning}"), err=True)
+        click.echo(printable(redact_text(f"warning: {warning}")), err=True)
     summary = merged.finish["summary"]["by_status"]
     click.echo(printable(
         f"scan {scan_id} {merged.finish['status']}: {merged.finish['resource_count']} resources "

@@ -375,16 +375,27 @@ class _Merger:
     # -- resources
 
     def resources(self) -> dict[str, Version]:
-        chosen: dict[str, Version] = {}
+        own: dict[str, list[Version]] = defaultdict(list)
         shared: dict[str, list[Version]] = defaultdict(list)
         for n, job in enumerate(self.jobs):
             for id_, version in job.resources.items():
                 scope = version.scope
                 if self.kind(scope) == "own":
                     if self.owner_of[scope] == n:
-                        chosen[id_] = version
+                        own[id_].append(version)
                 elif n in self.participants(scope[0]):
                     shared[id_].append(version)
+        chosen: dict[str, Version] = {}
+        for id_, versions in own.items():
+            # one id in two jobs' regions: a bucket (its ARN names no region) a state declares in the wrong region
+            # is found live by the job of its region and `missing` by the job of the region the state says; one
+            # scan matches the declaration to the live bucket, by its name
+            live = [v for v in versions if v.live] or versions
+            chosen[id_] = live[0]
+            if len(live) > 1:
+                self.warnings.append(f"{live[0].row.get('type')} {id_}: found live by several jobs (in "
+                                     f"{', '.join(str(v.row.get('region')) for v in live)}); taken from "
+                                     f"{self.jobs[live[0].job].path}")
         for id_, versions in shared.items():
             if id_ in chosen:
                 continue  # a job that covered its region saw it there
@@ -570,10 +581,10 @@ class _Merger:
     def unused_ignore_rules(self, found: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
         """An ignore rule unused by one job may match in another's regions: unused only when unused by every job."""
         def is_unused_rule(n: int, row: dict) -> bool:
-            options = _options(self.jobs[n].scan)
+            options = _read_options(self.jobs[n].scan)
             return bool(options.get("ignore_file")) and row.get("source") == options.get("ignore_file") \
                 and row.get("kind") == "warning" and "matched no resource" in (row.get("message") or "")
-        readers = {n for n, _ in found} | {n for n, job in enumerate(self.jobs) if _options(job.scan).get("ignore_file")}
+        readers = {n for n, job in enumerate(self.jobs) if _read_options(job.scan).get("ignore_file")}
         unused: dict[tuple, set[int]] = defaultdict(set)
         for n, row in found:
             if is_unused_rule(n, row):

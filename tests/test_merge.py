@@ -374,3 +374,22 @@ def test_jobs_that_read_other_inputs_are_warned_of(tmp_path):
     # a merge of merged databases compares the inputs of their jobs
     again = _job(tmp_path / "north.db", ACCOUNT, "eu-north-1", [], [])
     assert merge_jobs([tmp_path / "out.db", again]).warnings == []
+
+
+def test_a_bucket_a_state_places_in_another_jobs_region_is_the_live_one(tmp_path):
+    """A bucket's ARN names no region: one scan matches the state's bucket to the live one by its name, wherever
+    the state says it is; the job of the region the state names found it `missing` there."""
+    from graph.merge import merge_jobs
+
+    bucket = {"id": "arn:aws:s3:::logs", "type": "AWS::S3::Bucket", "account": ACCOUNT, "name": "logs",
+              "natural_id": "logs", "owner_count": 1, "owner_tools": "terraform", "drift_count": 0}
+    owner = {"resource_id": "arn:aws:s3:::logs", "tool": "terraform", "source": "infra/terraform.tfstate",
+             "address": "aws_s3_bucket.logs", "framework": "terraform"}
+    east = _job(tmp_path / "east.db", ACCOUNT, EAST, [{**bucket, "region": EAST, "status": "managed",
+                                                       "rule": "declared_and_live", "attributes": {}}], [owner])
+    west = _job(tmp_path / "west.db", ACCOUNT, WEST, [{**bucket, "region": WEST, "status": "missing",
+                                                       "rule": "declared_not_live"}], [owner])
+    for order in ([east, west], [west, east]):
+        merged = merge_jobs(order)
+        assert [(r["region"], r["status"]) for r in merged.rows["resources"]] == [(EAST, "managed")]
+        assert len(merged.rows["owners"]) == 1 and merged.warnings == []
