@@ -21,7 +21,7 @@ import os
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterable
@@ -39,6 +39,7 @@ from graph.store import (
     TABLES,
     ScanWriter,
     check_database,
+    check_writable,
     listing_gaps,
 )
 
@@ -49,7 +50,8 @@ COPIED = tuple(name for name, columns in TABLES.items()
                if "scan_id" in columns and name not in ("scan_scopes", "scan_gaps", "stack_dependencies"))
 # Columns that vary from run to run of the same listing: left out when two jobs' rows are compared.
 TIMING = frozenset({"duration_ms"})
-# What is computed again over the merged rows: left out when two jobs' versions of a resource are compared.
+# Computed again over the merged rows (import groups) or following from the status (import ids): left out when
+# two jobs' versions of a resource are compared.
 RECOMPUTED = frozenset({"import_group", "import_id"})
 ASSEMBLY_STATUS_ORDER = ("deployed", "ambiguous", "not_deployed", "not_scanned")  # the first that any job found wins
 MERGE_SOURCE = "driftgraph merge"
@@ -223,10 +225,12 @@ def _is_template_file(owner: dict[str, Any]) -> bool:
 
 
 def _when(text: Any) -> datetime | None:
+    """A stored time (ISO 8601, UTC), comparable with any other (one without a zone is taken as UTC)."""
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 # ------------------------------------------------------------------------------------------------ merging
@@ -458,7 +462,7 @@ class _Merger:
         owners = _unique([o for v in [base, *claiming] for o in v.owners], _owner_key)
         claims = " and by ".join(_owner_text(o) for o in owners)
         row = dict(base.row)
-        if all(version_is_owned_live(v) for v in claiming) and version_is_owned_live(base):
+        if all(_owned_and_live(v) for v in claiming) and _owned_and_live(base):
             row.update(status=CONFLICT, rule="two_owners", reason=f"claimed by {claims}")
         elif all(v.row.get("rule") == "declared_not_live" for v in claiming) and base in claiming:
             row["reason"] = f"declared by {claims} but not found in {row.get('account')}/{row.get('region')}"
@@ -567,11 +571,13 @@ class _Merger:
         for key, row in first.items():
             rows += [row] * counts[key]
         if table == "sources":
-            paths = Counter((row.get("path"), row.get("kind")) for row in first.values())
-            for (path, kind), count in paths.items():
-                if count > 1:
+            read: dict[tuple, dict[int, set]] = defaultdict(lambda: defaultdict(set))
+            for n, row in found:
+                read[(row.get("kind"), row.get("path"))][n].add(_tuple(row))
+            for (kind, path), by_job in read.items():
+                if len({frozenset(rows) for rows in by_job.values()}) > 1:
                     self.warnings.append(f"the jobs read {kind} {path} differently (a file changed while they ran?): "
-                                         "their rows were merged as each job read it")
+                                         "each job's resources were reconciled against what it read")
         return rows
 
     def from_void(self, table: str, n: int, row: dict[str, Any]) -> bool:
@@ -649,13 +655,10 @@ class _Merger:
         return {scope for job in self.jobs for scope in job.covered}
 
     def scan_row(self) -> dict[str, Any]:
-        def time_of(key, pick):
-            values = [job.scan.get(key) for job in self.jobs if _when(job.scan.get(key)) is not None]
-            return pick(values, key=_when) if values else None
-
         callers = sorted({job.scan.get("caller_arn") for job in self.jobs} - {None})
         return {
-            "started_at": time_of("started_at", min),
+            "started_at": min((job.scan["started_at"] for job in self.jobs if _when(job.scan.get("started_at"))),
+                              key=_when, default=None),
             "status": "running",
             "accounts": self.accounts,
             "regions": sorted({r for job in self.jobs for r in job.regions}),
@@ -666,13 +669,14 @@ class _Merger:
                 "status": job.scan.get("status"), "started_at": job.scan.get("started_at"),
                 "finished_at": job.scan.get("finished_at"), "driftgraph_version": job.scan.get("driftgraph_version"),
                 "options": _options(job.scan)} for job in self.jobs]},
-            "_finished_at": time_of("finished_at", max),
         }
 
     def finish_row(self, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         resources = rows["resources"]
         durations = [job.scan["duration_seconds"] for job in self.jobs if job.scan.get("duration_seconds") is not None]
+        finished = [job.scan["finished_at"] for job in self.jobs if _when(job.scan.get("finished_at")) is not None]
         return {
+            "finished_at": max(finished, key=_when, default=None),
             "status": "partial" if self.partial(rows) else "complete",
             "duration_seconds": max(durations, default=None),  # the jobs run side by side
             "resource_count": len(resources),
@@ -693,7 +697,8 @@ class _Merger:
         return unexplained or shown(rows["listings"], rows["scan_errors"], rows["sources"])
 
 
-def version_is_owned_live(version: Version) -> bool:
+def _owned_and_live(version: Version) -> bool:
+    """Found live and claimed: what two claims make a conflict."""
     return version.live and version.row.get("status") in (MANAGED, CONFLICT)
 
 
@@ -765,11 +770,11 @@ def write_merged(out: str | os.PathLike, merged: Merged, driftgraph_version: str
     """Write the merged scan into `out` (created when absent) in one transaction, through the store's writer, so
     its history and versions work as any scan's; returns the new scan's id. MergeError, with nothing written,
     when `out` already holds a newer look at one of its places (merging last week's jobs over this week's)."""
+    check_writable(out)  # a missing folder or a read-only file, said before the lock and the journal are made
     writer = ScanWriter(out)
     try:
         _check_not_older(writer.connection, merged, str(out))
-        scan = {k: v for k, v in merged.scan.items() if not k.startswith("_")}
-        writer.begin({**scan, "driftgraph_version": driftgraph_version})
+        writer.begin({**merged.scan, "driftgraph_version": driftgraph_version})
         writer.write_scopes(merged.scopes)
         for table in ("resources", "owners", "edges", "drift"):
             writer.write_stored(table, merged.rows[table])
@@ -779,7 +784,7 @@ def write_merged(out: str | os.PathLike, merged: Merged, driftgraph_version: str
             if table not in ("resources", "owners", "edges", "drift"):
                 writer.write_stored(table, errors if table == "scan_errors" else rows)
         writer.write_catalog(catalog_as_dicts())
-        writer.finish({**merged.finish, "finished_at": merged.scan.get("_finished_at")})
+        writer.finish(merged.finish)
         scan_id = writer.scan_id
         writer.commit()
     except BaseException:

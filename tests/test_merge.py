@@ -393,3 +393,31 @@ def test_a_bucket_a_state_places_in_another_jobs_region_is_the_live_one(tmp_path
         merged = merge_jobs(order)
         assert [(r["region"], r["status"]) for r in merged.rows["resources"]] == [(EAST, "managed")]
         assert len(merged.rows["owners"]) == 1 and merged.warnings == []
+
+
+def test_jobs_that_read_a_state_differently_are_warned_of(tmp_path):
+    from graph.merge import merge_jobs
+
+    def job(name: str, region: str, serial: int) -> Path:
+        path = _job(tmp_path / name, ACCOUNT, region, [], [])
+        writer = ScanWriter(path)  # the state the job read, as a second scan of its database records it
+        writer.begin({"started_at": "2026-01-05T07:00:00+00:00", "status": "running", "accounts": [ACCOUNT],
+                      "regions": [region], "partition": "aws", "options": {"tfstates": ["infra/"]}})
+        writer.write_scopes({(ACCOUNT, region)})
+        writer.write("sources", [{"path": "infra/terraform.tfstate", "kind": "terraform_state", "status": "loaded",
+                                  "serial": serial}])
+        writer.finish({"finished_at": "2026-01-05T07:01:00+00:00", "status": "complete"})
+        writer.commit()
+        return path
+
+    same = merge_jobs([job("a.db", EAST, 7), job("b.db", WEST, 7)])
+    assert same.warnings == [] and len(same.rows["sources"]) == 1
+    changed = merge_jobs([job("c.db", EAST, 7), job("d.db", WEST, 8)])
+    assert changed.warnings == ["the jobs read terraform_state infra/terraform.tfstate differently (a file changed "
+                                "while they ran?): each job's resources were reconciled against what it read"]
+
+
+def test_out_in_a_folder_that_does_not_exist_is_refused_saying_so(queues, tmp_path):
+    out = tmp_path / "no-such-folder" / "estate.db"
+    result = _merge(queues, out, queues["east"], queues["west"], check=False)
+    assert result.returncode == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
