@@ -421,3 +421,16 @@ def test_out_in_a_folder_that_does_not_exist_is_refused_saying_so(queues, tmp_pa
     out = tmp_path / "no-such-folder" / "estate.db"
     result = _merge(queues, out, queues["east"], queues["west"], check=False)
     assert result.returncode == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_out_and_the_inputs_can_come_from_the_configuration_file(queues, tmp_path):
+    (tmp_path / "jobs").mkdir()
+    for name in ("east", "west"):
+        shutil.copy(queues[name], tmp_path / "jobs" / f"{name}.db")
+    config = tmp_path / "driftgraph.toml"
+    config.write_text('[merge]\nout = "estate.db"\ninputs = ["jobs/east.db", "jobs/west.db"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_cli(["--config", str(config), "merge"], queues["endpoint"], cwd=elsewhere)
+    assert f"-> {tmp_path / 'estate.db'}" in result.stdout, "paths in the file are relative to the file's folder"
+    assert _rows(tmp_path / "estate.db", "scan_resources", 1) == _rows(queues["one"], "scan_resources", 1)
