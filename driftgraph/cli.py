@@ -722,6 +722,47 @@ def prune(db, keep, dry_run) -> None:
     click.echo(f"{verb} {counts['scans']} scans and {counts['versions']} resource versions; kept {len(keep_scans)} scans")
 
 
+MERGE_EPILOG = """\b
+Example (two jobs, one per region, each with its own database; then the merge):
+  driftgraph scan --db us.db --region us-east-1 --tfstate infra/
+  driftgraph scan --db eu.db --region eu-west-1 --tfstate infra/
+  driftgraph merge estate.db us.db eu.db
+"""
+
+
+@cli.command(epilog=MERGE_EPILOG)
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def merge(out, inputs) -> None:
+    """Merge the databases of a scan split into jobs (by region or account) into OUT as one scan, the one a single
+    scan of every place would have written: the latest scan of each IN, each region from the job that scanned
+    it. OUT is created when absent and keeps its history (merge each week's jobs into the same OUT).
+
+    Jobs must read the same IaC inputs. Two jobs that scanned the same region of an account, a file that is not
+    a driftgraph database, or jobs older than what OUT already holds are errors (exit 1, OUT left as it was)."""
+    from driftgraph import __version__ as version
+    from graph.merge import MergeError, merge_jobs, write_merged
+    from graph.redact import redact_text
+    from graph.report import printable
+
+    for path in inputs:
+        if os.path.lexists(out) and _same_file(out, path):
+            raise click.BadParameter(f"{path} is OUT itself: merge into another database", param_hint="IN")
+    try:
+        merged = merge_jobs(inputs)
+        scan_id = write_merged(out, merged, version)
+    except (MergeError, ValueError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"merge failed, {out} left as it was: {redact_text(_plain(exc))}") from exc
+    for warning in merged.warnings:
+        click.echo(printable(redact_text(f"warning: {warning}")), err=True)
+    summary = merged.finish["summary"]["by_status"]
+    click.echo(printable(
+        f"scan {scan_id} {merged.finish['status']}: {merged.finish['resource_count']} resources "
+        f"({summary.get('unmanaged', 0)} unmanaged, {summary.get('missing', 0)} missing) from {len(inputs)} databases, "
+        f"accounts {', '.join(merged.scan['accounts']) or '-'}, regions {', '.join(merged.scan['regions']) or '-'}, "
+        f"{len(merged.warnings)} warnings -> {out}"))
+
+
 AUDIT_FAIL_ON = ("v1", "cycles", "unmet")
 
 

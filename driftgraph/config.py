@@ -27,7 +27,7 @@ NOTIFY_KEYS = ("slack_webhook_env", "github_issue")
 # Options that hold local paths: relative to the file's folder, not to the working directory. Their existence is
 # checked by the command that runs (a path the command line replaces is never looked at).
 PATH_KEYS = frozenset({"db", "tfstates", "cfn_templates", "tf_dirs", "cdk_outs", "ignore_file", "output", "out",
-                       "github_issue", "baseline"})
+                       "github_issue", "baseline", "inputs"})
 # Options read as a comma list on the command line (`--fail-on unmanaged,drift`): the file gives an array.
 COMMA_LIST_KEYS = frozenset({"fail_on"})
 # A URL scheme (s3://, https://, tfc://, s3+workspaces://): a location, not a path.

@@ -775,6 +775,19 @@ class ScanWriter:
             self._gaps.update(listing_gaps(cleaned))
         self._insert(table, [{**row, "scan_id": self.scan_id} for row in cleaned])
 
+    def write_stored(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows of one table as a driftgraph database already stores them (redacted, lists and dicts as JSON),
+        without their scan id or version: `driftgraph merge` copies them from the databases it merges. Cleaning
+        them again would encode their JSON a second time; they are kept or written as `write` keeps or writes
+        the rows it cleaned."""
+        rows = [dict(row) for row in rows]
+        if table in VERSIONED:
+            self._said[table].extend(rows)
+            return
+        if table == "listings":
+            self._gaps.update(listing_gaps(rows))
+        self._insert(table, [{**row, "scan_id": self.scan_id} for row in rows])
+
     def write_scopes(self, scopes: Iterable[tuple[str | None, str | None]], complete: bool = False) -> None:
         """The (account, region) pairs this scan looked at, failed listings included: a resource there that the
         scan does not report is gone (its version ends); one elsewhere is untouched. The scopes of the rows the
