@@ -169,7 +169,8 @@ def select(db, scan_id: int | None = None, *, statuses: Iterable[str] = (UNMANAG
         if tags and any(row_tags.get(k) != v for k, v in tags.items()):
             continue
         chosen.append(key)
-    return [_resource(rows, key, edges) for key in sorted(chosen)]
+    out_edges = _edges_by_source(edges)
+    return [_resource(rows, key, out_edges) for key in sorted(chosen)]
 
 
 def pending_resources(db, pending: set[str] | frozenset[str], scan_id: int | None = None) -> list[CodifyResource]:
@@ -177,12 +178,22 @@ def pending_resources(db, pending: set[str] | frozenset[str], scan_id: int | Non
     scan_id = _scan_id(db, scan_id)
     rows = _resources(db, scan_id)
     edges = scan_edges(db, scan_id)
-    return [_resource(rows, key, edges) for key in sorted(pending) if key in rows]
+    out_edges = _edges_by_source(edges)
+    return [_resource(rows, key, out_edges) for key in sorted(pending) if key in rows]
 
 
-def _resource(rows: dict[str, dict[str, Any]], key: str, edges: list[tuple[str, str, str]]) -> CodifyResource:
+def _edges_by_source(edges: Iterable[tuple[str, str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """(relation, target) of each resource's outgoing edges, in the edges' order: looked up once per resource
+    (a scan of all edges per resource was quadratic: hours for 100,000 unmanaged resources)."""
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for source, relation, target in edges:
+        out[source].append((relation, target))
+    return out
+
+
+def _resource(rows: dict[str, dict[str, Any]], key: str, out_edges: dict[str, list[tuple[str, str]]]) -> CodifyResource:
     row = rows[key]
-    out = [(relation, target) for source, relation, target in edges if source == key]
+    out = list(out_edges.get(key, ()))
     targets = {target: {k: rows[target][k] for k in ("type", "natural_id", "name", "arn", "status")}
                for _, target in out if target in rows}
     return CodifyResource(
@@ -199,12 +210,13 @@ def unmanaged_import_ids(rows: list[dict[str, Any]], edges: list[tuple[str, str,
     from graph.codify_terraform import import_id
 
     by_id = {row["id"]: row for row in rows}
+    out_edges = _edges_by_source(edges)
     found = {}
     for row in rows:
         if row["status"] != UNMANAGED:
             continue
         try:
-            found[row["id"]] = import_id(_resource(by_id, row["id"], edges))
+            found[row["id"]] = import_id(_resource(by_id, row["id"], out_edges))
         except (ValueError, KeyError):
             continue  # codify lists it as a blocker, with why
     return found

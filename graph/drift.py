@@ -314,6 +314,16 @@ def tags_never_applied(declared_tags: dict[str, Any], live_tags: dict[str, Any],
     return declared_by == CLOUDFORMATION and bool(declared_keys) and not declared_keys & set(live_tags)
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
+def _same_text_tags(declared: dict[str, Any], live: dict[str, Any]) -> bool:
+    """Equal tags whose keys and values are all plain text: nothing to normalise, so no tag drift (most
+    resources; a check before the comparison's copies)."""
+    return declared == live and all(k.__class__ is str and v.__class__ is str
+                                    for tags in (declared, live) for k, v in tags.items())
+
+
 def compare(
     row: ResourceType,
     declared: dict[str, Any],
@@ -333,6 +343,8 @@ def compare(
         if comparable.name not in declared or comparable.name not in live:
             continue  # a source that says nothing is no evidence of drift
         want_raw = declared[comparable.name]
+        if want_raw.__class__ is live[comparable.name].__class__ in _PLAIN and want_raw == live[comparable.name]:
+            continue  # the same value of the same plain type: no normaliser tells them apart (most attributes)
         if holds_unresolved(want_raw):
             continue
         want = _normalize(comparable.kind, want_raw, own_id)
@@ -345,6 +357,7 @@ def compare(
         any(c.kind == "tags" for c in row.comparables)
         and declared_tags is not None
         and live_tags is not None
+        and not _same_text_tags(declared_tags, live_tags)
         and not tags_never_applied(declared_tags, live_tags, declared_by)
     ):
         want_tags = normalize_tags({k: v for k, v in declared_tags.items() if not holds_unresolved(v)})

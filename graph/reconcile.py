@@ -29,6 +29,7 @@ from graph.records import (
     FailedSource,
     Listing,
     Record,
+    bulk_work,
 )
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
@@ -98,7 +99,7 @@ class Scope:
         return next((f for f in self.failed_sources if f.could_declare(type_, account, region, identifiers)), None)
 
 
-@dataclass
+@dataclass(slots=True)  # slots, and no list where there is nothing: a scan holds a node per resource
 class Node:
     """One resource as the graph sees it, with everything every source said about it."""
 
@@ -116,10 +117,11 @@ class Node:
     rule: str = ""
     parent_key: str | None = None
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # the two below are an empty tuple until something is added: most resources have none
     # declarations that name no region and match this resource and others of the same name in other regions
-    ambiguous: list[Record] = field(default_factory=list)
+    ambiguous: list[Record] | tuple = ()
     # Terraform code that declares it but was never applied (Record.pending): no owner, only a plan
-    planned: list[Record] = field(default_factory=list)
+    planned: list[Record] | tuple = ()
 
     @property
     def counted_drift(self) -> list[dict[str, Any]]:
@@ -127,75 +129,129 @@ class Node:
         return [d for d in self.drift if not d.get("ignored")]
 
 
-def _norm_id(type_: str, value: str) -> str:
-    row = CATALOG.get(type_)
-    return value.lower() if row is not None and row.lowercase_id else value
+# types whose services lowercase identifiers, and types listed once whose resources are regional (S3 buckets)
+_LOWERCASE_TYPES = frozenset(row.type for row in CATALOG.values() if row.lowercase_id)
+_GLOBAL_NAMED_TYPES = frozenset(row.type for row in CATALOG.values() if row.scope == "global_list")
 
 
 class NodeIndex:
-    """Finds nodes by (type, account, region, identifier) where the identifier is a natural id or an alias."""
+    """Finds nodes by (type, account, region, identifier) where the identifier is a natural id or an alias.
+
+    An identifier most often names one node: the index holds that node itself, and a list only where several
+    share it (a million resources, three identifiers each, would otherwise make three million lists)."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
-        self._by_id: dict[tuple[str, str], list[Node]] = {}
-        self._live_edges: list[tuple[Node, str, Node]] | None = None
-        self._targets: dict[tuple[str, str], list[Node]] = {}
-        self._referrers: dict[tuple[str, str], list[Node]] = {}
+        self._by_id: dict[tuple[str, str], Node | list[Node]] = {}
+        self._live_edges: list[tuple[str, str, str]] | None = None  # (source key, relation, target key)
+        self._targets: dict[str, dict[str, Node | list[Node]]] = {}  # relation -> source key -> target node(s)
+        self._referrers: dict[str, dict[str, Node | list[Node]]] = {}  # relation -> target key -> source node(s)
+        self._live_by_place: dict[tuple[str, str | None], list[Node]] | None = None
         # declarations that give no identifier: each may be any unowned live resource of its type and place
         self.unidentified: list[FailedSource] = []
 
     def add(self, node: Node, identifiers: Iterable[str]) -> None:
         self.nodes[node.key] = node
+        by_id = self._by_id
+        type_ = node.type
+        lowercase = type_ in _LOWERCASE_TYPES
         for identifier in identifiers:
             if identifier:
-                bucket = self._by_id.setdefault((node.type, _norm_id(node.type, str(identifier))), [])
-                if node not in bucket:
-                    bucket.append(node)
+                identifier = str(identifier)
+                key = (type_, identifier.lower() if lowercase else identifier)
+                held = by_id.get(key)
+                if held is None:
+                    by_id[key] = node
+                elif held.__class__ is list:
+                    if not any(n is node for n in held):
+                        held.append(node)
+                elif held is not node:
+                    by_id[key] = [held, node]
 
     def find(self, type_: str, account: str | None, region: str | None, identifier: str) -> Node | None:
         """Account and region must agree where both sides know them; a global resource matches any region,
         and so does a resource whose name is global (an S3 bucket: a state may not record its region)."""
-        return next(self._matches(type_, account, region, identifier), None)
+        identifier = str(identifier)
+        held = self._by_id.get((type_, identifier.lower() if type_ in _LOWERCASE_TYPES else identifier))
+        if held is None:
+            return None
+        if held.__class__ is list:
+            return next(self._matches(type_, account, region, identifier), None)
+        # one node holds the identifier (the common case): the same test as _matches, without a generator
+        if (account is None or held.account is None or held.account == account) and (
+            region is None or region == GLOBAL or type_ in _GLOBAL_NAMED_TYPES
+            or held.region is None or held.region == region or held.region == GLOBAL
+        ):
+            return held
+        return None
 
     def find_all(self, type_: str, account: str | None, region: str | None, identifier: str) -> list[Node]:
         """Every node `find` could answer: more than one only for a declaration that names no region."""
         return list(self._matches(type_, account, region, identifier))
 
     def _matches(self, type_: str, account: str | None, region: str | None, identifier: str):
-        row = CATALOG.get(type_)
-        region_free = region is None or region == GLOBAL or (row is not None and row.scope == "global_list")
-        for node in self._by_id.get((type_, _norm_id(type_, str(identifier))), ()):
+        identifier = str(identifier)
+        held = self._by_id.get((type_, identifier.lower() if type_ in _LOWERCASE_TYPES else identifier))
+        if held is None:
+            return
+        region_free = region is None or region == GLOBAL or type_ in _GLOBAL_NAMED_TYPES
+        for node in held if held.__class__ is list else (held,):
             if (account is None or node.account in (None, account)) and (
                 region_free or node.region in (None, region, GLOBAL)
             ):
                 yield node
 
-
-    def live_edges(self) -> list[tuple[Node, str, Node]]:
-        """Every relationship a live record names, resolved to nodes once, on first use (after every
-        declaration has its node; children are never edge targets)."""
+    def live_edges(self) -> list[tuple[str, str, str]]:
+        """Every relationship a live record names, as (source key, relation, target key), resolved to nodes
+        once, on first use (after every declaration has its node; children are never edge targets)."""
         if self._live_edges is None:
             self._live_edges = []
             for source in list(self.nodes.values()):
-                if source.live is None:
+                if source.live is None or not source.live.edges:
                     continue
                 for relation, target_type, value in source.live.edges:
                     target = self.find(target_type, source.live.account, source.live.region, value)
                     if target is not None and target is not source:
-                        self._live_edges.append((source, relation, target))
-                        self._targets.setdefault((source.key, relation), []).append(target)
-                        self._referrers.setdefault((target.key, relation), []).append(source)
+                        self._live_edges.append((source.key, relation, target.key))
+                        _hold(self._targets.setdefault(relation, {}), source.key, target)
+                        _hold(self._referrers.setdefault(relation, {}), target.key, source)
         return self._live_edges
 
     def targets(self, node: Node, relation: str) -> list[Node]:
         """Nodes that `node`'s live `relation` edges point at."""
         self.live_edges()
-        return self._targets.get((node.key, relation), [])
+        return _held(self._targets.get(relation), node.key)
 
     def referrers(self, node: Node, relation: str) -> list[Node]:
         """Live nodes whose `relation` edge points at `node`."""
         self.live_edges()
-        return self._referrers.get((node.key, relation), [])
+        return _held(self._referrers.get(relation), node.key)
+
+    def live_at(self, type_: str, account: str | None) -> list[Node]:
+        """The live nodes of a type in an account (indexed on first use, once every live record has its node)."""
+        if self._live_by_place is None:
+            self._live_by_place = {}
+            for node in self.nodes.values():
+                if node.live is not None:
+                    self._live_by_place.setdefault((node.type, node.account), []).append(node)
+        return self._live_by_place.get((type_, account), [])
+
+
+def _hold(found: dict[str, Node | list[Node]], key: str, node: Node) -> None:
+    held = found.get(key)
+    if held is None:
+        found[key] = node
+    elif held.__class__ is list:
+        held.append(node)
+    else:
+        found[key] = [held, node]
+
+
+def _held(found: dict[str, Node | list[Node]] | None, key: str) -> list[Node]:
+    held = found.get(key) if found else None
+    if held is None:
+        return []
+    return held if held.__class__ is list else [held]
 
 
 def node_key(type_: str, account: str | None, region: str | None, natural_id: str, arn: str | None) -> str:
@@ -236,6 +292,8 @@ def _distinct_owners(declarations: list[Record]) -> list[Record]:
     """One declaration per (tool, source, address). A template file gives way to its deployed stack, and two
     template files declaring it under the same logical id are copies of one template (a JSON and a YAML
     rendering, a file in two folders): one owner, not a conflict."""
+    if len(declarations) < 2:
+        return declarations  # nothing to tell apart (most resources): the same list, not a copy
     seen: dict[tuple, Record] = {}
     for record in declarations:
         owner = record.owner
@@ -277,6 +335,11 @@ class Graph:
 
 
 def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: IgnoreRules | None = None) -> Graph:
+    with bulk_work():
+        return _reconcile(live, declared, scope, ignore)
+
+
+def _reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: IgnoreRules | None) -> Graph:
     index = NodeIndex()
     for record in live:
         key = node_key(record.type, record.account, record.region, record.natural_id, record.arn)
@@ -312,7 +375,7 @@ def reconcile(live: list[Record], declared: list[Record], scope: Scope, ignore: 
     edges = {e for e in child_edges if e}
     edges |= {(node.key, "belongs_to", node.parent_key) for node in index.nodes.values()
               if node.parent_key and node.parent_key in index.nodes}
-    edges |= {(source.key, relation, target.key) for source, relation, target in index.live_edges()}
+    edges.update(index.live_edges())
     return Graph(sorted(index.nodes.values(), key=lambda n: n.key), sorted(edges))
 
 
@@ -349,7 +412,10 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
             # declares is unknown, so it declares none of them, and each is told why it cannot be called unmanaged.
             # Code never applied owns nothing, so it casts no such doubt: each is told of the plan instead
             for candidate in live_found:
-                (candidate.planned if record.pending else candidate.ambiguous).append(record)
+                if record.pending:
+                    candidate.planned = [*candidate.planned, record]
+                else:
+                    candidate.ambiguous = [*candidate.ambiguous, record]
             return
         node = found[0] if found else None
         if node is not None:
@@ -364,7 +430,10 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
             key, record.type, record.account, record.region, record.natural_id, arn, record.name or record.natural_id
         )
         index.add(node, _identifiers(record) + ([arn] if arn else []))
-    (node.planned if record.pending else node.declarations).append(record)
+    if record.pending:
+        node.planned = [*node.planned, record]
+    else:
+        node.declarations.append(record)
 
 
 def _stack_tagged(node: Node, owner) -> bool:
@@ -386,9 +455,8 @@ def _attach_unidentified(index: NodeIndex, record: Record) -> None:
     """A stack resource without a physical id: found by the stack's tags on it, else by its generated name;
     else it stays `unknown` (never `missing`: nothing says it is gone)."""
     candidates = [
-        n for n in index.nodes.values()
-        if n.type == record.type and n.live is not None and not n.declarations
-        and n.account == record.account and n.region in (record.region, GLOBAL)
+        n for n in index.live_at(record.type, record.account)
+        if not n.declarations and n.region in (record.region, GLOBAL)
     ]
     for test in (_stack_tagged, _generated_name_of):
         found = [n for n in candidates if test(n, record.owner)]
@@ -542,8 +610,9 @@ def _classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         if node.live is not None:
             node.status, node.rule = MANAGED, "declared_and_live"
             node.reason = f"declared by {declared_by}"
-            other = scope.failed_source(node.type, node.account, node.region, _node_identifiers(node))
-            if other is not None and other.source != owners[0].owner.source:
+            other = scope.failed_sources and scope.failed_source(node.type, node.account, node.region,
+                                                                 _node_identifiers(node))
+            if other and other.source != owners[0].owner.source:
                 node.reason += f"; {other.source} could not be read, so a second owner cannot be ruled out"
             _compute_drift(node, owners, row)
             return
@@ -570,8 +639,10 @@ def _classify(node: Node, index: NodeIndex, scope: Scope) -> None:
         node.reason = f"declared by {declared_by} but not found in {node.account}/{node.region}"
         return
 
-    identifiers = _node_identifiers(node)
-    failed = scope.failed_source(node.type, node.account, node.region, identifiers)
+    failed = None
+    if scope.failed_sources or index.unidentified:
+        identifiers = _node_identifiers(node)
+        failed = scope.failed_source(node.type, node.account, node.region, identifiers)
     if failed is None and index.unidentified:
         failed = next((f for f in index.unidentified
                        if f.could_declare(node.type, node.account, node.region, identifiers)), None)

@@ -410,3 +410,21 @@ def test_resources_of_other_regions_get_a_provider_alias(estate_scan):
     main = hcl2.loads(files["all/main.tf"], serialization_options=PLAIN)["resource"]
     queue_body = next(b["aws_sqs_queue"] for b in main if "aws_sqs_queue" in b)
     assert next(iter(queue_body.values()))["provider"] == "${aws.eu_west_1}"
+
+
+def test_import_ids_of_a_large_scan_take_one_pass_over_its_edges():
+    """30,000 unmanaged queues and as many edges: each resource's edges are looked up, not searched for (the
+    search made this quadratic: minutes). The bound only proves it does not hang on a slow machine."""
+    import time
+
+    from graph.codify import unmanaged_import_ids
+
+    rows = [{"id": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q{n}", "type": "AWS::SQS::Queue", "account": ACCOUNT,
+             "region": "us-east-1", "name": f"q{n}", "natural_id": f"q{n}", "arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q{n}",
+             "status": "unmanaged", "tags": None, "attributes": None, "aliases": None} for n in range(30000)]
+    edges = [(row["id"], "uses_key", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k{n}") for n, row in enumerate(rows)]
+    started = time.monotonic()
+    found = unmanaged_import_ids(rows, edges)
+    assert time.monotonic() - started < 20
+    assert len(found) == 30000
+    assert found[rows[7]["id"]] == f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q7"

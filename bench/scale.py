@@ -1,0 +1,374 @@
+"""Benchmark of the whole middle at scale, run on demand (never in tests): a synthetic estate of N live and N
+declared records through the real pipeline (graph.reconcile.reconcile with its classification, the scan's row
+builders, ScanWriter), ten scans of it unchanged and one with 1% of it changed; prints time and peak RSS per
+phase, the database's size after one and ten scans, and which of issue 9's goals are met.
+
+    .venv/bin/python bench/scale.py                  # N = 1,000,000 (minutes)
+    .venv/bin/python bench/scale.py --n 100000 --db /tmp/scale.db   # keep the database (bench/pages.py reads it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from driftgraph.scan import listing_rows, owner_rows, resource_rows  # noqa: E402
+from graph.codify import unmanaged_import_ids  # noqa: E402
+from graph.records import CLOUDFORMATION, GLOBAL, LIVE, TERRAFORM, Listing, Owner, Record  # noqa: E402
+from graph.reconcile import Scope, reconcile  # noqa: E402
+from graph.report import scan_summary  # noqa: E402
+from graph.resource_types import CATALOG  # noqa: E402
+from graph.store import ScanWriter  # noqa: E402
+
+GOAL_SECONDS, GOAL_RSS_GB, GOAL_GROWTH = 60.0, 3.0, 1.3
+
+ACCOUNTS = ("111111111111", "222222222222")
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+TEAMS = ("payments", "search", "platform", "data", "identity", "growth", "mobile", "infra")
+ENVIRONMENTS = ("prod", "staging", "dev")
+# (type, share of the live estate); the rest of the mix (root volumes, Lambda's log groups, default VPCs'
+# parts) follows from these, as it does in a real account
+LIVE_MIX = (("AWS::SQS::Queue", 0.18), ("AWS::Lambda::Function", 0.12), ("AWS::Logs::LogGroup", 0.06),
+            ("AWS::IAM::Role", 0.06), ("AWS::EC2::Instance", 0.09), ("AWS::EC2::SecurityGroup", 0.08),
+            ("AWS::EC2::Subnet", 0.04), ("AWS::EC2::VPC", 0.01), ("AWS::S3::Bucket", 0.07),
+            ("AWS::SNS::Topic", 0.06), ("AWS::DynamoDB::Table", 0.05))  # + root volumes: 0.09, lambda logs: 0.09
+# of the live resources code could own: declared once (managed), twice (conflict), or not at all (unmanaged)
+DECLARED_SHARE, CONFLICT_SHARE = 0.84, 0.005
+DRIFT_SHARE = 0.03  # of the managed: an attribute or a tag changed by hand
+MISSING_SHARE = 0.03  # declared, not live
+BOOKKEEPING_SHARE, UNKNOWN_SHARE = 0.002, 0.001  # CDK metadata (ignored); declared where a listing failed (unknown)
+
+
+def rss_peak_mb() -> float:
+    """The peak resident set since the last reset_peak() (VmHWM), else the process's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from the current RSS
+    except OSError:
+        pass
+
+
+def arn(type_: str, account: str, region: str, natural_id: str) -> str | None:
+    row = CATALOG.get(type_)
+    if row is None:
+        return None
+    return row.arn.format(partition="aws", region="" if region == GLOBAL else region, account=account, id=natural_id)
+
+
+class Estate:
+    """N live and N declared records, deterministic for a seed."""
+
+    def __init__(self, n: int, seed: int = 9):
+        self.rng = rng = random.Random(seed)
+        self.live: list[Record] = []
+        self.declared: list[Record] = []
+        self.states = [f"s3://acme-terraform/{team}/{env}/{k:03d}.tfstate" for team in TEAMS for env in ENVIRONMENTS
+                       for k in range(max(1, n // 40000))]
+        counts = {type_: int(n * share) for type_, share in LIVE_MIX}
+        counts["AWS::EC2::Volume"] = counts["AWS::EC2::Instance"]  # one root volume an instance
+        counts["lambda-logs"] = n - sum(counts.values())  # the rest: log groups Lambda made
+        places = [(a, r) for a in ACCOUNTS for r in REGIONS]
+        vpcs: dict[tuple, list[str]] = {p: [] for p in places}
+        subnets: dict[tuple, list[str]] = {p: [] for p in places}
+        groups: dict[tuple, list[str]] = {p: [] for p in places}
+        roles: dict[str, list[str]] = {a: [] for a in ACCOUNTS}
+        functions: list[tuple[str, str, str]] = []
+        ownable: list[Record] = []
+        for k in range(counts["AWS::EC2::VPC"]):
+            account, region = places[k % len(places)]
+            vpc = f"vpc-{k:08x}"
+            default = k < len(places)
+            vpcs[(account, region)].append(vpc)
+            record = self._live("AWS::EC2::VPC", account, region, vpc, {"cidr_block": f"10.{k % 250}.0.0/16"},
+                                is_default=default, default_reason="the default VPC" if default else None)
+            (self.live.append(record) if default else ownable.append(record))
+        for k in range(counts["AWS::EC2::Subnet"]):
+            account, region = places[k % len(places)]
+            subnet = f"subnet-{k:08x}"
+            subnets[(account, region)].append(subnet)
+            ownable.append(self._live("AWS::EC2::Subnet", account, region, subnet,
+                                      {"cidr_block": f"10.{k % 250}.{k % 200}.0/24", "availability_zone": f"{region}a"},
+                                      edges=(("in_vpc", "AWS::EC2::VPC", rng.choice(vpcs[(account, region)])),)))
+        for k in range(counts["AWS::EC2::SecurityGroup"]):
+            account, region = places[k % len(places)]
+            group = f"sg-{k:08x}"
+            groups[(account, region)].append(group)
+            ingress = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+            ownable.append(self._live("AWS::EC2::SecurityGroup", account, region, group,
+                                      {"description": f"service {k} ingress", "ingress": ingress},
+                                      edges=(("in_vpc", "AWS::EC2::VPC", rng.choice(vpcs[(account, region)])),)))
+        for k in range(counts["AWS::IAM::Role"]):
+            account = ACCOUNTS[k % len(ACCOUNTS)]
+            name = f"svc-{k:07d}-role"
+            roles[account].append(name)
+            ownable.append(self._live("AWS::IAM::Role", account, GLOBAL, name,
+                                      {"path": "/", "max_session_duration": 3600}))
+        for k in range(counts["AWS::EC2::Instance"]):
+            account, region = places[k % len(places)]
+            instance, volume = f"i-{k:017x}", f"vol-{k:017x}"
+            ownable.append(self._live("AWS::EC2::Instance", account, region, instance,
+                                      {"instance_type": rng.choice(("t3.micro", "m5.large", "c6g.xlarge"))},
+                                      edges=(("in_subnet", "AWS::EC2::Subnet", rng.choice(subnets[(account, region)])),
+                                             ("uses_security_group", "AWS::EC2::SecurityGroup",
+                                              rng.choice(groups[(account, region)])),
+                                             ("launched_with", "AWS::EC2::Volume", volume))))
+            self.live.append(self._live("AWS::EC2::Volume", account, region, volume, {"size": 8, "volume_type": "gp3"},
+                                        edges=(("attached_to", "AWS::EC2::Instance", instance),),
+                                        note="delete-on-termination"))
+        for k in range(counts["AWS::Lambda::Function"]):
+            account, region = places[k % len(places)]
+            name = f"fn-{k:07d}"
+            functions.append((account, region, name))
+            ownable.append(self._live("AWS::Lambda::Function", account, region, name,
+                                      {"runtime": "python3.12", "handler": "app.handler", "memory_size": 256, "timeout": 30},
+                                      edges=(("uses_role", "AWS::IAM::Role",
+                                              arn("AWS::IAM::Role", account, GLOBAL, rng.choice(roles[account]))),)))
+        for account, region, name in rng.sample(functions, min(len(functions), counts["lambda-logs"])):
+            self.live.append(self._live("AWS::Logs::LogGroup", account, region, f"/aws/lambda/{name}", {}))
+        simple = {"AWS::SQS::Queue": ("q", {"visibility_timeout": 30, "message_retention_seconds": 345600,
+                                            "delay_seconds": 0, "receive_wait_time_seconds": 0}),
+                  "AWS::Logs::LogGroup": ("/app/", {"retention_in_days": 30}),
+                  "AWS::S3::Bucket": ("acme-bucket-", {"versioning": "Enabled"}),
+                  "AWS::SNS::Topic": ("topic-", {"display_name": ""}),
+                  "AWS::DynamoDB::Table": ("table-", {"billing_mode": "PAY_PER_REQUEST", "hash_key": "pk"})}
+        for type_, (prefix, attributes) in simple.items():
+            for k in range(counts[type_]):
+                account, region = places[k % len(places)]
+                ownable.append(self._live(type_, account, region, f"{prefix}{k:07d}", dict(attributes)))
+        self.live += ownable
+
+        # declarations: most of what code could own, a few twice, a few of what is no longer there
+        rng.shuffle(ownable)
+        declared_once = ownable[: int(len(ownable) * DECLARED_SHARE)]
+        conflicts = declared_once[: int(len(ownable) * CONFLICT_SHARE)]
+        for k, record in enumerate(declared_once):
+            self.declared.append(self._declare(record, k, drift=rng.random() < DRIFT_SHARE))
+        for k, record in enumerate(conflicts):
+            self.declared.append(self._declare(record, k + 10**7, tool=CLOUDFORMATION))
+        places_missing = int(n * MISSING_SHARE)
+        for k in range(places_missing):
+            account, region = places[k % len(places)]
+            gone = self._live("AWS::SQS::Queue", account, region, f"gone-{k:07d}", {"visibility_timeout": 30})
+            self.declared.append(self._declare(gone, k + 2 * 10**7))
+        # CDK's bookkeeping, one a stack (ignored), and databases declared where their listing failed (unknown)
+        for k in range(int(n * BOOKKEEPING_SHARE)):
+            account, region = places[k % len(places)]
+            self.declared.append(self._declare(self._live("AWS::CDK::Metadata", account, region, f"meta-{k}", {}),
+                                               k, tool=CLOUDFORMATION))
+        for k in range(int(n * UNKNOWN_SHARE)):
+            table = self._live("AWS::RDS::DBInstance", ACCOUNTS[1], REGIONS[2], f"unlisted-{k:07d}", {})
+            self.declared.append(self._declare(table, k + 3 * 10**7))
+        # the rest: security group rules declared apart from their groups (children)
+        all_groups = [(p, g) for p, gs in groups.items() for g in gs]
+        for k in range(max(0, n - len(self.declared))):
+            (account, region), group = all_groups[k % len(all_groups)]
+            state = self.states[k % len(self.states)]
+            self.declared.append(Record(
+                TERRAFORM, "aws_security_group_rule", account, region, f"sgrule-{k:010d}",
+                owner=Owner(TERRAFORM, state, f"module.net_{k % 389}.aws_security_group_rule.r[{k}]", "terraform"),
+                parent=("AWS::EC2::SecurityGroup", group), raw_type="aws_security_group_rule"))
+        failed = Listing(ACCOUNTS[1], REGIONS[2], "AWS::RDS::DBInstance", "access_denied", error_code="AccessDenied",
+                         message="not authorized to perform rds:DescribeDBInstances")
+        self.scope = Scope(set(ACCOUNTS), set(REGIONS), "aws", [
+            Listing(account, GLOBAL if row.scope != "regional" else region, type_, "ok", duration_ms=120)
+            for type_, row in CATALOG.items() for account in ACCOUNTS
+            for region in (REGIONS if row.scope == "regional" else (GLOBAL,))
+            if (account, region, type_) != (failed.account, failed.region, failed.type)] + [failed])
+        self.listings = sorted(set(self.scope.listings), key=lambda l: (l.account, l.region, l.type))
+
+    def _live(self, type_: str, account: str, region: str, natural_id: str, attributes: dict, **extra) -> Record:
+        rng = self.rng
+        tags = {"team": rng.choice(TEAMS), "env": rng.choice(ENVIRONMENTS)}
+        if rng.random() < 0.6:
+            tags["owner"] = f"person{rng.randrange(300)}@acme.example"
+        if rng.random() < 0.2:
+            tags["cost-center"] = f"cc-{rng.randrange(40):03d}"
+        resource_arn = arn(type_, account, region, natural_id)
+        aliases = [resource_arn] if resource_arn else []
+        if type_ == "AWS::SQS::Queue":
+            aliases.append(f"https://sqs.{region}.amazonaws.com/{account}/{natural_id}")
+        return Record(LIVE, type_, account, region, natural_id, arn=resource_arn, name=natural_id.rsplit("/", 1)[-1],
+                      aliases=tuple(sorted(aliases)), tags=tags, attributes=attributes, raw_type=type_, **extra)
+
+    def _declare(self, live: Record, k: int, drift: bool = False, tool: str = TERRAFORM) -> Record:
+        tags = dict(live.tags)
+        attributes = dict(live.attributes)
+        if drift:
+            if attributes and self.rng.random() < 0.5:
+                name = next(iter(attributes))
+                value = attributes[name]
+                attributes[name] = value + 1 if isinstance(value, int) else f"{value}-declared"
+            else:
+                tags["team"] = "someone-else"
+        if tool == TERRAFORM:
+            row = CATALOG[live.type]
+            state = self.states[k % len(self.states)]
+            owner = Owner(TERRAFORM, state, f"module.svc_{k % 997}.{row.terraform[0].type}.r[\"{live.natural_id}\"]",
+                          "terraform")
+            raw_type = row.terraform[0].type
+        else:
+            stack = f"app-{k % 5000:04d}"
+            owner = Owner(CLOUDFORMATION, f"arn:aws:cloudformation:{live.region}:{live.account}:stack/{stack}/"
+                          f"{k % 5000:08x}-0000-4000-8000-000000000000", f"Resource{k}", "cdk-v2", stack_name=stack,
+                          construct_path=f"{stack}/Service{k}/Resource")
+            raw_type = live.type
+        return Record(tool, live.type, live.account, live.region, live.natural_id, arn=live.arn, name=live.name,
+                      tags=tags, attributes=attributes, owner=owner, raw_type=raw_type)
+
+    def change(self, share: float) -> int:
+        """`share` of the live estate changed as a day changes it: tags and attributes edited by hand, resources
+        deleted and new ones made. Returns how many records changed."""
+        rng = self.rng
+        picked = rng.sample(range(len(self.live)), int(len(self.live) * share))
+        deleted = set(picked[: len(picked) // 5])
+        for index in picked[len(picked) // 5:]:
+            record = self.live[index]
+            if rng.random() < 0.6:
+                self.live[index] = dataclasses.replace(record, tags={**(record.tags or {}), "team": rng.choice(TEAMS)})
+            elif record.attributes:
+                name = next(iter(record.attributes))
+                value = record.attributes[name]
+                attributes = {**record.attributes, name: value + 1 if isinstance(value, int) else f"{value}-x"}
+                self.live[index] = dataclasses.replace(record, attributes=attributes)
+        self.live = [r for i, r in enumerate(self.live) if i not in deleted]
+        for k in range(len(picked) // 5):
+            self.live.append(self._live("AWS::SQS::Queue", ACCOUNTS[0], REGIONS[0], f"new-{k:07d}", {"visibility_timeout": 30}))
+        return len(picked) + len(picked) // 5
+
+
+def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]) -> dict:
+    """One scan through the real pipeline; its phases' times are appended to `timings`."""
+    began, cpu_began = time.perf_counter(), time.process_time()
+    graph = reconcile(estate.live, estate.declared, estate.scope)
+    reconciled = time.perf_counter()
+    resources = resource_rows(graph)
+    import_ids = unmanaged_import_ids(resources, graph.edges)
+    for row in resources:
+        row["import_id"] = import_ids.get(row["id"])
+    owners = owner_rows(graph.nodes)
+    edges = [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges]
+    drift = [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift]
+    summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
+    built = time.perf_counter()
+    del graph, import_ids
+    writer = ScanWriter(db)
+    try:
+        writer.begin({"started_at": f"2026-12-{day:02d}T06:00:00+00:00", "status": "running",
+                      "accounts": list(ACCOUNTS), "regions": list(REGIONS), "partition": "aws"})
+        writer.write_scopes({(l.account, l.region) for l in estate.listings}
+                            | {(a, r) for a in ACCOUNTS for r in [*REGIONS, GLOBAL, None]})
+        writer.write("resources", resources)
+        writer.write("owners", owners)
+        writer.write("edges", edges)
+        writer.write("drift", drift)
+        writer.write("listings", listing_rows(estate.listings))
+        writer.finish({"finished_at": f"2026-12-{day:02d}T06:20:00+00:00", "status": "complete",
+                       "resource_count": len(resources), "summary": summary})
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    stored = time.perf_counter()
+    for phase, seconds in (("reconcile", reconciled - began), ("rows", built - reconciled),
+                           ("store", stored - built), ("scan", stored - began),
+                           ("cpu", time.process_time() - cpu_began)):
+        timings.setdefault(phase, []).append(seconds)
+    return {"resources": len(resources), "owners": len(owners), "edges": len(edges), "drift": len(drift),
+            "summary": summary, "versions": writer.versions}
+
+
+def megabytes(path: Path) -> float:
+    return path.stat().st_size / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1_000_000, help="live records, and as many declared")
+    parser.add_argument("--scans", type=int, default=10, help="unchanged scans (the first included)")
+    parser.add_argument("--change", type=float, default=0.01, help="share of the estate changed in the last scan")
+    parser.add_argument("--db", type=Path, help="write the database here (replaced), and keep it")
+    parser.add_argument("--profile", type=Path, help="cProfile the first scan into this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "scale.db"
+        for stale in (db, db.with_name(db.name + ".lock"), db.with_name(db.name + "-journal")):
+            stale.unlink(missing_ok=True)
+        began = time.perf_counter()
+        estate = Estate(args.n)
+        gc.collect()
+        print(f"estate: {len(estate.live):,} live + {len(estate.declared):,} declared records, built in "
+              f"{time.perf_counter() - began:.1f} s, RSS {rss_peak_mb():,.0f} MB", flush=True)
+        timings: dict[str, list[float]] = {}
+        reset_peak()
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            first = profiler.runcall(one_scan, estate, db, 1, timings)
+            profiler.dump_stats(args.profile)
+        else:
+            first = one_scan(estate, db, 1, timings)
+        peak_first = rss_peak_mb()
+        size_one = megabytes(db)
+        print(f"scan 1: {first['resources']:,} resources, {first['owners']:,} owners, {first['edges']:,} edges, "
+              f"{first['drift']:,} drift; by status {first['summary']['by_status']}", flush=True)
+        print(f"scan 1: reconcile {timings['reconcile'][0]:.1f} s, rows {timings['rows'][0]:.1f} s, store "
+              f"{timings['store'][0]:.1f} s, total {timings['scan'][0]:.1f} s (CPU {timings['cpu'][0]:.1f} s); peak RSS {peak_first:,.0f} MB; "
+              f"database {size_one:,.0f} MiB", flush=True)
+        for day in range(2, args.scans + 1):
+            result = one_scan(estate, db, day, timings)
+            print(f"scan {day}: total {timings['scan'][-1]:.1f} s (CPU {timings['cpu'][-1]:.1f} s; store {timings['store'][-1]:.1f} s), "
+                  f"versions {result['versions']}, database {megabytes(db):,.0f} MiB", flush=True)
+        size_ten = megabytes(db)
+        peak_all = rss_peak_mb()
+        changed = estate.change(args.change)
+        result = one_scan(estate, db, args.scans + 1, timings)
+        print(f"scan {args.scans + 1}, {args.change:.0%} changed ({changed:,} records): total "
+              f"{timings['scan'][-1]:.1f} s (store {timings['store'][-1]:.1f} s), versions {result['versions']}, "
+              f"database {megabytes(db):,.0f} MiB", flush=True)
+        unchanged = timings["scan"][1:args.scans] or [float("nan")]
+        unchanged_store = timings["store"][1:args.scans] or [float("nan")]
+        growth = size_ten / size_one
+        print()
+        print(f"| {args.n:,} live + {len(estate.declared):,} declared (2 accounts, 3 regions, 12 types) | figure | goal |")
+        print("|---|---:|---:|")
+        print(f"| first scan: reconcile + classification | {timings['reconcile'][0]:.1f} s | |")
+        print(f"| first scan: row builders | {timings['rows'][0]:.1f} s | |")
+        print(f"| first scan: store (ScanWriter) | {timings['store'][0]:.1f} s | |")
+        print(f"| first scan: total | {timings['scan'][0]:.1f} s | <= {GOAL_SECONDS:.0f} s |")
+        print(f"| first scan: CPU time (this process) | {timings['cpu'][0]:.1f} s | |")
+        print(f"| unchanged scan: total (median of {len(unchanged)}) | {sorted(unchanged)[len(unchanged) // 2]:.1f} s | |")
+        print(f"| unchanged scan: store (median) | {sorted(unchanged_store)[len(unchanged_store) // 2]:.1f} s | |")
+        print(f"| scan with {args.change:.0%} changed: total / store | {timings['scan'][-1]:.1f} s / "
+              f"{timings['store'][-1]:.1f} s | |")
+        print(f"| peak RSS, first scan (estate records included) | {peak_first / 1024:.2f} GB | <= {GOAL_RSS_GB:.0f} GB |")
+        print(f"| peak RSS, all scans | {peak_all / 1024:.2f} GB | |")
+        print(f"| database after 1 scan / after {args.scans} | {size_one:,.0f} MiB / {size_ten:,.0f} MiB | |")
+        print(f"| growth, {args.scans} scans over 1 | {growth:.3f}x | <= {GOAL_GROWTH}x |")
+        print()
+        goals = {"time": timings["scan"][0] <= GOAL_SECONDS, "memory": peak_first / 1024 <= GOAL_RSS_GB,
+                 "growth": growth <= GOAL_GROWTH}
+        print("goals: " + ", ".join(f"{name} {'met' if met else 'NOT met'}" for name, met in goals.items()))
+
+
+if __name__ == "__main__":
+    main()
