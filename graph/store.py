@@ -768,19 +768,17 @@ class ScanWriter:
                                 "declared": drift["declared"], "live": drift["live"]})
         else:
             cleaned = [_clean(r) for r in rows]
-        if table in VERSIONED:
-            self._said[table].extend(cleaned)
-            return
-        if table == "listings":
-            self._gaps.update(listing_gaps(cleaned))
-        self._insert(table, [{**row, "scan_id": self.scan_id} for row in cleaned])
+        self._keep(table, cleaned)
 
     def write_stored(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         """Rows of one table as a driftgraph database already stores them (redacted, lists and dicts as JSON),
         without their scan id or version: `driftgraph merge` copies them from the databases it merges. Cleaning
         them again would encode their JSON a second time; they are kept or written as `write` keeps or writes
         the rows it cleaned."""
-        rows = [dict(row) for row in rows]
+        self._keep(table, [dict(row) for row in rows])
+
+    def _keep(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Stored rows of this scan: versioned tables kept for `finish()`, the others written now."""
         if table in VERSIONED:
             self._said[table].extend(rows)
             return
