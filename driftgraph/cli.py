@@ -368,9 +368,8 @@ def _stream_output(produce, output: str, what: str = "the report") -> None:
     """What `produce(write)` writes, piece by piece, to `output` (- for stdout); errors as _write_output's."""
     try:
         if output == "-":
-            stream = click.get_text_stream("stdout")
-            produce(stream.write)
-            stream.flush()
+            produce(sys.stdout.write)
+            sys.stdout.flush()
         else:
             with open(output, "w", encoding="utf-8") as handle:
                 produce(handle.write)
