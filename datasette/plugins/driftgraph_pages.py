@@ -90,8 +90,10 @@ async def _status_counts(db) -> dict[str, Any]:
                else "select status, count(*) as n from current_resources group by status")
     counts = {row["status"]: row["n"] for row in await _rows(db, counted)}
     statuses = [*STATUSES, *sorted(s for s in counts if s not in STATUSES and s is not None)]
-    drifted = (await _rows(db, f"select count(distinct resource_id) as n from current_drift "
-                               f"where {await _counted_drift(db)}"))[0]["n"]
+    # from the drift rows (few) to their versions, never from every current version to its drift
+    drifted = (await _rows(db, f"select count(distinct resource_id) as n from drift d where {await _counted_drift(db)} "
+                               "and exists (select 1 from resources r where r.version = d.version "
+                               "and r.until_scan is null)"))[0]["n"]
     return {
         "by_status": [{"status": s, "count": counts.get(s, 0)} for s in statuses],
         "total": sum(counts.values()),
