@@ -364,6 +364,21 @@ def _write_output(text: str, output: str, what: str = "the report") -> None:
         raise click.ClickException(f"cannot write {what}: {_plain(exc)}") from exc
 
 
+def _stream_output(produce, output: str, what: str = "the report") -> None:
+    """What `produce(write)` writes, piece by piece, to `output` (- for stdout); errors as _write_output's."""
+    try:
+        if output == "-":
+            produce(sys.stdout.write)
+            sys.stdout.flush()
+        else:
+            with open(output, "w", encoding="utf-8") as handle:
+                produce(handle.write)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {what}: {_plain(exc)}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _document(db: str, output: str, build, *args, **kwargs):
     """What `build(database, *args)` makes of the database, for a command that writes it to `output`: never onto
     the database itself, and a database it cannot read is one clear error."""
@@ -490,7 +505,7 @@ def report(db, fmt, scan_id, since, fail_on, baseline, output, team_tag, require
     With --since, --slack-webhook-env and --github-issue deliver the weekly summary (without it, nothing is sent:
     a configuration file naming them leaves a plain report run alone)."""
     from graph.baseline import mark_baselined, render_baseline_markdown
-    from graph.report import build_report, render_markdown
+    from graph.report import build_report, render_markdown, stream_report, write_report_json
 
     settings = _weekly_settings(db, output, team_tag, required_tags, min_managed_percent, slack_webhook_env,
                                 github_issue)
@@ -509,6 +524,10 @@ def report(db, fmt, scan_id, since, fail_on, baseline, output, team_tag, require
         render = {"json": lambda d: json.dumps(d, indent=2) + "\n", "markdown": render_weekly_markdown,
                   "html": render_weekly_html}[fmt]
         _write_output(render(weekly), output)
+    elif fmt == "json" and accepted is None:
+        # streamed from the database's cursors: memory does not grow with the number of resources
+        data = _document(db, output, stream_report, scan_id)
+        _stream_output(lambda write: (write_report_json(data, write), write("\n")), output)
     else:
         data = _document(db, output, build_report, scan_id)
         if accepted is not None:

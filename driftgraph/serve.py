@@ -34,6 +34,9 @@ SETTINGS = {
     "sql_time_limit_ms": 1000,  # a query runs for one second at most, then SQLite interrupts it
     "max_returned_rows": 1000,  # rows one query returns, a page or a JSON/CSV export alike
     "default_cache_ttl": 0,  # no cached page: the page loaded after a scan shows that scan
+    # no suggested facets: each is a query over the whole table, seconds on a million resources; the useful ones
+    # are configured in metadata.yaml (counted from the store's summaries)
+    "suggest_facets": False,
 }
 
 # All of SQLite's memory in the serve process (every connection's page cache and every value a query builds):
@@ -75,11 +78,20 @@ def _drop_facets_on_missing_columns(tables: dict[str, Any], db_path: str | os.Pa
         for name, table in tables.items():
             if table.get("facets"):
                 have = {row[1] for row in connection.execute(f"pragma table_info([{name}])")}
-                table["facets"] = [f for f in table["facets"] if not isinstance(f, str) or f in have]
+                table["facets"] = [f for f in table["facets"] if _facet_column(f) is None or _facet_column(f) in have]
     except sqlite3.Error:
         return
     finally:
         connection.close()
+
+
+def _facet_column(facet: Any) -> str | None:
+    """The column a configured facet counts: `status`, or `{counted: status}` (a facet type and its column)."""
+    if isinstance(facet, str):
+        return facet
+    if isinstance(facet, dict) and len(facet) == 1 and isinstance(next(iter(facet.values())), str):
+        return next(iter(facet.values()))
+    return None
 
 
 def _is_hot_journal(error: sqlite3.OperationalError) -> bool:

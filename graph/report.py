@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections import Counter
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
@@ -60,58 +60,68 @@ def scan_row(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str,
 
 
 def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
+    """The whole report as one document (for Markdown, baselines and checks); `write_report_json` streams it."""
+    report = stream_report(db, scan_id)
+    report["resources"] = list(report["resources"])
+    return report
+
+
+# A resource's owners, drift and parent, gathered by SQLite next to the resource (the indexes on `version` find
+# them), so that the report streams in one ordered pass instead of holding every owner and drift row by id.
+# A column an older database lacks reads as null.
+_RESOURCES_SQL = """
+select r.*,
+  (select target_id from edges e where e.version = r.version and e.relation = 'belongs_to'
+   order by e.rowid desc limit 1) as [:parent],
+  (select json_group_array(json_array({owners})) from
+    (select * from owners o where o.version = r.version order by tool, source, address)) as [:owners],
+  (select json_group_array(json_array({drift})) from
+    (select * from drift d where d.version = r.version order by attribute, rowid)) as [:drift]
+from scan_resources r where r.scan_id = ? order by r.type, r.account, r.region, r.id
+"""
+_OWNER_KEYS = ("tool", "source", "address", "framework", "construct_path")
+_DRIFT_KEYS = ("attribute", "declared", "live", "tool", "source", "address")
+_RESOURCE_KEYS = ("id", "arn", "type", "account", "region", "name", "status", "reason", "rule")
+
+
+def _report_resources(db: sqlite_utils.Database, scan_id: int) -> Iterable[dict[str, Any]]:
+    def present(table: str, names: Iterable[str]) -> str:
+        have = db[table].columns_dict
+        return ", ".join(name if name in have else "null" for name in names)
+
+    ignored = "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
+    sql = _RESOURCES_SQL.format(owners=present("owners", _OWNER_KEYS),
+                                drift=f"{present('drift', _DRIFT_KEYS)}, {ignored}")
+    cursor = db.execute(sql, [scan_id])
+    names = [d[0] for d in cursor.description]
+    for values in cursor:
+        row = dict(zip(names, values))
+        counted, set_aside = [], []
+        for *fields, why in json.loads(row[":drift"]):
+            entry = dict(zip(_DRIFT_KEYS, fields))
+            entry["declared"], entry["live"] = loads(entry["declared"]), loads(entry["live"])
+            if why:
+                set_aside.append({**entry, "ignored": why})
+            else:
+                counted.append(entry)
+        yield {**{k: row.get(k) for k in _RESOURCE_KEYS}, "parent": row[":parent"], "tags": loads(row.get("tags")),
+               "owners": [dict(zip(_OWNER_KEYS, owner)) for owner in json.loads(row[":owners"])],
+               "drift": counted, "ignored_drift": set_aside}
+
+
+def stream_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
+    """The report of `scan_id` (the latest by default) with its `resources` an iterator read from a cursor: the
+    summary is counted by SQL first, so memory does not grow with the number of resources."""
     scan = scan_row(db, scan_id)
     scan_id = scan["id"]
-    owners: dict[str, list[dict]] = defaultdict(list)
-    for row in db.query(
-        "select * from scan_owners where scan_id = ? order by tool, source, address", [scan_id],
-    ):
-        owners[row.get("resource_id")].append(
-            {"tool": row.get("tool"), "source": row.get("source"), "address": row.get("address"),
-             "framework": row.get("framework"), "construct_path": row.get("construct_path")}
-        )
-    drift: dict[str, list[dict]] = defaultdict(list)
-    ignored_drift: dict[str, list[dict]] = defaultdict(list)  # set aside by a TYPE:ID:attribute rule: shown, not counted
-    for row in db.query("select * from scan_drift where scan_id = ? order by attribute", [scan_id]):
-        entry = {
-            "attribute": row.get("attribute"),
-            "declared": loads(row.get("declared")),
-            "live": loads(row.get("live")),
-            "tool": row.get("tool"),
-            "source": row.get("source"),
-            "address": row.get("address"),
-        }
-        if row.get("ignored"):  # a database written before ignore rules had attributes has no such column
-            ignored_drift[row.get("resource_id")].append({**entry, "ignored": row["ignored"]})
-        else:
-            drift[row.get("resource_id")].append(entry)
-    parents = {
-        row.get("source_id"): row.get("target_id")
-        for row in db.query(
-            "select source_id, target_id from scan_edges where scan_id = ? and relation = 'belongs_to'", [scan_id]
-        )
-    }
-    resources = []
-    for row in db.query("select * from scan_resources where scan_id = ? order by type, account, region, id", [scan_id]):
-        resources.append(
-            {
-                "id": row.get("id"),
-                "arn": row.get("arn"),
-                "type": row.get("type"),
-                "account": row.get("account"),
-                "region": row.get("region"),
-                "name": row.get("name"),
-                "status": row.get("status"),
-                "reason": row.get("reason"),
-                "rule": row.get("rule"),
-                "parent": parents.get(row.get("id")),
-                "tags": loads(row.get("tags")),
-                "owners": owners.get(row.get("id"), []),
-                "drift": drift.get(row.get("id"), []),
-                "ignored_drift": ignored_drift.get(row.get("id"), []),
-            }
-        )
-    by_status = Counter(r["status"] for r in resources)
+    # a database written before ignore rules had attributes has no drift.ignored column
+    ignored = "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
+    by_status = Counter(dict(db.execute(
+        "select status, count(*) from scan_resources where scan_id = ? group by status", [scan_id]).fetchall()))
+    drifted_resources, drifted_attributes, ignored_attributes = db.execute(
+        f"select count(distinct case when {ignored} is null then resource_id end), "
+        f"coalesce(sum({ignored} is null), 0), coalesce(sum({ignored} is not null), 0) "
+        "from scan_drift where scan_id = ?", [scan_id]).fetchone()
     errors = [
         {k: row[k] for k in ("source", "kind", "message", "line", "account", "region", "type", "code")}
         for row in db.query("select * from scan_errors where scan_id = ? order by kind, source", [scan_id])
@@ -144,22 +154,42 @@ def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[
             "driftgraph_version": scan.get("driftgraph_version"),
         },
         "summary": {
-            "resources": len(resources),
+            "resources": sum(by_status.values()),
             "by_status": {status: by_status.get(status, 0) for status in STATUSES},
-            "drifted_resources": sum(1 for r in resources if r["drift"]),
-            "drifted_attributes": sum(len(r["drift"]) for r in resources),
-            "ignored_drift_attributes": sum(len(r["ignored_drift"]) for r in resources),
+            "drifted_resources": drifted_resources,
+            "drifted_attributes": drifted_attributes,
+            "ignored_drift_attributes": ignored_attributes,
             "managed_percent": managed_percent(by_status),
             "failed_listings": len(failed_listings),
             "errors": sum(1 for e in errors if e["kind"] == "error"),
             "warnings": sum(1 for e in errors if e["kind"] != "error"),
         },
-        "resources": resources,
+        "resources": _report_resources(db, scan_id),
         "stacks": stacks,
         "failed_listings": failed_listings,
         "errors": errors,
         "sources": sources,
     }
+
+
+def write_report_json(report: dict[str, Any], write: Callable[[str], Any]) -> None:
+    """`report` as `json.dumps(report, indent=2)` writes it, byte for byte, with its `resources` (an iterator)
+    written one at a time as they are read."""
+    write("{\n")
+    last = len(report) - 1
+    for n, (key, value) in enumerate(report.items()):
+        write(f"  {json.dumps(key)}: ")
+        if key == "resources":
+            empty = True
+            for resource in value:
+                write("[\n    " if empty else ",\n    ")
+                write(json.dumps(resource, indent=2).replace("\n", "\n    "))
+                empty = False
+            write("[]" if empty else "\n  ]")
+        else:
+            write(json.dumps(value, indent=2).replace("\n", "\n  "))
+        write(",\n" if n < last else "\n")
+    write("}")
 
 
 # Markdown that a value from AWS or a state file must not be able to write: raw HTML (a tag value

@@ -274,6 +274,9 @@ _SAID_BY_SCAN = ("from scan_scopes s join resources r on r.account is s.account 
                  "and not (r.from_scan < s.scan_id and exists (select 1 from scan_gaps g where g.scan_id = s.scan_id "
                  "and g.account is r.account and g.region is r.region and g.type = r.type))")
 
+# a resource's team: its tag `team` (or `Team`), as current_resources and current_counts give it
+TEAM = "case when json_valid(tags) then coalesce(json_extract(tags, '$.team'), json_extract(tags, '$.Team')) end"
+
 VIEWS = {
     "latest_scan": "select * from scans where id = (select max(id) from scans)",
     # what each scan said, as if every scan had stored its own rows: `where scan_id = N`
@@ -282,8 +285,7 @@ VIEWS = {
        for table in ("owners", "edges", "drift")},
     # the current picture: for every account and region, what the latest scan of it said
     # with `team`, the team tag (`team` or `Team`), so Datasette can facet and filter on it
-    "current_resources": "select *, case when json_valid(tags) then coalesce(json_extract(tags, '$.team'), "
-                         "json_extract(tags, '$.Team')) end as team from resources where until_scan is null",
+    "current_resources": f"select *, {TEAM} as team from resources where until_scan is null",
     **{f"current_{table}": f"select c.* from {table} c join resources r on r.version = c.version "
                            "where r.until_scan is null" for table in ("owners", "edges", "drift")},
     # per-scan tables: the rows of the latest scan of their account and region (the latest scan, without one)
@@ -301,6 +303,72 @@ VIEWS = {
     **{f"current_{table}": f"select d.* from {table} d join current_stacks s on s.id = d.stack_id "
                            "and s.scan_id = d.scan_id" for table in ("stack_dependencies", "stack_references")},
 }
+
+
+# ------------------------------------------------------------------------------------------------ read model
+# What Datasette's pages and canned queries read, so that each answers in well under a second at a million
+# resources: counts summarised as a scan commits (refresh_summaries) and indexes for the reads that select a few
+# rows out of many. Kept apart from the write path above; ensure_schema creates them, the scan writer refreshes
+# the summaries inside its transaction.
+SUMMARY_TABLES: dict[str, dict[str, type]] = {
+    # current_resources counted (the landing page, coverage_by_service, unmanaged_counts, its facets)
+    "current_counts": {"account": str, "region": str, "type": str, "service": str, "status": str, "team": str,
+                       "resources": int},
+    # every version counted (the facets of the resources table); grows with the versions a scan adds
+    "version_counts": {"account": str, "region": str, "type": str, "status": str, "versions": int},
+}
+TABLES.update(SUMMARY_TABLES)
+SUMMARY_KEYS = {"current_counts": ("account", "region", "type", "service", "status", "team"),
+                "version_counts": ("account", "region", "type", "status")}
+VERSIONS_COUNTED = "version_counts_upto"  # meta: the highest version version_counts has counted
+SUMMARISED_SCAN = "summaries_of_scan"  # meta: the latest scan when the summaries were written
+
+READ_INDEXES = (
+    # a stack's resources and drift (the stack and cloudformation_stacks queries) look owners and drift up by stack
+    "CREATE INDEX IF NOT EXISTS idx_owners_source ON owners (source)",
+    "CREATE INDEX IF NOT EXISTS idx_drift_source ON drift (source)",
+    # the unmanaged query, in its order: the first page of rows without sorting every unmanaged resource
+    "CREATE INDEX IF NOT EXISTS idx_resources_current_unmanaged ON resources (account, region, type, name) "
+    "WHERE until_scan IS NULL AND status = 'unmanaged'",
+    # migration_components: a component's size
+    "CREATE INDEX IF NOT EXISTS idx_resources_import_group ON resources (import_group) WHERE import_group IS NOT NULL",
+)
+
+
+def refresh_summaries(connection: sqlite3.Connection) -> None:
+    """Rewrite current_counts from the current versions and add the versions not yet counted to version_counts
+    (all of them again after prune dropped some), inside the caller's transaction."""
+    keys = SUMMARY_KEYS["current_counts"]
+    current = connection.execute(
+        f"select account, region, type, service, status, {TEAM}, count(*) from resources where until_scan is null "
+        "group by 1, 2, 3, 4, 5, 6").fetchall()
+    _replace_rows(connection, "current_counts", (*keys, "resources"), current)
+    counted = connection.execute(f"select value from meta where key = '{VERSIONS_COUNTED}'").fetchone()
+    latest = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0]
+    upto = int(counted[0]) if counted and str(counted[0]).isdigit() and int(counted[0]) <= latest else None
+    totals: dict[tuple, int] = defaultdict(int)
+    if upto is not None:
+        for *key, n in connection.execute("select account, region, type, status, versions from version_counts"):
+            totals[tuple(key)] += n
+    for *key, n in connection.execute("select account, region, type, status, count(*) from resources "
+                                      "where version > ? group by 1, 2, 3, 4", [upto or 0]):
+        totals[tuple(key)] += n
+    _replace_rows(connection, "version_counts", (*SUMMARY_KEYS["version_counts"], "versions"),
+                  [(*key, n) for key, n in totals.items()])
+    connection.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [
+        (VERSIONS_COUNTED, str(latest)),
+        # a reader trusts the summaries only while they are of the latest scan (an older driftgraph writes none)
+        (SUMMARISED_SCAN, str(connection.execute("select coalesce(max(id), 0) from scans").fetchone()[0]))])
+
+
+def _replace_rows(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    connection.execute(f"DELETE FROM [{table}]")
+    _insert_tuples(connection, table, columns, rows)
+
+
+def forget_version_counts(connection: sqlite3.Connection) -> None:
+    """Versions were removed (prune): the next refresh counts them all again."""
+    connection.execute(f"DELETE FROM meta WHERE key = '{VERSIONS_COUNTED}'")
 
 
 SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "FLOAT"}
@@ -425,6 +493,8 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
             index_name = f"idx_{name}_{'_'.join(index)}"
             columns_sql = ", ".join(f"[{c}]" for c in index)
             connection.execute(f"CREATE INDEX IF NOT EXISTS [{index_name}] ON [{name}] ({columns_sql})")
+    for index in READ_INDEXES:
+        connection.execute(index)
     if per_scan:
         _replay_schema_1(connection)
     for name, sql in VIEWS.items():
@@ -818,6 +888,7 @@ class ScanWriter:
     def commit(self) -> Path:
         try:
             self._write_versions()
+            refresh_summaries(self.connection)
             self.connection.execute("COMMIT")
         except BaseException:
             self._close(rollback=True)
@@ -891,6 +962,7 @@ def prune(path: str | os.PathLike, keep_scans: Iterable[int], dry_run: bool = Fa
             for table in CHILD_OF:
                 connection.execute(f"delete from [{table}] where version in ({gone})", [oldest_kept])
             connection.execute(f"delete from resources where version in ({gone})", [oldest_kept])
+            forget_version_counts(connection)
             connection.execute(f"update scans set pruned_at = ? where id in ({marks})",
                                [_utc_now(), *dropped])
         writer.commit()

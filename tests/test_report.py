@@ -188,3 +188,109 @@ def test_log_lines_show_terminal_controls_as_text(capsys):
     logging.getLogger("driftgraph.test").warning("cannot read states/\x1b[2Jevil.tfstate")
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\\u001b[2Jevil.tfstate" in err
+
+
+def _whole_document_report(db, scan_id: int) -> dict:
+    """The report as it was built before it streamed: every owner, drift and parent row of the scan read into
+    dicts by resource id, then the resources in one list. The reference the streamed report must equal."""
+    from collections import Counter, defaultdict
+
+    from graph.records import STATUSES
+    from graph.report import SCHEMA, loads, managed_percent
+
+    owners, drift, ignored = defaultdict(list), defaultdict(list), defaultdict(list)
+    for row in db.query("select * from scan_owners where scan_id = ? order by tool, source, address", [scan_id]):
+        owners[row["resource_id"]].append({k: row[k] for k in ("tool", "source", "address", "framework",
+                                                               "construct_path")})
+    for row in db.query("select * from scan_drift where scan_id = ? order by attribute", [scan_id]):
+        entry = {"attribute": row["attribute"], "declared": loads(row["declared"]), "live": loads(row["live"]),
+                 **{k: row[k] for k in ("tool", "source", "address")}}
+        (ignored[row["resource_id"]].append({**entry, "ignored": row["ignored"]}) if row["ignored"]
+         else drift[row["resource_id"]].append(entry))
+    parents = {row["source_id"]: row["target_id"] for row in db.query(
+        "select * from scan_edges where scan_id = ? and relation = 'belongs_to'", [scan_id])}
+    resources = [{**{k: row[k] for k in ("id", "arn", "type", "account", "region", "name", "status", "reason",
+                                         "rule")},
+                  "parent": parents.get(row["id"]), "tags": loads(row["tags"]), "owners": owners.get(row["id"], []),
+                  "drift": drift.get(row["id"], []), "ignored_drift": ignored.get(row["id"], [])}
+                 for row in db.query("select * from scan_resources where scan_id = ? order by type, account, "
+                                     "region, id", [scan_id])]
+    scan = next(db.query("select * from scans where id = ?", [scan_id]))
+    errors = [{k: row[k] for k in ("source", "kind", "message", "line", "account", "region", "type", "code")}
+              for row in db.query("select * from scan_errors where scan_id = ? order by kind, source", [scan_id])]
+    failed = [{k: row[k] for k in ("account", "region", "type", "outcome", "error_code", "message", "call", "count")}
+              for row in sorted(db.query("select * from listings where scan_id = ? and outcome != 'ok'", [scan_id]),
+                                key=lambda r: (r["type"] or "", r["call"] or ""))]
+    by_status = Counter(r["status"] for r in resources)
+    return {
+        "schema": SCHEMA,
+        "scan": {**{k: scan[k] for k in ("id", "started_at", "finished_at", "status")},
+                 "accounts": loads(scan["accounts"]), "regions": loads(scan["regions"]),
+                 "duration_seconds": scan["duration_seconds"], "driftgraph_version": scan["driftgraph_version"]},
+        "summary": {"resources": len(resources), "by_status": {s: by_status.get(s, 0) for s in STATUSES},
+                    "drifted_resources": sum(1 for r in resources if r["drift"]),
+                    "drifted_attributes": sum(len(r["drift"]) for r in resources),
+                    "ignored_drift_attributes": sum(len(r["ignored_drift"]) for r in resources),
+                    "managed_percent": managed_percent(by_status), "failed_listings": len(failed),
+                    "errors": sum(1 for e in errors if e["kind"] == "error"),
+                    "warnings": sum(1 for e in errors if e["kind"] != "error")},
+        "resources": resources,
+        "stacks": [{**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id",
+                                           "description", "resource_count", "cdk_version", "synthesizer")},
+                    "evidence": loads(row["evidence"]) or []}
+                   for row in db.query("select * from stacks where scan_id = ? order by account, region, name",
+                                       [scan_id])],
+        "failed_listings": failed,
+        "errors": errors,
+        "sources": [{k: row[k] for k in ("path", "kind", "status", "resource_count", "message", "superseded_by")}
+                    for row in db.query("select * from sources where scan_id = ? order by kind, path", [scan_id])],
+    }
+
+
+def test_the_streamed_json_report_is_the_whole_document_byte_for_byte(tmp_path):
+    from graph_fixture import build_fixture_db
+
+    db = build_fixture_db(tmp_path / "estate.db")
+    # and a scan of another account with a child resource (its parent) and drift an ignore rule set aside
+    writer = ScanWriter(db)
+    writer.begin({"started_at": "2026-12-01T00:00:00+00:00", "status": "running", "accounts": ["999999999999"],
+                  "regions": ["us-east-1"]})
+    queue = {**_resource("parent-queue", status="managed"), "account": "999999999999"}
+    policy = {**_resource("parent-queue-policy", status="child"), "account": "999999999999",
+              "type": "AWS::SQS::QueuePolicy", "id": "parent-queue-policy"}
+    writer.write("resources", [queue, policy])
+    writer.write("owners", [{"resource_id": queue["id"], "tool": "terraform", "source": "s3://b/k.tfstate",
+                             "address": "aws_sqs_queue.q"}])
+    writer.write("edges", [{"source_id": policy["id"], "relation": "belongs_to", "target_id": queue["id"]}])
+    writer.write("drift", [{"resource_id": queue["id"], "attribute": attribute, "declared": 30, "live": 60,
+                            "tool": "terraform", "source": "s3://b/k.tfstate", "address": "aws_sqs_queue.q",
+                            "ignored": why} for attribute, why in (("delay_seconds", None),
+                                                                   ("visibility_timeout", "ignored by x:1 (rule)"))])
+    writer.finish({"finished_at": "2026-12-01T00:01:00+00:00", "status": "complete"})
+    writer.commit()
+    graph = open_database(db)
+    scans = [row[0] for row in graph.execute("select id from scans order by id")]
+    assert len(scans) >= 3
+    seen = set()
+    for scan_id in scans:
+        expected = _whole_document_report(graph, scan_id)
+        seen |= {part for r in expected["resources"] for part in ("owners", "drift", "ignored_drift", "parent")
+                 if r[part]}
+        result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json", "--scan", str(scan_id)])
+        assert result.exit_code == 0, result.output
+        assert result.output == json.dumps(expected, indent=2) + "\n"
+        assert json.loads(result.output) == build_report(graph, scan_id)
+    assert seen == {"owners", "drift", "ignored_drift", "parent"}  # the fixture has each of them somewhere
+    # written to a file alike
+    out = tmp_path / "report.json"
+    assert CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json", "-o", str(out)]).exit_code == 0
+    assert json.loads(out.read_text()) == _whole_document_report(graph, scans[-1])
+
+
+def test_a_streamed_report_of_a_scan_without_resources_is_still_the_whole_document(tmp_path):
+    db = tmp_path / "g.db"
+    _scan(db, [])
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["resources"] == []
+    assert result.output == json.dumps(_whole_document_report(open_database(db), 1), indent=2) + "\n"

@@ -9,6 +9,7 @@ driftgraph_resource.html; links and badges come from the cells plugin (driftgrap
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -31,6 +32,7 @@ RECENT = timedelta(days=7)  # "what is new": since the latest scan finished at l
 TREND_SCANS = 20  # scans the trend charts show, the latest last
 LISTED_CHANGES = 20  # changes of one kind listed on the dashboard; the rest are counted
 DIFF_TIME_LIMIT_MS = 5000  # the SQL of one diff; generous, since the result is kept until the next scan
+DIFF_WAIT_S = 0.3  # how long a page waits for a diff not yet kept; a longer one goes on, for the next load
 NEEDS_A_PERSON = ("unmanaged", "missing", "conflict")  # the statuses the second trend chart counts, with drift
 
 RESOURCE_FIELDS = ("id", "arn", "type", "service", "account", "region", "name", "natural_id", "status", "reason",
@@ -80,11 +82,18 @@ async def _counted_drift(db) -> str:
 
 
 async def _status_counts(db) -> dict[str, Any]:
-    counts = {row["status"]: row["n"] for row in
-              await _rows(db, "select status, count(*) as n from current_resources group by status")}
+    # current_counts: the store's summary of current_resources, when it is of the latest scan
+    summarised = await db.table_exists("current_counts") and (await _rows(
+        db, "select (select value from meta where key = 'summaries_of_scan') = "
+            "cast((select max(id) from scans) as text) as fresh"))[0]["fresh"]
+    counted = ("select status, sum(resources) as n from current_counts group by status" if summarised
+               else "select status, count(*) as n from current_resources group by status")
+    counts = {row["status"]: row["n"] for row in await _rows(db, counted)}
     statuses = [*STATUSES, *sorted(s for s in counts if s not in STATUSES and s is not None)]
-    drifted = (await _rows(db, f"select count(distinct resource_id) as n from current_drift "
-                               f"where {await _counted_drift(db)}"))[0]["n"]
+    # from the drift rows (few) to their versions, never from every current version to its drift
+    drifted = (await _rows(db, f"select count(distinct resource_id) as n from drift d where {await _counted_drift(db)} "
+                               "and exists (select 1 from resources r where r.version = d.version "
+                               "and r.until_scan is null)"))[0]["n"]
     return {
         "by_status": [{"status": s, "count": counts.get(s, 0)} for s in statuses],
         "total": sum(counts.values()),
@@ -239,6 +248,10 @@ def _diff_in_thread(path: str):
                     found = {"diff": build_diff(db), "since_week": False}
                 except ValueError:
                     found = {"diff": None, "since_week": False}
+            except sqlite3.OperationalError as error:
+                if "interrupted" not in str(error):
+                    raise
+                found = {"interrupted": True}  # kept too: every later page says so at once, until the next scan
         _diff_cache.clear()
         _diff_cache[key] = found
         return found
@@ -250,14 +263,28 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+_diff_running: dict[str, asyncio.Task] = {}  # a diff still being computed, by database path
+
+
 async def _changes(db) -> dict[str, Any]:
+    """The diff of the dashboard. One not yet kept is computed in a query thread; a page waits DIFF_WAIT_S for it
+    at most and otherwise says so, so a large estate's comparison never holds the page up."""
+    task = _diff_running.get(db.path)
+    if task is None or task.get_loop() is not asyncio.get_running_loop() or task.cancelled():
+        # else the one a page before started, still running or done: its result is this page's too
+        task = _diff_running[db.path] = asyncio.ensure_future(db.execute_fn(_diff_in_thread(db.path)))
     try:
-        found = await db.execute_fn(_diff_in_thread(db.path))
+        found = await asyncio.wait_for(asyncio.shield(task), DIFF_WAIT_S)
+    except asyncio.TimeoutError:
+        raise Unavailable("still comparing the scans (a large estate): reload the page in a moment") from None
     except sqlite3.OperationalError as error:
-        if "interrupted" in str(error):
-            raise Unavailable(f"comparing the scans took longer than {DIFF_TIME_LIMIT_MS // 1000} s; "
-                              "`driftgraph diff --since 7d` shows it") from None
         raise Unavailable(str(error)) from None
+    finally:
+        if task.done() and _diff_running.get(db.path) is task:
+            del _diff_running[db.path]
+    if found.get("interrupted"):
+        raise Unavailable(f"comparing the scans took longer than {DIFF_TIME_LIMIT_MS // 1000} s; "
+                          "`driftgraph diff --since 7d` shows it")
     diff = found["diff"]
     if diff is None:
         return {"diff": None}
