@@ -59,6 +59,54 @@ def scan_row(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str,
     return scans[0]
 
 
+class Reading:
+    """Where a report reads its rows: one scan's own (`scan_id`: what that scan said) or the current picture
+    (None: for every account and region, what its latest scan said, so a scan of one account never hides the
+    others). Each table gives a FROM clause with a condition, to which a query adds its own."""
+
+    # tables whose rows hang off a resource version: one scan's through the scan_* views
+    VERSIONED = ("resources", "owners", "edges", "drift")
+    # per-scan tables with a current_* view (the rows of the latest scan of their account and region)
+    PER_SCAN = ("listings", "scan_errors", "stacks")
+
+    def __init__(self, scan_id: int | None) -> None:
+        self.scan_id = scan_id
+
+    def table(self, name: str, alias: str = "t") -> tuple[str, list[Any]]:
+        if self.scan_id is not None:
+            view = f"scan_{name}" if name in self.VERSIONED else name
+            return f"{view} {alias} where {alias}.scan_id = ?", [self.scan_id]
+        if name in self.VERSIONED or name in self.PER_SCAN:
+            return f"current_{name} {alias} where 1", []
+        # inputs (sources) carry no account: those of the scans the picture is made of
+        return (f"{name} {alias} where {alias}.scan_id in (select scan_id from current_scopes "
+                "union select max(id) from scans)", [])
+
+    def parts(self, db: sqlite_utils.Database) -> list[dict[str, Any]]:
+        """Every account and region the report covers, with the scan it comes from and when that scan finished."""
+        if self.scan_id is not None:
+            sql = ("select s.account, s.region, s.scan_id, c.finished_at, c.status from scan_scopes s "
+                   "join scans c on c.id = s.scan_id where s.scan_id = ?")
+            rows = db.execute(sql, [self.scan_id]).fetchall()
+        else:
+            rows = db.execute("select account, region, scan_id, finished_at, status from current_scopes").fetchall()
+        keys = ("account", "region", "scan_id", "finished_at", "status")
+        return sorted((dict(zip(keys, row)) for row in rows if row[0] is not None),
+                      key=lambda p: (p["account"], p["region"] or ""))
+
+
+def picture(parts: list[dict[str, Any]], latest: dict[str, Any], current: bool) -> dict[str, Any]:
+    """How old each part of the picture is, and whether the whole is complete: partial when any scan it comes
+    from was, so a picture pieced from several scans never reads as complete because its newest part is."""
+    scans = sorted({p["scan_id"] for p in parts} or {latest["id"]})
+    statuses = {p["status"] for p in parts} or {latest.get("status")}
+    # the part scanned longest ago, when the picture is pieced from several scans
+    oldest = min(parts, key=lambda p: p["finished_at"] or "", default=None) if len(scans) > 1 else None
+    return {"current": current, "scans": scans, "status": "complete" if statuses == {"complete"} else "partial",
+            "oldest_finished_at": oldest["finished_at"] if oldest else latest.get("finished_at"),
+            "oldest_part": f"{oldest['account']}/{oldest['region']}" if oldest else None, "parts": parts}
+
+
 def build_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
     """The whole report as one document (for Markdown, baselines and checks); `write_report_json` streams it."""
     report = stream_report(db, scan_id)
@@ -77,22 +125,23 @@ select r.*,
     (select * from owners o where o.version = r.version order by tool, source, address)) as [:owners],
   (select json_group_array(json_array({drift})) from
     (select * from drift d where d.version = r.version order by attribute, rowid)) as [:drift]
-from scan_resources r where r.scan_id = ? order by r.type, r.account, r.region, r.id
+from {resources} order by r.type, r.account, r.region, r.id
 """
 _OWNER_KEYS = ("tool", "source", "address", "framework", "construct_path")
 _DRIFT_KEYS = ("attribute", "declared", "live", "tool", "source", "address")
 _RESOURCE_KEYS = ("id", "arn", "type", "account", "region", "name", "status", "reason", "rule")
 
 
-def _report_resources(db: sqlite_utils.Database, scan_id: int) -> Iterable[dict[str, Any]]:
+def _report_resources(db: sqlite_utils.Database, reading: Reading) -> Iterable[dict[str, Any]]:
     def present(table: str, names: Iterable[str]) -> str:
         have = db[table].columns_dict
         return ", ".join(name if name in have else "null" for name in names)
 
     ignored = "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
+    resources, params = reading.table("resources", alias="r")
     sql = _RESOURCES_SQL.format(owners=present("owners", _OWNER_KEYS),
-                                drift=f"{present('drift', _DRIFT_KEYS)}, {ignored}")
-    cursor = db.execute(sql, [scan_id])
+                                drift=f"{present('drift', _DRIFT_KEYS)}, {ignored}", resources=resources)
+    cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
     for values in cursor:
         row = dict(zip(names, values))
@@ -110,36 +159,44 @@ def _report_resources(db: sqlite_utils.Database, scan_id: int) -> Iterable[dict[
 
 
 def stream_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict[str, Any]:
-    """The report of `scan_id` (the latest by default) with its `resources` an iterator read from a cursor: the
-    summary is counted by SQL first, so memory does not grow with the number of resources."""
+    """The report of scan `scan_id`, or without one of the current picture (every account and region as its
+    latest scan saw it; `scan` is then the latest scan and `picture` says how old each part is), with its
+    `resources` an iterator read from a cursor: the summary is counted by SQL first, so memory does not grow
+    with the number of resources."""
     scan = scan_row(db, scan_id)
-    scan_id = scan["id"]
+    reading = Reading(scan_id and scan["id"])
+
+    def rows(table: str, where: str = "", order: str = "") -> Iterable[dict[str, Any]]:
+        source, params = reading.table(table)
+        return db.query(f"select * from {source}{where}{order}", params)
+
     # a database written before ignore rules had attributes has no drift.ignored column
     ignored = "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
-    by_status = Counter(dict(db.execute(
-        "select status, count(*) from scan_resources where scan_id = ? group by status", [scan_id]).fetchall()))
+    resources, params = reading.table("resources")
+    by_status = Counter(dict(db.execute(f"select status, count(*) from {resources} group by status", params).fetchall()))
+    drift, params = reading.table("drift")
     drifted_resources, drifted_attributes, ignored_attributes = db.execute(
         f"select count(distinct case when {ignored} is null then resource_id end), "
-        f"coalesce(sum({ignored} is null), 0), coalesce(sum({ignored} is not null), 0) "
-        "from scan_drift where scan_id = ?", [scan_id]).fetchone()
+        f"coalesce(sum({ignored} is null), 0), coalesce(sum({ignored} is not null), 0) from {drift}", params).fetchone()
     errors = [
         {k: row[k] for k in ("source", "kind", "message", "line", "account", "region", "type", "code")}
-        for row in db.query("select * from scan_errors where scan_id = ? order by kind, source", [scan_id])
+        for row in rows("scan_errors", order=" order by kind, source")
     ]
     failed_listings = [
         {k: row.get(k) for k in ("account", "region", "type", "outcome", "error_code", "message", "call", "count")}
-        for row in sorted(db.query("select * from listings where scan_id = ? and outcome != 'ok'", [scan_id]),
+        for row in sorted(rows("listings", where=" and outcome != 'ok'"),
                           key=lambda r: (r.get("type") or "", r.get("call") or ""))  # `call` is newer than some databases
     ]
-    sources = [
-        {k: row.get(k) for k in ("path", "kind", "status", "resource_count", "message", "superseded_by")}
-        for row in db.query("select * from sources where scan_id = ? order by kind, path", [scan_id])
-    ]
+    sources = {}
+    for row in rows("sources", order=" order by scan_id"):  # an input read by several scans: as the latest read it
+        sources[row.get("path")] = {k: row.get(k) for k in ("path", "kind", "status", "resource_count", "message",
+                                                            "superseded_by")}
+    sources = sorted(sources.values(), key=lambda row: (row["kind"] or "", row["path"] or ""))
     stacks = [
         {**{k: row[k] for k in ("id", "name", "account", "region", "status", "framework", "parent_id", "description")},
          "resource_count": row.get("resource_count"), "cdk_version": row.get("cdk_version"),
          "synthesizer": row.get("synthesizer"), "evidence": loads(row.get("evidence")) or []}
-        for row in db.query("select * from stacks where scan_id = ? order by account, region, name", [scan_id])
+        for row in rows("stacks", order=" order by account, region, name")
     ]
     return {
         "schema": SCHEMA,
@@ -153,6 +210,7 @@ def stream_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict
             "duration_seconds": scan.get("duration_seconds"),
             "driftgraph_version": scan.get("driftgraph_version"),
         },
+        "picture": picture(reading.parts(db), scan, current=reading.scan_id is None),
         "summary": {
             "resources": sum(by_status.values()),
             "by_status": {status: by_status.get(status, 0) for status in STATUSES},
@@ -164,7 +222,7 @@ def stream_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict
             "errors": sum(1 for e in errors if e["kind"] == "error"),
             "warnings": sum(1 for e in errors if e["kind"] != "error"),
         },
-        "resources": _report_resources(db, scan_id),
+        "resources": _report_resources(db, reading),
         "stacks": stacks,
         "failed_listings": failed_listings,
         "errors": errors,
@@ -226,15 +284,27 @@ def optional_cell(value: Any) -> str:
     return "" if value is None else markdown_cell(value)
 
 
+def picture_line(report: dict[str, Any]) -> str:
+    """What the report covers and how old it is, in a sentence: one scan's, or a picture pieced from several."""
+    scan, seen = report["scan"], report.get("picture")
+    if not seen or len(seen["scans"]) <= 1:
+        return escape_markdown(f"Accounts {', '.join(scan['accounts'] or [])}; regions {', '.join(scan['regions'] or [])}; "
+                               f"finished {scan['finished_at']} ({scan['status']}, {scan['duration_seconds']} s).")
+    accounts = sorted({p["account"] for p in seen["parts"]})
+    regions = sorted({p["region"] for p in seen["parts"] if p["region"] not in (None, "global")})
+    where = f"Accounts {', '.join(accounts)}; regions {', '.join(regions)}"
+    return escape_markdown(
+        f"{where}: the current picture, pieced from scans {', '.join(map(str, seen['scans']))} "
+        f"({seen['status']}); the latest finished {scan['finished_at']}, the oldest part ({seen['oldest_part']}) "
+        f"was scanned at {seen['oldest_finished_at']}.")
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     scan, summary = report["scan"], report["summary"]
     lines = [
         f"# driftgraph report: scan {scan['id']}",
         "",
-        escape_markdown(
-            f"Accounts {', '.join(scan['accounts'] or [])}; regions {', '.join(scan['regions'] or [])}; "
-            f"finished {scan['finished_at']} ({scan['status']}, {scan['duration_seconds']} s)."
-        ),
+        picture_line(report),
         "",
         "| status | resources |",
         "|---|---:|",

@@ -288,10 +288,12 @@ VIEWS = {
     "current_resources": f"select *, {TEAM} as team from resources where until_scan is null",
     **{f"current_{table}": f"select c.* from {table} c join resources r on r.version = c.version "
                            "where r.until_scan is null" for table in ("owners", "edges", "drift")},
-    # per-scan tables: the rows of the latest scan of their account and region (the latest scan, without one)
+    # per-scan tables: the rows of the latest scan of their account and region; a row of an account and no
+    # region (the account not reached), of the latest scan that looked anywhere in its account; the latest scan's,
+    # for a row of no account
     **{f"current_{table}": f"select * from {table} x where x.scan_id = coalesce((select max(c.scan_id) from "
-                           "scan_scopes c where c.account is x.account and c.region is x.region and x.account "
-                           "is not null), (select max(id) from scans))"
+                           "scan_scopes c where c.account is x.account and (x.region is null or c.region is x.region) "
+                           "and x.account is not null), (select max(id) from scans))"
        for table in ("listings", "scan_errors", "stacks", "stack_exports", "stack_imports", "maintenance")},
     # how old each part of the current picture is: every account and region, the latest scan of it and when
     "current_scopes": "select s.account, s.region, s.scan_id, c.finished_at, c.status from (select account, region, "

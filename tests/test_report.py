@@ -227,6 +227,15 @@ def _whole_document_report(db, scan_id: int) -> dict:
         "scan": {**{k: scan[k] for k in ("id", "started_at", "finished_at", "status")},
                  "accounts": loads(scan["accounts"]), "regions": loads(scan["regions"]),
                  "duration_seconds": scan["duration_seconds"], "driftgraph_version": scan["driftgraph_version"]},
+        # one scan's report covers where that scan looked, all of it as old as the scan
+        "picture": {"current": False, "scans": [scan_id],
+                    "status": "complete" if scan["status"] == "complete" else "partial",
+                    "oldest_finished_at": scan["finished_at"], "oldest_part": None,
+                    "parts": [{"account": account, "region": region, "scan_id": scan_id,
+                               "finished_at": scan["finished_at"], "status": scan["status"]}
+                              for account, region in db.execute(
+                                  "select account, region from scan_scopes where scan_id = ? and account is not null "
+                                  "order by account, coalesce(region, '')", [scan_id])]},
         "summary": {"resources": len(resources), "by_status": {s: by_status.get(s, 0) for s in STATUSES},
                     "drifted_resources": sum(1 for r in resources if r["drift"]),
                     "drifted_attributes": sum(len(r["drift"]) for r in resources),
@@ -284,13 +293,68 @@ def test_the_streamed_json_report_is_the_whole_document_byte_for_byte(tmp_path):
     # written to a file alike
     out = tmp_path / "report.json"
     assert CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json", "-o", str(out)]).exit_code == 0
-    assert json.loads(out.read_text()) == _whole_document_report(graph, scans[-1])
+    shown = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json"])
+    assert out.read_text() == shown.output and json.loads(shown.output) == build_report(graph)
 
 
 def test_a_streamed_report_of_a_scan_without_resources_is_still_the_whole_document(tmp_path):
     db = tmp_path / "g.db"
     _scan(db, [])
-    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json"])
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json", "--scan", "1"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["resources"] == []
     assert result.output == json.dumps(_whole_document_report(open_database(db), 1), indent=2) + "\n"
+
+
+def _queue(account, region, name, status="unmanaged"):
+    return {"id": f"arn:aws:sqs:{region}:{account}:{name}", "type": "AWS::SQS::Queue", "account": account,
+            "region": region, "name": name, "status": status, "reason": "r", "rule": "no_owner", "tags": None}
+
+
+def _scan_of(path, day, places, resources, status="complete", listings=()):
+    """A scan that looked at `places` (account, region) on 2026-11-`day` and found `resources` there."""
+    writer = ScanWriter(path)
+    writer.begin({"started_at": f"2026-11-{day:02d}T00:00:00+00:00", "status": "running",
+                  "accounts": sorted({a for a, _ in places}), "regions": sorted({r for _, r in places})})
+    writer.write_scopes(places, complete=True)
+    writer.write("resources", resources)
+    writer.write("listings", list(listings))
+    writer.finish({"finished_at": f"2026-11-{day:02d}T00:10:00+00:00", "status": status, "duration_seconds": 600.0})
+    writer.commit()
+
+
+def test_the_report_reads_the_current_picture_and_says_how_old_each_part_is(tmp_path):
+    """Scans of one account's two regions, then of one region again (partial: a listing failed), then of another
+    account: the report shows every account and region as its latest scan saw it, never only the latest scan's,
+    says which scan each part comes from and when, and is partial because a scan it is made of was."""
+    db, a, b = tmp_path / "g.db", "111111111111", "222222222222"
+    _scan_of(db, 1, [(a, "us-east-1"), (a, "eu-west-1")], [_queue(a, "us-east-1", "q1"), _queue(a, "eu-west-1", "q2")])
+    failed = {"account": a, "region": "eu-west-1", "type": "AWS::SNS::Topic", "outcome": "access_denied",
+              "error_code": "AccessDenied", "message": "no", "count": None, "call": None}
+    _scan_of(db, 8, [(a, "eu-west-1")], [_queue(a, "eu-west-1", "q2", "managed"), _queue(a, "eu-west-1", "q3")],
+             status="partial", listings=[failed])
+    _scan_of(db, 9, [(b, "us-east-1")], [_queue(b, "us-east-1", "q4", "managed")])
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {(r["name"], r["status"]) for r in report["resources"]} == {
+        ("q1", "unmanaged"), ("q2", "managed"), ("q3", "unmanaged"), ("q4", "managed")}
+    assert report["summary"]["by_status"]["unmanaged"] == 2 and report["summary"]["failed_listings"] == 1
+    assert [f["type"] for f in report["failed_listings"]] == ["AWS::SNS::Topic"]
+    seen = report["picture"]
+    assert seen["current"] and seen["scans"] == [1, 2, 3] and seen["status"] == "partial"
+    assert {(p["account"], p["region"]): p["scan_id"] for p in seen["parts"]} == {
+        (a, "us-east-1"): 1, (a, "eu-west-1"): 2, (b, "us-east-1"): 3}
+    assert seen["oldest_part"] == f"{a}/us-east-1" and seen["oldest_finished_at"] == "2026-11-01T00:10:00+00:00"
+    assert report["scan"]["id"] == 3  # the latest scan's row, as before
+    text = CliRunner().invoke(cli, ["report", "--db", str(db)]).output
+    assert "pieced from scans 1, 2, 3 (partial)" in text and f"oldest part ({a}/us-east-1)" in text
+    # one scan's own report, as that scan saw it
+    one = json.loads(CliRunner().invoke(cli, ["report", "--db", str(db), "--format", "json", "--scan", "3"]).output)
+    assert [r["name"] for r in one["resources"]] == ["q4"]
+    assert one["picture"]["scans"] == [3] and not one["picture"]["current"] and one["picture"]["status"] == "complete"
+    # a gate judges the picture: the unmanaged queues of the account scanned before fail it, though the latest
+    # scan alone found none
+    gate = ["report", "--db", str(db), "--format", "json", "--fail-on", "unmanaged"]
+    assert CliRunner().invoke(cli, gate).exit_code == 3
+    assert CliRunner().invoke(cli, [*gate, "--scan", "3"]).exit_code == 0
