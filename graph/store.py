@@ -111,6 +111,9 @@ TABLES: dict[str, dict[str, type]] = {
     "scan_scopes": {"scan_id": int, "account": str, "region": str},
     # the (account, region, type) a scan's listing failed for: what it had there stays current, as last seen
     "scan_gaps": {"scan_id": int, "account": str, "region": str, "type": str},
+    # the versions a scan reported unchanged inside one of its gaps (a declared resource there is `unknown` scan
+    # after scan): said by that scan, though the gap alone would read them as only kept as last seen
+    "scan_gap_reports": {"scan_id": int, "version": int},
     "listings": {
         "scan_id": int,
         "account": str,
@@ -246,6 +249,7 @@ INDEXES = {
     "drift": [["version"], ["resource_id"]],
     "scan_scopes": [["scan_id"], ["account", "region", "scan_id"]],
     "scan_gaps": [["scan_id", "account", "region", "type"]],
+    "scan_gap_reports": [["scan_id", "version"]],
     "maintenance": [["scan_id", "resource_id"]],
     "creators": [["resource_id", "scan_id"]],
     "listings": [["scan_id"]],
@@ -261,6 +265,7 @@ FOREIGN_KEYS = {
     "drift": [("version", "resources", "version")],
     "scan_scopes": [("scan_id", "scans", "id")],
     "scan_gaps": [("scan_id", "scans", "id")],
+    "scan_gap_reports": [("scan_id", "scans", "id")],
     "maintenance": [("scan_id", "scans", "id")],
     "creators": [("scan_id", "scans", "id")],
     "listings": [("scan_id", "scans", "id")],
@@ -268,11 +273,14 @@ FOREIGN_KEYS = {
 }
 
 # A version was said by every scan of its account and region from `from_scan` until `until_scan`, except by a
-# scan whose listing of its type failed there: that scan kept it as last seen, without saying it.
+# scan whose listing of its type failed there and that did not report it again: that scan kept it as last seen,
+# without saying it.
 _SAID_BY_SCAN = ("from scan_scopes s join resources r on r.account is s.account and r.region is s.region "
                  "and r.from_scan <= s.scan_id and (r.until_scan is null or r.until_scan > s.scan_id) "
                  "and not (r.from_scan < s.scan_id and exists (select 1 from scan_gaps g where g.scan_id = s.scan_id "
-                 "and g.account is r.account and g.region is r.region and g.type = r.type))")
+                 "and g.account is r.account and g.region is r.region and g.type = r.type) "
+                 "and not exists (select 1 from scan_gap_reports k where k.scan_id = s.scan_id "
+                 "and k.version = r.version))")
 
 VIEWS = {
     "latest_scan": "select * from scans where id = (select max(id) from scans)",
@@ -610,14 +618,17 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
                 carried.add(version)
 
     kept: set[int] = set()
+    gap_reports: list[tuple[int, int]] = []  # (scan, version) reported unchanged in a gap: said, not only carried
     new: list[tuple[tuple, int, tuple]] = []  # (resource, digest, its children by table)
     for resource in resources:
         own = tuple(tuple(sorted(children[table].get(resource[i_id], ()), key=repr)) for table in CHILD_OF)
         digest = _digest(resource, own)
         in_gap = (resource[i_account], resource[i_region], resource[i_type]) in gaps
         same = next((v for v in current.get(resource[i_id], ()) if v[1] == digest and v[0] not in kept), None)
-        if same is not None and not in_gap:
+        if same is not None:
             kept.add(same[0])
+            if in_gap:
+                gap_reports.append((scan_id, same[0]))
         else:
             new.append((resource, digest, own))
     reported = {resource[i_id] for resource in resources}
@@ -637,6 +648,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             earlier[id_] = (min(firsts) if firsts else None, status_since, status)
 
     connection.executemany("update resources set until_scan = ? where version = ?", ((scan_id, v) for v in ended))
+    _insert_tuples(connection, "scan_gap_reports", ("scan_id", "version"), gap_reports)
     next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
     resource_rows, child_rows = [], {table: [] for table in CHILD_OF}
     for version, (resource, digest, own) in enumerate(new, next_version):

@@ -244,3 +244,33 @@ def test_a_failed_listing_keeps_what_was_last_seen_current_without_saying_it_aga
     # a failed listing of a type in one region ends nothing there once a good scan says it is gone
     write_scan(db, [queue("coded", "managed")], scopes=[(ACCOUNT, "eu-west-1")])
     assert [row[2] for row in history(db, "hand")] == [4]
+
+
+def test_a_resource_unknown_behind_the_same_failed_listing_twice_keeps_one_version_both_scans_say(tmp_path):
+    db = tmp_path / "g.db"
+    denied = {"account": ACCOUNT, "region": "eu-west-1", "type": "AWS::SQS::Queue", "outcome": "access_denied"}
+    owner = {"tool": "terraform", "source": "s.tfstate", "address": "aws_sqs_queue.coded"}
+    versions = []
+    for _ in range(2):  # the same records twice: the listing still denied, the declared queue still unknown
+        writer = ScanWriter(db)
+        writer.begin({"status": "running"})
+        writer.write_scopes([(ACCOUNT, "eu-west-1")])
+        writer.write("listings", [denied])
+        writer.write("resources", [queue("coded", "unknown", reason="its listing failed")])
+        writer.write("owners", [{"resource_id": queue("coded")["id"], **owner}])
+        writer.finish({"status": "partial"})
+        writer.commit()
+        versions.append(writer.versions)
+    assert versions[1]["new"] == 0 and versions[1]["ended"] == 0 and versions[1]["unchanged"] == 1
+    assert history(db, "coded") == [("unknown", 1, None, 1, 1)]
+    assert said(db, 1) == said(db, 2) == {"coded": "unknown"}
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select count(*) from scan_owners where scan_id = 2").fetchone()[0] == 1
+    # a third scan behind the same failure that no longer reports it keeps it as last seen, without saying it
+    writer = ScanWriter(db)
+    writer.begin({"status": "running"})
+    writer.write_scopes([(ACCOUNT, "eu-west-1")])
+    writer.write("listings", [denied])
+    writer.finish({"status": "partial"})
+    writer.commit()
+    assert said(db, 3) == {} and history(db, "coded") == [("unknown", 1, None, 1, 1)]
