@@ -332,12 +332,52 @@ def _decoded_view(text: str) -> str:
     return normalize_key(text)
 
 
+# ------------------------------------------------------------------------------------- what can hold a secret
+
+def _shortest_first(words) -> tuple[str, ...]:
+    """The words no other word of them lies inside: a text holding none of these holds none of `words`."""
+    words = sorted(set(words), key=len)
+    kept: list[str] = []
+    for word in words:
+        if not any(shorter in word for shorter in kept):
+            kept.append(word)
+    return tuple(kept)
+
+
+# Every rule of _mask_spans that can mask something needs one of these in the text, lower-cased: a key's secret
+# word, ending or last word (pairs, flags, URL query keys, XML elements), a secret phrase's first word (a PEM
+# line says PRIVATE KEY), a prose key, a token's prefix, a mysql command. Derived from the word lists above, so
+# a word added there is looked for here too. (Non-ASCII, encoded and base64-shaped texts are judged in full.)
+_SECRET_HINTS = _shortest_first(
+    word for word in (*SECRET_WORDS, *SECRET_ENDINGS, *SECRET_LAST_WORDS, *VALUE_KEYS,
+                      *(first for first, _ in SECRET_PHRASES),
+                      "pass", "pwd", "token", "secret", "api", "pin",  # prose keys (_COMMANDS)
+                      "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "eyj", "da2-",
+                      "bearer",  # token prefixes (_TOKENS)
+                      "mysql", "mariadb")
+    if word.isascii()
+)
+_HINT = re.compile("|".join(re.escape(hint) for hint in _SECRET_HINTS))  # searched in the lower-cased text
+_BASE64_RUN = re.compile(r"[A-Za-z0-9/+]{40}")  # the shape of an AWS secret access key (_aws_secret_shaped)
+
+
+def may_hold_secret(text: str) -> bool:
+    """False only when redact_text would give `text` back as it is: ASCII text, nothing encoded in it, no
+    40-character base64 run, none of _SECRET_HINTS, and no `://...@` (a URL's password). Most names, reasons
+    and tag values are plain: they skip the pattern scan, which costs ten times this check."""
+    if not text.isascii() or "%" in text or "\\u" in text or ("@" in text and "://" in text):
+        return True
+    if _HINT.search(text.lower()) is not None:
+        return True
+    return len(text) >= 40 and _BASE64_RUN.search(text) is not None
+
+
 def redact_text(text: str) -> str:
     """Mask secret spans inside free text (error messages, reasons, descriptions, values under plain keys).
 
     A text that spells a secret in disguise (encoded, full-width, with look-alike letters) is read decoded too;
     when that shows a secret, the decoded text is what comes out, masked: ordinary text keeps its bytes."""
-    if not text:
+    if not text or not may_hold_secret(text):
         return text
     masked = _mask_spans(text)
     if masked.isascii() and "%" not in masked and "\\u" not in masked:
