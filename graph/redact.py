@@ -517,4 +517,11 @@ def redact_tags(tags: dict[str, Any] | None) -> dict[str, Any] | None:
     that is itself a credential (a token pasted as a key) is masked as identifiers are, keeping keys apart."""
     if tags is None:
         return None
-    return {redact_identifier(str(k)): redact_tag_value(str(k), v) for k, v in tags.items()}
+    return dict(_redacted_tag(str(k), v) if v.__class__ is str else (redact_identifier(str(k)), redact_tag_value(str(k), v))
+                for k, v in tags.items())
+
+
+@lru_cache(maxsize=65536)
+def _redacted_tag(key: str, value: str) -> tuple[str, str]:
+    """One tag as stored, remembered: a million resources carry a few thousand distinct tags."""
+    return redact_identifier(key), redact_tag_value(key, value)
