@@ -357,8 +357,26 @@ _SECRET_HINTS = _shortest_first(
                       "mysql", "mariadb")
     if word.isascii()
 )
-_HINT = re.compile("|".join(re.escape(hint) for hint in _SECRET_HINTS))  # searched in the lower-cased text
-_BASE64_RUN = re.compile(r"[A-Za-z0-9/+]{40}")  # the shape of an AWS secret access key (_aws_secret_shaped)
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation of `words` that branches letter by letter (`p(?:ass|in|w)`): the regex engine tries a
+    letter once per position, not once per word (2.5 us a 130-character text instead of 6)."""
+    if "" in words:
+        return ""  # a shorter word already ends here: what follows it needs no matching
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for first, tails in sorted(by_first.items()):
+        rest = _trie(tails)
+        branches.append(re.escape(first) + (f"(?:{rest})" if "|" in rest else rest))
+    return "|".join(branches)
+
+
+_HINT = re.compile(_trie(list(_SECRET_HINTS)))  # searched in the lower-cased text
+# the shape of an AWS secret access key (_aws_secret_shaped), looked for only where a run starts
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}")
 
 
 def may_hold_secret(text: str) -> bool:
