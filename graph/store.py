@@ -647,8 +647,11 @@ def _digest(resource: tuple, children: tuple) -> int:
     """64 bits of BLAKE2b over what a version says (stored values: text, numbers, null; marshal writes them
     exactly); compared only between versions of one resource id, so a collision would need two different states
     of the same resource to meet (about 2**-64 a scan)."""
-    return int.from_bytes(hashlib.blake2b(marshal.dumps((resource, children), 2), digest_size=8).digest(),
-                          "big", signed=True)
+    try:
+        data = marshal.dumps((resource, children), 2)
+    except ValueError:  # a value no cleaning turns into text or a number (a Decimal in a count): read as repr
+        data = repr((resource, children)).encode("utf-8", "backslashreplace")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
 def _cleaning_rules() -> bytes:
@@ -772,8 +775,10 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             own = tuple(tuple(sorted(map(clean_child[table], rows), key=repr))
                         for table, rows in zip(CHILD_OF, given[1:]))
             digest = _digest(resource, own)
-            same = next((v for v in versions if v[0] not in kept
-                         and v[1] == (digest if v[2] is not None else _legacy_digest(resource, own))), None)
+            # a version without a raw digest was written before them (its digest of repr) or from rows marshal
+            # could not write: either digest says it is the same
+            same = next((v for v in versions if v[0] not in kept and (v[1] == digest or (
+                v[2] is None and v[1] == _legacy_digest(resource, own)))), None)
             if same is None:
                 new.append((resource, digest, raw, own))
                 continue

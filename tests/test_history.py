@@ -304,3 +304,16 @@ def _legacy_digest_of(connection) -> int:
 
     row = connection.execute(f"select {', '.join(CONTENT['resources'])} from resources").fetchone()
     return _legacy_digest(tuple(row), ((), (), ()))
+
+
+def test_rows_marshal_cannot_digest_as_given_are_compared_cleaned_and_keep_their_version(tmp_path):
+    import datetime as dt
+
+    db = tmp_path / "g.db"
+    made = dt.datetime(2026, 1, 2, 3, 4, 5)  # a value marshal cannot write: the raw digest is left out
+    write_scan(db, [queue("a", attributes={"created": made})])
+    second = write_scan(db, [queue("a", attributes={"created": made})])
+    assert history(db, "a") == [("unmanaged", 1, None, 1, 1)] and said(db, second) == {"a": "unmanaged"}
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select attributes, raw_digest from resources").fetchone() == (
+            '{"created": "2026-01-02 03:04:05"}', None)
