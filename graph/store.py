@@ -473,13 +473,17 @@ def _json_list(text: str | None) -> list:
     return value if isinstance(value, list) else []
 
 
+# json.dumps with these options, its encoder made once (json.dumps makes one a call for any non-default option)
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False).encode
+
+
 def _json(value: Any) -> str | None:
     """Strict JSON: NaN and infinities (YAML `.nan`, a state's "1e999") are written as text, never as the bare
     `NaN` other JSON readers refuse."""
     if value is None:
         return None
     try:
-        return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+        return _SORTED_JSON(value)
     except (TypeError, ValueError):  # a non-finite float, or keys of mixed types
         return json.dumps(_finite(value), default=str, allow_nan=False)
 
