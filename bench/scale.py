@@ -21,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from driftgraph.scan import listing_rows, owner_rows, resource_rows  # noqa: E402
-from graph.codify import unmanaged_import_ids  # noqa: E402
+from driftgraph.scan import drift_rows, edge_rows, listing_rows, owner_rows, resource_rows  # noqa: E402
 from graph.records import CLOUDFORMATION, GLOBAL, LIVE, TERRAFORM, Listing, Owner, Record  # noqa: E402
 from graph.reconcile import Scope, reconcile  # noqa: E402
 from graph.report import scan_summary  # noqa: E402
@@ -260,15 +259,12 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
     graph = reconcile(estate.live, estate.declared, estate.scope)
     reconciled = time.perf_counter()
     resources = resource_rows(graph)
-    import_ids = unmanaged_import_ids(resources, graph.edges)
-    for row in resources:
-        row["import_id"] = import_ids.get(row["id"])
     owners = owner_rows(graph.nodes)
-    edges = [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges]
-    drift = [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift]
+    edges = edge_rows(graph.edges)
+    drift = drift_rows(graph.nodes)
     summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
     built = time.perf_counter()
-    del graph, import_ids
+    del graph
     writer = ScanWriter(db)
     try:
         writer.begin({"started_at": f"2026-12-{day:02d}T06:00:00+00:00", "status": "running",

@@ -27,6 +27,7 @@ from graph.records import (
     ImportResult,
     Listing,
     SourceError,
+    bulk_work,
     source_row,
 )
 from graph.redact import redact_text
@@ -209,17 +210,33 @@ def _now(when: dt.datetime | None = None) -> str:
 
 
 def resource_rows(graph: Graph) -> list[dict[str, Any]]:
-    groups = import_groups(graph.nodes, graph.edges)
-    rows = []
-    for node in graph.nodes:
-        owners = node.declarations
-        source = node.live or (owners[0] if owners else None)
-        rows.append(
-            {
+    """A row a node for the store (cleaned there): a million of them, so no garbage collection while they are
+    made, the service found once a type, and no sets or lists where a node has none to give."""
+    with bulk_work():
+        groups = import_groups(graph.nodes, graph.edges)
+        services: dict[str, str] = {}
+        rows = []
+        append = rows.append
+        for node in graph.nodes:
+            owners = node.declarations
+            live = node.live
+            source = live or (owners[0] if owners else None)
+            type_ = node.type
+            service = services.get(type_)
+            if service is None:
+                service = services[type_] = service_of(type_)
+            if not owners:
+                tools = None
+            elif len(owners) == 1:
+                tools = owners[0].owner.tool
+            else:
+                tools = ",".join(sorted({o.owner.tool for o in owners}))
+            drift = node.drift
+            append({
                 "id": node.key,
                 "arn": node.arn,
-                "type": node.type,
-                "service": service_of(node.type),
+                "type": type_,
+                "service": service,
                 "account": node.account,
                 "region": node.region,
                 "name": node.name,
@@ -227,33 +244,45 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
                 "status": node.status,
                 "reason": node.reason,
                 "rule": node.rule,
-                "owner_tools": ",".join(sorted({o.owner.tool for o in owners})) or None,
+                "owner_tools": tools or None,
                 "owner_count": len(owners),
-                "drift_count": len(node.counted_drift),
+                "drift_count": len(node.counted_drift) if drift else 0,
                 "import_group": groups.get(node.key),
                 "tags": source.tags if source is not None else None,
-                "attributes": node.live.attributes if node.live is not None else None,
+                "attributes": live.attributes if live is not None else None,
                 "aliases": list(source.aliases) if source is not None and source.aliases else None,
-            }
-        )
+            })
+        import_ids = unmanaged_import_ids(rows, graph.edges)  # the id `terraform import` takes, when unmanaged
+        for row in rows:
+            row["import_id"] = import_ids.get(row["id"])
     return rows
 
 
 def owner_rows(nodes: list[Node]) -> list[dict[str, Any]]:
-    return [
-        {
-            "resource_id": node.key,
-            "tool": r.owner.tool,
-            "source": r.owner.source,
-            "address": r.owner.address,
-            "framework": r.owner.framework,
-            "stack_name": r.owner.stack_name,
-            "declared_type": r.raw_type,
-            "construct_path": r.owner.construct_path,
-        }
-        for node in nodes
-        for r in node.declarations
-    ]
+    with bulk_work():
+        return [
+            {
+                "resource_id": node.key,
+                "tool": r.owner.tool,
+                "source": r.owner.source,
+                "address": r.owner.address,
+                "framework": r.owner.framework,
+                "stack_name": r.owner.stack_name,
+                "declared_type": r.raw_type,
+                "construct_path": r.owner.construct_path,
+            }
+            for node in nodes
+            for r in node.declarations
+        ]
+
+
+def edge_rows(edges) -> list[dict[str, Any]]:
+    with bulk_work():
+        return [{"source_id": s, "relation": r, "target_id": t} for s, r, t in edges]
+
+
+def drift_rows(nodes: list[Node]) -> list[dict[str, Any]]:
+    return [{"resource_id": node.key, **d} for node in nodes if node.drift for d in node.drift]
 
 
 @dataclass
@@ -553,9 +582,6 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     unread = any(source.partial for source in failed_sources)
     status = "partial" if failed or unread or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
-    import_ids = unmanaged_import_ids(resources, graph.edges)
-    for row in resources:
-        row["import_id"] = import_ids.get(row["id"])
 
     creators = CreatorResult([], [])
     if options.cloudtrail != CLOUDTRAIL_OFF:
@@ -603,8 +629,8 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
                             | {(a.account, r) for a in reached for r in [*a.regions, GLOBAL, None]}, complete=True)
         writer.write("resources", resources)
         writer.write("owners", owner_rows(graph.nodes))
-        writer.write("edges", [{"source_id": s, "relation": r, "target_id": t} for s, r, t in graph.edges])
-        writer.write("drift", [{"resource_id": n.key, **d} for n in graph.nodes for d in n.drift])
+        writer.write("edges", edge_rows(graph.edges))
+        writer.write("drift", drift_rows(graph.nodes))
         writer.write("listings", listing_rows(listings))
         writer.write("maintenance", maintenance.rows)
         writer.write("creators", creators.rows)

@@ -47,7 +47,8 @@ Scope = tuple  # (account, region): where a scan looked, or where a row lies
 
 # Per-scan tables copied by the scope of each row; stack_dependencies is computed again over the merged stacks.
 COPIED = tuple(name for name, columns in TABLES.items()
-               if "scan_id" in columns and name not in ("scan_scopes", "scan_gaps", "stack_dependencies"))
+               if "scan_id" in columns and name not in ("scan_scopes", "scan_gaps", "scan_gap_reports",
+                                                                   "stack_dependencies"))
 # Columns that vary from run to run of the same listing: left out when two jobs' rows are compared.
 TIMING = frozenset({"duration_ms"})
 # Computed again over the merged rows (import groups) or following from the status (import ids): left out when

@@ -18,17 +18,20 @@ import fcntl
 import hashlib
 import json
 import logging
+import marshal
 import math
+from collections import defaultdict
 import os
 import sqlite3
-from collections import defaultdict
+import sys
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
-from graph.records import GLOBAL, LISTING_OK
+from graph.records import GLOBAL, LISTING_OK, bulk_work
 from graph.resource_types import CATALOG
 from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text
 
@@ -83,6 +86,8 @@ TABLES: dict[str, dict[str, type]] = {
         "first_seen": int,  # the first scan that saw the resource at all
         "status_since": int,  # the scan its status last changed in
         "digest": int,  # of everything this version says, owners, edges and drift included: equal means unchanged
+        # of the rows the scan gave for it, before cleaning (and the cleaning rules): equal means unchanged, uncleaned
+        "raw_digest": int,
     },
     "owners": {
         "version": int,
@@ -111,6 +116,9 @@ TABLES: dict[str, dict[str, type]] = {
     "scan_scopes": {"scan_id": int, "account": str, "region": str},
     # the (account, region, type) a scan's listing failed for: what it had there stays current, as last seen
     "scan_gaps": {"scan_id": int, "account": str, "region": str, "type": str},
+    # the versions a scan reported unchanged inside one of its gaps (a declared resource there is `unknown` scan
+    # after scan): said by that scan, though the gap alone would read them as only kept as last seen
+    "scan_gap_reports": {"scan_id": int, "version": int},
     "listings": {
         "scan_id": int,
         "account": str,
@@ -246,6 +254,7 @@ INDEXES = {
     "drift": [["version"], ["resource_id"]],
     "scan_scopes": [["scan_id"], ["account", "region", "scan_id"]],
     "scan_gaps": [["scan_id", "account", "region", "type"]],
+    "scan_gap_reports": [["scan_id", "version"]],
     "maintenance": [["scan_id", "resource_id"]],
     "creators": [["resource_id", "scan_id"]],
     "listings": [["scan_id"]],
@@ -261,6 +270,7 @@ FOREIGN_KEYS = {
     "drift": [("version", "resources", "version")],
     "scan_scopes": [("scan_id", "scans", "id")],
     "scan_gaps": [("scan_id", "scans", "id")],
+    "scan_gap_reports": [("scan_id", "scans", "id")],
     "maintenance": [("scan_id", "scans", "id")],
     "creators": [("scan_id", "scans", "id")],
     "listings": [("scan_id", "scans", "id")],
@@ -268,11 +278,14 @@ FOREIGN_KEYS = {
 }
 
 # A version was said by every scan of its account and region from `from_scan` until `until_scan`, except by a
-# scan whose listing of its type failed there: that scan kept it as last seen, without saying it.
+# scan whose listing of its type failed there and that did not report it again: that scan kept it as last seen,
+# without saying it.
 _SAID_BY_SCAN = ("from scan_scopes s join resources r on r.account is s.account and r.region is s.region "
                  "and r.from_scan <= s.scan_id and (r.until_scan is null or r.until_scan > s.scan_id) "
                  "and not (r.from_scan < s.scan_id and exists (select 1 from scan_gaps g where g.scan_id = s.scan_id "
-                 "and g.account is r.account and g.region is r.region and g.type = r.type))")
+                 "and g.account is r.account and g.region is r.region and g.type = r.type) "
+                 "and not exists (select 1 from scan_gap_reports k where k.scan_id = s.scan_id "
+                 "and k.version = r.version))")
 
 # a resource's team: its tag `team` (or `Team`), as current_resources and current_counts give it
 TEAM = "case when json_valid(tags) then coalesce(json_extract(tags, '$.team'), json_extract(tags, '$.Team')) end"
@@ -388,6 +401,7 @@ class DatabaseUnwritable(ValueError):
     """The database, its folder or its lock file cannot be written: found before a scan, not after it."""
 
 
+CACHE_KIB = 262144  # SQLite's page cache while a scan is written (256 MiB; its default is 2 MiB)
 MIN_SECRET_CHARS = 6  # a known secret shorter than this is not masked wherever it appears (see ScanWriter.forget)
 BUSY_TIMEOUT_S = 15  # how long a reader waits for another process's write transaction to commit
 
@@ -491,10 +505,7 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
             for column, kind in columns.items():
                 if column not in have:
                     connection.execute(f"ALTER TABLE [{name}] ADD COLUMN [{column}] {SQL_TYPES[kind]}")
-        for index in INDEXES.get(name, []):
-            index_name = f"idx_{name}_{'_'.join(index)}"
-            columns_sql = ", ".join(f"[{c}]" for c in index)
-            connection.execute(f"CREATE INDEX IF NOT EXISTS [{index_name}] ON [{name}] ({columns_sql})")
+        _create_indexes(connection, [name])
     for index in READ_INDEXES:
         connection.execute(index)
     if per_scan:
@@ -535,13 +546,17 @@ def _json_list(text: str | None) -> list:
     return value if isinstance(value, list) else []
 
 
+# json.dumps with these options, its encoder made once (json.dumps makes one a call for any non-default option)
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False).encode
+
+
 def _json(value: Any) -> str | None:
     """Strict JSON: NaN and infinities (YAML `.nan`, a state's "1e999") are written as text, never as the bare
     `NaN` other JSON readers refuse."""
     if value is None:
         return None
     try:
-        return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+        return _SORTED_JSON(value)
     except (TypeError, ValueError):  # a non-finite float, or keys of mixed types
         return json.dumps(_finite(value), default=str, allow_nan=False)
 
@@ -605,58 +620,194 @@ def _storable(value: Any) -> Any:
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        value = _storable(value)
-        if key in FREE_IDENTIFIER_COLUMNS and isinstance(value, str):
-            out[key] = redact_text(value)  # a Terraform address may quote a for_each key: any text at all
-        elif key in IDENTIFIER_COLUMNS:
-            out[key] = redact_identifier(value)
-        elif key == "tags":
-            out[key] = _json(redact_tags(value))
-        elif isinstance(value, (dict, list, tuple)):
-            out[key] = _json(redact(value))
-        elif isinstance(value, str):
-            out[key] = redact_text(value)
+    return {key: _column_cleaner(key)(value) for key, value in row.items()}
+
+
+def _clean_value(value: Any) -> Any:
+    """A value under a column with no rule of its own: lists and dicts redacted and stored as JSON, text redacted."""
+    if isinstance(value, (dict, list, tuple)):
+        return _json(redact(value))
+    if isinstance(value, str):
+        return redact_text(_storable(value))
+    return value
+
+
+@lru_cache(maxsize=None)
+def _column_cleaner(column: str) -> Callable[[Any], Any]:
+    """How one column's values are cleaned, decided once for the column rather than again for every value."""
+    if column in FREE_IDENTIFIER_COLUMNS:  # a Terraform address may quote a for_each key: any text at all
+        def clean_free(value: Any) -> Any:
+            value = _storable(value)
+            if isinstance(value, str):
+                return redact_text(value)
+            return redact_identifier(value) if column in IDENTIFIER_COLUMNS else _clean_value(value)
+        return clean_free
+    if column in IDENTIFIER_COLUMNS:
+        return lambda value: redact_identifier(_storable(value))
+    if column == "tags":
+        return lambda value: _json(redact_tags(value))
+    return _clean_value
+
+
+_MEMO_LIMIT = 4096  # distinct values remembered per column: enough for types, regions, statuses, tools, states
+_MEMO_BYTES = 1024  # a list or dict is remembered by its marshal form up to this size
+_AS_IS = (type(None), int, float, bool)  # what every column's cleaning gives back unchanged
+
+
+def _remembered(clean: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`clean` for one write, remembering what it made of the values it saw: most columns hold a few values (a
+    type, a region, a status, the same attributes) a million times. Texts are remembered by themselves, lists
+    and dicts by their marshal form (equal bytes, equal value). A column of unique values fills the memory and
+    then only asks."""
+    memory: dict[Any, Any] = {}
+
+    def clean_remembered(value: Any) -> Any:
+        kind = value.__class__
+        if kind is str:
+            key = value
+        elif kind is dict or kind is list or kind is tuple:
+            try:
+                key = marshal.dumps(value, 2)
+            except ValueError:
+                return clean(value)
+            if len(key) > _MEMO_BYTES:
+                return clean(value)
+        elif kind in _AS_IS:
+            return value
         else:
-            out[key] = value
-    return out
+            return clean(value)
+        done = memory.get(key, memory)
+        if done is memory:
+            done = clean(value)
+            if len(memory) < _MEMO_LIMIT:
+                memory[key] = done
+        return done
+    return clean_remembered
+
+
+def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None) -> Callable[[dict], tuple]:
+    """A row of `table` as the tuple of its stored content columns: cleaned (redacted, JSON) unless it already is,
+    then with the known secrets masked."""
+    columns = CONTENT[table]
+    if cleaned:
+        if mask is None:
+            return lambda row: tuple(map(row.get, columns))
+        return lambda row: tuple(map(mask, map(row.get, columns)))
+    # a drift row's values are judged by its attribute (_redacted_drift), never again as free text
+    cleaners = [(lambda value: value) if table == "drift" and c in ("declared", "live")
+                else _remembered(_column_cleaner(c)) for c in columns]
+    drift = table == "drift"
+
+    def row_tuple(row: dict[str, Any]) -> tuple:
+        if drift:
+            row = _redacted_drift(row)
+        values = [clean(value) for clean, value in zip(cleaners, map(row.get, columns))]
+        return tuple(values if mask is None else map(mask, values))
+    return row_tuple
 
 
 # A version's bookkeeping; every other column is what the scan said, and decides whether anything changed.
-_BOOKKEEPING = frozenset({"version", "from_scan", "until_scan", "first_seen", "status_since", "digest"})
+_BOOKKEEPING = frozenset({"version", "from_scan", "until_scan", "first_seen", "status_since", "digest", "raw_digest"})
 CONTENT = {table: tuple(c for c in TABLES[table] if c not in _BOOKKEEPING) for table in VERSIONED}
 # the column tying a child row to its resource
 CHILD_OF = {"owners": "resource_id", "edges": "source_id", "drift": "resource_id"}
 _IN_CHUNK = 500  # ids per `in (...)` lookup: well under SQLite's variable limit
 
 
-def _digest(resource: tuple, children: tuple) -> int:
-    """64 bits of BLAKE2b over what a version says; compared only between versions of one resource id, so a
-    collision would need two different states of the same resource to meet (about 2**-64 a scan)."""
+def _legacy_digest(resource: tuple, children: tuple) -> int:
+    """The digest versions written before raw digests carry (raw_digest null): repr, then BLAKE2b."""
     data = repr((resource, children)).encode("utf-8", "backslashreplace")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
 
+def _digest(resource: tuple, children: tuple) -> int:
+    """64 bits of BLAKE2b over what a version says (stored values: text, numbers, null; marshal writes them
+    exactly); compared only between versions of one resource id, so a collision would need two different states
+    of the same resource to meet (about 2**-64 a scan)."""
+    try:
+        data = marshal.dumps((resource, children), 2)
+    except ValueError:  # a value no cleaning turns into text or a number (a Decimal in a count): read as repr
+        data = repr((resource, children)).encode("utf-8", "backslashreplace")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _cleaning_rules() -> bytes:
+    """What decides how a given row is stored: this module's and graph.redact's code. A raw digest taken under
+    other rules never matches, so after an upgrade every row is cleaned again once (and re-versioned only where
+    the stored content differs)."""
+    import graph.redact
+
+    rules = hashlib.blake2b(digest_size=16)
+    for module in (graph.redact, sys.modules[__name__]):
+        try:
+            rules.update(Path(module.__file__).read_bytes())
+        except (OSError, TypeError):
+            rules.update(module.__name__.encode())
+    return rules.digest()
+
+
+_RULES = _cleaning_rules()
+
+
+def _raw_digester(cleaned: bool, secrets: Iterable[str]) -> Callable[[tuple], int | None]:
+    """The digest of a resource's rows as the scan gave them (before cleaning), keyed by the cleaning rules and
+    the known secrets: equal means the stored version would come out the same, without cleaning it."""
+    key = hashlib.blake2b(_RULES + (b"stored" if cleaned else b"raw") + repr(sorted(secrets)).encode(
+        "utf-8", "backslashreplace"), digest_size=32).digest()
+
+    def raw_digest(given: tuple) -> int | None:
+        try:
+            data = marshal.dumps(given, 2)  # version 2: no back-references, so equal values give equal bytes
+        except ValueError:
+            return None  # a value marshal cannot write (a date, a subclass): compared once cleaned, every scan
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key).digest(), "big", signed=True)
+    return raw_digest
+
+
 def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str, list[dict[str, Any]]],
-                   scopes: Iterable[tuple[str | None, str | None]], mask=lambda value: value,
-                   gaps: Iterable[tuple[str | None, str | None, str]] = (), scopes_complete: bool = False
-                   ) -> dict[str, int]:
-    """Store what scan `scan_id` said (`said`: cleaned rows by table) as versions, inside the caller's
-    transaction: a resource whose current version says the same is left alone; a changed one gets a new
-    version; a current version in a scope the scan looked at and did not report ends. The scopes (with those
-    of the rows reported, and no account/no region) become the scan's `scan_scopes`. With `scopes_complete` the
-    scopes are every place the scan looked: one it only reports a row in (a declaration in an account or region it
-    did not scan) keeps what an earlier scan saw there, as behind a failed listing. Returns the counts."""
-    children: dict[str, dict[str, list[tuple]]] = {table: defaultdict(list) for table in CHILD_OF}
+                   scopes: Iterable[tuple[str | None, str | None]], secrets: Iterable[str] = (),
+                   gaps: Iterable[tuple[str | None, str | None, str]] = (), scopes_complete: bool = False,
+                   cleaned: bool = True) -> dict[str, int]:
+    """Store what scan `scan_id` said (`said`: rows by table; with `cleaned`, as a database stores them, else as
+    given to ScanWriter.write) as versions, inside the caller's transaction: a resource whose current version says
+    the same is left alone; a changed one gets a new version; a current version in a scope the scan looked at
+    and did not report ends. A resource whose rows, as given, digest as its current version's did (`raw_digest`)
+    is the same without being cleaned: only changed rows are redacted and serialised. `secrets` are masked in
+    every stored value. The scopes (with those of the rows reported, and no account/no region) become the scan's
+    `scan_scopes`. With `scopes_complete` the scopes are every place the scan looked: one it only reports a row in
+    (a declaration in an account or region it did not scan) keeps what an earlier scan saw there, as behind a
+    failed listing. Returns the counts."""
+    secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+    mask = _masker(secrets) if secrets else None
+    identity = (lambda value: value) if mask is None else mask
+    raw_digest = _raw_digester(cleaned, secrets)
+    clean_child = {table: _row_cleaner(table, cleaned, mask) for table in CHILD_OF}
+    clean_resource = _row_cleaner("resources", cleaned, mask)
+    # the columns every resource needs cleaned to be found (its id) and placed (account, region, type)
+    key_columns = ("id", "account", "region", "type")
+    key_cleaners = [identity if cleaned else _remembered(_column_cleaner(c)) for c in key_columns]
+    if not cleaned and mask is not None:
+        key_cleaners = [(lambda clean: lambda value: mask(clean(value)))(c) for c in key_cleaners]
+    clean_id, clean_account, clean_region, clean_type = key_cleaners
+
+    # children by the id they hang off, as given: one lookup a resource
+    children: dict[str, dict[Any, list[dict[str, Any]]]] = {}
     for table, key in CHILD_OF.items():
+        by_id: dict[Any, list[dict[str, Any]]] = {}
         for row in said.get(table, ()):
-            children[table][row.get(key)].append(tuple(mask(row.get(c)) for c in CONTENT[table]))
-    resources = [tuple(mask(row.get(c)) for c in CONTENT["resources"]) for row in said.get("resources", ())]
-    at = {c: n for n, c in enumerate(CONTENT["resources"])}
-    i_id, i_account, i_region, i_status = at["id"], at["account"], at["region"], at["status"]
+            found = by_id.get(row.get(key))
+            if found is None:
+                by_id[row.get(key)] = [row]
+            else:
+                found.append(row)
+        children[table] = by_id
+    owners_of, edges_of, drift_of = (children[table] for table in CHILD_OF)
+
+    resources = said.get("resources", ())
+    placed = [(clean_id(r.get("id")), clean_account(r.get("account")), clean_region(r.get("region")),
+               clean_type(r.get("type"))) for r in resources]
     looked = {*scopes, (None, None)}
-    covered = looked | {(r[i_account], r[i_region]) for r in resources}
+    covered = looked | {(account, region) for _, account, region, _ in placed}
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
                            [(scan_id, a, r) for a, r in sorted(covered, key=str)])
     gaps = set(gaps)
@@ -668,37 +819,60 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             "select distinct account, region, type from resources where until_scan is null") if (a, r) in touched}
     connection.executemany("INSERT INTO scan_gaps (scan_id, account, region, type) VALUES (?, ?, ?, ?)",
                            [(scan_id, *gap) for gap in sorted(gaps, key=str)])
-    i_type = at["type"]
 
-    current: dict[str, list[tuple]] = defaultdict(list)  # id -> [(version, digest, first_seen, status_since, status)]
+    stored_before = connection.execute("select exists (select 1 from resources)").fetchone()[0]
+    current: dict[str, list[tuple]] = {}  # id -> [(version, digest, raw_digest)]
     carried: set[int] = set()  # current versions in a gap: kept as last seen unless the scan reports the id
-    for version, id_, account, region, type_, digest, first_seen, status_since, status in connection.execute(
-        "select version, id, account, region, type, digest, first_seen, status_since, status from resources "
-        "where until_scan is null"
+    for version, id_, account, region, type_, digest, raw in connection.execute(
+        "select version, id, account, region, type, digest, raw_digest from resources where until_scan is null"
     ):
         if (account, region) in covered:
-            current[id_].append((version, digest, first_seen, status_since, status))
+            found = current.get(id_)
+            if found is None:
+                current[id_] = [(version, digest, raw)]
+            else:
+                found.append((version, digest, raw))
             if (account, region, type_) in gaps:
                 carried.add(version)
 
     kept: set[int] = set()
-    new: list[tuple[tuple, int, tuple]] = []  # (resource, digest, its children by table)
-    for resource in resources:
-        own = tuple(tuple(sorted(children[table].get(resource[i_id], ()), key=repr)) for table in CHILD_OF)
-        digest = _digest(resource, own)
-        in_gap = (resource[i_account], resource[i_region], resource[i_type]) in gaps
-        same = next((v for v in current.get(resource[i_id], ()) if v[1] == digest and v[0] not in kept), None)
-        if same is not None and not in_gap:
-            kept.add(same[0])
-        else:
-            new.append((resource, digest, own))
-    reported = {resource[i_id] for resource in resources}
+    gap_reports: list[tuple[int, int]] = []  # (scan, version) reported unchanged in a gap: said, not only carried
+    refreshed: list[tuple[int, int, int]] = []  # (digest, raw digest, version): the same, given differently
+    new: list[tuple[tuple, int, int | None, tuple]] = []  # (resource, digest, raw digest, its children by table)
+    for row, (id_, account, region, type_) in zip(resources, placed):
+        raw_id = row.get("id")
+        given = (row, owners_of.get(raw_id, ()), edges_of.get(raw_id, ()), drift_of.get(raw_id, ()))
+        raw = raw_digest(given)
+        versions = current.get(id_, ())
+        same = None
+        if raw is not None:
+            same = next((v for v in versions if v[2] == raw and v[0] not in kept), None)
+        if same is None:
+            resource = clean_resource(row)
+            own = tuple(tuple(sorted(map(clean_child[table], rows), key=repr))
+                        for table, rows in zip(CHILD_OF, given[1:]))
+            digest = _digest(resource, own)
+            # a version without a raw digest was written before them (its digest of repr) or from rows marshal
+            # could not write: either digest says it is the same
+            same = next((v for v in versions if v[0] not in kept and (v[1] == digest or (
+                v[2] is None and v[1] == _legacy_digest(resource, own)))), None)
+            if same is None:
+                new.append((resource, digest, raw, own))
+                continue
+            refreshed.append((digest, raw, same[0]))
+        kept.add(same[0])
+        if (account, region, type_) in gaps:
+            gap_reports.append((scan_id, same[0]))
+    reported = {id_ for id_, _, _, _ in placed}
+    del placed
     ended = [v[0] for id_, versions in current.items() for v in versions
              if v[0] not in kept and (v[0] not in carried or id_ in reported)]
+    del current
 
+    i_id, i_status = CONTENT["resources"].index("id"), CONTENT["resources"].index("status")
     # history carries over from the resource's latest earlier version (ended by a failed listing, or elsewhere)
     earlier: dict[str, tuple] = {}
-    ids = sorted({resource[i_id] for resource, _, _ in new if resource[i_id] is not None})
+    ids = sorted({resource[i_id] for resource, _, _, _ in new if resource[i_id] is not None}) if stored_before else []
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start:start + _IN_CHUNK]
         for id_, first_seen, status_since, status in connection.execute(
@@ -709,20 +883,55 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             earlier[id_] = (min(firsts) if firsts else None, status_since, status)
 
     connection.executemany("update resources set until_scan = ? where version = ?", ((scan_id, v) for v in ended))
+    # versions stored under other rules, or given in another form, that still say the same: digests brought up to
+    # date so that the next scan finds them without cleaning
+    connection.executemany("update resources set digest = ?, raw_digest = ? where version = ?", refreshed)
+    _insert_tuples(connection, "scan_gap_reports", ("scan_id", "version"), gap_reports)
     next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
-    resource_rows, child_rows = [], {table: [] for table in CHILD_OF}
-    for version, (resource, digest, own) in enumerate(new, next_version):
-        before = earlier.get(resource[i_id])
-        first_seen = before[0] if before and before[0] is not None else scan_id
-        status_since = before[1] if before and before[2] == resource[i_status] and before[1] else scan_id
-        resource_rows.append((version, *resource, scan_id, None, first_seen, status_since, digest))
-        for table, rows in zip(CHILD_OF, own):
-            child_rows[table] += [(version, *row) for row in rows]
-    columns = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since", "digest")
-    _insert_tuples(connection, "resources", columns, resource_rows)
-    for table, rows in child_rows.items():
-        _insert_tuples(connection, table, ("version", *CONTENT[table]), rows)
-    return {"new": len(new), "ended": len(ended), "unchanged": len(kept), "carried": len(carried - set(ended))}
+
+    def resource_rows():
+        for version, (resource, digest, raw, _) in enumerate(new, next_version):
+            before = earlier.get(resource[i_id])
+            first_seen = before[0] if before and before[0] is not None else scan_id
+            status_since = before[1] if before and before[2] == resource[i_status] and before[1] else scan_id
+            yield (version, *resource, scan_id, None, first_seen, status_since, digest, raw)
+
+    def child_rows(position: int):
+        for version, (_, _, _, own) in enumerate(new, next_version):
+            for row in own[position]:
+                yield (version, *row)
+
+    # a first scan into an empty store loads first and indexes after: one sort per index, not a million seeks
+    bulk = not stored_before and len(new) >= _BULK_ROWS
+    if bulk:
+        _drop_indexes(connection, VERSIONED)
+    columns = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since", "digest",
+               "raw_digest")
+    _insert_tuples(connection, "resources", columns, resource_rows())
+    for position, table in enumerate(CHILD_OF):
+        _insert_tuples(connection, table, ("version", *CONTENT[table]), child_rows(position))
+    if bulk:
+        _create_indexes(connection, VERSIONED)
+    return {"new": len(new), "ended": len(ended), "unchanged": len(kept), "carried": len(carried - kept - set(ended))}
+
+
+_BULK_ROWS = 10_000  # a first load at least this large drops the versioned tables' indexes and builds them after
+
+
+def _stored_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A versioned table's row as given, cleaned as the database stores it."""
+    return dict(zip(CONTENT[table], _row_cleaner(table, False, None)(row)))
+
+
+def _masker(secrets: list[str]) -> Callable[[Any], Any]:
+    """Known secrets (longest first) masked in a stored text."""
+    def masked(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+        return value
+    return masked
 
 
 def listing_gaps(listings: Iterable[dict[str, Any]]) -> set[tuple[str | None, str | None, str]]:
@@ -747,10 +956,27 @@ def _listed_through(type_: str | None) -> set[str]:
     return found
 
 
-def _insert_tuples(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    if rows:
-        names = ", ".join(f"[{c}]" for c in columns)
-        connection.executemany(f"INSERT INTO [{table}] ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+def _insert_tuples(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """Rows as tuples in `columns` order, in one executemany (a generator is consumed as it goes: no list)."""
+    names = ", ".join(f"[{c}]" for c in columns)
+    connection.executemany(f"INSERT INTO [{table}] ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def _index_name(table: str, columns: list[str]) -> str:
+    return f"idx_{table}_{'_'.join(columns)}"
+
+
+def _create_indexes(connection: sqlite3.Connection, tables: Iterable[str]) -> None:
+    for table in tables:
+        for index in INDEXES.get(table, []):
+            columns_sql = ", ".join(f"[{c}]" for c in index)
+            connection.execute(f"CREATE INDEX IF NOT EXISTS [{_index_name(table, index)}] ON [{table}] ({columns_sql})")
+
+
+def _drop_indexes(connection: sqlite3.Connection, tables: Iterable[str]) -> None:
+    for table in tables:
+        for index in INDEXES.get(table, []):
+            connection.execute(f"DROP INDEX IF EXISTS [{_index_name(table, index)}]")
 
 
 class ScanWriter:
@@ -773,6 +999,9 @@ class ScanWriter:
             check_database(self.path)  # again, now that no other writer is mid-scan
             # isolation_level=None: no implicit commits; the one transaction is ours from BEGIN to COMMIT
             self.connection = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            # the rollback journal (SQLite's default) keeps the last good database whole until COMMIT; a larger page
+            # cache lets a million-row write and its index builds stay in memory instead of reading pages back
+            self.connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self.connection.execute("BEGIN IMMEDIATE")
             ensure_schema(self.connection)
         except BaseException:
@@ -780,7 +1009,10 @@ class ScanWriter:
             raise
         self.scan_id: int | None = None
         self._secrets: list[str] = []
-        self._said: dict[str, list[dict[str, Any]]] = {table: [] for table in VERSIONED}
+        # resources, owners, edges and drift as the scan gave them (lists of rows, kept, not copied), cleaned in
+        # finish() only where a resource changed; `_stored_form`: given as a database stores them (write_stored)
+        self._said: dict[str, list[list[dict[str, Any]]]] = {table: [] for table in VERSIONED}
+        self._stored_form: bool | None = None
         self._scopes: set[tuple[str | None, str | None]] = set()
         self._scopes_complete = False
         self._gaps: set[tuple[str | None, str | None, str]] = set()
@@ -794,11 +1026,7 @@ class ScanWriter:
         self._secrets = sorted(known, key=len, reverse=True)  # a longer secret first: it may hold a shorter one
 
     def _masked(self, value: Any) -> Any:
-        if isinstance(value, str) and self._secrets:
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-        return value
+        return _masker(self._secrets)(value) if self._secrets else value
 
     def _close(self, rollback: bool) -> None:
         try:
@@ -830,30 +1058,40 @@ class ScanWriter:
         return self.scan_id
 
     def write(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
-        """Rows of one table for this scan. Resources, owners, edges and drift are kept until `finish()`, which
-        stores only what changed; other tables are written at once, with this scan's id."""
-        if table == "drift":
-            cleaned = []
-            for row in rows:
-                drift = _redacted_drift(row)  # values judged by their attribute; the other columns as any row's
-                cleaned.append({**_clean({k: v for k, v in drift.items() if k not in ("declared", "live")}),
-                                "declared": drift["declared"], "live": drift["live"]})
+        """Rows of one table for this scan. Resources, owners, edges and drift are kept as given until `finish()`,
+        which cleans and stores only what changed (so the rows must not change before it); other tables are
+        cleaned and written at once, with this scan's id."""
+        if table in VERSIONED:
+            self._keep_said(table, rows, stored_form=False)
         else:
-            cleaned = [_clean(r) for r in rows]
-        self._keep(table, cleaned)
+            self._keep(table, [_clean(r) for r in rows])
 
     def write_stored(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         """Rows of one table as a driftgraph database already stores them (redacted, lists and dicts as JSON),
         without their scan id or version: `driftgraph merge` copies them from the databases it merges. Cleaning
         them again would encode their JSON a second time; they are kept or written as `write` keeps or writes
         the rows it cleaned."""
-        self._keep(table, [dict(row) for row in rows])
+        if table in VERSIONED:
+            self._keep_said(table, rows, stored_form=True)
+        else:
+            self._keep(table, [dict(row) for row in rows])
+
+    def _keep_said(self, table: str, rows: Iterable[dict[str, Any]], stored_form: bool) -> None:
+        rows = rows if isinstance(rows, list) else list(rows)
+        if self._stored_form is None:
+            self._stored_form = stored_form
+        if stored_form != self._stored_form:
+            # both forms in one scan (driftgraph itself never mixes them): what was given is cleaned now
+            if self._stored_form:
+                rows = [_stored_row(table, row) for row in rows]
+            else:
+                for name, chunks in self._said.items():
+                    self._said[name] = [[_stored_row(name, row) for chunk in chunks for row in chunk]]
+                self._stored_form = True
+        self._said[table].append(rows)
 
     def _keep(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Stored rows of this scan: versioned tables kept for `finish()`, the others written now."""
-        if table in VERSIONED:
-            self._said[table].extend(rows)
-            return
+        """Stored rows of a table that is not versioned: written now, with this scan's id."""
         if table == "listings":
             self._gaps.update(listing_gaps(rows))
         self._insert(table, [{**row, "scan_id": self.scan_id} for row in rows])
@@ -868,8 +1106,11 @@ class ScanWriter:
 
     def _write_versions(self) -> dict[str, int]:
         if self.scan_id is not None and not self.versions:
-            self.versions = write_versions(self.connection, self.scan_id, self._said, self._scopes, self._masked,
-                                           self._gaps, self._scopes_complete)
+            said = {table: chunks[0] if len(chunks) == 1 else [row for chunk in chunks for row in chunk]
+                    for table, chunks in self._said.items()}
+            with bulk_work():
+                self.versions = write_versions(self.connection, self.scan_id, said, self._scopes, self._secrets,
+                                               self._gaps, self._scopes_complete, cleaned=bool(self._stored_form))
         return self.versions
 
     def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:

@@ -168,13 +168,13 @@ def test_a_schema_1_database_is_upgraded_with_its_history(tmp_path):
     assert not any(t.startswith("v1_") for t in tables)
 
 
-@pytest.mark.parametrize("broken", ["digest", "until_scan"])
+@pytest.mark.parametrize("broken", ["digest = 0, raw_digest = 0", "until_scan = 1"])
 def test_the_views_read_what_the_writer_wrote_not_a_guess(tmp_path, broken):
     """Tampering with the bookkeeping shows: the views are read from it, not recomputed."""
     db = tmp_path / "g.db"
     write_scan(db, [queue("a")])
     with sqlite3.connect(db) as connection:
-        connection.execute(f"update resources set {broken} = {'0' if broken == 'digest' else '1'}")
+        connection.execute(f"update resources set {broken}")
     second = write_scan(db, [queue("a")])
     # a wrong digest makes the same row a change; an ended version leaves the scan to start a new one
     assert count(db, "resources") == 2 and said(db, second) == {"a": "unmanaged"}
@@ -244,3 +244,76 @@ def test_a_failed_listing_keeps_what_was_last_seen_current_without_saying_it_aga
     # a failed listing of a type in one region ends nothing there once a good scan says it is gone
     write_scan(db, [queue("coded", "managed")], scopes=[(ACCOUNT, "eu-west-1")])
     assert [row[2] for row in history(db, "hand")] == [4]
+
+
+def test_a_resource_unknown_behind_the_same_failed_listing_twice_keeps_one_version_both_scans_say(tmp_path):
+    db = tmp_path / "g.db"
+    denied = {"account": ACCOUNT, "region": "eu-west-1", "type": "AWS::SQS::Queue", "outcome": "access_denied"}
+    owner = {"tool": "terraform", "source": "s.tfstate", "address": "aws_sqs_queue.coded"}
+    versions = []
+    for _ in range(2):  # the same records twice: the listing still denied, the declared queue still unknown
+        writer = ScanWriter(db)
+        writer.begin({"status": "running"})
+        writer.write_scopes([(ACCOUNT, "eu-west-1")])
+        writer.write("listings", [denied])
+        writer.write("resources", [queue("coded", "unknown", reason="its listing failed")])
+        writer.write("owners", [{"resource_id": queue("coded")["id"], **owner}])
+        writer.finish({"status": "partial"})
+        writer.commit()
+        versions.append(writer.versions)
+    assert versions[1]["new"] == 0 and versions[1]["ended"] == 0 and versions[1]["unchanged"] == 1
+    assert history(db, "coded") == [("unknown", 1, None, 1, 1)]
+    assert said(db, 1) == said(db, 2) == {"coded": "unknown"}
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select count(*) from scan_owners where scan_id = 2").fetchone()[0] == 1
+    # a third scan behind the same failure that no longer reports it keeps it as last seen, without saying it
+    writer = ScanWriter(db)
+    writer.begin({"status": "running"})
+    writer.write_scopes([(ACCOUNT, "eu-west-1")])
+    writer.write("listings", [denied])
+    writer.finish({"status": "partial"})
+    writer.commit()
+    assert said(db, 3) == {} and history(db, "coded") == [("unknown", 1, None, 1, 1)]
+
+
+def test_rows_given_differently_but_stored_alike_keep_their_version_and_the_next_scan_skips_cleaning(tmp_path):
+    """The raw digest (rows as given) decides most scans; where it differs (rows in another order, other cleaning
+    rules, a version an older driftgraph wrote) the stored content decides, and the raw digest is brought up to date."""
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a", tags={"team": "x", "env": "prod"})])
+    with sqlite3.connect(db) as connection:
+        first = connection.execute("select version, digest, raw_digest from resources").fetchone()
+        connection.execute("update resources set raw_digest = null")  # as an older driftgraph left it...
+        connection.execute("update resources set digest = ?", [_legacy_digest_of(connection)])  # ...with its digest
+    writer = ScanWriter(db)
+    writer.begin({"status": "running"})
+    writer.write_scopes([(ACCOUNT, "eu-west-1")])
+    writer.write("resources", [queue("a", tags={"env": "prod", "team": "x"})])  # the same tags, in another order
+    writer.finish({"status": "complete"})
+    writer.commit()
+    assert writer.versions["new"] == 0 and writer.versions["unchanged"] == 1
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select version, digest from resources").fetchall() == [first[:2]]
+        refreshed = connection.execute("select raw_digest from resources").fetchone()[0]
+    assert refreshed is not None and refreshed != first[2]  # the tags' order is part of the rows as given
+
+
+def _legacy_digest_of(connection) -> int:
+    """The digest the version would carry had schema 2's first release written it (repr of the stored row)."""
+    from graph.store import CONTENT, _legacy_digest
+
+    row = connection.execute(f"select {', '.join(CONTENT['resources'])} from resources").fetchone()
+    return _legacy_digest(tuple(row), ((), (), ()))
+
+
+def test_rows_marshal_cannot_digest_as_given_are_compared_cleaned_and_keep_their_version(tmp_path):
+    import datetime as dt
+
+    db = tmp_path / "g.db"
+    made = dt.datetime(2026, 1, 2, 3, 4, 5)  # a value marshal cannot write: the raw digest is left out
+    write_scan(db, [queue("a", attributes={"created": made})])
+    second = write_scan(db, [queue("a", attributes={"created": made})])
+    assert history(db, "a") == [("unmanaged", 1, None, 1, 1)] and said(db, second) == {"a": "unmanaged"}
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select attributes, raw_digest from resources").fetchone() == (
+            '{"created": "2026-01-02 03:04:05"}', None)

@@ -17,6 +17,7 @@ from graph.redact import (
     REDACTED,
     is_secret_attribute,
     is_secret_key,
+    may_hold_secret,
     redact,
     redact_tag_value,
     redact_tags,
@@ -651,3 +652,52 @@ def test_a_secret_parameter_s_value_is_masked_wherever_aws_put_it(tmp_path, stac
         for text in (dump, report.stdout, scan.stdout, scan.stderr):
             assert hidden not in text and password not in text
     assert "plainvalue" in dump  # what is not secret stays
+
+
+# ------------------------------------------------------------------------- the check before the pattern scan
+
+def _every_secret_word() -> list[str]:
+    from graph import redact as rules
+
+    return sorted({*rules.SECRET_WORDS, *rules.SECRET_ENDINGS, *rules.SECRET_LAST_WORDS, *rules.VALUE_KEYS,
+                   *("_".join(phrase) for phrase in rules.SECRET_PHRASES), *("".join(p) for p in rules.SECRET_PHRASES)})
+
+
+def _texts_around(word: str) -> list[str]:
+    """A secret word in every place the patterns read one: a pair, a JSON pair, a tight pair, a flag, prose, a
+    URL query, an XML element, a camel-cased and an upper-cased key."""
+    value = "Hunter2Zebra77"
+    camel = "db" + word[:1].upper() + word[1:]
+    return [f"{word}={value}", f"db_{word}: {value}", f'{{"{word}": "{value}"}}', f"x-{word}:{value}",
+            f"--{word} {value}", f"the {word} is {value}", f"https://h.example/p?{word}={value}",
+            f"<{word}>{value}</{word}>", f"{camel}={value}", f"{word.upper()}={value}", f"{word} {value}"]
+
+
+def test_every_text_the_patterns_would_mask_is_one_the_check_lets_through():
+    """may_hold_secret is false only where redact_text gives the text back whole: every secret word the rules
+    know, in every place the patterns read one, and every secret text above, reach the patterns."""
+    from graph.redact import _mask_spans
+
+    texts = [text for word in _every_secret_word() for text in _texts_around(word)]
+    texts += [text for text, _ in SECRET_TEXTS] + PEM_TEXTS + [text for text, _ in SECRET_PROSE]
+    texts += ["key AKIAIOSFODNN7EXAMPLE", f"aws_secret {AWS_SECRET}", "Authorization: Bearer abcdefghijklmnop1234",
+              "ghp_" + "a" * 36, "xoxb-1234567890-abcdef", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig",
+              "da2-" + "a" * 26, "postgres://app:hunter2zebra@db.internal/orders", "ASIAIOSFODNN7EXAMPLE",
+              "Bearer abcdefghijklmnop1234", "mariadb -uroot -pHunter2Zebra", "github_pat_" + "b" * 22,
+              *(f"gh{kind}_" + "c" * 36 for kind in "pousr")]
+    masked = [text for text in texts if _mask_spans(text) != text]
+    assert len(masked) > 300, "the corpus exercises the patterns"
+    assert [text for text in masked if not may_hold_secret(text)] == []
+
+
+@pytest.mark.parametrize("text", ["declared by Terraform state s3://acme/prod/001.tfstate (module.q.aws_sqs_queue.q)",
+                                  "fn-0000123", "owner@acme.example", "payments", "10.0.0.0/8", "app.handler",
+                                  "arn:aws:sqs:us-east-1:123456789012:orders", "service 12 ingress"])
+def test_plain_names_and_reasons_skip_the_pattern_scan(text):
+    assert may_hold_secret(text) is False and redact_text(text) == text
+
+
+def test_the_check_sends_encoded_non_ascii_and_base64_shaped_text_to_the_patterns():
+    assert may_hold_secret("caf\u00e9") and may_hold_secret("a%3Db") and may_hold_secret("naïve")
+    assert may_hold_secret(AWS_SECRET) and may_hold_secret("https://u:p@h.example")
+    assert not may_hold_secret("https://h.example/path") and not may_hold_secret("owner@acme.example")
