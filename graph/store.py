@@ -20,10 +20,10 @@ import json
 import logging
 import marshal
 import math
-from collections import defaultdict
 import os
 import sqlite3
 import sys
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
