@@ -257,13 +257,13 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
     """One scan through the real pipeline; its phases' times are appended to `timings`."""
     began, cpu_began = time.perf_counter(), time.process_time()
     graph = reconcile(estate.live, estate.declared, estate.scope)
-    reconciled = time.perf_counter()
+    reconciled, cpu_reconciled = time.perf_counter(), time.process_time()
     resources = resource_rows(graph)
     owners = owner_rows(graph.nodes)
     edges = edge_rows(graph.edges)
     drift = drift_rows(graph.nodes)
     summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
-    built = time.perf_counter()
+    built, cpu_built = time.perf_counter(), time.process_time()
     del graph
     writer = ScanWriter(db)
     try:
@@ -282,10 +282,11 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
     except BaseException:
         writer.abort()
         raise
-    stored = time.perf_counter()
+    stored, cpu_stored = time.perf_counter(), time.process_time()
     for phase, seconds in (("reconcile", reconciled - began), ("rows", built - reconciled),
                            ("store", stored - built), ("scan", stored - began),
-                           ("cpu", time.process_time() - cpu_began)):
+                           ("cpu", cpu_stored - cpu_began), ("cpu reconcile", cpu_reconciled - cpu_began),
+                           ("cpu rows", cpu_built - cpu_reconciled), ("cpu store", cpu_stored - cpu_built)):
         timings.setdefault(phase, []).append(seconds)
     return {"resources": len(resources), "owners": len(owners), "edges": len(edges), "drift": len(drift),
             "summary": summary, "versions": writer.versions}
@@ -327,11 +328,13 @@ def main() -> None:
         print(f"scan 1: {first['resources']:,} resources, {first['owners']:,} owners, {first['edges']:,} edges, "
               f"{first['drift']:,} drift; by status {first['summary']['by_status']}", flush=True)
         print(f"scan 1: reconcile {timings['reconcile'][0]:.1f} s, rows {timings['rows'][0]:.1f} s, store "
-              f"{timings['store'][0]:.1f} s, total {timings['scan'][0]:.1f} s (CPU {timings['cpu'][0]:.1f} s); peak RSS {peak_first:,.0f} MB; "
-              f"database {size_one:,.0f} MiB", flush=True)
+              f"{timings['store'][0]:.1f} s, total {timings['scan'][0]:.1f} s (CPU {timings['cpu'][0]:.1f} s: "
+              f"{timings['cpu reconcile'][0]:.1f} / {timings['cpu rows'][0]:.1f} / {timings['cpu store'][0]:.1f}); "
+              f"peak RSS {peak_first:,.0f} MB; database {size_one:,.0f} MiB", flush=True)
         for day in range(2, args.scans + 1):
             result = one_scan(estate, db, day, timings)
-            print(f"scan {day}: total {timings['scan'][-1]:.1f} s (CPU {timings['cpu'][-1]:.1f} s; store {timings['store'][-1]:.1f} s), "
+            print(f"scan {day}: total {timings['scan'][-1]:.1f} s (CPU {timings['cpu'][-1]:.1f} s; store "
+                  f"{timings['store'][-1]:.1f} s, CPU {timings['cpu store'][-1]:.1f} s), "
                   f"versions {result['versions']}, database {megabytes(db):,.0f} MiB", flush=True)
         size_ten = megabytes(db)
         peak_all = rss_peak_mb()

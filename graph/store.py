@@ -835,6 +835,41 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             if (account, region, type_) in gaps:
                 carried.add(version)
 
+    i_id, i_status = CONTENT["resources"].index("id"), CONTENT["resources"].index("status")
+    earlier: dict[str, tuple] = {}  # id -> (first seen, status since, status) of its latest earlier version
+    next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
+    resource_columns = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since",
+                        "digest", "raw_digest")
+
+    def store_new(batch: list[tuple[tuple, int, int | None, tuple]]) -> None:
+        """New versions stored, numbered on from next_version."""
+        nonlocal next_version
+
+        def resource_rows():
+            for version, (resource, digest, raw, _) in enumerate(batch, next_version):
+                before = earlier.get(resource[i_id])
+                first_seen = before[0] if before and before[0] is not None else scan_id
+                status_since = before[1] if before and before[2] == resource[i_status] and before[1] else scan_id
+                yield (version, *resource, scan_id, None, first_seen, status_since, digest, raw)
+
+        def child_rows(position: int):
+            for version, (_, _, _, own) in enumerate(batch, next_version):
+                for row in own[position]:
+                    yield (version, *row)
+
+        _insert_tuples(connection, "resources", resource_columns, resource_rows())
+        for position, table in enumerate(CHILD_OF):
+            _insert_tuples(connection, table, ("version", *CONTENT[table]), child_rows(position))
+        next_version += len(batch)
+
+    # a first scan into an empty store: every resource is new and has no history, so each batch is stored as soon
+    # as it is cleaned (no million cleaned rows held at once); large, it loads first and indexes after (one sort
+    # per index, not a million seeks)
+    streamed = not stored_before
+    bulk = streamed and len(resources) >= _BULK_ROWS
+    if bulk:
+        _drop_indexes(connection, VERSIONED)
+    stored = 0
     kept: set[int] = set()
     gap_reports: list[tuple[int, int]] = []  # (scan, version) reported unchanged in a gap: said, not only carried
     refreshed: list[tuple[int, int, int]] = []  # (digest, raw digest, version): the same, given differently
@@ -858,6 +893,10 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
                 v[2] is None and v[1] == _legacy_digest(resource, own)))), None)
             if same is None:
                 new.append((resource, digest, raw, own))
+                if streamed and len(new) >= _STREAM_ROWS:
+                    store_new(new)
+                    stored += len(new)
+                    new = []
                 continue
             refreshed.append((digest, raw, same[0]))
         kept.add(same[0])
@@ -869,9 +908,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
              if v[0] not in kept and (v[0] not in carried or id_ in reported)]
     del current
 
-    i_id, i_status = CONTENT["resources"].index("id"), CONTENT["resources"].index("status")
     # history carries over from the resource's latest earlier version (ended by a failed listing, or elsewhere)
-    earlier: dict[str, tuple] = {}
     ids = sorted({resource[i_id] for resource, _, _, _ in new if resource[i_id] is not None}) if stored_before else []
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start:start + _IN_CHUNK]
@@ -887,35 +924,15 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     # date so that the next scan finds them without cleaning
     connection.executemany("update resources set digest = ?, raw_digest = ? where version = ?", refreshed)
     _insert_tuples(connection, "scan_gap_reports", ("scan_id", "version"), gap_reports)
-    next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
-
-    def resource_rows():
-        for version, (resource, digest, raw, _) in enumerate(new, next_version):
-            before = earlier.get(resource[i_id])
-            first_seen = before[0] if before and before[0] is not None else scan_id
-            status_since = before[1] if before and before[2] == resource[i_status] and before[1] else scan_id
-            yield (version, *resource, scan_id, None, first_seen, status_since, digest, raw)
-
-    def child_rows(position: int):
-        for version, (_, _, _, own) in enumerate(new, next_version):
-            for row in own[position]:
-                yield (version, *row)
-
-    # a first scan into an empty store loads first and indexes after: one sort per index, not a million seeks
-    bulk = not stored_before and len(new) >= _BULK_ROWS
-    if bulk:
-        _drop_indexes(connection, VERSIONED)
-    columns = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since", "digest",
-               "raw_digest")
-    _insert_tuples(connection, "resources", columns, resource_rows())
-    for position, table in enumerate(CHILD_OF):
-        _insert_tuples(connection, table, ("version", *CONTENT[table]), child_rows(position))
+    store_new(new)
+    stored += len(new)
     if bulk:
         _create_indexes(connection, VERSIONED)
-    return {"new": len(new), "ended": len(ended), "unchanged": len(kept), "carried": len(carried - kept - set(ended))}
+    return {"new": stored, "ended": len(ended), "unchanged": len(kept), "carried": len(carried - kept - set(ended))}
 
 
 _BULK_ROWS = 10_000  # a first load at least this large drops the versioned tables' indexes and builds them after
+_STREAM_ROWS = 20_000  # new versions of a first load cleaned, then stored, at a time
 
 
 def _stored_row(table: str, row: dict[str, Any]) -> dict[str, Any]:

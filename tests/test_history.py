@@ -317,3 +317,29 @@ def test_rows_marshal_cannot_digest_as_given_are_compared_cleaned_and_keep_their
     with sqlite3.connect(db) as connection:
         assert connection.execute("select attributes, raw_digest from resources").fetchone() == (
             '{"created": "2026-01-02 03:04:05"}', None)
+
+
+def test_a_first_load_stored_batch_by_batch_keeps_every_row_with_its_own_version(tmp_path, monkeypatch):
+    """A first scan into an empty store is stored a batch at a time as it is cleaned: the versions run on across
+    batches and each resource's owners, edges and drift hang off its own version, as one batch would store them."""
+    import graph.store as store
+
+    names = [f"q{k:02d}" for k in range(11)]
+    resources = [queue(name, status="managed") for name in names]
+    owners = [{"resource_id": r["id"], "tool": "terraform", "address": f"aws_sqs_queue.{r['name']}"} for r in resources]
+    edges = [{"source_id": r["id"], "relation": "uses", "target_id": f"key-of-{r['name']}"} for r in resources]
+    drift = [{"resource_id": r["id"], "attribute": "delay_seconds", "declared": k, "live": k + 1}
+             for k, r in enumerate(resources)]
+    read = ("select r.name, o.address, e.target_id, d.declared from resources r join owners o on o.version = r.version "
+            "join edges e on e.version = r.version join drift d on d.version = r.version order by r.name")
+    stored = {}
+    for rows_a_batch in (4, 1000):
+        monkeypatch.setattr(store, "_STREAM_ROWS", rows_a_batch)
+        db = tmp_path / f"batches-{rows_a_batch}.db"
+        write_scan(db, resources, owners=owners, edges=edges, drift=drift)
+        with sqlite3.connect(db) as connection:
+            stored[rows_a_batch] = connection.execute(read).fetchall()
+            assert [v for (v,) in connection.execute("select version from resources order by version")] == list(
+                range(1, len(names) + 1))
+    assert stored[4] == stored[1000]
+    assert stored[4] == [(name, f"aws_sqs_queue.{name}", f"key-of-{name}", str(k)) for k, name in enumerate(names)]
