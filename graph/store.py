@@ -649,7 +649,8 @@ def _column_cleaner(column: str) -> Callable[[Any], Any]:
     return _clean_value
 
 
-_MEMO_LIMIT = 4096  # distinct values remembered per column: enough for types, regions, statuses, tools, states
+_MEMO_LIMIT = 65536  # distinct values remembered per column: types, regions, statuses, states, and the attributes
+# and tags a million resources share (bench/scale.py: 11k distinct attributes at 100k); a few MB a column
 _MEMO_BYTES = 1024  # a list or dict is remembered by its marshal form up to this size
 _AS_IS = (type(None), int, float, bool)  # what every column's cleaning gives back unchanged
 
