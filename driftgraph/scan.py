@@ -258,27 +258,18 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
     return rows
 
 
-def owner_rows(nodes: list[Node]) -> list[dict[str, Any]]:
+def owner_rows(nodes: list[Node]) -> list[tuple]:
+    """The owners, as tuples of the store's owner columns (graph.store.CONTENT["owners"]): a million of them."""
     with bulk_work():
-        return [
-            {
-                "resource_id": node.key,
-                "tool": r.owner.tool,
-                "source": r.owner.source,
-                "address": r.owner.address,
-                "framework": r.owner.framework,
-                "stack_name": r.owner.stack_name,
-                "declared_type": r.raw_type,
-                "construct_path": r.owner.construct_path,
-            }
-            for node in nodes
-            for r in node.declarations
-        ]
+        return [(node.key, r.owner.tool, r.owner.source, r.owner.address, r.owner.framework, r.owner.stack_name,
+                 r.raw_type, r.owner.construct_path)
+                for node in nodes
+                for r in node.declarations]
 
 
-def edge_rows(edges) -> list[dict[str, Any]]:
-    with bulk_work():
-        return [{"source_id": s, "relation": r, "target_id": t} for s, r, t in edges]
+def edge_rows(edges: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The edges as the store takes them, (source_id, relation, target_id): the graph's own tuples, not a copy."""
+    return edges if isinstance(edges, list) else list(edges)
 
 
 def drift_rows(nodes: list[Node]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import json
 import logging
 import marshal
 import math
+import operator
 import os
 import sqlite3
 import sys
@@ -687,10 +688,23 @@ def _remembered(clean: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return clean_remembered
 
 
-def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None) -> Callable[[dict], tuple]:
-    """A row of `table` as the tuple of its stored content columns: cleaned (redacted, JSON) unless it already is,
-    then with the known secrets masked."""
+def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
+                 as_tuples: bool = False) -> Callable[[dict | tuple], tuple]:
+    """A row of `table` (a dict, or with `as_tuples` a tuple of its content columns) as the tuple of its stored
+    content columns: cleaned (redacted, JSON) unless it already is, then with the known secrets masked."""
     columns = CONTENT[table]
+    if as_tuples:
+        if table == "drift":  # judged by its attribute, by name
+            by_name = _row_cleaner(table, cleaned, mask)
+            return lambda row: by_name(dict(zip(columns, row)))
+        if cleaned:
+            return (lambda row: row) if mask is None else (lambda row: tuple(map(mask, row)))
+        cleaners = [_remembered(_column_cleaner(c)) for c in columns]
+
+        def tuple_cleaned(row: tuple) -> tuple:
+            values = [clean(value) for clean, value in zip(cleaners, row)]
+            return tuple(values if mask is None else map(mask, values))
+        return tuple_cleaned
     if cleaned:
         if mask is None:
             return lambda row: tuple(map(row.get, columns))
@@ -783,8 +797,13 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     mask = _masker(secrets) if secrets else None
     identity = (lambda value: value) if mask is None else mask
     raw_digest = _raw_digester(cleaned, secrets)
-    clean_child = {table: _row_cleaner(table, cleaned, mask) for table in CHILD_OF}
-    clean_resource = _row_cleaner("resources", cleaned, mask)
+    as_tuples: dict[str, bool] = {}
+    said = dict(said)
+    for table in VERSIONED:
+        rows = said.get(table, ())
+        said[table], as_tuples[table] = _one_form(table, rows if isinstance(rows, list) else list(rows))
+    clean_child = {table: _row_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
+    clean_resource = _row_cleaner("resources", cleaned, mask, as_tuples["resources"])
     # the columns every resource needs cleaned to be found (its id) and placed (account, region, type)
     key_columns = ("id", "account", "region", "type")
     key_cleaners = [identity if cleaned else _remembered(_column_cleaner(c)) for c in key_columns]
@@ -796,18 +815,23 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     children: dict[str, dict[Any, list[dict[str, Any]]]] = {}
     for table, key in CHILD_OF.items():
         by_id: dict[Any, list[dict[str, Any]]] = {}
+        key_of = _column_of(table, key, as_tuples[table])
         for row in said.get(table, ()):
-            found = by_id.get(row.get(key))
+            id_ = key_of(row)
+            found = by_id.get(id_)
             if found is None:
-                by_id[row.get(key)] = [row]
+                by_id[id_] = [row]
             else:
                 found.append(row)
         children[table] = by_id
     owners_of, edges_of, drift_of = (children[table] for table in CHILD_OF)
 
     resources = said.get("resources", ())
-    placed = [(clean_id(r.get("id")), clean_account(r.get("account")), clean_region(r.get("region")),
-               clean_type(r.get("type"))) for r in resources]
+    id_of = _column_of("resources", "id", as_tuples["resources"])
+    account_of, region_of, type_of = (_column_of("resources", c, as_tuples["resources"])
+                                      for c in ("account", "region", "type"))
+    placed = [(clean_id(id_of(r)), clean_account(account_of(r)), clean_region(region_of(r)), clean_type(type_of(r)))
+              for r in resources]
     looked = {*scopes, (None, None)}
     covered = looked | {(account, region) for _, account, region, _ in placed}
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
@@ -877,7 +901,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     refreshed: list[tuple[int, int, int]] = []  # (digest, raw digest, version): the same, given differently
     new: list[tuple[tuple, int, int | None, tuple]] = []  # (resource, digest, raw digest, its children by table)
     for row, (id_, account, region, type_) in zip(resources, placed):
-        raw_id = row.get("id")
+        raw_id = id_of(row)
         given = (row, owners_of.get(raw_id, ()), edges_of.get(raw_id, ()), drift_of.get(raw_id, ()))
         raw = raw_digest(given)
         versions = current.get(id_, ())
@@ -886,7 +910,10 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             same = next((v for v in versions if v[2] == raw and v[0] not in kept), None)
         if same is None:
             resource = clean_resource(row)
-            own = tuple(tuple(sorted(map(clean_child[table], rows), key=repr))
+            # in a stable order (of their text: the order the scan gave them in is no change), sorted only
+            # where there is more than one (most resources have one owner, one edge at most)
+            own = tuple((tuple(map(clean_child[table], rows)) if len(rows) < 2 else
+                         tuple(sorted(map(clean_child[table], rows), key=repr)))
                         for table, rows in zip(CHILD_OF, given[1:]))
             digest = _digest(resource, own)
             # a version without a raw digest was written before them (its digest of repr) or from rows marshal
@@ -933,13 +960,36 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     return {"new": stored, "ended": len(ended), "unchanged": len(kept), "carried": len(carried - kept - set(ended))}
 
 
+def _column_of(table: str, column: str, as_tuples: bool) -> Callable[[Any], Any]:
+    """Reads one column of a versioned table's row given as a dict, or as a tuple of its content columns."""
+    if as_tuples:
+        return operator.itemgetter(CONTENT[table].index(column))
+    return operator.methodcaller("get", column)
+
+
 _BULK_ROWS = 10_000  # a first load at least this large drops the versioned tables' indexes and builds them after
 _STREAM_ROWS = 20_000  # new versions of a first load cleaned, then stored, at a time
 
 
-def _stored_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
+def _stored_row(table: str, row: dict[str, Any] | tuple) -> dict[str, Any]:
     """A versioned table's row as given, cleaned as the database stores it."""
-    return dict(zip(CONTENT[table], _row_cleaner(table, False, None)(row)))
+    return dict(zip(CONTENT[table], _row_cleaner(table, False, None, row.__class__ is tuple)(row)))
+
+
+def _one_form(table: str, rows: list) -> tuple[list, bool]:
+    """The rows of a versioned table all in one form (dicts, or tuples of its content columns when every row is
+    one), and whether they are tuples."""
+    if not rows:
+        return rows, False
+    width = len(CONTENT[table])
+    tuples = sum(1 for row in rows if row.__class__ is tuple)
+    if tuples and any(row.__class__ is tuple and len(row) != width for row in rows):
+        raise ValueError(f"a {table} row given as a tuple has {width} values: {', '.join(CONTENT[table])}")
+    if tuples == len(rows):
+        return rows, True
+    if tuples:
+        rows = [dict(zip(CONTENT[table], row)) if row.__class__ is tuple else row for row in rows]
+    return rows, False
 
 
 def _masker(secrets: list[str]) -> Callable[[Any], Any]:
@@ -1076,10 +1126,11 @@ class ScanWriter:
         self.scan_id = self.connection.execute("select last_insert_rowid()").fetchone()[0]
         return self.scan_id
 
-    def write(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+    def write(self, table: str, rows: Iterable[dict[str, Any] | tuple]) -> None:
         """Rows of one table for this scan. Resources, owners, edges and drift are kept as given until `finish()`,
-        which cleans and stores only what changed (so the rows must not change before it); other tables are
-        cleaned and written at once, with this scan's id."""
+        which cleans and stores only what changed (so the rows must not change before it); a row of theirs may be
+        a tuple of the table's content columns (`CONTENT[table]`: a third of a dict's memory, for a million owners
+        and edges). Other tables are cleaned and written at once, with this scan's id."""
         if table in VERSIONED:
             self._keep_said(table, rows, stored_form=False)
         else:
