@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from driftgraph.scan import drift_rows, edge_rows, listing_rows, owner_rows, resource_rows  # noqa: E402
+from driftgraph.scan import RESOURCE_COLUMNS, drift_rows, edge_rows, listing_rows, owner_rows, resource_rows  # noqa: E402
 from graph.records import CLOUDFORMATION, GLOBAL, LIVE, TERRAFORM, Listing, Owner, Record  # noqa: E402
 from graph.reconcile import Scope, reconcile  # noqa: E402
 from graph.report import scan_summary  # noqa: E402
@@ -29,6 +29,7 @@ from graph.resource_types import CATALOG  # noqa: E402
 from graph.store import ScanWriter  # noqa: E402
 
 GOAL_SECONDS, GOAL_RSS_GB, GOAL_GROWTH = 60.0, 3.0, 1.3
+STATUS = RESOURCE_COLUMNS.index("status")
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -262,7 +263,7 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
     owners = owner_rows(graph.nodes)
     edges = edge_rows(graph.edges)
     drift = drift_rows(graph.nodes)
-    summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
+    summary = scan_summary([row[STATUS] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
     built, cpu_built = time.perf_counter(), time.process_time()
     del graph
     writer = ScanWriter(db)

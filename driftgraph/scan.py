@@ -9,6 +9,7 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from graph.records import (
     FailedSource,
     ImportResult,
     Listing,
+    UNMANAGED,
     SourceError,
     bulk_work,
     source_row,
@@ -34,7 +36,7 @@ from graph.redact import redact_text
 from graph.report import scan_summary
 from graph.resource_types import CATALOG, catalog_as_dicts
 from graph.stack_deps import StackEdge, dependency_graph, graph_edges, upgrade_waves
-from graph.store import ScanWriter, check_database, check_writable, open_database
+from graph.store import CONTENT, ScanWriter, check_database, check_writable, open_database
 from importers.cdk_assembly import match_assemblies, read_assemblies
 from importers.cloudformation import DESCRIBE_STACKS_SOURCE, import_stacks, import_template_files
 from importers.inputs import InputProblem, read_file
@@ -110,7 +112,7 @@ def service_of(type_: str) -> str:
 REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")  # matched whole (fullmatch): no trailing newline
 
 
-def new_unmanaged(db: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def new_unmanaged(db: str, resources: list[tuple]) -> list[dict[str, Any]]:
     """The scan's unmanaged resources the database does not already know as unmanaged, nor knows the creator of:
     whose creator CloudTrail is asked for (every unmanaged one on a first scan, up to the lookup cap)."""
     known: set[str] = set()
@@ -122,7 +124,7 @@ def new_unmanaged(db: str, resources: list[dict[str, Any]]) -> list[dict[str, An
                 known |= {row[0] for row in database.execute("select resource_id from creators where status = 'found'")}
         finally:
             database.close()
-    return [row for row in resources if row["status"] == "unmanaged" and row["id"] not in known]
+    return [resource_dict(row) for row in resources if row[_STATUS] == UNMANAGED and row[_ID] not in known]
 
 
 def maintenance_wanted(types: tuple[str, ...]) -> bool:
@@ -209,9 +211,14 @@ def _now(when: dt.datetime | None = None) -> str:
     return (when or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0).isoformat()
 
 
-def resource_rows(graph: Graph) -> list[dict[str, Any]]:
-    """A row a node for the store (cleaned there): a million of them, so no garbage collection while they are
-    made, the service found once a type, and no sets or lists where a node has none to give."""
+RESOURCE_COLUMNS = CONTENT["resources"]  # a resource row's values, in this order
+_STATUS, _ID = RESOURCE_COLUMNS.index("status"), RESOURCE_COLUMNS.index("id")
+
+
+def resource_rows(graph: Graph) -> list[tuple]:
+    """A row a node for the store (cleaned there), as a tuple of RESOURCE_COLUMNS (a dict would take 2.4 times
+    the memory): a million of them, so no garbage collection while they are made, the service found once a type,
+    and no sets or lists where a node has none to give. `resource_dict` reads one by name."""
     with bulk_work():
         groups = import_groups(graph.nodes, graph.edges)
         services: dict[str, str] = {}
@@ -232,30 +239,41 @@ def resource_rows(graph: Graph) -> list[dict[str, Any]]:
             else:
                 tools = ",".join(sorted({o.owner.tool for o in owners}))
             drift = node.drift
-            append({
-                "id": node.key,
-                "arn": node.arn,
-                "type": type_,
-                "service": service,
-                "account": node.account,
-                "region": node.region,
-                "name": node.name,
-                "natural_id": node.natural_id,
-                "status": node.status,
-                "reason": node.reason,
-                "rule": node.rule,
-                "owner_tools": tools or None,
-                "owner_count": len(owners),
-                "drift_count": len(node.counted_drift) if drift else 0,
-                "import_group": groups.get(node.key),
-                "tags": source.tags if source is not None else None,
-                "attributes": live.attributes if live is not None else None,
-                "aliases": list(source.aliases) if source is not None and source.aliases else None,
-            })
-        import_ids = unmanaged_import_ids(rows, graph.edges)  # the id `terraform import` takes, when unmanaged
-        for row in rows:
-            row["import_id"] = import_ids.get(row["id"])
+            append((node.key, node.arn, type_, service, node.account, node.region, node.name, node.natural_id,
+                    node.status, node.reason, node.rule, tools or None, len(owners),
+                    len(node.counted_drift) if drift else 0, groups.get(node.key),
+                    source.tags if source is not None else None, live.attributes if live is not None else None,
+                    source.aliases if source is not None and source.aliases else None, None))
+        # the id `terraform import` takes, when unmanaged: the last column
+        import_ids = unmanaged_import_ids(_RowsById(rows), [row[_ID] for row in rows if row[_STATUS] == UNMANAGED],
+                                          graph.edges)
+        if import_ids:
+            for position, row in enumerate(rows):
+                found = import_ids.get(row[_ID])
+                if found is not None:
+                    rows[position] = (*row[:-1], found)
     return rows
+
+
+def resource_dict(row: tuple) -> dict[str, Any]:
+    return dict(zip(RESOURCE_COLUMNS, row))
+
+
+class _RowsById(Mapping):
+    """The resource rows by id, each read as a dict (what codify reads of a row), without a dict a row."""
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows
+        self.position = {row[_ID]: position for position, row in enumerate(rows)}
+
+    def __getitem__(self, key) -> dict[str, Any]:
+        return resource_dict(self.rows[self.position[key]])
+
+    def __iter__(self):
+        return iter(self.position)
+
+    def __len__(self) -> int:
+        return len(self.position)
 
 
 def owner_rows(nodes: list[Node]) -> list[tuple]:
@@ -643,14 +661,14 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             "duration_seconds": round(time.monotonic() - started, 3),
             "resource_count": len(resources),
         }
-        summary = scan_summary([row["status"] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
+        summary = scan_summary([row[_STATUS] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
         writer.finish({**scan, "summary": summary})
         scan_id = writer.scan_id
         writer.commit()
     except BaseException:
         writer.abort()
         raise
-    by_status = Counter(row["status"] for row in resources)
+    by_status = Counter(row[_STATUS] for row in resources)
     not_reached = {a.account or a.via: a.why_not_reached() for a in targets if not a.reached}
     return {"id": scan_id, "account": reached[0].account, "accounts": accounts, "accounts_not_reached": not_reached,
             "account_count": len(targets),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,7 +191,7 @@ def _edges_by_source(edges: Iterable[tuple[str, str, str]]) -> dict[str, list[tu
     return out
 
 
-def _resource(rows: dict[str, dict[str, Any]], key: str, out_edges: dict[str, list[tuple[str, str]]]) -> CodifyResource:
+def _resource(rows: Mapping[str, dict[str, Any]], key: str, out_edges: dict[str, list[tuple[str, str]]]) -> CodifyResource:
     row = rows[key]
     out = list(out_edges.get(key, ()))
     targets = {target: {k: rows[target][k] for k in ("type", "natural_id", "name", "arn", "status")}
@@ -204,19 +204,18 @@ def _resource(rows: dict[str, dict[str, Any]], key: str, out_edges: dict[str, li
     )
 
 
-def unmanaged_import_ids(rows: list[dict[str, Any]], edges: list[tuple[str, str, str]]) -> dict[str, str]:
-    """Resource id -> the id `terraform import` takes, for each unmanaged resource of a scan's rows (as the scan
-    writes them): stored with the scan so the worksheet's queries can show it. One the scan cannot build has none."""
+def unmanaged_import_ids(rows: Mapping[str, dict[str, Any]], unmanaged: Iterable[str],
+                         edges: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Resource id -> the id `terraform import` takes, for each of the `unmanaged` ids of a scan's rows (`rows`: by
+    id, as the scan writes them): stored with the scan so the worksheet's queries can show it. One the scan cannot
+    build has none."""
     from graph.codify_terraform import import_id
 
-    by_id = {row["id"]: row for row in rows}
     out_edges = _edges_by_source(edges)
     found = {}
-    for row in rows:
-        if row["status"] != UNMANAGED:
-            continue
+    for id_ in unmanaged:
         try:
-            found[row["id"]] = import_id(_resource(by_id, row["id"], out_edges))
+            found[id_] = import_id(_resource(rows, id_, out_edges))
         except (ValueError, KeyError):
             continue  # codify lists it as a blocker, with why
     return found

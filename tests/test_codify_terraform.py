@@ -424,7 +424,7 @@ def test_import_ids_of_a_large_scan_take_one_pass_over_its_edges():
              "status": "unmanaged", "tags": None, "attributes": None, "aliases": None} for n in range(30000)]
     edges = [(row["id"], "uses_key", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k{n}") for n, row in enumerate(rows)]
     started = time.monotonic()
-    found = unmanaged_import_ids(rows, edges)
+    found = unmanaged_import_ids({row["id"]: row for row in rows}, [row["id"] for row in rows], edges)
     assert time.monotonic() - started < 20
     assert len(found) == 30000
     assert found[rows[7]["id"]] == f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q7"
