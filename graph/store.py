@@ -688,6 +688,19 @@ def _remembered(clean: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return clean_remembered
 
 
+# Columns that name one resource: a value a resource, which remembering would only fill the memory with (and
+# for aliases, cost a marshal a row).
+_ONE_A_RESOURCE = {"resources": frozenset({"id", "arn", "natural_id", "name", "aliases", "import_id"}),
+                   "owners": frozenset({"resource_id", "address"}), "edges": frozenset({"source_id"}),
+                   "drift": frozenset({"resource_id"})}
+
+
+def _cleaner_of(table: str, column: str) -> Callable[[Any], Any]:
+    """How a versioned table's column is cleaned in one write: remembered, unless it names one resource."""
+    clean = _column_cleaner(column)
+    return clean if column in _ONE_A_RESOURCE.get(table, ()) else _remembered(clean)
+
+
 def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
                  as_tuples: bool = False) -> Callable[[dict | tuple], tuple]:
     """A row of `table` (a dict, or with `as_tuples` a tuple of its content columns) as the tuple of its stored
@@ -699,7 +712,7 @@ def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
             return lambda row: by_name(dict(zip(columns, row)))
         if cleaned:
             return (lambda row: row) if mask is None else (lambda row: tuple(map(mask, row)))
-        cleaners = [_remembered(_column_cleaner(c)) for c in columns]
+        cleaners = [_cleaner_of(table, c) for c in columns]
 
         def tuple_cleaned(row: tuple) -> tuple:
             values = [clean(value) for clean, value in zip(cleaners, row)]
@@ -711,7 +724,7 @@ def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
         return lambda row: tuple(map(mask, map(row.get, columns)))
     # a drift row's values are judged by its attribute (_redacted_drift), never again as free text
     cleaners = [(lambda value: value) if table == "drift" and c in ("declared", "live")
-                else _remembered(_column_cleaner(c)) for c in columns]
+                else _cleaner_of(table, c) for c in columns]
     drift = table == "drift"
 
     def row_tuple(row: dict[str, Any]) -> tuple:
@@ -806,7 +819,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     clean_resource = _row_cleaner("resources", cleaned, mask, as_tuples["resources"])
     # the columns every resource needs cleaned to be found (its id) and placed (account, region, type)
     key_columns = ("id", "account", "region", "type")
-    key_cleaners = [identity if cleaned else _remembered(_column_cleaner(c)) for c in key_columns]
+    key_cleaners = [identity if cleaned else _cleaner_of("resources", c) for c in key_columns]
     if not cleaned and mask is not None:
         key_cleaners = [(lambda clean: lambda value: mask(clean(value)))(c) for c in key_cleaners]
     clean_id, clean_account, clean_region, clean_type = key_cleaners
