@@ -116,8 +116,9 @@ class Node:
     reason: str = ""
     rule: str = ""
     parent_key: str | None = None
-    drift: list[dict[str, Any]] = field(default_factory=list)
-    # the two below are an empty tuple until something is added: most resources have none
+    # the three below are an empty tuple until something is added: most resources have none (a million empty
+    # lists would take 56 MB)
+    drift: list[dict[str, Any]] | tuple = ()
     # declarations that name no region and match this resource and others of the same name in other regions
     ambiguous: list[Record] | tuple = ()
     # Terraform code that declares it but was never applied (Record.pending): no owner, only a plan
@@ -726,5 +727,9 @@ def _compute_drift(node: Node, owners: list[Record], row) -> None:
             row, owner.attributes, owner.tags, node.live.attributes, node.live.tags, own_id=node.natural_id,
             declared_by=owner.owner.tool,
         ):
-            node.drift.append({**difference, "tool": owner.owner.tool, "source": owner.owner.source,
-                               "address": owner.owner.address, "ignored": None})
+            found = {**difference, "tool": owner.owner.tool, "source": owner.owner.source,
+                     "address": owner.owner.address, "ignored": None}
+            if node.drift.__class__ is list:
+                node.drift.append(found)
+            else:
+                node.drift = [*node.drift, found]
