@@ -35,8 +35,9 @@ class Snapshot:
     """One scan as the comparison needs it: its row, resources by id, drift by (id, attribute), listings.
 
     With `statuses` (every resource the scan said, counted by account, region, type and status) `resources` and
-    `drift` may hold only the resources the other snapshot differs on: those the two say alike change nothing,
-    and are counted for the managed percent from `statuses` alone."""
+    `drift` may hold only the resources the other snapshot differs on within the accounts and regions both
+    scanned: those the two say alike change nothing, and are counted for the managed percent from `statuses`
+    alone; the comparison reports nothing elsewhere."""
 
     scan: dict[str, Any]
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -74,10 +75,11 @@ class _Said:
                          and (v["account"], v["region"], v["type"]) in self.gaps))
 
 
-def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said) -> list[dict[str, Any]]:
-    """Every version exactly one of the two scans said (early.scan_id < late.scan_id). Only these can differ: one
-    that began after the early scan or ended by the late one, and one that spans both in a place only one of them
-    looked at or where one kept it behind a failed listing. The versions neither changed nor touched are not read."""
+def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, compared) -> list[dict[str, Any]]:
+    """Every version exactly one of the two scans said (early.scan_id < late.scan_id) in a place both scans cover
+    (`compared(account, region)`: elsewhere the comparison reports nothing). Only these can differ: one that began
+    after the early scan or ended by the late one, and one that spans both in a place only one of them looked at
+    or where one kept it behind a failed listing. The versions neither changed nor touched are not read."""
     lo, hi = early.scan_id, late.scan_id
     found: dict[int, dict[str, Any]] = {}
 
@@ -85,18 +87,18 @@ def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said) -> l
         for row in db.query(f"select {_VERSION_COLUMNS} from resources where {where}", params):
             found[row["version"]] = row
 
-    for account, region in early.scopes | late.scopes:  # said anywhere else by neither
+    for account, region in {p for p in early.scopes | late.scopes if compared(*p)}:
         read("account is ? and region is ? and from_scan > ? and from_scan <= ?", [account, region, lo, hi])
     read("until_scan > ? and until_scan <= ?", [lo, hi])
-    spanning = "from_scan <= ? and (until_scan is null or until_scan > ?)"
-    for account, region in early.scopes ^ late.scopes:
-        read(f"account is ? and region is ? and {spanning}", [account, region, lo, hi])
-    for account, region, type_ in early.gaps | late.gaps:
+    for account, region in {p for p in early.scopes ^ late.scopes if compared(*p)}:
+        read("account is ? and region is ? and from_scan <= ? and (until_scan is null or until_scan > ?)",
+             [account, region, lo, hi])
+    for account, region, type_ in {g for g in early.gaps | late.gaps if compared(*g[:2])}:
         read("until_scan is null and type = ? and account is ? and region is ? and from_scan <= ?",
              [type_, account, region, lo])
         read("until_scan > ? and type = ? and account is ? and region is ? and from_scan <= ?",
              [hi, type_, account, region, lo])
-    return [v for _, v in sorted(found.items()) if early(v) != late(v)]
+    return [v for _, v in sorted(found.items()) if compared(v["account"], v["region"]) and early(v) != late(v)]
 
 
 def _drift(db: sqlite_utils.Database, versions: list[int]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -135,11 +137,17 @@ def read_snapshots(db: sqlite_utils.Database, before_id: int, after_id: int) -> 
     """Scans `before_id` and `after_id` as the comparison needs them, from the versions only one of them said (what
     changed between them), with every resource each said counted; ValueError when there is no such scan.
 
-    A scan says one version of a resource at most (its resources are keyed by id), so a resource whose version
-    both said is the same in both, and is left out of both."""
+    A scan says one version of a resource at most (its resources are keyed by id, and an id names one account and
+    region), so a resource whose version both said is the same in both, and is left out of both."""
     rows = {scan_id: scan_row(db, scan_id) for scan_id in (before_id, after_id)}
     early, late = sorted((_Said(db, row["id"]) for row in rows.values()), key=lambda said: said.scan_id)
-    changed = _changed_versions(db, early, late) if early.scan_id != late.scan_id else []
+    accounts, regions = (set(loads(rows[before_id].get(k)) or []) & set(loads(rows[after_id].get(k)) or [])
+                         for k in ("accounts", "regions"))
+
+    def compared(account: str | None, region: str | None) -> bool:  # as _Coverage.covers, before the types
+        return account in accounts and (region is None or region == GLOBAL or region in regions)
+
+    changed = _changed_versions(db, early, late, compared) if early.scan_id != late.scan_id else []
     said = {early.scan_id: [v for v in changed if early(v)], late.scan_id: [v for v in changed if late(v)]}
     statuses = {scan_id: _statuses(db, scan_id) for scan_id in said}
     if statuses[early.scan_id] is None and statuses[late.scan_id] is None:
