@@ -93,10 +93,12 @@ def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, comp
     for account, region in {p for p in early.scopes ^ late.scopes if compared(*p)}:
         read("account is ? and region is ? and from_scan <= ? and (until_scan is null or until_scan > ?)",
              [account, region, lo, hi])
+    # a type's versions in a place by the (until_scan, type) index: `+` keeps SQLite off the (account, region,
+    # from_scan) one, which would read every version of the place
     for account, region, type_ in {g for g in early.gaps | late.gaps if compared(*g[:2])}:
-        read("until_scan is null and type = ? and account is ? and region is ? and from_scan <= ?",
+        read("until_scan is null and type = ? and +account is ? and +region is ? and +from_scan <= ?",
              [type_, account, region, lo])
-        read("until_scan > ? and type = ? and account is ? and region is ? and from_scan <= ?",
+        read("until_scan > ? and type = ? and +account is ? and +region is ? and +from_scan <= ?",
              [hi, type_, account, region, lo])
     return [v for _, v in sorted(found.items()) if compared(v["account"], v["region"]) and early(v) != late(v)]
 
