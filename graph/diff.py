@@ -65,8 +65,11 @@ class _Said:
 
     def __init__(self, db: sqlite_utils.Database, scan_id: int) -> None:
         self.scan_id = scan_id
-        self.scopes = set(db.execute("select account, region from scan_scopes where scan_id = ?", [scan_id]))
-        self.gaps = set(db.execute("select account, region, type from scan_gaps where scan_id = ?", [scan_id]))
+        # tuples: a connection may make rows of another kind (Datasette's make sqlite3.Row)
+        self.scopes = {tuple(r) for r in db.execute("select account, region from scan_scopes where scan_id = ?",
+                                                     [scan_id])}
+        self.gaps = {tuple(r) for r in db.execute("select account, region, type from scan_gaps where scan_id = ?",
+                                                   [scan_id])}
 
     def __call__(self, v: dict[str, Any]) -> bool:
         return ((v["account"], v["region"]) in self.scopes and v["from_scan"] <= self.scan_id
@@ -126,9 +129,9 @@ def _statuses(db: sqlite_utils.Database, scan_id: int) -> dict[tuple, int] | Non
     """What scan `scan_id` said, counted (the store's scan_counts); None for a scan committed without them."""
     if not db["scan_counts"].exists():
         return None
-    rows = list(db.execute("select account, region, type, status, resources from scan_counts where scan_id = ?",
-                           [scan_id]))
-    return {tuple(row[:4]): row[4] for row in rows} if rows else None
+    rows = [tuple(row) for row in db.execute("select account, region, type, status, resources from scan_counts "
+                                             "where scan_id = ?", [scan_id])]
+    return {row[:4]: row[4] for row in rows} if rows else None
 
 
 def _counted(versions: list[dict[str, Any]]) -> Counter:
@@ -153,7 +156,7 @@ def read_snapshots(db: sqlite_utils.Database, before_id: int, after_id: int) -> 
     said = {early.scan_id: [v for v in changed if early(v)], late.scan_id: [v for v in changed if late(v)]}
     statuses = {scan_id: _statuses(db, scan_id) for scan_id in said}
     if statuses[early.scan_id] is None and statuses[late.scan_id] is None:
-        statuses[late.scan_id] = {tuple(row[:4]): row[4] for row in db.execute(
+        statuses[late.scan_id] = {tuple(row)[:4]: row[4] for row in db.execute(
             "select account, region, type, status, count(*) from scan_resources where scan_id = ? "
             "group by 1, 2, 3, 4", [late.scan_id])}
     # what one said is what the other said, less what only the other said, and with what only it said
