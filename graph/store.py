@@ -335,6 +335,12 @@ READ_INDEXES = (
     "WHERE until_scan IS NULL AND status = 'unmanaged'",
     # migration_components: a component's size
     "CREATE INDEX IF NOT EXISTS idx_resources_import_group ON resources (import_group) WHERE import_group IS NOT NULL",
+    # ...and the sizes of every current component, from the index alone (not every current version)
+    "CREATE INDEX IF NOT EXISTS idx_resources_current_import_groups ON resources (until_scan, import_group) "
+    "WHERE import_group IS NOT NULL",
+    # cloudformation_stacks counts each stack's exports and imports
+    "CREATE INDEX IF NOT EXISTS idx_stack_exports_scan_stack ON stack_exports (scan_id, stack_id)",
+    "CREATE INDEX IF NOT EXISTS idx_stack_imports_scan_stack ON stack_imports (scan_id, stack_id)",
     "CREATE INDEX IF NOT EXISTS idx_scan_counts_scan_id ON scan_counts (scan_id)",
 )
 
