@@ -195,6 +195,7 @@ class _Coverage:
         self.accounts = sorted(set(before.accounts) & set(after.accounts))
         self.regions = sorted(set(before.regions) & set(after.regions))
         self.before, self.after = _listing_outcomes(before), _listing_outcomes(after)
+        self._covered: dict[tuple, bool] = {}  # by (account, region, type): asked once per resource
 
     def in_scope(self, account: str | None, region: str | None) -> bool:
         return account in self.accounts and (region in self.regions or region == GLOBAL)
@@ -206,7 +207,12 @@ class _Coverage:
         return bool(found) and all(found)
 
     def covers(self, resource: dict[str, Any]) -> bool:
-        account, region, type_ = resource["account"], resource["region"], resource["type"]
+        key = (resource["account"], resource["region"], resource["type"])
+        if key not in self._covered:
+            self._covered[key] = self._covers(*key)
+        return self._covered[key]
+
+    def _covers(self, account: str | None, region: str | None, type_: str | None) -> bool:
         if not (account in self.accounts and (region is None or self.in_scope(account, region))):
             return False
         return all(self._listed_ok(outcomes, account, region, type_) for outcomes in (self.before, self.after))
