@@ -7,6 +7,7 @@ The reader is the only part that knows how scans are stored.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,7 +57,6 @@ class Snapshot:
 
 RESOURCE_FIELDS = ("id", "type", "account", "region", "name", "status")
 _VERSION_COLUMNS = f"version, {', '.join(RESOURCE_FIELDS)}, from_scan, until_scan"
-_IN_CHUNK = 500  # versions per `in (...)` lookup: well under SQLite's variable limit
 
 
 class _Said:
@@ -78,11 +78,12 @@ class _Said:
                          and (v["account"], v["region"], v["type"]) in self.gaps))
 
 
-def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, compared) -> list[dict[str, Any]]:
-    """Every version exactly one of the two scans said (early.scan_id < late.scan_id) in a place both scans cover
-    (`compared(account, region)`: elsewhere the comparison reports nothing). Only these can differ: one that began
-    after the early scan or ended by the late one, and one that spans both in a place only one of them looked at
-    or where one kept it behind a failed listing. The versions neither changed nor touched are not read."""
+def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, compared) -> dict[int, list[dict]]:
+    """Scan id -> the versions it said and the other did not, for both scans (early.scan_id < late.scan_id), in
+    the places both cover (`compared(account, region)`: elsewhere the comparison reports nothing). Only these can
+    differ: one that began after the early scan or ended by the late one, and one that spans both in a place only
+    one of them looked at or where one kept it behind a failed listing. The versions neither changed nor touched
+    are not read."""
     lo, hi = early.scan_id, late.scan_id
     found: dict[int, dict[str, Any]] = {}
 
@@ -103,17 +104,19 @@ def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, comp
              [type_, account, region, lo])
         read("until_scan > ? and type = ? and +account is ? and +region is ? and +from_scan <= ?",
              [hi, type_, account, region, lo])
-    return [v for _, v in sorted(found.items()) if compared(v["account"], v["region"]) and early(v) != late(v)]
+    said: dict[int, list[dict[str, Any]]] = {lo: [], hi: []}
+    for _, v in sorted(found.items()):
+        if compared(v["account"], v["region"]) and (by_early := early(v)) != late(v):
+            said[lo if by_early else hi].append(v)
+    return said
 
 
 def _drift(db: sqlite_utils.Database, versions: list[int]) -> dict[tuple[str, str], dict[str, Any]]:
     """Drift by (resource, attribute) of the given versions, one row per pair (two owners declaring one attribute
     drift once: the first owner's values, in the order tool, source, address)."""
-    rows = []
-    for start in range(0, len(versions), _IN_CHUNK):
-        chunk = versions[start:start + _IN_CHUNK]
-        rows += db.query(f"select resource_id, attribute, declared, live, tool, source, address, ignored from drift "
-                         f"where version in ({','.join('?' * len(chunk))})", chunk)
+    # the versions as one JSON array: one statement, each version looked up by the drift (version) index
+    rows = list(db.query("select resource_id, attribute, declared, live, tool, source, address, ignored from drift "
+                         "where version in (select value from json_each(?))", [json.dumps(versions)]))
     rows.sort(key=lambda d: tuple((d[k] is not None, d[k] or "") for k in ("resource_id", "attribute", "tool",
                                                                             "source", "address")))
     drift: dict[tuple[str, str], dict[str, Any]] = {}
@@ -152,8 +155,8 @@ def read_snapshots(db: sqlite_utils.Database, before_id: int, after_id: int) -> 
     def compared(account: str | None, region: str | None) -> bool:  # as _Coverage.covers, before the types
         return account in accounts and (region is None or region == GLOBAL or region in regions)
 
-    changed = _changed_versions(db, early, late, compared) if early.scan_id != late.scan_id else []
-    said = {early.scan_id: [v for v in changed if early(v)], late.scan_id: [v for v in changed if late(v)]}
+    said = (_changed_versions(db, early, late, compared) if early.scan_id != late.scan_id
+            else {early.scan_id: []})
     statuses = {scan_id: _statuses(db, scan_id) for scan_id in said}
     if statuses[early.scan_id] is None and statuses[late.scan_id] is None:
         statuses[late.scan_id] = {tuple(row)[:4]: row[4] for row in db.execute(
