@@ -446,6 +446,25 @@ def page(db_path: Path, path: str, status: int = 200) -> Page:
     return Page(response.text)
 
 
+def test_what_changed_is_shown_on_every_load_and_follows_a_new_scan(tmp_path):
+    """No load waits on a comparison another started, and none shows a comparison older than the latest scan."""
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    ds = make_app(db)
+
+    async def loads(n: int) -> list[str]:
+        return [(await ds.client.get(f"/{DB_NAME}")).text for _ in range(n)]
+
+    def compared(page: str) -> str:
+        return re.search(r"to <a [^>]*>scan (\d+)</a>", page).group(1)
+
+    pages = asyncio.run(loads(3))
+    for page in pages:
+        assert compared(page) == "3" and 'data-change="new_unmanaged">New unmanaged (1)' in page
+    add_hostile_scans(db)  # two more scans, the latest finding a hand-made queue
+    (page,) = asyncio.run(loads(1))
+    assert compared(page) == str(sqlite3.connect(db).execute("select max(id) from scans").fetchone()[0])
+
+
 def test_landing_page_shows_coverage_counts_trend_and_what_changed(fixture_db):
     landing = page(fixture_db, f"/{DB_NAME}")
     # the current picture's coverage: (4 managed + 1 conflict) over the 10 code could own, as coverage_by_service
