@@ -341,6 +341,9 @@ READ_INDEXES = (
     # cloudformation_stacks counts each stack's exports and imports
     "CREATE INDEX IF NOT EXISTS idx_stack_exports_scan_stack ON stack_exports (scan_id, stack_id)",
     "CREATE INDEX IF NOT EXISTS idx_stack_imports_scan_stack ON stack_imports (scan_id, stack_id)",
+    # the stack queries look a stack up by id (a parent, a dependency) and by name
+    "CREATE INDEX IF NOT EXISTS idx_stacks_id ON stacks (id, scan_id)",
+    "CREATE INDEX IF NOT EXISTS idx_stacks_name ON stacks (name)",
     # cdk_v1_upgrade_order and stack: the stacks that need a stack, of any scan
     "CREATE INDEX IF NOT EXISTS idx_stack_dependencies_depends_on ON stack_dependencies (depends_on)",
     "CREATE INDEX IF NOT EXISTS idx_scan_counts_scan_id ON scan_counts (scan_id)",
