@@ -316,6 +316,8 @@ SUMMARY_TABLES: dict[str, dict[str, type]] = {
                        "resources": int},
     # every version counted (the facets of the resources table); grows with the versions a scan adds
     "version_counts": {"account": str, "region": str, "type": str, "status": str, "versions": int},
+    # every component of current resources (import_group) and its size: migration_components, largest first
+    "current_components": {"import_group": str, "size": int},
     # what each scan said, counted (written as it commits, never changed after): the managed percent of a diff
     # between two scans without reading every resource either said (graph/diff.py)
     "scan_counts": {"scan_id": int, "account": str, "region": str, "type": str, "status": str, "resources": int},
@@ -347,13 +349,18 @@ READ_INDEXES = (
     # cdk_v1_upgrade_order and stack: the stacks that need a stack, of any scan
     "CREATE INDEX IF NOT EXISTS idx_stack_dependencies_depends_on ON stack_dependencies (depends_on)",
     "CREATE INDEX IF NOT EXISTS idx_scan_counts_scan_id ON scan_counts (scan_id)",
+    # migration_components in its order: the components largest first, each one's resources found by the index above,
+    # then the unmanaged resources in no component, by type and name
+    "CREATE INDEX IF NOT EXISTS idx_current_components_order ON current_components (size DESC, import_group)",
+    "CREATE INDEX IF NOT EXISTS idx_resources_current_unmanaged_alone ON resources (type, name) "
+    "WHERE until_scan IS NULL AND status = 'unmanaged' AND import_group IS NULL",
 )
 
 
 def refresh_summaries(connection: sqlite3.Connection) -> None:
-    """Rewrite current_counts from the current versions and scan_counts of the latest scan (what it said), and add
-    the versions not yet counted to version_counts (all of them again after prune dropped some), inside the
-    caller's transaction."""
+    """Rewrite current_counts and current_components from the current versions and scan_counts of the latest scan
+    (what it said), and add the versions not yet counted to version_counts (all of them again after prune dropped
+    some), inside the caller's transaction."""
     keys = SUMMARY_KEYS["current_counts"]
     latest_scan = connection.execute("select coalesce(max(id), 0) from scans").fetchone()[0]
     # `began`: the version began with the latest scan (said by it even where its listing of the type failed)
@@ -364,6 +371,9 @@ def refresh_summaries(connection: sqlite3.Connection) -> None:
     for *key, _began, n in grouped:
         current[tuple(key)] += n
     _replace_rows(connection, "current_counts", (*keys, "resources"), [(*key, n) for key, n in current.items()])
+    _replace_rows(connection, "current_components", ("import_group", "size"), connection.execute(
+        "select import_group, count(*) from resources where until_scan is null and import_group is not null "
+        "group by import_group").fetchall())
     # rewritten at every commit (rows a merge copied from its jobs are theirs, not its own): the same numbers
     # again after a prune or an upgrade, which leave what the latest scan said as it was
     connection.execute("DELETE FROM scan_counts WHERE scan_id = ?", [latest_scan])

@@ -1191,6 +1191,48 @@ def test_the_summaries_agree_with_counts_over_the_views_after_every_scan_and_a_p
     agree()
 
 
+# migration_components as it read before current_components: every current resource grouped for each page
+MIGRATION_COMPONENTS_BY_THE_ROWS = """
+          with sizes as (
+            select import_group, count(*) as size from current_resources
+            where import_group is not null group by import_group
+          )
+          select
+            r.import_group as component,
+            coalesce(s.size, 0) as size,
+            r.type,
+            r.name,
+            r.account,
+            r.region,
+            r.import_id,
+            coalesce(json_extract(r.tags, '$.owner'), json_extract(r.tags, '$.Owner'), json_extract(r.tags, '$.team'),
+                     json_extract(r.tags, '$.Team'), json_extract(r.tags, '$.created-by')) as owner_hint,
+            r.id
+          from current_resources r
+          left join sizes s on s.import_group = r.import_group
+          where r.status = 'unmanaged'
+          order by size desc, r.import_group, r.type, r.name
+"""
+
+
+def test_migration_components_from_the_summary_are_the_rows_counted_from_the_resources(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    add_hostile_scans(db)
+    conn = sqlite3.connect(db)
+    try:
+        # one unmanaged resource in no component: it comes last, with size 0
+        conn.execute("update resources set import_group = null where version = (select max(version) from "
+                     "resources where until_scan is null and status = 'unmanaged')")
+        conn.commit()
+        expected = [tuple(row) for row in conn.execute(MIGRATION_COMPONENTS_BY_THE_ROWS)]
+    finally:
+        conn.close()
+    assert len({row[0] for row in expected}) > 2 and expected[-1][:2] == (None, 0)
+    assert any(row[1] > 1 for row in expected)  # a component of several resources
+    rows = query_rows(db, "migration_components")
+    assert [tuple(row.values()) for row in rows] == expected
+
+
 def test_facets_counted_from_the_summaries_equal_the_rows_they_filter(fixture_db):
     conn = sqlite3.connect(fixture_db)
 
