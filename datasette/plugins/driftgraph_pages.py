@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from collections import Counter
 from datetime import timedelta
@@ -218,20 +219,35 @@ def trend_charts(points: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 SERIES_LABELS = {"managed_percent": "managed", "drifted": "drifted resources"}
 
-def _diff_of(connection: sqlite3.Connection) -> dict[str, Any]:
+_last_diff: dict[str, tuple[tuple, dict[str, Any]]] = {}  # by database path: (what it was of, the diff)
+
+
+def _diff_of(path: str, connection: sqlite3.Connection) -> dict[str, Any]:
     """The diff behind "what changed", on a read-only connection: since the latest scan finished at least RECENT
     before the latest, else since the previous scan, else none. It reads only what changed between the two
-    scans (graph.diff), so it is computed for each page, under the server's time limit like any query."""
+    scans (graph.diff), so it is computed in the page, under the server's time limit like any query; the last
+    one is kept for the next page while the database is as it was (the same file, unchanged since, no new scan)."""
     import sqlite_utils
 
+    try:
+        stat = os.stat(path)
+        identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # read first: a commit after it only changes it
+    except OSError:
+        identity = None
+    key = (identity, *connection.execute("select max(id), count(*) from scans").fetchone())
+    kept = _last_diff.get(path)
+    if identity is not None and kept is not None and kept[0] == key:
+        return kept[1]
     db = sqlite_utils.Database(connection, recursive_triggers=False, execute_plugins=False)
     try:
-        return {"diff": build_diff(db, since=RECENT), "since_week": True}
+        found = {"diff": build_diff(db, since=RECENT), "since_week": True}
     except ValueError:
         try:
-            return {"diff": build_diff(db), "since_week": False}
+            found = {"diff": build_diff(db), "since_week": False}
         except ValueError:
-            return {"diff": None, "since_week": False}
+            found = {"diff": None, "since_week": False}
+    _last_diff[path] = (key, found)
+    return found
 
 
 def _json_text(value: Any) -> str:
@@ -239,11 +255,12 @@ def _json_text(value: Any) -> str:
 
 
 async def _changes(db) -> dict[str, Any]:
-    """The diff of the dashboard, computed in a query thread under the server's time limit."""
+    """The diff of the dashboard, computed (or the last one, kept) in a query thread under the server's time
+    limit."""
 
     def run(connection: sqlite3.Connection) -> dict[str, Any]:
         with sqlite_timelimit(connection, db.ds.setting("sql_time_limit_ms")):
-            return _diff_of(connection)
+            return _diff_of(db.path, connection)
 
     try:
         found = await db.execute_fn(run)
@@ -254,13 +271,16 @@ async def _changes(db) -> dict[str, Any]:
     diff = found["diff"]
     if diff is None:
         return {"diff": None}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for c in diff["changes"]:
+        by_kind.setdefault(c["change"], []).append(c)
     kinds = []
     for change in CHANGES:
-        rows = [{**c, "declared_json": _json_text(c.get("declared")), "live_json": _json_text(c.get("live"))}
-                for c in diff["changes"] if c["change"] == change]
-        if rows:
-            kinds.append({"change": change, "title": TITLES[change], "count": len(rows),
-                          "rows": rows[:LISTED_CHANGES], "more": max(0, len(rows) - LISTED_CHANGES)})
+        if rows := by_kind.get(change):
+            listed = [{**c, "declared_json": _json_text(c.get("declared")), "live_json": _json_text(c.get("live"))}
+                      for c in rows[:LISTED_CHANGES]]  # only those shown: a week can change thousands
+            kinds.append({"change": change, "title": TITLES[change], "count": len(rows), "rows": listed,
+                          "more": max(0, len(rows) - LISTED_CHANGES)})
     return {"diff": diff, "since_week": found["since_week"], "kinds": kinds,
             "not_compared": len(diff["compared"]["not_compared"])}
 
