@@ -37,7 +37,9 @@ from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifie
 
 log = logging.getLogger("driftgraph.store")
 
-SCHEMA_VERSION = 2  # 2: resources, owners, edges and drift stored as versions (1: every row again in every scan)
+# 3: the read model (summaries written as a scan commits, read indexes) and raw digests; 2: resources, owners,
+# edges and drift stored as versions; 1: every row again in every scan
+SCHEMA_VERSION = 3
 
 # Tables whose rows are versions of a resource, and the column naming the version they belong to.
 VERSIONED = ("resources", "owners", "edges", "drift")
