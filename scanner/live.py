@@ -22,14 +22,14 @@ from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, RESOURCE_TYPES, Call, ResourceType, format_arn, function
 from scanner.clients import AwsSession, CallTimeout, ReadOnlyViolation, UnreadableAnswer
+from scanner.rates import THROTTLING_CODES
 
 log = logging.getLogger("driftgraph.scanner")
 
 ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
                  "UnauthorizedException", "NotAuthorized", "AuthFailure", "InvalidClientTokenId",
                  "UnrecognizedClientException", "OptInRequired")
-THROTTLED = ("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-             "SlowDown", "RequestThrottled", "ProvisionedThroughputExceededException")
+THROTTLED = THROTTLING_CODES
 
 
 @dataclass(frozen=True)
