@@ -49,6 +49,11 @@ class Tags:
     # type: one paginated call a region gives every such type's tags, matched by ARN; `call` is then the fallback
     # when GetResources fails. A service's name alone ("logs") where moto and AWS name the resource differently.
     tagging: str | None = None
+    # one account-wide call that answers every item's tags at once (IAM GetAccountAuthorizationDetails), made in
+    # place of `call` per item when a listing has at least `bulk_from` items: its `entries` matched to the items
+    # by its `identity`, `path` read in each entry; an item it does not name gets its own `call`
+    bulk: Call | None = None
+    bulk_from: int = 20
 
 
 @dataclass(frozen=True)
@@ -706,7 +711,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:iam::{account}:role/{id}",
         arn_field="Arn",
         scope="global",
-        tags=Tags("Tags", Call("list_role_tags", {"RoleName": "{RoleName}"})),
+        tags=Tags("Tags", Call("list_role_tags", {"RoleName": "{RoleName}"}), bulk=Call(
+            "get_account_authorization_details", {"Filter": ["Role"]}, entries="RoleDetailList",
+            identity=(("Arn", "Arn"),))),
         terraform=(TerraformType("aws_iam_role", "name"),),
         terraform_children=(
             ChildType("aws_iam_role_policy", "role"),
@@ -743,7 +750,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:iam::{account}:user/{id}",
         arn_field="Arn",
         scope="global",
-        tags=Tags("Tags", Call("list_user_tags", {"UserName": "{UserName}"})),
+        tags=Tags("Tags", Call("list_user_tags", {"UserName": "{UserName}"}), bulk=Call(
+            "get_account_authorization_details", {"Filter": ["User"]}, entries="UserDetailList",
+            identity=(("Arn", "Arn"),))),
         terraform=(TerraformType("aws_iam_user", "name"),),
         terraform_children=(
             ChildType("aws_iam_user_policy", "user"),

@@ -278,6 +278,8 @@ def _describe(client, row: ResourceType, item: dict, calls: list[tuple[str, Call
     for key, call in calls:
         if call.unless and call.unless in item and item[call.unless]:
             continue
+        if key == TAGS_KEY and TAGS_KEY in item:  # a bulk answer gave them already
+            continue
         operation = operation_name(client, call)
         try:
             params = _format_params(dict(call.params), item)
@@ -413,6 +415,20 @@ class TagIndex:
         return found
 
 
+def _bulk_tags(client, row: ResourceType, bulk: Call) -> dict[tuple[str, ...], Any]:
+    """Every item's tags from one account-wide call, keyed by the item's identity values; {} when it failed (each
+    item then asks for its own)."""
+    try:
+        entries = call_and_collect(client, Call(bulk.method, bulk.params, path=bulk.entries), dict(bulk.params))
+    except Exception as exc:  # any failure: the per-item tag calls answer instead
+        log.warning("%s failed (%s); asking each %s for its tags instead", operation_name(client, bulk),
+                    classify_failure(exc).message, row.type)
+        return {}
+    return {tuple(str(search(entry_path, entry)) for entry_path, _ in bulk.identity): search(row.tags.path, entry)
+            for entry in entries if isinstance(entry, dict)
+            if all(search(entry_path, entry) is not None for entry_path, _ in bulk.identity)}
+
+
 def _tags_in_row_shape(row: ResourceType, pairs: list[dict]) -> Any:
     """GetResources' [{'Key', 'Value'}] as the row's own tag call would have answered them."""
     if row.tags.key == "map":
@@ -459,11 +475,18 @@ def list_type(
     batched = [(key, call) for key, call in calls if call.batch]
     per_item = [(key, call) for key, call in calls if not call.batch]
 
+    bulk = row.tags.bulk if row.tags and row.tags.bulk and index_tags is None and len(raw) >= row.tags.bulk_from else None
+    bulk_tags = _bulk_tags(client, row, bulk) if bulk else {}
+
     def prepare(pair: tuple[Any, dict | None]) -> dict:
         item, parent = pair
         item = normalize(item) if normalize else dict(item)
         if parent is not None:
             item = {**{k: v for k, v in parent.items() if isinstance(v, str)}, **item}
+        if bulk_tags:
+            name = tuple(str(search(item_path, item)) for _, item_path in bulk.identity)
+            if name in bulk_tags:
+                item = {**item, TAGS_KEY: bulk_tags[name]}
         return item
 
     def describe(pair: tuple[dict, list[tuple[str, Failure]]]) -> tuple[dict, list[tuple[str, Failure]]]:

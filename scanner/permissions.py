@@ -74,6 +74,8 @@ def catalog_calls() -> set[ApiCall]:
         calls.update(ApiCall(row.service, call.method) for _, call in row.details)
         if row.tags and row.tags.call:
             calls.add(ApiCall(row.service, row.tags.call.method))
+        if row.tags and row.tags.bulk:
+            calls.add(ApiCall(row.service, row.tags.bulk.method))
     return calls
 
 
