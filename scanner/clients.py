@@ -222,11 +222,11 @@ class ScanCancelled(BaseException):
     A BaseException, like KeyboardInterrupt, so no handler of failed calls records it as a failed listing."""
 
 
-def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT) -> Config:
+def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT, retry_mode: str = "standard") -> Config:
     """Timeouts no longer than the budget itself, so a short budget is never outlived by one attempt."""
     return Config(
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # ("max_attempts" would be one more)
-        max_pool_connections=32,
+        retries={"mode": retry_mode, "total_max_attempts": MAX_ATTEMPTS},  # ("max_attempts" would be one more)
+        max_pool_connections=64,  # two pools (listings, describes) of up to 32 workers each may share a client
         connect_timeout=min(CONNECT_TIMEOUT, call_timeout),
         read_timeout=min(READ_TIMEOUT, call_timeout),
         user_agent_extra="driftgraph",
@@ -353,6 +353,8 @@ class AwsSession:
     account: str | None = None
     # the scan's token buckets (scanner/rates.py), shared by every session of the scan; None sends unpaced
     rates: RateLimits | None = field(default_factory=RateLimits, repr=False)
+    # botocore's retry mode: "standard" (with the buckets above); bench/latency.py compares "adaptive" without them
+    retry_mode: str = "standard"
     _session: boto3.Session = field(init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     # one lock per (service, region) so building one client never holds up a thread that wants another; the
@@ -369,7 +371,7 @@ class AwsSession:
             core = botocore.session.Session(profile=self.profile)
             core.register_component("credential_provider", CredentialResolver([_GivenCredentials(self.credentials)]))
             self._session = boto3.Session(botocore_session=core)
-        self._config = client_config(self.call_timeout)
+        self._config = client_config(self.call_timeout, self.retry_mode)
         pages = type("SessionPages", (GuardedPages,), {"max_pages": self.max_pages})
         mixin = _guarded_pagination(pages)
         self._session.events.register("creating-client-class",
