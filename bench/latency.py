@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import socket
 import sys
 import tempfile
 import threading
@@ -36,6 +37,7 @@ sys.path.insert(0, str(REPO / "tests"))  # edge_servers: how a request names its
 import boto3  # noqa: E402
 
 from driftgraph.demo import aws_environment, background_server, free_port, moto_server  # noqa: E402
+from driftgraph.progress import ScanProgress  # noqa: E402
 from edge_servers import _describe, denied, operation_of  # noqa: E402
 from scanner.rates import DEFAULT_RATE, RATES, RateLimits, TokenBucket  # noqa: E402
 
@@ -81,6 +83,12 @@ def serve_proxy(port: int, backends: list[str], regions: list[str]) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in two writes: without this, Nagle's algorithm holds the body back until the
+            # client's delayed ACK (40 ms) of the headers, which would add 40 ms to every call
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _control(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if body:
@@ -117,7 +125,7 @@ def serve_proxy(port: int, backends: list[str], regions: list[str]) -> None:
                 status, content_type, payload, *headers = denied(request, code, "Rate exceeded")
                 return self._send(400 if status == 403 else status, [("Content-Type", content_type), *sum(headers, [])],
                                   payload)
-            key = (self.command, self.path, body, request.region)
+            key = (self.command, self.path, body, request.region, request.service, request.target)
             if settings["replay"] and key in answers:
                 with lock:
                     stats["replayed"] += 1
@@ -282,6 +290,24 @@ class CallCounter:
             self.calls[service, operation] += 1
 
 
+class PhaseTimes(ScanProgress):
+    """The scan's phases (driftgraph/progress.py's hook) with the seconds each took."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._current, self._since = None, time.monotonic()
+
+    def phase(self, name: str) -> None:
+        now = time.monotonic()
+        if self._current:
+            self.times[self._current] = self.times.get(self._current, 0) + now - self._since
+        self._current, self._since = name, now
+
+    def done(self) -> dict[str, float]:
+        self.phase("")
+        return self.times
+
+
 def scan(proxy: str, workers: int, db: Path, rates: bool = True, retry_mode: str = "standard", processes: int = 0):
     """One real scan of the estate; (seconds, calls by operation, CPU seconds of this process, scan row)."""
     from driftgraph.scan import ScanOptions, run_scan
@@ -294,7 +320,9 @@ def scan(proxy: str, workers: int, db: Path, rates: bool = True, retry_mode: str
     if db.exists():
         db.unlink()
     cpu, started = time.process_time(), time.monotonic()
-    result = run_scan(options, session=session)
+    phases = PhaseTimes()
+    result = run_scan(options, session=session, progress=phases)
+    result["phases"] = phases.done()
     return time.monotonic() - started, counter.calls, time.process_time() - cpu, result
 
 
@@ -355,7 +383,8 @@ def main() -> None:
             print(f"workers {count:>3}: {seconds:7.1f} s, {total} calls ({total / result['resource_count']:.2f} a "
                   f"resource), speedup {baseline / seconds:5.1f}x, bound {bound:6.1f} s, ratio to bound "
                   f"{seconds / bound:4.2f}, client CPU {cpu / total * 1000:.2f} ms a call "
-                  f"({cpu / seconds * 100:.0f}% of one core)", flush=True)
+                  f"({cpu / seconds * 100:.0f}% of one core); phases: " +
+                  ", ".join(f"{name} {took:.1f} s" for name, took in result["phases"].items()), flush=True)
         print("\nAPI calls per resource by type (last run):")
         print("| type | resources | calls | calls per resource |\n|---|---:|---:|---:|")
         by_type = calls_by_type(calls)

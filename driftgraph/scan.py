@@ -486,7 +486,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         log.info("scanning account %s in %d regions", account, len(regions))
 
     progress.phase("listing")
-    progress.planned(sum(count_listings(a.regions, options.types or None) for a in reached), regions)
+    planned = {a.account: (count_listings(a.regions, options.types or None), len(a.regions)) for a in reached}
+    progress.planned(sum(count for count, _ in planned.values()), regions, planned)
+    progress.watch(session.rates)
     # --max-input-mb raises (or lowers) both limits; without it each importer keeps its own default
     max_bytes = options.max_input_mb * 2**20 if options.max_input_mb else None
     template_limit = {"max_input_bytes": max_bytes} if max_bytes else {}

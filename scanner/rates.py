@@ -151,6 +151,7 @@ class RateLimits:
         self._condition = threading.Condition()
         self.waited = Counter()  # seconds spent waiting for tokens, per service
         self.throttled = Counter()  # answers that throttled anyway, per service
+        self.throttled_accounts = Counter()  # and per account (the live view shows them)
         self.sent = Counter()  # tokens taken, per service
 
     def key(self, account: str | None, region: str, service: str, operation: str = "") -> tuple[str, str, str, str]:
@@ -194,6 +195,7 @@ class RateLimits:
         with self._condition:
             self._bucket(key).drain()
             self.throttled[key[2]] += 1
+            self.throttled_accounts[key[0]] += 1
 
     def wake(self) -> None:
         """Wake every thread waiting for a token, to look again (the clock moved, or the scan was cancelled)."""
