@@ -316,14 +316,25 @@ def scan(proxy: str, workers: int, db: Path, rates: bool = True, retry_mode: str
     counter = CallCounter()
     session = counter.attach(AwsSession(default_region=REGIONS[0], rates=RateLimits() if rates else None,
                                         retry_mode=retry_mode))
-    options = ScanOptions(str(db), regions=REGIONS, workers=workers, maintenance=False, cloudtrail="off")
+    options = ScanOptions(str(db), regions=REGIONS, workers=workers, maintenance=False, cloudtrail="off",
+                          processes=processes)
     if db.exists():
         db.unlink()
-    cpu, started = time.process_time(), time.monotonic()
+    control(proxy, "reset")
+    cpu, started = _cpu(), time.monotonic()
     phases = PhaseTimes()
     result = run_scan(options, session=session, progress=phases)
     result["phases"] = phases.done()
-    return time.monotonic() - started, counter.calls, time.process_time() - cpu, result
+    result["requests"] = control(proxy).get("requests", 0)  # every process's calls (the counter sees this one's)
+    return time.monotonic() - started, counter.calls, _cpu() - cpu, result
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its listing processes (scan --processes) once they ended."""
+    import resource
+
+    return time.process_time() + sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) for f in
+                                     ("ru_utime", "ru_stime"))
 
 
 def calls_by_type(calls: Counter) -> dict[str, int]:
@@ -355,6 +366,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=2, help="the estate's size: about 280 resources a unit")
     parser.add_argument("--workers", default="1,32", help="worker counts to compare, the first the baseline")
     parser.add_argument("--throttle", action="store_true", help="also: a throttled estate, buckets vs retry modes")
+    parser.add_argument("--processes", default="2", help="also: the last worker count with this many processes "
+                                                         "(scan --processes), comma-separated; 1 for none")
     parser.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True,
                         help="answer the timed scans from what moto answered a first, untimed scan (default): AWS's "
                              "servers are not on this machine's cores, moto's are; --no-replay asks moto each time")
@@ -364,6 +377,7 @@ def main() -> None:
     if args.serve_proxy:
         return serve_proxy(args.serve_proxy, args.backends.split(","), list(REGIONS))
     workers = [int(w) for w in args.workers.split(",")]
+    args.processes = [int(n) for n in args.processes.split(",")]
     with tempfile.TemporaryDirectory() as tmp, estate_servers(args.motos) as proxy, aws_environment(proxy):
         started = time.monotonic()
         made = build_estate(args.scale)
@@ -374,18 +388,20 @@ def main() -> None:
             scan(proxy, max(workers), Path(tmp) / "bench.db")
         control(proxy, "reset", latency=args.latency, throttle=False, replay=args.replay)
         rows, baseline = [], None
-        for count in workers:
-            seconds, calls, cpu, result = scan(proxy, count, Path(tmp) / "bench.db")
-            total = sum(calls.values())
+        runs = [(count, 1) for count in workers] + [(workers[-1], n) for n in args.processes if n > 1]
+        for count, processes in runs:
+            seconds, calls, cpu, result = scan(proxy, count, Path(tmp) / "bench.db", processes=processes)
+            total = result["requests"]
             bound = total * args.latency / count
             baseline = baseline or seconds
             rows.append((count, seconds, total, bound, cpu, result))
-            print(f"workers {count:>3}: {seconds:7.1f} s, {total} calls ({total / result['resource_count']:.2f} a "
+            print(f"workers {count:>3} x {processes} process{'es' if processes > 1 else ''}: {seconds:7.1f} s, {total} calls ({total / result['resource_count']:.2f} a "
                   f"resource), speedup {baseline / seconds:5.1f}x, bound {bound:6.1f} s, ratio to bound "
                   f"{seconds / bound:4.2f}, client CPU {cpu / total * 1000:.2f} ms a call "
                   f"({cpu / seconds * 100:.0f}% of one core); phases: " +
                   ", ".join(f"{name} {took:.1f} s" for name, took in result["phases"].items()), flush=True)
-        print("\nAPI calls per resource by type (last run):")
+        calls = scan(proxy, workers[-1], Path(tmp) / "bench.db")[1]  # one process: its counter sees every call
+        print("\nAPI calls per resource by type:")
         print("| type | resources | calls | calls per resource |\n|---|---:|---:|---:|")
         by_type = calls_by_type(calls)
         for type_, count in sorted(by_type.items()):
@@ -398,11 +414,10 @@ def main() -> None:
                                       ("botocore adaptive retry", False, "adaptive"),
                                       ("botocore standard retry", False, "standard")):
                 control(proxy, "reset", throttle=True)
-                seconds, calls, _cpu, result = scan(proxy, workers[-1], Path(tmp) / "bench.db", rates, mode)
+                seconds, _calls, _cpu_seconds, result = scan(proxy, workers[-1], Path(tmp) / "bench.db", rates, mode)
                 stats = control(proxy)
-                print(f"  {name:32} {seconds:7.1f} s, {sum(calls.values())} calls, {stats.get('throttled', 0)} "
-                      f"throttled answers, {len(result.get('failed_listings') or []) if isinstance(result, dict) else ''}"
-                      f" status {result.get('status')}", flush=True)
+                print(f"  {name:32} {seconds:7.1f} s, {stats.get('requests', 0)} calls, {stats.get('throttled', 0)} "
+                      f"throttled answers, scan status {result.get('status')}", flush=True)
 
 
 if __name__ == "__main__":

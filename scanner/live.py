@@ -235,6 +235,9 @@ def operation_name(client, call: Call) -> str:
 
 
 ANSWER_MISMATCH = "AnswerMismatch"
+# Threads listing at once (and as many describing): measured best by bench/latency.py on 2 cores behind 50 ms
+# (README, Benchmarks); the token buckets keep any count within AWS's rates.
+DEFAULT_WORKERS = 32
 
 
 def identity_problem(call: Call, answer: Any, item: dict, operation: str) -> str | None:
@@ -543,8 +546,10 @@ def unnamed_items(row: ResourceType, items: list[dict]) -> int:
     return sum(1 for item in items if (not keep or keep(item)) and search(row.id, item) is None)
 
 
-def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tuple[str, ResourceType]]:
-    """(region, type) pairs to list: regional types in every region (each region once), global ones once.
+def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str], global_types: bool = True
+               ) -> list[tuple[str, ResourceType]]:
+    """(region, type) pairs to list: regional types in every region (each region once), global ones once (none
+    when `global_types` is False: another part of a split scan lists them).
 
     Types listed per parent item (ECS services per cluster) ride along with their parent's task."""
     regions = list(dict.fromkeys(regions))
@@ -556,7 +561,7 @@ def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tup
             continue
         if row.scope == "regional":
             tasks += [(region, row) for region in regions]
-        else:
+        elif global_types:
             tasks.append((regions[0], row))
     return tasks
 
@@ -590,20 +595,23 @@ def scan_live(
     partition: str,
     regions: list[str],
     types: Iterable[str] | None = None,
-    workers: int = 16,
+    workers: int = DEFAULT_WORKERS,
     on_listing: Callable[[Listing], None] | None = None,
+    global_types: bool = True,
+    scanned_regions: Iterable[str] | None = None,
 ) -> LiveScan:
     """List every catalog type (or the ones named) in every region, concurrently across region x type.
 
     `on_listing` hears of each listing as it ends, on the calling thread. Ctrl-C (KeyboardInterrupt) cancels
     the session, so every worker stops at its next call, and returns at once without waiting for calls in
-    flight."""
+    flight. A part of a scan split across processes (scanner/processes.py) lists its `regions` only, the global
+    types when `global_types`, and keeps the buckets of any of the whole scan's `scanned_regions`."""
     rows = _rows(types)
     children = {row.parent[0]: [] for row in rows if row.parent}
     for row in rows:
         if row.parent:
             children[row.parent[0]].append(row)
-    wanted_regions = set(regions)
+    wanted_regions = set(scanned_regions or regions)
 
     def run(task: tuple[str, ResourceType]) -> LiveScan:
         region, row = task
@@ -625,7 +633,7 @@ def scan_live(
         log.debug("listed %s in %s: %s (%d)", row.type, region, listing.outcome, len(records))
         return LiveScan(records, listings)
 
-    tasks = plan_tasks(rows, regions)
+    tasks = plan_tasks(rows, regions, global_types)
     tag_index = TagIndex(session, rows)
     describe_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe")
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list")
