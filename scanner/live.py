@@ -9,6 +9,7 @@ have told unknown on those records (`failed_calls`, tags None), and one more `Li
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, RESOURCE_TYPES, Call, ResourceType, format_arn, function
 from scanner.clients import AwsSession, CallTimeout, ReadOnlyViolation, UnreadableAnswer
-from scanner.rates import THROTTLING_CODES
+from scanner.rates import DEFAULT_RATE, RATES, THROTTLING_CODES
 
 log = logging.getLogger("driftgraph.scanner")
 
@@ -502,7 +503,7 @@ def list_type(
 
     def pooled(work: Callable, parts: list) -> list:
         if describe_pool is not None and len(parts) > 1:
-            return list(describe_pool.map(work, parts))
+            return run_in_lane(describe_pool, work, parts, lane_width(row.service, describe_pool._max_workers))
         return [work(part) for part in parts]
 
     try:
@@ -537,6 +538,33 @@ def list_type(
     failed_calls = failed_call_listings(account, listing_region, row.type,
                                         (f for _, failures in described for f in failures), elapsed)
     return items, records, [listing, *failed_calls]
+
+
+# The longest a call is expected to take (AWS answers in 20-250 ms): a lane keeps enough calls in flight to spend
+# its service's tokens as fast as they refill at that latency, and no more.
+LANE_LATENCY = 0.25
+
+
+def lane_width(service: str, workers: int) -> int:
+    """How many of one listing's per-item calls may be in the describe pool at once: enough to keep the service's
+    token bucket (scanner/rates.py) busy, so that a slow or throttled service (DynamoDB's 10 a second) does not
+    hold the workers other services' items could use, as a plain pool would, every worker waiting for its token."""
+    return max(1, min(workers, math.ceil(RATES.get(service, DEFAULT_RATE).per_second * LANE_LATENCY) + 1))
+
+
+def run_in_lane(pool: ThreadPoolExecutor, work: Callable, parts: list, width: int) -> list:
+    """`work` over `parts` in `pool`, at most `width` of them in the pool at once (each that ends lets in the
+    next), the results in order; the first failure is raised once all have ended."""
+    futures: list[Future] = []
+    in_flight: set[Future] = set()
+    for part in parts:
+        while len(in_flight) >= width:
+            _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+        future = pool.submit(work, part)
+        futures.append(future)
+        in_flight.add(future)
+    wait(in_flight)
+    return [future.result() for future in futures]
 
 
 def unnamed_items(row: ResourceType, items: list[dict]) -> int:

@@ -172,3 +172,37 @@ def test_every_attempt_takes_a_token_and_a_throttled_answer_empties_the_bucket(m
         assumed.client("sqs", "eu-west-1").list_queues()
         assert session.rates.sent["sqs"] == 3
         assert session.rates._bucket(session.rates.key(account, "eu-west-1", "sqs")).tokens == RATES["sqs"].burst - 1
+
+
+# ------------------------------------------------------------------------------------ lanes (scanner/live.py)
+
+
+def test_a_lane_leaves_the_pool_to_other_services():
+    """A listing's per-item calls take at most their lane's width of the pool: a service whose calls wait (for
+    tokens, or a slow answer) never holds the workers another service's items could use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scanner.live import lane_width, run_in_lane
+
+    pool = ThreadPoolExecutor(max_workers=4)
+    release, started = threading.Event(), []
+    width = 2
+
+    def slow(n):
+        started.append(n)
+        release.wait(30)
+        return n
+
+    try:
+        slow_lane = Taker(lambda: run_in_lane(pool, slow, list(range(10)), width))
+        slow_lane.start()
+        other = run_in_lane(pool, lambda n: n * 10, list(range(6)), 2)  # answered while the slow lane waits
+        assert other == [0, 10, 20, 30, 40, 50]
+        assert len(started) == width, "the slow lane has only its width of the pool"
+        release.set()
+        assert slow_lane.done.wait(30) and slow_lane.error is None
+        assert sorted(started) == list(range(10))
+    finally:
+        release.set()
+        pool.shutdown()
+    assert lane_width("dynamodb", 32) < lane_width("ec2", 32) <= 32 and lane_width("route53", 1) == 1
