@@ -326,6 +326,7 @@ def scan(proxy: str, workers: int, db: Path, rates: bool = True, retry_mode: str
     result = run_scan(options, session=session, progress=phases)
     result["phases"] = phases.done()
     result["requests"] = control(proxy).get("requests", 0)  # every process's calls (the counter sees this one's)
+    result["waited"] = dict(session.rates.waited) if session.rates is not None else {}
     return time.monotonic() - started, counter.calls, _cpu() - cpu, result
 
 
@@ -388,18 +389,24 @@ def main() -> None:
             scan(proxy, max(workers), Path(tmp) / "bench.db")
         control(proxy, "reset", latency=args.latency, throttle=False, replay=args.replay)
         rows, baseline = [], None
-        runs = [(count, 1) for count in workers] + [(workers[-1], n) for n in args.processes if n > 1]
-        for count, processes in runs:
-            seconds, calls, cpu, result = scan(proxy, count, Path(tmp) / "bench.db", processes=processes)
+        # the last two: our token buckets off (the client's own limit, AWS's rates aside), and split into processes
+        runs = [(count, 1, True) for count in workers] + [(workers[-1], 1, False)] + [
+            (workers[-1], n, True) for n in args.processes if n > 1]
+        for count, processes, rates in runs:
+            seconds, calls, cpu, result = scan(proxy, count, Path(tmp) / "bench.db", rates, processes=processes)
             total = result["requests"]
             bound = total * args.latency / count
             baseline = baseline or seconds
             rows.append((count, seconds, total, bound, cpu, result))
-            print(f"workers {count:>3} x {processes} process{'es' if processes > 1 else ''}: {seconds:7.1f} s, {total} calls ({total / result['resource_count']:.2f} a "
+            waits = ", ".join(f"{service} {waited:.1f} s" for service, waited in sorted(
+                result["waited"].items(), key=lambda item: -item[1])[:4] if waited >= 0.5)
+            print(f"workers {count:>3} x {processes} process{'es' if processes > 1 else ''}"
+                  f"{'' if rates else ', no token buckets'}: {seconds:7.1f} s, {total} calls ({total / result['resource_count']:.2f} a "
                   f"resource), speedup {baseline / seconds:5.1f}x, bound {bound:6.1f} s, ratio to bound "
                   f"{seconds / bound:4.2f}, client CPU {cpu / total * 1000:.2f} ms a call "
                   f"({cpu / seconds * 100:.0f}% of one core); phases: " +
-                  ", ".join(f"{name} {took:.1f} s" for name, took in result["phases"].items()), flush=True)
+                  ", ".join(f"{name} {took:.1f} s" for name, took in result["phases"].items()) +
+                  (f"; waited for tokens (summed over threads): {waits}" if waits else ""), flush=True)
         calls = scan(proxy, workers[-1], Path(tmp) / "bench.db")[1]  # one process: its counter sees every call
         print("\nAPI calls per resource by type:")
         print("| type | resources | calls | calls per resource |\n|---|---:|---:|---:|")
