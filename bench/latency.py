@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -372,6 +374,8 @@ def main() -> None:
     parser.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True,
                         help="answer the timed scans from what moto answered a first, untimed scan (default): AWS's "
                              "servers are not on this machine's cores, moto's are; --no-replay asks moto each time")
+    parser.add_argument("--before", metavar="CHECKOUT", help="also: the API calls another checkout's scanner (say, "
+                                                             "the main branch) makes on the same estate")
     parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backends", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -414,6 +418,17 @@ def main() -> None:
         for type_, count in sorted(by_type.items()):
             have = made.get(type_, 0)
             print(f"| {type_} | {have} | {count} | {count / have:.2f} |" if have else f"| {type_} | - | {count} | - |")
+        if args.before:
+            control(proxy, "reset", latency=0.0, throttle=False)
+            regions = [argument for region in REGIONS for argument in ("--region", region)]
+            env = {**os.environ, "PYTHONPATH": args.before}
+            subprocess.run([sys.executable, "-m", "driftgraph", "scan", "--db", str(Path(tmp) / "before.db"), *regions,
+                            "--no-maintenance", "--cloudtrail", "off", "-q"], env=env, cwd=args.before, check=True,
+                           capture_output=True)
+            before = control(proxy).get("requests", 0)
+            print(f"\n{args.before}'s scanner on the same estate: {before} API calls "
+                  f"({before / rows[0][5]['resource_count']:.2f} a resource)", flush=True)
+            control(proxy, "reset", latency=args.latency, replay=args.replay)
         if args.throttle:
             print("\nThrottled estate (the proxy answers 'slow down' above AWS's rates):")
             control(proxy, "reset", latency=args.latency, throttle=True)
