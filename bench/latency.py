@@ -421,9 +421,9 @@ def main() -> None:
         if args.before:
             control(proxy, "reset", latency=0.0, throttle=False)
             regions = [argument for region in REGIONS for argument in ("--region", region)]
-            env = {**os.environ, "PYTHONPATH": args.before}
+            env = {**os.environ, "PYTHONPATH": args.before, "PYTHONDONTWRITEBYTECODE": "1"}  # write nothing there
             subprocess.run([sys.executable, "-m", "driftgraph", "scan", "--db", str(Path(tmp) / "before.db"), *regions,
-                            "--no-maintenance", "--cloudtrail", "off", "-q"], env=env, cwd=args.before, check=True,
+                            "--no-maintenance", "--cloudtrail", "off", "-q"], env=env, cwd=tmp, check=True,
                            capture_output=True)
             before = control(proxy).get("requests", 0)
             print(f"\n{args.before}'s scanner on the same estate: {before} API calls "
