@@ -86,8 +86,8 @@ RATES: Mapping[str, Rate] = {
     "secretsmanager": Rate(50, 25, "documented: Secrets Manager quotas: ListSecrets 50 requests a second"),
     "events": Rate(20, 10, "guess: EventBridge publishes ListRules and ListTagsForResource at 50 a second in large "
                            "regions, fewer elsewhere"),
-    "cloudformation": Rate(10, 5, "guess: CloudFormation publishes no describe rate; DescribeStacks, "
-                                  "ListStackResources and GetTemplate throttle early, so a low figure"),
+    "cloudformation": Rate(40, 10, "guess: CloudFormation publishes no describe rate; a stack's reads "
+                                   "(ListStackResources, GetTemplate) come in bursts after DescribeStacks"),
 }
 # CloudTrail LookupEvents is paced by scanner/cloudtrail.py itself, at its documented 2 a second per account and
 # region; a second bucket here would only count the same calls twice.
