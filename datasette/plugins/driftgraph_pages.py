@@ -106,6 +106,17 @@ async def _problems(db) -> dict[str, int]:
     return {"failed_listings": failed[0]["n"], "errors": errors[0]["n"]}
 
 
+async def _picture(db) -> dict[str, Any]:
+    """How old each part of the current picture is: the scans it is pieced from, the part scanned longest ago,
+    and how many parts come from a scan that was partial (current_scopes: every account and region)."""
+    whole = await _rows(db, "select count(distinct scan_id) as scans, count(*) as parts, min(scan_id) as first, "
+                            "max(scan_id) as last, coalesce(sum(status != 'complete'), 0) as partial_parts "
+                            "from current_scopes where account is not null")
+    oldest = await _rows(db, "select account, region, scan_id, finished_at from current_scopes "
+                             "where account is not null order by finished_at, account, region limit 1")
+    return {**whole[0], "oldest": oldest[0] if oldest else None}
+
+
 async def _trend(db) -> list[dict[str, Any]]:
     """The latest TREND_SCANS scans, oldest first, with their numbers: from scans.summary, or counted from the
     scan's rows for a scan an older driftgraph wrote without one; none for such a scan whose rows were pruned
@@ -299,6 +310,7 @@ async def dashboard(datasette, database: str) -> dict[str, Any] | None:
         "latest": {**scan, "accounts": _loads(scan["accounts"]) or [], "regions": _loads(scan["regions"]) or []},
         "counts": await section(_status_counts(db)),
         "problems": await section(_problems(db)),
+        "picture": await section(_picture(db)),
         "trend": {"value": trend_charts(trend["value"])} if "value" in trend else trend,
         "changes": await section(_changes(db)),
         "week_days": RECENT.days,
