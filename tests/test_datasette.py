@@ -465,6 +465,19 @@ def test_what_changed_is_shown_on_every_load_and_follows_a_new_scan(tmp_path):
     assert compared(page) == str(sqlite3.connect(db).execute("select max(id) from scans").fetchone()[0])
 
 
+def test_the_dashboard_says_how_old_each_part_of_a_pieced_picture_is(tmp_path):
+    """One scan's picture needs no word on its age beyond the latest scan's line; once another account's scans
+    follow, the dashboard says the picture is pieced from several scans, names its oldest part and when that part
+    was scanned, and that it is not complete while a part comes from a partial scan."""
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    assert 'id="picture"' not in fetch(db, f"/{DB_NAME}")[0].text
+    add_hostile_scans(db)
+    text = " ".join(page(db, f"/{DB_NAME}").text("picture").split())
+    assert "The current picture is pieced from 2 scans (3 to 5)" in text
+    assert "the oldest part, 123456789012/eu-west-1, was scanned at 2024-06-08T09:03:41Z (scan 3)" in text
+    assert "from a partial scan: the picture is not complete" in text
+
+
 def test_landing_page_shows_coverage_counts_trend_and_what_changed(fixture_db):
     landing = page(fixture_db, f"/{DB_NAME}")
     # the current picture's coverage: (4 managed + 1 conflict) over the 10 code could own, as coverage_by_service
