@@ -547,7 +547,7 @@ LANE_LATENCY = 0.25
 
 def lane_width(service: str, workers: int) -> int:
     """How many of one listing's per-item calls may be in the describe pool at once: enough to keep the service's
-    token bucket (scanner/rates.py) busy, so that a slow or throttled service (DynamoDB's 10 a second) does not
+    token bucket (scanner/rates.py) busy, so that a slow or throttled service (ElastiCache's 10 a second) does not
     hold the workers other services' items could use, as a plain pool would, every worker waiting for its token."""
     return max(1, min(workers, math.ceil(RATES.get(service, DEFAULT_RATE).per_second * LANE_LATENCY) + 1))
 

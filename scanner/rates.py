@@ -71,7 +71,9 @@ RATES: Mapping[str, Rate] = {
     "sqs": Rate(50, 20, "guess: SQS publishes no control plane rate (its data plane is near unlimited)"),
     "sns": Rate(30, 15, "guess: SNS publishes ListTopics and GetTopicAttributes throttles per account and region "
                         "(30 a second in us-east-1, fewer elsewhere): 15 is under all of them"),
-    "dynamodb": Rate(20, 10, "guess: DynamoDB publishes control plane quotas for table operations, not for describes"),
+    "dynamodb": Rate(100, 50, "documented: DynamoDB developer guide, 'Best practices for managing the control plane': "
+                              "control plane requests throttled at 2,500 a second; we take 50, leaving the rest to "
+                              "the account's own clients"),
     "kinesis": Rate(10, 5, "documented: Kinesis Data Streams quotas: ListStreams 5 transactions a second, "
                            "ListTagsForStream 5 a second per account"),
     "s3": Rate(50, 25, "guess: S3 publishes data plane rates per prefix (3,500 reads a second), none for bucket "
