@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test browser bench
+.PHONY: demo test install install-test browser bench bench-latency
 
 $(BIN)/driftgraph: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,7 @@ test: install browser
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# How near the API limit a scan gets, behind 50 ms of injected latency (README, Near the API limit).
+bench-latency: install
+	$(BIN)/python bench/latency.py --scale 10 --workers 1,16,24,32 --processes 2

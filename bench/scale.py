@@ -17,11 +17,14 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from driftgraph.scan import RESOURCE_COLUMNS, drift_rows, edge_rows, listing_rows, owner_rows, resource_rows  # noqa: E402
+from driftgraph.scan import (RESOURCE_COLUMNS, drift_rows, edge_rows, listing_rows, owner_rows,  # noqa: E402
+                             resource_rows, stack_dependency_rows)
 from graph.records import CLOUDFORMATION, GLOBAL, LIVE, TERRAFORM, Listing, Owner, Record  # noqa: E402
 from graph.reconcile import Scope, reconcile  # noqa: E402
 from graph.report import scan_summary  # noqa: E402
@@ -46,6 +49,9 @@ DECLARED_SHARE, CONFLICT_SHARE = 0.84, 0.005
 DRIFT_SHARE = 0.03  # of the managed: an attribute or a tag changed by hand
 MISSING_SHARE = 0.03  # declared, not live
 BOOKKEEPING_SHARE, UNKNOWN_SHARE = 0.002, 0.001  # CDK metadata (ignored); declared where a listing failed (unknown)
+STACK_SHARE = 0.004  # CloudFormation stacks per live record (4,000 at 1M): they own the CloudFormation declarations
+# (framework, CDK version, share of the stacks)
+STACK_FRAMEWORKS = (("cdk-v2", "2.150.0", 0.55), ("cdk-v1", "1.204.0", 0.25), ("cloudformation", None, 0.20))
 
 
 def rss_peak_mb() -> float:
@@ -154,6 +160,7 @@ class Estate:
                 account, region = places[k % len(places)]
                 ownable.append(self._live(type_, account, region, f"{prefix}{k:07d}", dict(attributes)))
         self.live += ownable
+        self._make_stacks(max(len(places), int(n * STACK_SHARE)), places)
 
         # declarations: most of what code could own, a few twice, a few of what is no longer there
         rng.shuffle(ownable)
@@ -193,6 +200,46 @@ class Estate:
             for region in (REGIONS if row.scope == "regional" else (GLOBAL,))
             if (account, region, type_) != (failed.account, failed.region, failed.type)] + [failed])
         self.listings = sorted(set(self.scope.listings), key=lambda l: (l.account, l.region, l.type))
+        owned = Counter(r.owner.source for r in self.declared if r.owner and r.owner.tool == CLOUDFORMATION)
+        for stack in self.stacks:
+            stack["resource_count"] = owned[stack["id"]]
+        # the dependency rows and every stack's upgrade wave, by the scan's own code
+        self.stack_dependencies = stack_dependency_rows(SimpleNamespace(
+            stacks=self.stacks, imports=self.stack_imports, exports=self.stack_exports, references=[]))
+
+    def _make_stacks(self, count: int, places: list[tuple[str, str]]) -> None:
+        """`count` deployed stacks spread over the places, of the frameworks STACK_FRAMEWORKS mixes; a stack
+        imports an export of one or two earlier stacks of its place about half the time (CDK stacks share a VPC,
+        a table, a topic), so the upgrade waves run a few dozen deep."""
+        rng = self.rng
+        self.stacks: list[dict] = []
+        self.stack_exports: list[dict] = []
+        self.stack_imports: list[dict] = []
+        self.stacks_by_place: dict[tuple, list[dict]] = {p: [] for p in places}
+        weights = [share for _, _, share in STACK_FRAMEWORKS]
+        for k in range(count):
+            account, region = places[k % len(places)]
+            name = f"app-{k:05d}"
+            framework, version, _ = rng.choices(STACK_FRAMEWORKS, weights)[0]
+            stack_id = f"arn:aws:cloudformation:{region}:{account}:stack/{name}/{k:08x}-0000-4000-8000-000000000000"
+            cdk = framework.startswith("cdk")
+            evidence = ([f"AWS::CDK::Metadata resource (CDK {version})", "BootstrapVersion parameter"] if cdk
+                        else ["no CDK, SAM or Serverless marks in the template"])
+            stack = {"id": stack_id, "name": name, "account": account, "region": region,
+                     "status": "UPDATE_COMPLETE", "framework": framework, "cdk_version": version,
+                     "synthesizer": "DefaultStackSynthesizer" if cdk else None, "evidence": evidence,
+                     "modules": [], "language": "typescript" if cdk else None, "parent_id": None,
+                     "root_id": stack_id, "description": f"service {k}", "created_at": "2025-03-01T10:00:00+00:00",
+                     "updated_at": "2026-11-20T10:00:00+00:00", "tags": {"team": rng.choice(TEAMS)}}
+            earlier = self.stacks_by_place[(account, region)]
+            for needed in rng.sample(earlier, min(len(earlier), rng.choice((0, 0, 1, 2)))):
+                export = f"{needed['name']}:Output{len(self.stack_exports)}"
+                self.stack_exports.append({"stack_id": needed["id"], "export_name": export, "account": account,
+                                           "region": region})
+                self.stack_imports.append({"stack_id": stack_id, "export_name": export,
+                                           "exporting_stack_id": needed["id"], "account": account, "region": region})
+            earlier.append(stack)
+            self.stacks.append(stack)
 
     def _live(self, type_: str, account: str, region: str, natural_id: str, attributes: dict, **extra) -> Record:
         rng = self.rng
@@ -225,10 +272,11 @@ class Estate:
                           "terraform")
             raw_type = row.terraform[0].type
         else:
-            stack = f"app-{k % 5000:04d}"
-            owner = Owner(CLOUDFORMATION, f"arn:aws:cloudformation:{live.region}:{live.account}:stack/{stack}/"
-                          f"{k % 5000:08x}-0000-4000-8000-000000000000", f"Resource{k}", "cdk-v2", stack_name=stack,
-                          construct_path=f"{stack}/Service{k}/Resource")
+            # a global resource (an IAM role) belongs to a stack of the account's first region
+            place = (live.account, REGIONS[0] if live.region == GLOBAL else live.region)
+            stack = self.stacks_by_place[place][k % len(self.stacks_by_place[place])]
+            owner = Owner(CLOUDFORMATION, stack["id"], f"Resource{k}", stack["framework"], stack_name=stack["name"],
+                          construct_path=f"{stack['name']}/Service{k}/Resource" if stack["cdk_version"] else None)
             raw_type = live.type
         return Record(tool, live.type, live.account, live.region, live.natural_id, arn=live.arn, name=live.name,
                       tags=tags, attributes=attributes, owner=owner, raw_type=raw_type)
@@ -277,6 +325,10 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
         writer.write("edges", edges)
         writer.write("drift", drift)
         writer.write("listings", listing_rows(estate.listings))
+        writer.write("stacks", estate.stacks)
+        writer.write("stack_dependencies", estate.stack_dependencies)
+        writer.write("stack_exports", estate.stack_exports)
+        writer.write("stack_imports", estate.stack_imports)
         writer.finish({"finished_at": f"2026-12-{day:02d}T06:20:00+00:00", "status": "complete",
                        "resource_count": len(resources), "summary": summary})
         writer.commit()

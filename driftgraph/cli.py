@@ -278,7 +278,12 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="Read pending RDS and ElastiCache maintenance in each region (DescribePendingMaintenanceActions, "
                    "DescribeUpdateActions).")
 @click.option("--type", "types_", multiple=True, help="Only list this CloudFormation type (repeatable).")
-@click.option("--workers", default=16, show_default=True, type=click.IntRange(min=1), help="Concurrent listings.")
+@click.option("--workers", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Threads listing at once (and as many for per-item calls), per process; AWS's rates are kept by "
+                   "token buckets whatever the count.")
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes each account's regions are split across (boto3's CPU per call is bound to one core "
+                   "per process).")
 @click.option("--max-input-mb", type=click.IntRange(min=1), metavar="N",
               help="Largest state or template file read, in MiB (default: 256 for states, 10 for templates).")
 @click.option("--call-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1), callback=_seconds,
@@ -290,7 +295,7 @@ def _template_locations(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress view on the terminal (there is none on a pipe or in CI).")
 def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk_outs, profiles, org, role_name,
          account_roles, exclude_accounts, ignore_file, no_ignore_file, no_stacks, maintenance, types_, workers,
-         max_input_mb, call_timeout, cloudtrail, quiet) -> None:
+         processes, max_input_mb, call_timeout, cloudtrail, quiet) -> None:
     """Scan live AWS and the given IaC sources into the database (atomically: a failed scan writes nothing)."""
     from driftgraph.progress import scan_progress
     from driftgraph.scan import ScanOptions, find_ignore_file, run_scan, summary_line
@@ -315,7 +320,8 @@ def scan(db, regions, tfstates, cfn_templates, cfn_template_region, tf_dirs, cdk
         raise click.BadParameter("; ".join(problems), param_hint="--region")
     options = ScanOptions(db=db, regions=regions, tfstates=tuple(tfstates), cfn_templates=tuple(cfn_templates),
                           cfn_template_region=cfn_template_region, profiles=tuple(profiles), ignore_file=ignore_file,
-                          live_stacks=not no_stacks, types=tuple(types_), workers=workers, max_input_mb=max_input_mb,
+                          live_stacks=not no_stacks, types=tuple(types_), workers=workers, processes=processes,
+                          max_input_mb=max_input_mb,
                           call_timeout=call_timeout, cdk_outs=tuple(cdk_outs), tf_dirs=tuple(tf_dirs),
                           maintenance=maintenance, cloudtrail=cloudtrail, org=org, role_name=role_name,
                           account_roles=tuple(account_roles), exclude_accounts=tuple(dict.fromkeys(exclude_accounts)))

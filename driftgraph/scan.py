@@ -54,7 +54,8 @@ from scanner.accounts import (
     unreached_listings,
 )
 from scanner.clients import DEFAULT_CALL_TIMEOUT, AwsSession, home_region
-from scanner.live import LiveScan, count_listings, scan_live
+from scanner.live import DEFAULT_WORKERS, LiveScan, count_listings, scan_live
+from scanner.processes import scan_live_in_processes
 from scanner.cloudtrail import OFF as CLOUDTRAIL_OFF
 from scanner.cloudtrail import CreatorResult, find_creators
 from scanner.maintenance import MAINTAINED_TYPES, MaintenanceResult, scan_maintenance
@@ -73,7 +74,8 @@ class ScanOptions:
     ignore_file: str | None = None
     live_stacks: bool = True
     types: tuple[str, ...] = ()
-    workers: int = 16
+    workers: int = DEFAULT_WORKERS
+    processes: int = 1  # processes each account's regions are split across (scanner/processes.py)
     meta: tuple[tuple[str, str], ...] = ()  # facts about the database to record with the scan (demo: ...)
     max_input_mb: int | None = None  # the largest input file read (None: each importer's default)
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds one AWS call may spend across its retries
@@ -423,8 +425,13 @@ def scan_accounts(options: ScanOptions, accounts: list[ScanAccount], progress: S
     account's listings run concurrently)."""
     found = AccountsScan()
     for account in accounts:
-        part = scan_live(account.session, account.account, account.partition, account.regions, options.types or None,
-                         options.workers, on_listing=progress.listed)
+        if options.processes > 1 and len(account.regions) > 1:
+            part = scan_live_in_processes(account.session, account.account, account.partition, account.regions,
+                                          options.types or None, options.workers, options.processes,
+                                          on_listing=progress.listed)
+        else:
+            part = scan_live(account.session, account.account, account.partition, account.regions,
+                             options.types or None, options.workers, on_listing=progress.listed)
         found.live.records += part.records
         found.live.listings += part.listings
     if options.maintenance and maintenance_wanted(options.types):
@@ -524,7 +531,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         log.info("scanning account %s in %d regions", account, len(regions))
 
     progress.phase("listing")
-    progress.planned(sum(count_listings(a.regions, options.types or None) for a in reached), regions)
+    planned = {a.account: (count_listings(a.regions, options.types or None), len(a.regions)) for a in reached}
+    progress.planned(sum(count for count, _ in planned.values()), regions, planned)
+    progress.watch(session.rates)
     # --max-input-mb raises (or lowers) both limits; without it each importer keeps its own default
     max_bytes = options.max_input_mb * 2**20 if options.max_input_mb else None
     template_limit = {"max_input_bytes": max_bytes} if max_bytes else {}

@@ -7,6 +7,7 @@ The reader is the only part that knows how scans are stored.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,12 +33,18 @@ LISTING_OK = "ok"
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One scan as the comparison needs it: its row, resources by id, drift by (id, attribute), listings."""
+    """One scan as the comparison needs it: its row, resources by id, drift by (id, attribute), listings.
+
+    With `statuses` (every resource the scan said, counted by account, region, type and status) `resources` and
+    `drift` may hold only the resources the other snapshot differs on within the accounts and regions both
+    scanned: those the two say alike change nothing, and are counted for the managed percent from `statuses`
+    alone; the comparison reports nothing elsewhere."""
 
     scan: dict[str, Any]
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     drift: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     listings: tuple[dict[str, Any], ...] = ()
+    statuses: dict[tuple[str, str, str, str], int] | None = None
 
     @property
     def accounts(self) -> list[str]:
@@ -48,29 +55,130 @@ class Snapshot:
         return sorted(self.scan.get("regions") or [])
 
 
-def read_snapshot(db: sqlite_utils.Database, scan_id: int) -> Snapshot:
-    """The snapshot of scan `scan_id` from today's append-only tables (ValueError when there is no such scan)."""
-    row = scan_row(db, scan_id)
-    scan = {"id": row["id"], "finished_at": row.get("finished_at"), "status": row.get("status"),
-            "accounts": loads(row.get("accounts")) or [], "regions": loads(row.get("regions")) or []}
-    resources = {
-        r["id"]: {k: r.get(k) for k in ("id", "type", "account", "region", "name", "status")}
-        for r in db.query("select id, type, account, region, name, status from scan_resources where scan_id = ?",
-                          [row["id"]])
-    }
+RESOURCE_FIELDS = ("id", "type", "account", "region", "name", "status")
+_VERSION_COLUMNS = f"version, {', '.join(RESOURCE_FIELDS)}, from_scan, until_scan"
+
+
+class _Said:
+    """Whether scan `scan_id` said a version, as the store's scan_resources view decides it: the version was
+    current then in a place the scan looked at, and the scan did not keep it as last seen behind a failed listing."""
+
+    def __init__(self, db: sqlite_utils.Database, scan_id: int) -> None:
+        self.scan_id = scan_id
+        # tuples: a connection may make rows of another kind (Datasette's make sqlite3.Row)
+        self.scopes = {tuple(r) for r in db.execute("select account, region from scan_scopes where scan_id = ?",
+                                                     [scan_id])}
+        self.gaps = {tuple(r) for r in db.execute("select account, region, type from scan_gaps where scan_id = ?",
+                                                   [scan_id])}
+
+    def __call__(self, v: dict[str, Any]) -> bool:
+        return ((v["account"], v["region"]) in self.scopes and v["from_scan"] <= self.scan_id
+                and (v["until_scan"] is None or v["until_scan"] > self.scan_id)
+                and not (v["from_scan"] < self.scan_id and v["type"] is not None
+                         and (v["account"], v["region"], v["type"]) in self.gaps))
+
+
+def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, compared) -> dict[int, list[dict]]:
+    """Scan id -> the versions it said and the other did not, for both scans (early.scan_id < late.scan_id), in
+    the places both cover (`compared(account, region)`: elsewhere the comparison reports nothing). Only these can
+    differ: one that began after the early scan or ended by the late one, and one that spans both in a place only
+    one of them looked at or where one kept it behind a failed listing. The versions neither changed nor touched
+    are not read."""
+    lo, hi = early.scan_id, late.scan_id
+    found: dict[int, dict[str, Any]] = {}
+
+    def read(where: str, params: list) -> None:
+        for row in db.query(f"select {_VERSION_COLUMNS} from resources where {where}", params):
+            found[row["version"]] = row
+
+    for account, region in {p for p in early.scopes | late.scopes if compared(*p)}:
+        read("account is ? and region is ? and from_scan > ? and from_scan <= ?", [account, region, lo, hi])
+    read("until_scan > ? and until_scan <= ?", [lo, hi])
+    for account, region in {p for p in early.scopes ^ late.scopes if compared(*p)}:
+        read("account is ? and region is ? and from_scan <= ? and (until_scan is null or until_scan > ?)",
+             [account, region, lo, hi])
+    # a type's versions in a place by the (until_scan, type) index: `+` keeps SQLite off the (account, region,
+    # from_scan) one, which would read every version of the place
+    for account, region, type_ in {g for g in early.gaps | late.gaps if compared(*g[:2])}:
+        read("until_scan is null and type = ? and +account is ? and +region is ? and +from_scan <= ?",
+             [type_, account, region, lo])
+        read("until_scan > ? and type = ? and +account is ? and +region is ? and +from_scan <= ?",
+             [hi, type_, account, region, lo])
+    said: dict[int, list[dict[str, Any]]] = {lo: [], hi: []}
+    for _, v in sorted(found.items()):
+        if compared(v["account"], v["region"]) and (by_early := early(v)) != late(v):
+            said[lo if by_early else hi].append(v)
+    return said
+
+
+def _drift(db: sqlite_utils.Database, versions: list[int]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Drift by (resource, attribute) of the given versions, one row per pair (two owners declaring one attribute
+    drift once: the first owner's values, in the order tool, source, address)."""
+    # the versions as one JSON array: one statement, each version looked up by the drift (version) index
+    rows = list(db.query("select resource_id, attribute, declared, live, tool, source, address, ignored from drift "
+                         "where version in (select value from json_each(?))", [json.dumps(versions)]))
+    rows.sort(key=lambda d: tuple((d[k] is not None, d[k] or "") for k in ("resource_id", "attribute", "tool",
+                                                                            "source", "address")))
     drift: dict[tuple[str, str], dict[str, Any]] = {}
-    # one row per (resource, attribute): two owners declaring one attribute drift once; the first owner's values
-    for d in db.query("select * from scan_drift where scan_id = ? "
-                      "order by resource_id, attribute, tool, source, address", [row["id"]]):
+    for d in rows:
         if d.get("ignored"):
             continue  # set aside by an ignore rule (TYPE:ID:attribute): never new drift, never resolved
         drift.setdefault((d["resource_id"], d["attribute"]),
                          {"declared": loads(d.get("declared")), "live": loads(d.get("live"))})
-    listings = tuple(
-        {k: l.get(k) for k in ("account", "region", "type", "outcome", "call")}
-        for l in db.query("select * from listings where scan_id = ?", [row["id"]])
-    )
-    return Snapshot(scan, resources, drift, listings)
+    return drift
+
+
+def _statuses(db: sqlite_utils.Database, scan_id: int) -> dict[tuple, int] | None:
+    """What scan `scan_id` said, counted (the store's scan_counts); None for a scan committed without them."""
+    if not db["scan_counts"].exists():
+        return None
+    rows = [tuple(row) for row in db.execute("select account, region, type, status, resources from scan_counts "
+                                             "where scan_id = ?", [scan_id])]
+    return {row[:4]: row[4] for row in rows} if rows else None
+
+
+def _counted(versions: list[dict[str, Any]]) -> Counter:
+    return Counter((v["account"], v["region"], v["type"], v["status"]) for v in versions)
+
+
+def read_snapshots(db: sqlite_utils.Database, before_id: int, after_id: int) -> tuple[Snapshot, Snapshot]:
+    """Scans `before_id` and `after_id` as the comparison needs them, from the versions only one of them said (what
+    changed between them), with every resource each said counted; ValueError when there is no such scan.
+
+    A scan says one version of a resource at most (its resources are keyed by id, and an id names one account and
+    region), so a resource whose version both said is the same in both, and is left out of both."""
+    rows = {scan_id: scan_row(db, scan_id) for scan_id in (before_id, after_id)}
+    early, late = sorted((_Said(db, row["id"]) for row in rows.values()), key=lambda said: said.scan_id)
+    accounts, regions = (set(loads(rows[before_id].get(k)) or []) & set(loads(rows[after_id].get(k)) or [])
+                         for k in ("accounts", "regions"))
+
+    def compared(account: str | None, region: str | None) -> bool:  # as _Coverage.covers, before the types
+        return account in accounts and (region is None or region == GLOBAL or region in regions)
+
+    said = (_changed_versions(db, early, late, compared) if early.scan_id != late.scan_id
+            else {early.scan_id: []})
+    statuses = {scan_id: _statuses(db, scan_id) for scan_id in said}
+    if statuses[early.scan_id] is None and statuses[late.scan_id] is None:
+        statuses[late.scan_id] = {tuple(row)[:4]: row[4] for row in db.execute(
+            "select account, region, type, status, count(*) from scan_resources where scan_id = ? "
+            "group by 1, 2, 3, 4", [late.scan_id])}
+    # what one said is what the other said, less what only the other said, and with what only it said
+    for scan_id, other in ((early.scan_id, late.scan_id), (late.scan_id, early.scan_id)):
+        if statuses[scan_id] is None:
+            counts = Counter(statuses[other]) - _counted(said[other]) + _counted(said[scan_id])
+            statuses[scan_id] = dict(counts)
+
+    def snapshot(row: dict[str, Any]) -> Snapshot:
+        scan_id = row["id"]
+        scan = {"id": scan_id, "finished_at": row.get("finished_at"), "status": row.get("status"),
+                "accounts": loads(row.get("accounts")) or [], "regions": loads(row.get("regions")) or []}
+        resources = {v["id"]: {k: v[k] for k in RESOURCE_FIELDS} for v in said[scan_id]}
+        listings = tuple({k: l.get(k) for k in ("account", "region", "type", "outcome", "call")}
+                         for l in db.query("select * from listings where scan_id = ?", [scan_id]))
+        return Snapshot(scan, resources, _drift(db, [v["version"] for v in said[scan_id]]), listings,
+                        statuses[scan_id])
+
+    return snapshot(rows[before_id]), snapshot(rows[after_id])
 
 
 def _listing_outcomes(snapshot: Snapshot) -> dict[tuple[str, str, str], bool]:
@@ -90,6 +198,7 @@ class _Coverage:
         self.accounts = sorted(set(before.accounts) & set(after.accounts))
         self.regions = sorted(set(before.regions) & set(after.regions))
         self.before, self.after = _listing_outcomes(before), _listing_outcomes(after)
+        self._covered: dict[tuple, bool] = {}  # by (account, region, type): asked once per resource
 
     def in_scope(self, account: str | None, region: str | None) -> bool:
         return account in self.accounts and (region in self.regions or region == GLOBAL)
@@ -101,7 +210,12 @@ class _Coverage:
         return bool(found) and all(found)
 
     def covers(self, resource: dict[str, Any]) -> bool:
-        account, region, type_ = resource["account"], resource["region"], resource["type"]
+        key = (resource["account"], resource["region"], resource["type"])
+        if key not in self._covered:
+            self._covered[key] = self._covers(*key)
+        return self._covered[key]
+
+    def _covers(self, account: str | None, region: str | None, type_: str | None) -> bool:
         if not (account in self.accounts and (region is None or self.in_scope(account, region))):
             return False
         return all(self._listed_ok(outcomes, account, region, type_) for outcomes in (self.before, self.after))
@@ -127,8 +241,15 @@ class _Coverage:
         return scopes
 
 
-def _managed_percent(statuses: list[str]) -> float | None:
-    return managed_percent(Counter(statuses))
+def _compared_statuses(snapshot: Snapshot, coverage: _Coverage, compared: dict[str, dict[str, Any]]) -> Counter:
+    """The statuses of every resource of `snapshot` the comparison covers: `compared`'s, or from its counts."""
+    if snapshot.statuses is None:
+        return Counter(r["status"] for r in compared.values())
+    found: Counter = Counter()
+    for (account, region, type_, status), n in snapshot.statuses.items():
+        if coverage.covers({"account": account, "region": region, "type": type_}):
+            found[status] += n
+    return found
 
 
 def _change(resource: dict[str, Any], change: str, before: str | None, after: str | None,
@@ -203,8 +324,8 @@ def diff_snapshots(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         "compared": {"accounts": coverage.accounts, "regions": coverage.regions,
                      "not_compared": coverage.not_compared(before, after)},
         "summary": {**{change: counts.get(change, 0) for change in CHANGES},
-                    "coverage_before": _managed_percent([r["status"] for r in compared_before.values()]),
-                    "coverage_after": _managed_percent([r["status"] for r in compared_after.values()])},
+                    "coverage_before": managed_percent(_compared_statuses(before, coverage, compared_before)),
+                    "coverage_after": managed_percent(_compared_statuses(after, coverage, compared_after))},
         "changes": changes,
     }
 
@@ -258,7 +379,7 @@ def build_diff(db: sqlite_utils.Database, from_scan: int | None = None, to_scan:
     from_id = from_scan if from_scan is not None else earlier_scan(db, to, since)
     if from_id == to["id"]:
         raise ValueError(f"--from and --to are both scan {from_id}: nothing to compare")
-    return diff_snapshots(read_snapshot(db, from_id), read_snapshot(db, to["id"]))
+    return diff_snapshots(*read_snapshots(db, from_id, to["id"]))
 
 
 TITLES = {

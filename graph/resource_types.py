@@ -26,6 +26,15 @@ class Call:
     # (path in the answer, path in the item) pairs that must agree: a detail or tag answer about another
     # resource (or about none) is a failed call, never merged into the listed item
     identity: tuple[tuple[str, str], ...] = ()
+    # Asked for up to `batch` items at once (ECS describes 100 clusters a call): a list parameter's one template
+    # ('["{clusterArn}"]') takes every item's value; `entries` is the JMESPath of the answer's list of entries,
+    # `path` then reads one entry and `identity` (entry path, item path) says which item an entry is about.
+    # A batched call's parameters come from the listed item, never from a detail call.
+    batch: int = 0
+    entries: str = ""
+    # not sent for an item that already has this field (ListBuckets names a bucket's region on AWS): the list
+    # call told what the call would
+    unless: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,15 @@ class Tags:
     call: Call | None = None
     key: str = "Key"  # list-of-pairs shape: the field names of key and value; "map" for a plain dict
     value: str = "Value"
+    # the Resource Groups Tagging API's resource type filter (GetResources ResourceTypeFilters) when it covers the
+    # type: one paginated call a region gives every such type's tags, matched by ARN; `call` is then the fallback
+    # when GetResources fails. A service's name alone ("logs") where moto and AWS name the resource differently.
+    tagging: str | None = None
+    # one account-wide call that answers every item's tags at once (IAM GetAccountAuthorizationDetails), made in
+    # place of `call` per item when a listing has at least `bulk_from` items: its `entries` matched to the items
+    # by its `identity`, `path` read in each entry; an item it does not name gets its own `call`
+    bulk: Call | None = None
+    bulk_from: int = 20
 
 
 @dataclass(frozen=True)
@@ -189,8 +207,9 @@ def normalize_log_group(item: dict) -> dict:
 
 
 def finish_bucket(item: dict) -> dict:
-    """GetBucketLocation answers None for us-east-1 and 'EU' for the oldest eu-west-1 buckets. When it failed,
-    the region ListBuckets names (AWS does, moto does not) or none: unknown, never us-east-1 by default."""
+    """GetBucketLocation answers None for us-east-1 and 'EU' for the oldest eu-west-1 buckets. When it was not
+    asked (ListBuckets named the region: AWS does, moto does not) or failed, the region ListBuckets names or none:
+    unknown, never us-east-1 by default."""
     if "Location" not in item:
         return {**item, "Region": item.get("BucketRegion") or None}
     location = item["Location"]
@@ -661,7 +680,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:s3:::{id}",
         scope="global_list",
         details=(
-            ("Location", Call("get_bucket_location", {"Bucket": "{Name}"}, path="LocationConstraint")),
+            ("Location", Call("get_bucket_location", {"Bucket": "{Name}"}, path="LocationConstraint",
+                              unless="BucketRegion")),
             ("Versioning", Call("get_bucket_versioning", {"Bucket": "{Name}"}, path="Status")),
         ),
         tags=Tags("TagSet", Call("get_bucket_tagging", {"Bucket": "{Name}"}, missing_ok=("NoSuchTagSet",))),
@@ -691,7 +711,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:iam::{account}:role/{id}",
         arn_field="Arn",
         scope="global",
-        tags=Tags("Tags", Call("list_role_tags", {"RoleName": "{RoleName}"})),
+        tags=Tags("Tags", Call("list_role_tags", {"RoleName": "{RoleName}"}), bulk=Call(
+            "get_account_authorization_details", {"Filter": ["Role"]}, entries="RoleDetailList",
+            identity=(("Arn", "Arn"),))),
         terraform=(TerraformType("aws_iam_role", "name"),),
         terraform_children=(
             ChildType("aws_iam_role_policy", "role"),
@@ -728,7 +750,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn="arn:{partition}:iam::{account}:user/{id}",
         arn_field="Arn",
         scope="global",
-        tags=Tags("Tags", Call("list_user_tags", {"UserName": "{UserName}"})),
+        tags=Tags("Tags", Call("list_user_tags", {"UserName": "{UserName}"}), bulk=Call(
+            "get_account_authorization_details", {"Filter": ["User"]}, entries="UserDetailList",
+            identity=(("Arn", "Arn"),))),
         terraform=(TerraformType("aws_iam_user", "name"),),
         terraform_children=(
             ChildType("aws_iam_user_policy", "user"),
@@ -809,7 +833,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="FunctionName",
         arn="arn:{partition}:lambda:{region}:{account}:function:{id}",
         arn_field="FunctionArn",
-        tags=Tags("Tags", Call("list_tags", {"Resource": "{FunctionArn}"}), key="map"),
+        tags=Tags("Tags", Call("list_tags", {"Resource": "{FunctionArn}"}), key="map", tagging="lambda:function"),
         terraform=(TerraformType("aws_lambda_function", "function_name"),),
         terraform_children=(
             ChildType("aws_lambda_permission", "function_name"),
@@ -857,7 +881,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                 ),
             ),
         ),
-        tags=Tags("Tags", Call("list_queue_tags", {"QueueUrl": "{QueueUrl}"}), key="map"),
+        tags=Tags("Tags", Call("list_queue_tags", {"QueueUrl": "{QueueUrl}"}), key="map", tagging="sqs"),
         terraform=(TerraformType("aws_sqs_queue", "name", import_id="{url}",
                                  live_import_id="https://sqs.{region}.{dns_suffix}/{account}/{natural_id}"),),
         terraform_children=(
@@ -907,7 +931,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn_field="TopicArn",
         details=(("Attributes", Call("get_topic_attributes", {"TopicArn": "{TopicArn}"}, path="Attributes",
                                      identity=(("TopicArn", "TopicArn"),))),),
-        tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceArn": "{TopicArn}"})),
+        tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceArn": "{TopicArn}"}), tagging="sns"),
         terraform=(TerraformType("aws_sns_topic", "arn"),),
         terraform_children=(
             ChildType("aws_sns_topic_policy", "arn"),
@@ -936,7 +960,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn_field="Table.TableArn",
         details=(("Table", Call("describe_table", {"TableName": "{TableName}"}, path="Table",
                                 identity=(("TableName", "TableName"),))),),
-        tags=Tags("Tags", Call("list_tags_of_resource", {"ResourceArn": "{Table[TableArn]}"})),
+        tags=Tags("Tags", Call("list_tags_of_resource", {"ResourceArn": "{Table[TableArn]}"}), tagging="dynamodb:table"),
         terraform=(TerraformType("aws_dynamodb_table", "name"),),
         terraform_children=(
             ChildType("aws_dynamodb_table_item", "table_name"),
@@ -1052,7 +1076,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="CacheClusterId",
         arn="arn:{partition}:elasticache:{region}:{account}:cluster:{id}",
         arn_field="ARN",
-        tags=Tags("TagList", Call("list_tags_for_resource", {"ResourceName": "{ARN}"})),
+        tags=Tags("TagList", Call("list_tags_for_resource", {"ResourceName": "{ARN}"}), tagging="elasticache"),
         terraform=(TerraformType("aws_elasticache_cluster", "cluster_id"),),
         comparables=(
             Comparable("cache_node_type", "CacheNodeType", "node_type", "CacheNodeType"),
@@ -1072,7 +1096,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="ReplicationGroupId",
         arn="arn:{partition}:elasticache:{region}:{account}:replicationgroup:{id}",
         arn_field="ARN",
-        tags=Tags("TagList", Call("list_tags_for_resource", {"ResourceName": "{ARN}"})),
+        tags=Tags("TagList", Call("list_tags_for_resource", {"ResourceName": "{ARN}"}), tagging="elasticache"),
         terraform=(TerraformType("aws_elasticache_replication_group", "replication_group_id"),),
         comparables=(
             Comparable("description", "Description", "description", "ReplicationGroupDescription"),
@@ -1119,7 +1143,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn_field="KeyArn",
         details=(("Metadata", Call("describe_key", {"KeyId": "{KeyId}"}, path="KeyMetadata",
                                    identity=(("KeyId", "KeyId"),))),),
-        tags=Tags("Tags", Call("list_resource_tags", {"KeyId": "{KeyId}"}), key="TagKey", value="TagValue"),
+        tags=Tags("Tags", Call("list_resource_tags", {"KeyId": "{KeyId}"}), key="TagKey", value="TagValue",
+                  tagging="kms:key"),
         terraform=(TerraformType("aws_kms_key", "key_id"),),
         terraform_children=(
             ChildType("aws_kms_key_policy", "key_id"),
@@ -1155,7 +1180,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="logGroupName",
         arn="arn:{partition}:logs:{region}:{account}:log-group:{id}",
         arn_field="arn",
-        tags=Tags("tags", Call("list_tags_log_group", {"logGroupName": "{logGroupName}"}), key="map"),
+        tags=Tags("tags", Call("list_tags_log_group", {"logGroupName": "{logGroupName}"}), key="map", tagging="logs"),
         terraform=(TerraformType("aws_cloudwatch_log_group", "name"),),
         terraform_children=(
             ChildType("aws_cloudwatch_log_stream", "log_group_name"),
@@ -1182,7 +1207,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         id="AlarmName",
         arn="arn:{partition}:cloudwatch:{region}:{account}:alarm:{id}",
         arn_field="AlarmArn",
-        tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceARN": "{AlarmArn}"})),
+        tags=Tags("Tags", Call("list_tags_for_resource", {"ResourceARN": "{AlarmArn}"}), tagging="cloudwatch:alarm"),
         terraform=(TerraformType("aws_cloudwatch_metric_alarm", "alarm_name"),),
         comparables=(
             Comparable("metric_name", "MetricName", "metric_name", "MetricName"),
@@ -1207,8 +1232,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         details=(
             (
                 "",
-                Call("describe_clusters", {"clusters": ["{clusterArn}"], "include": ["TAGS"]}, path="clusters[0]",
-                     identity=(("clusterArn", "clusterArn"),)),
+                Call("describe_clusters", {"clusters": ["{clusterArn}"], "include": ["TAGS"]}, entries="clusters",
+                     identity=(("clusterArn", "clusterArn"),), batch=100),
             ),
         ),
         tags=Tags("tags", key="key", value="value"),
@@ -1236,8 +1261,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                 Call(
                     "describe_services",
                     {"cluster": "{clusterArn}", "services": ["{serviceArn}"], "include": ["TAGS"]},
-                    path="services[0]",
+                    entries="services",
                     identity=(("serviceArn", "serviceArn"),),
+                    batch=10,
                 ),
             ),
         ),
@@ -1322,9 +1348,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         name="LoadBalancerName",
         aliases=("LoadBalancerName",),
         tags=Tags(
-            "TagDescriptions[0].Tags",
-            Call("describe_tags", {"ResourceArns": ["{LoadBalancerArn}"]},
-                 identity=(("TagDescriptions[0].ResourceArn", "LoadBalancerArn"),)),
+            "Tags",
+            Call("describe_tags", {"ResourceArns": ["{LoadBalancerArn}"]}, entries="TagDescriptions",
+                 identity=(("ResourceArn", "LoadBalancerArn"),), batch=20),
+            tagging="elasticloadbalancing:loadbalancer",
         ),
         terraform=(TerraformType("aws_lb", "arn"), TerraformType("aws_alb", "arn")),
         comparables=(
@@ -1349,8 +1376,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         arn_field="TargetGroupArn",
         name="TargetGroupName",
         aliases=("TargetGroupName",),
-        tags=Tags("TagDescriptions[0].Tags", Call("describe_tags", {"ResourceArns": ["{TargetGroupArn}"]},
-                                                  identity=(("TagDescriptions[0].ResourceArn", "TargetGroupArn"),))),
+        tags=Tags("Tags", Call("describe_tags", {"ResourceArns": ["{TargetGroupArn}"]}, entries="TagDescriptions",
+                               identity=(("ResourceArn", "TargetGroupArn"),), batch=20),
+                  tagging="elasticloadbalancing:targetgroup"),
         terraform=(TerraformType("aws_lb_target_group", "arn"), TerraformType("aws_alb_target_group", "arn")),
         terraform_children=(
             ChildType("aws_lb_target_group_attachment", "target_group_arn"),
@@ -1404,8 +1432,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         name="Name",
         scope="global",
         tags=Tags(
-            "ResourceTagSet.Tags",
-            Call("list_tags_for_resource", {"ResourceType": "hostedzone", "ResourceId": "{ZoneId}"}),
+            "Tags",
+            Call("list_tags_for_resources", {"ResourceType": "hostedzone", "ResourceIds": ["{ZoneId}"]},
+                 entries="ResourceTagSets", identity=(("ResourceId", "ZoneId"),), batch=10),
         ),
         terraform=(TerraformType("aws_route53_zone", "zone_id"),),
         terraform_children=(
@@ -1434,6 +1463,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         tags=Tags(
             "TagList",
             Call("list_tags_for_resource", {"ResourceType": "Parameter", "ResourceId": "{Name}"}),
+            tagging="ssm:parameter",
         ),
         terraform=(TerraformType("aws_ssm_parameter", "name"),),
         comparables=(

@@ -38,7 +38,9 @@ from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifie
 
 log = logging.getLogger("driftgraph.store")
 
-SCHEMA_VERSION = 2  # 2: resources, owners, edges and drift stored as versions (1: every row again in every scan)
+# 3: the read model (summaries written as a scan commits, read indexes) and raw digests; 2: resources, owners,
+# edges and drift stored as versions; 1: every row again in every scan
+SCHEMA_VERSION = 3
 
 # Tables whose rows are versions of a resource, and the column naming the version they belong to.
 VERSIONED = ("resources", "owners", "edges", "drift")
@@ -332,6 +334,11 @@ SUMMARY_TABLES: dict[str, dict[str, type]] = {
                        "resources": int},
     # every version counted (the facets of the resources table); grows with the versions a scan adds
     "version_counts": {"account": str, "region": str, "type": str, "status": str, "versions": int},
+    # every component of current resources (import_group) and its size: migration_components, largest first
+    "current_components": {"import_group": str, "size": int},
+    # what each scan said, counted (written as it commits, never changed after): the managed percent of a diff
+    # between two scans without reading every resource either said (graph/diff.py)
+    "scan_counts": {"scan_id": int, "account": str, "region": str, "type": str, "status": str, "resources": int},
 }
 TABLES.update(SUMMARY_TABLES)
 SUMMARY_KEYS = {"current_counts": ("account", "region", "type", "service", "status", "team"),
@@ -348,17 +355,48 @@ READ_INDEXES = (
     "WHERE until_scan IS NULL AND status = 'unmanaged'",
     # migration_components: a component's size
     "CREATE INDEX IF NOT EXISTS idx_resources_import_group ON resources (import_group) WHERE import_group IS NOT NULL",
+    # ...and the sizes of every current component, from the index alone (not every current version)
+    "CREATE INDEX IF NOT EXISTS idx_resources_current_import_groups ON resources (until_scan, import_group) "
+    "WHERE import_group IS NOT NULL",
+    # cloudformation_stacks counts each stack's exports and imports
+    "CREATE INDEX IF NOT EXISTS idx_stack_exports_scan_stack ON stack_exports (scan_id, stack_id)",
+    "CREATE INDEX IF NOT EXISTS idx_stack_imports_scan_stack ON stack_imports (scan_id, stack_id)",
+    # the stack queries look a stack up by id (a parent, a dependency) and by name
+    "CREATE INDEX IF NOT EXISTS idx_stacks_id ON stacks (id, scan_id)",
+    "CREATE INDEX IF NOT EXISTS idx_stacks_name ON stacks (name)",
+    # cdk_v1_upgrade_order and stack: the stacks that need a stack, of any scan
+    "CREATE INDEX IF NOT EXISTS idx_stack_dependencies_depends_on ON stack_dependencies (depends_on)",
+    "CREATE INDEX IF NOT EXISTS idx_scan_counts_scan_id ON scan_counts (scan_id)",
+    # migration_components in its order: the components largest first, each one's resources found by the index above,
+    # then the unmanaged resources in no component, by type and name
+    "CREATE INDEX IF NOT EXISTS idx_current_components_order ON current_components (size DESC, import_group)",
+    "CREATE INDEX IF NOT EXISTS idx_resources_current_unmanaged_alone ON resources (type, name) "
+    "WHERE until_scan IS NULL AND status = 'unmanaged' AND import_group IS NULL",
 )
 
 
 def refresh_summaries(connection: sqlite3.Connection) -> None:
-    """Rewrite current_counts from the current versions and add the versions not yet counted to version_counts
-    (all of them again after prune dropped some), inside the caller's transaction."""
+    """Rewrite current_counts and current_components from the current versions and scan_counts of the latest scan
+    (what it said), and add the versions not yet counted to version_counts (all of them again after prune dropped
+    some), inside the caller's transaction."""
     keys = SUMMARY_KEYS["current_counts"]
-    current = connection.execute(
-        f"select account, region, type, service, status, {TEAM}, count(*) from resources where until_scan is null "
-        "group by 1, 2, 3, 4, 5, 6").fetchall()
-    _replace_rows(connection, "current_counts", (*keys, "resources"), current)
+    latest_scan = connection.execute("select coalesce(max(id), 0) from scans").fetchone()[0]
+    # `began`: the version began with the latest scan (said by it even where its listing of the type failed)
+    grouped = connection.execute(
+        f"select account, region, type, service, status, {TEAM}, from_scan = ? as began, count(*) from resources "
+        "where until_scan is null group by 1, 2, 3, 4, 5, 6, 7", [latest_scan]).fetchall()
+    current: dict[tuple, int] = defaultdict(int)
+    for *key, _began, n in grouped:
+        current[tuple(key)] += n
+    _replace_rows(connection, "current_counts", (*keys, "resources"), [(*key, n) for key, n in current.items()])
+    _replace_rows(connection, "current_components", ("import_group", "size"), connection.execute(
+        "select import_group, count(*) from resources where until_scan is null and import_group is not null "
+        "group by import_group").fetchall())
+    # rewritten at every commit (rows a merge copied from its jobs are theirs, not its own): the same numbers
+    # again after a prune or an upgrade, which leave what the latest scan said as it was
+    connection.execute("DELETE FROM scan_counts WHERE scan_id = ?", [latest_scan])
+    _insert_tuples(connection, "scan_counts", ("scan_id", "account", "region", "type", "status", "resources"),
+                   [(latest_scan, *key, n) for key, n in _said_by_scan(connection, latest_scan, grouped).items()])
     counted = connection.execute(f"select value from meta where key = '{VERSIONS_COUNTED}'").fetchone()
     latest = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0]
     upto = int(counted[0]) if counted and str(counted[0]).isdigit() and int(counted[0]) <= latest else None
@@ -375,6 +413,19 @@ def refresh_summaries(connection: sqlite3.Connection) -> None:
         (VERSIONS_COUNTED, str(latest)),
         # a reader trusts the summaries only while they are of the latest scan (an older driftgraph writes none)
         (SUMMARISED_SCAN, str(connection.execute("select coalesce(max(id), 0) from scans").fetchone()[0]))])
+
+
+def _said_by_scan(connection: sqlite3.Connection, scan_id: int, grouped: list[tuple]) -> dict[tuple, int]:
+    """(account, region, type, status) -> how many resources the latest scan `scan_id` said, from the current
+    versions grouped as refresh_summaries groups them: those of its scopes, but for versions it kept as last seen
+    behind a failed listing (_SAID_BY_SCAN, for the one scan whose said versions are all current)."""
+    scopes = set(connection.execute("select account, region from scan_scopes where scan_id = ?", [scan_id]))
+    gaps = set(connection.execute("select account, region, type from scan_gaps where scan_id = ?", [scan_id]))
+    said: dict[tuple, int] = defaultdict(int)
+    for account, region, type_, _service, status, _team, began, n in grouped:
+        if (account, region) in scopes and (began or type_ is None or (account, region, type_) not in gaps):
+            said[(account, region, type_, status)] += n
+    return said
 
 
 def _replace_rows(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:

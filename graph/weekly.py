@@ -14,7 +14,7 @@ from typing import Any, Collection, Iterable, Sequence
 import orjson
 import sqlite_utils
 
-from graph.diff import diff_snapshots, earlier_scan, read_snapshot
+from graph.diff import diff_snapshots, earlier_scan, read_snapshots
 from graph.records import GLOBAL, STATUSES
 from graph.report import COUNTED, loads, managed_percent, scan_row
 
@@ -80,7 +80,7 @@ def build_weekly(db: sqlite_utils.Database, since: timedelta | None, team_tag: s
         "from_scan": _scan_fields(scans[from_id], with_status=True) if from_id is not None else None,
         "headline": headline,
         "trend": _trend(db, scans, scan["id"], from_id, notes),
-        "diff": diff_snapshots(read_snapshot(db, from_id), read_snapshot(db, scan["id"]))
+        "diff": diff_snapshots(*read_snapshots(db, from_id, scan["id"]))
                  if from_id is not None else None,
         "oldest_unmanaged": _oldest_unmanaged(db, resources, scans, reference, notes),
         "team_tag": team_tag,

@@ -241,7 +241,7 @@ def reach_accounts(options: AccountOptions, base: AwsSession, asked_regions: tup
 
     profiles = []
     for profile in options.profiles:
-        session = AwsSession(profile, home_region(asked_regions), base.call_timeout, base.max_pages)
+        session = AwsSession(profile, home_region(asked_regions), base.call_timeout, base.max_pages, rates=base.rates)
         # the account a role or SSO profile names: known even if its credentials fail
         target = ScanAccount(f"profile {profile}", session.configured_account, session=session)
         _reach(target, asked_regions)

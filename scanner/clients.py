@@ -60,6 +60,7 @@ from graph.redact import redact_text
 
 from scanner.answers import answer_problem, error_page
 from scanner.permissions import allowed_calls
+from scanner.rates import THROTTLING_CODES, Cancelled, RateLimits
 
 log = logging.getLogger("driftgraph.scanner")
 
@@ -221,11 +222,11 @@ class ScanCancelled(BaseException):
     A BaseException, like KeyboardInterrupt, so no handler of failed calls records it as a failed listing."""
 
 
-def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT) -> Config:
+def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT, retry_mode: str = "standard") -> Config:
     """Timeouts no longer than the budget itself, so a short budget is never outlived by one attempt."""
     return Config(
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # ("max_attempts" would be one more)
-        max_pool_connections=32,
+        retries={"mode": retry_mode, "total_max_attempts": MAX_ATTEMPTS},  # ("max_attempts" would be one more)
+        max_pool_connections=64,  # two pools (listings, describes) of up to 32 workers each may share a client
         connect_timeout=min(CONNECT_TIMEOUT, call_timeout),
         read_timeout=min(READ_TIMEOUT, call_timeout),
         user_agent_extra="driftgraph",
@@ -348,9 +349,19 @@ class AwsSession:
     max_pages: int = MAX_PAGES
     # credentials to use instead of boto3's standard chain (a role assumed in another account: `assume_role`)
     credentials: Credentials | None = field(default=None, repr=False)
+    # the account the credentials are in, once known (a role's ARN names it; else STS): its calls share buckets
+    account: str | None = None
+    # the scan's token buckets (scanner/rates.py), shared by every session of the scan; None sends unpaced
+    rates: RateLimits | None = field(default_factory=RateLimits, repr=False)
+    # botocore's retry mode: "standard" (with the buckets above); bench/latency.py compares "adaptive" without them
+    retry_mode: str = "standard"
     _session: boto3.Session = field(init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
+    # one lock per (service, region) so building one client never holds up a thread that wants another; the
+    # session-wide lock only hands those locks out, and builds the first client alone (botocore's session sets
+    # up its credential resolver and endpoint data lazily, and not thread-safely, on the first client)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _client_locks: dict = field(default_factory=dict, init=False, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -360,7 +371,7 @@ class AwsSession:
             core = botocore.session.Session(profile=self.profile)
             core.register_component("credential_provider", CredentialResolver([_GivenCredentials(self.credentials)]))
             self._session = boto3.Session(botocore_session=core)
-        self._config = client_config(self.call_timeout)
+        self._config = client_config(self.call_timeout, self.retry_mode)
         pages = type("SessionPages", (GuardedPages,), {"max_pages": self.max_pages})
         mixin = _guarded_pagination(pages)
         self._session.events.register("creating-client-class",
@@ -384,34 +395,57 @@ class AwsSession:
     def region_name(self) -> str:
         return self._session.region_name or self.default_region or HOME_REGION
 
-    def cancel(self) -> None:
-        """Stop the scan: every call not yet started raises ScanCancelled, and no call retries."""
-        self._cancelled.set()
-
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
+    def cancel(self) -> None:
+        """Stop the scan: every call not yet started raises ScanCancelled, and no call retries."""
+        self._cancelled.set()
+        if self.rates is not None:
+            self.rates.wake()  # a thread waiting for a token looks again, and stops
+
     def client(self, service: str, region: str | None = None):
         region = region or self.region_name
         key = (service, region)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
         with self._lock:
-            if key not in self._clients:
-                client = self._session.client(service, region_name=region, config=self._config)
-                events = client.meta.events
-                events.register("before-call.*.*", _guard)
-                events.register("before-call.*.*", self._start_clock)
-                events.register("before-send.*.*", self._check_clock)
-                # botocore passes the send hook no handle on the connection, so it gets the client's own
-                events.register("before-send.*.*", functools.partial(self._send_in_time, client._endpoint.http_session))
-                # deeper than botocore's own `needs-retry.<service>` handler, so asked first
-                events.register_first("needs-retry.*.*", self._may_retry)
-                events.register("before-parse.*.*", _check_answer)
-                events.register("after-call-error.*.*", _name_unreadable)
-                self._clients[key] = client
-            return self._clients[key]
+            lock = self._client_locks.setdefault(key, threading.Lock())
+            if not self._clients:  # the first client alone, under the session-wide lock: see `_lock`
+                return self._build_client(key)
+        with lock:
+            return self._clients.get(key) or self._build_client(key)
 
-    # -- the time budget and the cancel flag, as botocore hooks
+    def _build_client(self, key: tuple[str, str]):
+        """A guarded client, made once per key (its lock held by the caller)."""
+        service, region = key
+        client = self._session.client(service, region_name=region, config=self._config)
+        events = client.meta.events
+        events.register("before-call.*.*", _guard)
+        events.register("before-call.*.*", self._start_clock)
+        if self.rates is not None:  # first: the budget check after it counts the wait for a token
+            events.register("before-send.*.*", functools.partial(self._take_token, service, region))
+        events.register("before-send.*.*", self._check_clock)
+        # botocore passes the send hook no handle on the connection, so it gets the client's own
+        events.register("before-send.*.*", functools.partial(self._send_in_time, client._endpoint.http_session))
+        # deeper than botocore's own `needs-retry.<service>` handler, so asked first
+        events.register_first("needs-retry.*.*", self._may_retry)
+        events.register("before-parse.*.*", _check_answer)
+        events.register("after-call-error.*.*", _name_unreadable)
+        self._clients[key] = client
+        return client
+
+    # -- the token buckets, the time budget and the cancel flag, as botocore hooks
+
+    def _take_token(self, service: str, region: str, event_name: str = "", **_kwargs) -> None:
+        """Wait for the call's token (scanner/rates.py) before each attempt is sent."""
+        key = self.rates.key(self.account, region, service, event_name.rsplit(".", 1)[-1])
+        try:
+            self.rates.take(key, lambda: self.cancelled)
+        except Cancelled:
+            raise ScanCancelled() from None
 
     def _start_clock(self, context=None, **_kwargs) -> None:
         if self.cancelled:
@@ -507,6 +541,12 @@ class AwsSession:
         elif response is not None and isinstance(response[1], dict) and "Error" in response[1]:
             error = response[1]["Error"]
             context[_LAST_FAILURE] = (str(error.get("Code") or ""), str(error.get("Message") or ""))
+            if self.rates is not None and context[_LAST_FAILURE][0] in THROTTLING_CODES:
+                model = kwargs.get("operation")
+                service = model.service_model.service_name if model is not None else ""
+                region = context.get("client_region") or self.region_name
+                self.rates.throttled_answer(self.rates.key(self.account, region, service,
+                                                           model.name if model is not None else ""))
         if self.cancelled:
             return False
         deadline = context.get(_DEADLINE)
@@ -545,8 +585,9 @@ class AwsSession:
         first = fetcher.fetch_credentials()
         credentials = RefreshableCredentials.create_from_metadata(first, refresh_using=fetcher.fetch_credentials,
                                                                   method=_GivenCredentials.METHOD)
+        account = ROLE_ARN_ACCOUNT.match(role_arn)
         return AwsSession(default_region=self.region_name, call_timeout=self.call_timeout, max_pages=self.max_pages,
-                          credentials=credentials)
+                          credentials=credentials, account=account.group(1) if account else None, rates=self.rates)
 
     def _credential_client(self, service: str, **credentials: Any):
         """The STS client AssumeRole goes out by (botocore's fetcher asks for it with the source credentials)."""
@@ -562,6 +603,7 @@ class AwsSession:
         arn = answer.get("Arn") or ""
         if arn.count(":") < 5 or not answer.get("Account"):
             raise UnreadableAnswer(operation="GetCallerIdentity", detail="the answer names no account and caller ARN")
+        self.account = self.account or answer["Account"]
         return {"account": answer["Account"], "partition": arn.split(":")[1], "caller_arn": arn}
 
     def region_statuses(self) -> dict[str, str]:

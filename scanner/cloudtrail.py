@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from graph.records import GLOBAL, SourceError
 from graph.redact import redact_identifier, redact_text
 from graph.resource_types import CATALOG
+from scanner.rates import TokenBucket
 
 LOOKUP = "lookup"  # --cloudtrail lookup: CloudTrail's event history, through LookupEvents
 OFF = "off"  # --cloudtrail off: no creator is looked for
@@ -543,34 +544,6 @@ def _error_text(error: BaseException) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-# --------------------------------------------------------------------------------------------- rate limiting
-
-
-class TokenBucket:
-    """At most `rate` calls a second, evenly spaced (a burst of at most `burst`): CloudTrail throttles LookupEvents
-    past two calls a second per account and region, so each region has its own bucket."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, burst: float = 1.0) -> None:
-        if not rate > 0:
-            raise ValueError(f"a rate of {rate} calls a second allows no call")
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.tokens, self.stamp = burst, clock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def wait_time(self) -> float:
-        """Seconds until a call may go."""
-        self._refill()
-        return 0.0 if self.tokens >= 1 - 1e-9 else (1 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self._refill()
-        self.tokens -= 1
 
 
 # ------------------------------------------------------------------------------------ LookupEvents (I/O edge)

@@ -9,6 +9,8 @@ have told unknown on those records (`failed_calls`, tags None), and one more `Li
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,14 +24,14 @@ from graph.records import GLOBAL, LIVE, LISTING_OK, Listing, Record
 from graph.redact import redact_text
 from graph.resource_types import CATALOG, RESOURCE_TYPES, Call, ResourceType, format_arn, function
 from scanner.clients import AwsSession, CallTimeout, ReadOnlyViolation, UnreadableAnswer
+from scanner.rates import DEFAULT_RATE, RATES, THROTTLING_CODES
 
 log = logging.getLogger("driftgraph.scanner")
 
 ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
                  "UnauthorizedException", "NotAuthorized", "AuthFailure", "InvalidClientTokenId",
                  "UnrecognizedClientException", "OptInRequired")
-THROTTLED = ("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-             "SlowDown", "RequestThrottled", "ProvisionedThroughputExceededException")
+THROTTLED = THROTTLING_CODES
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,7 @@ def to_record(
         region = GLOBAL
     elif row.scope == "global_list" and "Region" in item:
         region = item["Region"]  # None when no call told it: unknown, never the listing's region
-    arn = search(row.arn_field, item) if row.arn_field else None
-    arn = arn or format_arn(row, partition, region if region != GLOBAL else "", account, natural_id)
+    arn = record_arn(row, item, natural_id, account, region, partition)
     tags = None
     raw_tags = (item.get(TAGS_KEY) if row.tags.call else search(row.tags.path, item)) if row.tags else None
     # Unknown when the tag call failed or was not made, or when tags ride on a detail call that failed (none
@@ -197,6 +198,13 @@ def to_record(
     )
 
 
+def record_arn(row: ResourceType, item: dict, natural_id: str, account: str, region: str | None,
+               partition: str) -> str | None:
+    """The resource's ARN: the item's own, else the row's template over its natural id."""
+    arn = search(row.arn_field, item) if row.arn_field else None
+    return arn or format_arn(row, partition, region if region not in (GLOBAL, None) else "", account, natural_id)
+
+
 def _live_note(row: ResourceType, item: dict) -> str | None:
     """Facts the classification quirks read that are not attributes: kept small and free of secrets."""
     facts = {
@@ -228,6 +236,9 @@ def operation_name(client, call: Call) -> str:
 
 
 ANSWER_MISMATCH = "AnswerMismatch"
+# Threads listing at once (and as many describing): measured best by bench/latency.py on 2 cores behind 50 ms
+# (README, Benchmarks); the token buckets keep any count within AWS's rates.
+DEFAULT_WORKERS = 32
 
 
 def identity_problem(call: Call, answer: Any, item: dict, operation: str) -> str | None:
@@ -245,15 +256,34 @@ def identity_problem(call: Call, answer: Any, item: dict, operation: str) -> str
     return None
 
 
-def _describe(client, row: ResourceType, item: dict) -> tuple[dict, list[tuple[str, Failure]]]:
-    """Run the row's detail and tag calls for one item; a call that fails adds nothing (never a default) and is
-    returned as (operation, failure), so the item is kept with that part unknown. A call whose parameters come
-    from a detail call that failed is not made: what it would have read is unknown, and it did not fail."""
-    failures: list[tuple[str, Failure]] = []
+def row_calls(row: ResourceType, tags_call: bool = True) -> list[tuple[str, Call]]:
+    """The row's detail calls, then its tag call (under TAGS_KEY): (key the answer is merged under, call)."""
     calls = [(key, call) for key, call in row.details]
-    if row.tags and row.tags.call:
+    if tags_call and row.tags and row.tags.call:
         calls.append((TAGS_KEY, row.tags.call))
+    return calls
+
+
+def _merge(row: ResourceType, item: dict, key: str, answer: Any) -> dict:
+    """The item with one detail or tag answer merged in, under its key."""
+    if key == TAGS_KEY:
+        return {**item, TAGS_KEY: search(row.tags.path, answer) if answer is not None else []}
+    if key == "":
+        return {**item, **(answer or {})}
+    return {**item, key: answer}
+
+
+def _describe(client, row: ResourceType, item: dict, calls: list[tuple[str, Call]],
+              failures: list[tuple[str, Failure]] | None = None) -> tuple[dict, list[tuple[str, Failure]]]:
+    """Run the per-item `calls` for one item; a call that fails adds nothing (never a default) and is returned as
+    (operation, failure), so the item is kept with that part unknown. A call whose parameters come from a detail
+    call that failed is not made: what it would have read is unknown, and it did not fail."""
+    failures = list(failures or ())
     for key, call in calls:
+        if call.unless and call.unless in item and item[call.unless]:
+            continue
+        if key == TAGS_KEY and TAGS_KEY in item:  # a bulk answer gave them already
+            continue
         operation = operation_name(client, call)
         try:
             params = _format_params(dict(call.params), item)
@@ -270,13 +300,60 @@ def _describe(client, row: ResourceType, item: dict) -> tuple[dict, list[tuple[s
         if mismatch:
             failures.append((operation, Failure("error", ANSWER_MISMATCH, redact_text(mismatch))))
             continue
-        if key == TAGS_KEY:
-            item = {**item, TAGS_KEY: search(row.tags.path, answer) if answer is not None else []}
-        elif key == "":
-            item = {**item, **(answer or {})}
-        else:
-            item = {**item, key: answer}
+        item = _merge(row, item, key, answer)
     return item, failures
+
+
+def _batch_params(params: Any, items: list[dict]) -> Any:
+    """A batched call's parameters for a chunk of items: a list's one template takes every item's value, the
+    rest is formatted from the first item (items are grouped by those first)."""
+    if isinstance(params, list) and len(params) == 1 and isinstance(params[0], str) and "{" in params[0]:
+        return [params[0].format_map(item) for item in items]
+    if isinstance(params, dict):
+        return {k: _batch_params(v, items) for k, v in params.items()}
+    return _format_params(params, items[0])
+
+
+def _scalar_params(params: Any, item: dict) -> str:
+    """What must agree for items to share one batched call (the cluster of ECS services)."""
+    if isinstance(params, dict):
+        return repr(sorted((k, _scalar_params(v, item)) for k, v in params.items()
+                           if not (isinstance(v, list) and len(v) == 1)))
+    return repr(_format_params(params, item))
+
+
+def batch_chunks(call: Call, items: list[int], described: list[dict]) -> list[list[int]]:
+    """Indexes of the items grouped by the parameters they must share, in chunks of at most `call.batch`."""
+    groups: dict[str, list[int]] = {}
+    for n in items:
+        groups.setdefault(_scalar_params(dict(call.params), described[n]), []).append(n)
+    return [group[i:i + call.batch] for group in groups.values() for i in range(0, len(group), call.batch)]
+
+
+def _describe_batch(client, row: ResourceType, key: str, call: Call, chunk: list[dict]
+                    ) -> list[tuple[dict, tuple[str, Failure] | None]]:
+    """One batched call for a chunk of items: each item with its entry merged in, or the failure for it (the call
+    failed, or its answer has no entry naming the item)."""
+    operation = operation_name(client, call)
+    try:
+        answer = call_one(client, Call(call.method, path=call.entries or "@", missing_ok=call.missing_ok),
+                          _batch_params(dict(call.params), chunk))
+    except Exception as exc:  # the chunk's calls failed: each item's detail is unknown, the rest carry on
+        failure = classify_failure(exc)
+        return [(item, (operation, failure)) for item in chunk]
+    entries = answer if isinstance(answer, list) else []
+    out = []
+    for item in chunk:
+        entry = next((e for e in entries if isinstance(e, dict) and all(
+            search(item_path, item) is not None and str(search(entry_path, e)) == str(search(item_path, item))
+            for entry_path, item_path in call.identity)), None)
+        if entry is None:
+            listed = next((search(p, item) for _, p in call.identity), "item")
+            out.append((item, (operation, Failure("error", ANSWER_MISMATCH,
+                                                  redact_text(f"{operation} answered without naming the listed {listed}")))))
+            continue
+        out.append((_merge(row, item, key, search(call.path, entry)), None))
+    return out
 
 
 def failed_call_listings(
@@ -294,6 +371,75 @@ def failed_call_listings(
     return listings
 
 
+class TagIndex:
+    """Tags from the Resource Groups Tagging API: one paginated GetResources per region for every type whose row
+    names a `tagging` filter, in place of a tag call per item. Fetched once, by the first listing that needs the
+    region's (the others wait for it). GetResources answers every resource that has (or had) tags, so one it does
+    not name has none. When it fails, `tags_in` is None and the listings fall back to their per-item tag calls:
+    tags are then known, or unknown, never "none" for want of an answer."""
+
+    def __init__(self, session: AwsSession, rows: Iterable[ResourceType]) -> None:
+        self.session = session
+        self.filters = sorted({row.tags.tagging for row in rows if row.tags and row.tags.tagging})
+        self._regions: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def tags_in(self, region: str) -> dict[str, list[dict]] | None:
+        """ARN -> [{'Key', 'Value'}] for every resource of the filtered types the region's GetResources names, or
+        None when it failed."""
+        if not self.filters:
+            return None
+        with self._lock:
+            future = self._regions.get(region)
+            mine = future is None
+            if mine:
+                future = self._regions[region] = Future()
+        if mine:
+            try:
+                future.set_result(self._fetch(region))
+            except Exception as exc:  # any failure: the per-item tag calls answer instead
+                log.warning("GetResources in %s failed (%s); asking each resource for its tags instead", region,
+                            classify_failure(exc).message)
+                future.set_result(None)
+            except BaseException as exc:  # cancelled: the waiting listings stop too
+                future.set_exception(exc)
+                raise
+        return future.result()
+
+    def _fetch(self, region: str) -> dict[str, list[dict]]:
+        client = self.session.client("resourcegroupstaggingapi", region)
+        found: dict[str, list[dict]] = {}
+        for chunk in range(0, len(self.filters), 100):  # at most 100 filters a call
+            pages = client.get_paginator("get_resources").paginate(
+                ResourceTypeFilters=self.filters[chunk:chunk + 100], ResourcesPerPage=100)
+            for page in pages:
+                for mapping in page.get("ResourceTagMappingList") or []:
+                    if isinstance(mapping, dict) and mapping.get("ResourceARN"):
+                        found[mapping["ResourceARN"]] = mapping.get("Tags") or []
+        return found
+
+
+def _bulk_tags(client, row: ResourceType, bulk: Call) -> dict[tuple[str, ...], Any]:
+    """Every item's tags from one account-wide call, keyed by the item's identity values; {} when it failed (each
+    item then asks for its own)."""
+    try:
+        entries = call_and_collect(client, Call(bulk.method, bulk.params, path=bulk.entries), dict(bulk.params))
+    except Exception as exc:  # any failure: the per-item tag calls answer instead
+        log.warning("%s failed (%s); asking each %s for its tags instead", operation_name(client, bulk),
+                    classify_failure(exc).message, row.type)
+        return {}
+    return {tuple(str(search(entry_path, entry)) for entry_path, _ in bulk.identity): search(row.tags.path, entry)
+            for entry in entries if isinstance(entry, dict)
+            if all(search(entry_path, entry) is not None for entry_path, _ in bulk.identity)}
+
+
+def _tags_in_row_shape(row: ResourceType, pairs: list[dict]) -> Any:
+    """GetResources' [{'Key', 'Value'}] as the row's own tag call would have answered them."""
+    if row.tags.key == "map":
+        return {p.get("Key"): p.get("Value") for p in pairs}
+    return [{row.tags.key: p.get("Key"), row.tags.value: p.get("Value")} for p in pairs]
+
+
 def list_type(
     session: AwsSession,
     row: ResourceType,
@@ -302,6 +448,7 @@ def list_type(
     partition: str,
     parent_items: list[dict] | None = None,
     describe_pool: ThreadPoolExecutor | None = None,
+    tag_index: TagIndex | None = None,
 ) -> tuple[list[dict], list[Record], list[Listing]]:
     """List one type in one region: items (for child listings), records, and the listing outcome followed by one
     listing per detail or tag call that failed for some items.
@@ -325,21 +472,51 @@ def list_type(
         listing = Listing(account, listing_region, row.type, failure.outcome, 0, failure.code, failure.message, elapsed)
         return [], [], [listing]  # the failed listing itself is the record of it
     normalize, finish = function(row.normalize), function(row.finish)
+    index_tags = None
+    if row.tags and row.tags.tagging and row.scope == "regional" and tag_index is not None and raw:
+        index_tags = tag_index.tags_in(region)
+    calls = row_calls(row, tags_call=index_tags is None)
+    batched = [(key, call) for key, call in calls if call.batch]
+    per_item = [(key, call) for key, call in calls if not call.batch]
 
-    def describe(pair: tuple[Any, dict | None]) -> tuple[dict, list[tuple[str, Failure]]]:
+    bulk = row.tags.bulk if row.tags and row.tags.bulk and index_tags is None and len(raw) >= row.tags.bulk_from else None
+    bulk_tags = _bulk_tags(client, row, bulk) if bulk else {}
+
+    def prepare(pair: tuple[Any, dict | None]) -> dict:
         item, parent = pair
         item = normalize(item) if normalize else dict(item)
         if parent is not None:
             item = {**{k: v for k, v in parent.items() if isinstance(v, str)}, **item}
-        item, failures = _describe(client, row, item)
+        if bulk_tags:
+            name = tuple(str(search(item_path, item)) for _, item_path in bulk.identity)
+            if name in bulk_tags:
+                item = {**item, TAGS_KEY: bulk_tags[name]}
+        return item
+
+    def describe(pair: tuple[dict, list[tuple[str, Failure]]]) -> tuple[dict, list[tuple[str, Failure]]]:
+        item, failures = _describe(client, row, pair[0], per_item, pair[1]) if per_item else pair
+        if index_tags is not None:
+            natural_id = search(row.id, item)
+            arn = record_arn(row, item, str(natural_id), account, region, partition) if natural_id is not None else None
+            item = {**item, TAGS_KEY: _tags_in_row_shape(row, index_tags.get(arn) or [])}
         return (finish(item) if finish else item), failures
 
+    def pooled(work: Callable, parts: list) -> list:
+        if describe_pool is not None and len(parts) > 1:
+            return run_in_lane(describe_pool, work, parts, lane_width(row.service, describe_pool._max_workers))
+        return [work(part) for part in parts]
+
     try:
-        needs_calls = bool(row.details or (row.tags and row.tags.call))
-        if describe_pool is not None and needs_calls and len(raw) > 1:
-            described = list(describe_pool.map(describe, raw))
-        else:
-            described = [describe(pair) for pair in raw]
+        prepared = [(prepare(pair), []) for pair in raw]
+        for key, call in batched:  # each batched call over every item, before the per-item calls
+            items_now = [item for item, _ in prepared]
+            chunks = batch_chunks(call, list(range(len(items_now))), items_now)
+            answers = pooled(lambda chunk: _describe_batch(client, row, key, call, [items_now[n] for n in chunk]),
+                             chunks)
+            for chunk, answered in zip(chunks, answers):
+                for n, (item, failure) in zip(chunk, answered):
+                    prepared[n] = (item, prepared[n][1] + ([failure] if failure else []))
+        described = pooled(describe, prepared) if per_item else [describe(pair) for pair in prepared]
         items = [item for item, _ in described]
         nameless = unnamed_items(row, items)
         if nameless:
@@ -363,6 +540,33 @@ def list_type(
     return items, records, [listing, *failed_calls]
 
 
+# The longest a call is expected to take (AWS answers in 20-250 ms): a lane keeps enough calls in flight to spend
+# its service's tokens as fast as they refill at that latency, and no more.
+LANE_LATENCY = 0.25
+
+
+def lane_width(service: str, workers: int) -> int:
+    """How many of one listing's per-item calls may be in the describe pool at once: enough to keep the service's
+    token bucket (scanner/rates.py) busy, so that a slow or throttled service (ElastiCache's 10 a second) does not
+    hold the workers other services' items could use, as a plain pool would, every worker waiting for its token."""
+    return max(1, min(workers, math.ceil(RATES.get(service, DEFAULT_RATE).per_second * LANE_LATENCY) + 1))
+
+
+def run_in_lane(pool: ThreadPoolExecutor, work: Callable, parts: list, width: int) -> list:
+    """`work` over `parts` in `pool`, at most `width` of them in the pool at once (each that ends lets in the
+    next), the results in order; the first failure is raised once all have ended."""
+    futures: list[Future] = []
+    in_flight: set[Future] = set()
+    for part in parts:
+        while len(in_flight) >= width:
+            _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+        future = pool.submit(work, part)
+        futures.append(future)
+        in_flight.add(future)
+    wait(in_flight)
+    return [future.result() for future in futures]
+
+
 def unnamed_items(row: ResourceType, items: list[dict]) -> int:
     """How many listed items (of those the row keeps) give no id: every id comes from the list call (or its
     normalize function), so a listed item without one means the answer is not one we can read."""
@@ -370,8 +574,10 @@ def unnamed_items(row: ResourceType, items: list[dict]) -> int:
     return sum(1 for item in items if (not keep or keep(item)) and search(row.id, item) is None)
 
 
-def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tuple[str, ResourceType]]:
-    """(region, type) pairs to list: regional types in every region (each region once), global ones once.
+def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str], global_types: bool = True
+               ) -> list[tuple[str, ResourceType]]:
+    """(region, type) pairs to list: regional types in every region (each region once), global ones once (none
+    when `global_types` is False: another part of a split scan lists them).
 
     Types listed per parent item (ECS services per cluster) ride along with their parent's task."""
     regions = list(dict.fromkeys(regions))
@@ -383,7 +589,7 @@ def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str]) -> list[tup
             continue
         if row.scope == "regional":
             tasks += [(region, row) for region in regions]
-        else:
+        elif global_types:
             tasks.append((regions[0], row))
     return tasks
 
@@ -417,24 +623,28 @@ def scan_live(
     partition: str,
     regions: list[str],
     types: Iterable[str] | None = None,
-    workers: int = 16,
+    workers: int = DEFAULT_WORKERS,
     on_listing: Callable[[Listing], None] | None = None,
+    global_types: bool = True,
+    scanned_regions: Iterable[str] | None = None,
 ) -> LiveScan:
     """List every catalog type (or the ones named) in every region, concurrently across region x type.
 
     `on_listing` hears of each listing as it ends, on the calling thread. Ctrl-C (KeyboardInterrupt) cancels
     the session, so every worker stops at its next call, and returns at once without waiting for calls in
-    flight."""
+    flight. A part of a scan split across processes (scanner/processes.py) lists its `regions` only, the global
+    types when `global_types`, and keeps the buckets of any of the whole scan's `scanned_regions`."""
     rows = _rows(types)
     children = {row.parent[0]: [] for row in rows if row.parent}
     for row in rows:
         if row.parent:
             children[row.parent[0]].append(row)
-    wanted_regions = set(regions)
+    wanted_regions = set(scanned_regions or regions)
 
     def run(task: tuple[str, ResourceType]) -> LiveScan:
         region, row = task
-        items, records, listings = list_type(session, row, account, region, partition, describe_pool=describe_pool)
+        items, records, listings = list_type(session, row, account, region, partition, describe_pool=describe_pool,
+                                             tag_index=tag_index)
         listing = listings[0]
         if row.scope == "global_list":  # a bucket whose region is unknown may be in a scanned one
             records = [r for r in records if r.region in wanted_regions or r.region is None]
@@ -444,14 +654,15 @@ def scan_live(
                                         f"its parent {row.type} could not be listed", 0))
                 continue
             _, child_records, child_listings = list_type(
-                session, child, account, region, partition, parent_items=items, describe_pool=describe_pool
-            )
+                session, child, account, region, partition, parent_items=items, describe_pool=describe_pool,
+                tag_index=tag_index)
             records += child_records
             listings += child_listings
         log.debug("listed %s in %s: %s (%d)", row.type, region, listing.outcome, len(records))
         return LiveScan(records, listings)
 
-    tasks = plan_tasks(rows, regions)
+    tasks = plan_tasks(rows, regions, global_types)
+    tag_index = TagIndex(session, rows)
     describe_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe")
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list")
     parts: dict[Future, int] = {}

@@ -61,6 +61,8 @@ OUTSIDE_CATALOG = (
     ApiCall("elasticache", "describe_service_updates"),
     # scanner/accounts.py: `scan --org`, answered in the management account or a delegated administrator's
     ApiCall("organizations", "list_accounts"),
+    # scanner/live.py TagIndex: the tags of every type a row names a Resource Groups Tagging API filter for
+    ApiCall("resourcegroupstaggingapi", "get_resources"),
 )
 
 
@@ -72,6 +74,8 @@ def catalog_calls() -> set[ApiCall]:
         calls.update(ApiCall(row.service, call.method) for _, call in row.details)
         if row.tags and row.tags.call:
             calls.add(ApiCall(row.service, row.tags.call.method))
+        if row.tags and row.tags.bulk:
+            calls.add(ApiCall(row.service, row.tags.bulk.method))
     return calls
 
 
@@ -88,7 +92,8 @@ def allowed_calls() -> frozenset[tuple[str, str]]:
 
 # IAM names that differ from the API operation (the policy language predates some APIs).
 ACTION_NAMES = {("s3", "ListBuckets"): "ListAllMyBuckets", ("s3", "ListObjectsV2"): "ListBucket"}
-IAM_PREFIX = {"cloudwatch": "cloudwatch"}  # CloudWatch signs as 'monitoring' but its IAM prefix is 'cloudwatch'
+# CloudWatch signs as "monitoring" but its IAM prefix is "cloudwatch"; the Tagging API signs as "tagging", IAM says "tag"
+IAM_PREFIX = {"cloudwatch": "cloudwatch", "resourcegroupstaggingapi": "tag"}
 
 
 @lru_cache(maxsize=None)

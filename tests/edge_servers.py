@@ -236,7 +236,9 @@ def operation_of(request: Request) -> str:
     if request.service == "lambda":
         return "ListTags" if "/tags/" in path else "ListFunctions"
     if request.service == "route53":
-        return "ListTagsForResource" if "/tags/" in path else "ListHostedZones"
+        if "/tags/" in path:  # GET .../tags/hostedzone/ID for one zone, POST .../tags/hostedzone for several
+            return "ListTagsForResources" if request.method == "POST" else "ListTagsForResource"
+        return "ListHostedZones"
     if request.service == "elasticfilesystem":
         return "DescribeFileSystems"
     return request.action

@@ -53,6 +53,7 @@ def test_catalog_covers_the_required_types_and_more_than_forty():
 @pytest.mark.parametrize("row", RESOURCE_TYPES, ids=lambda r: r.type)
 def test_every_call_exists_in_botocore_and_is_a_read(row):
     calls = [row.list] + [call for _, call in row.details] + ([row.tags.call] if row.tags and row.tags.call else [])
+    calls += [row.tags.bulk] if row.tags and row.tags.bulk else []
     for call in calls:
         model = _operation(row.service, call.method)
         assert model.name.startswith(("Describe", "List", "Get")), model.name
@@ -60,6 +61,25 @@ def test_every_call_exists_in_botocore_and_is_a_read(row):
         params = set(call.params) | (set(row.parent[1]) if row.parent and call is row.list else set())
         assert params <= set(members), f"{call.method} takes no {params - set(members)}"
         jmespath.compile(call.path)
+
+
+@pytest.mark.parametrize("row", RESOURCE_TYPES, ids=lambda r: r.type)
+def test_batched_and_bulk_calls_say_how_their_answers_match_the_items(row):
+    """A call asked for several items at once reads a list of entries and says which item each is about; a type
+    whose tags come from the Tagging API or a bulk call keeps its own tag call for when those fail."""
+    calls = [call for _, call in row.details] + ([row.tags.call] if row.tags and row.tags.call else [])
+    for call in calls + ([row.tags.bulk] if row.tags and row.tags.bulk else []):
+        if call.batch or (row.tags and call is row.tags.bulk):
+            assert call.entries and call.identity, call.method
+            jmespath.compile(call.entries)
+            members = _operation(row.service, call.method).input_shape.members
+            lists = [k for k, v in call.params.items() if isinstance(v, list) and len(v) == 1 and "{" in str(v[0])]
+            if call.batch:
+                assert len(lists) == 1 and members[lists[0]].type_name == "list", call.method
+    if row.tags and (row.tags.tagging or row.tags.bulk):
+        assert row.tags.call is not None, "the per-item tag call is the fallback"
+    if row.tags and row.tags.tagging:
+        assert row.scope == "regional", "GetResources answers per region"
 
 
 @pytest.mark.parametrize("row", RESOURCE_TYPES, ids=lambda r: r.type)

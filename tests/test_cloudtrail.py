@@ -20,6 +20,7 @@ from driftgraph.demo import moto_server
 from edge_servers import EventHistory, aws_proxy, denied, history_event, point_boto3_at, throttled
 from graph.resource_types import CATALOG
 from scanner.clients import AwsSession, is_allowed_operation
+from scanner.rates import TokenBucket
 from scanner.cloudtrail import (
     CREATORS,
     FAILED,
@@ -27,7 +28,6 @@ from scanner.cloudtrail import (
     NOT_FOUND,
     SKIPPED,
     LogProblem,
-    TokenBucket,
     creating_event,
     creator_row,
     find_creators,

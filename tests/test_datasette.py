@@ -446,6 +446,38 @@ def page(db_path: Path, path: str, status: int = 200) -> Page:
     return Page(response.text)
 
 
+def test_what_changed_is_shown_on_every_load_and_follows_a_new_scan(tmp_path):
+    """No load waits on a comparison another started, and none shows a comparison older than the latest scan."""
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    ds = make_app(db)
+
+    async def loads(n: int) -> list[str]:
+        return [(await ds.client.get(f"/{DB_NAME}")).text for _ in range(n)]
+
+    def compared(page: str) -> str:
+        return re.search(r"to <a [^>]*>scan (\d+)</a>", page).group(1)
+
+    pages = asyncio.run(loads(3))
+    for page in pages:
+        assert compared(page) == "3" and 'data-change="new_unmanaged">New unmanaged (1)' in page
+    add_hostile_scans(db)  # two more scans, the latest finding a hand-made queue
+    (page,) = asyncio.run(loads(1))
+    assert compared(page) == str(sqlite3.connect(db).execute("select max(id) from scans").fetchone()[0])
+
+
+def test_the_dashboard_says_how_old_each_part_of_a_pieced_picture_is(tmp_path):
+    """One scan's picture needs no word on its age beyond the latest scan's line; once another account's scans
+    follow, the dashboard says the picture is pieced from several scans, names its oldest part and when that part
+    was scanned, and that it is not complete while a part comes from a partial scan."""
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    assert 'id="picture"' not in fetch(db, f"/{DB_NAME}")[0].text
+    add_hostile_scans(db)
+    text = " ".join(page(db, f"/{DB_NAME}").text("picture").split())
+    assert "The current picture is pieced from 2 scans (3 to 5)" in text
+    assert "the oldest part, 123456789012/eu-west-1, was scanned at 2024-06-08T09:03:41Z (scan 3)" in text
+    assert "from a partial scan: the picture is not complete" in text
+
+
 def test_landing_page_shows_coverage_counts_trend_and_what_changed(fixture_db):
     landing = page(fixture_db, f"/{DB_NAME}")
     # the current picture's coverage: (4 managed + 1 conflict) over the 10 code could own, as coverage_by_service
@@ -1175,6 +1207,48 @@ def test_the_summaries_agree_with_counts_over_the_views_after_every_scan_and_a_p
     conn.close()
     assert prune(db, {latest})["versions"] > 0  # versions gone: counted again from what is left
     agree()
+
+
+# migration_components as it read before current_components: every current resource grouped for each page
+MIGRATION_COMPONENTS_BY_THE_ROWS = """
+          with sizes as (
+            select import_group, count(*) as size from current_resources
+            where import_group is not null group by import_group
+          )
+          select
+            r.import_group as component,
+            coalesce(s.size, 0) as size,
+            r.type,
+            r.name,
+            r.account,
+            r.region,
+            r.import_id,
+            coalesce(json_extract(r.tags, '$.owner'), json_extract(r.tags, '$.Owner'), json_extract(r.tags, '$.team'),
+                     json_extract(r.tags, '$.Team'), json_extract(r.tags, '$.created-by')) as owner_hint,
+            r.id
+          from current_resources r
+          left join sizes s on s.import_group = r.import_group
+          where r.status = 'unmanaged'
+          order by size desc, r.import_group, r.type, r.name
+"""
+
+
+def test_migration_components_from_the_summary_are_the_rows_counted_from_the_resources(tmp_path):
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    add_hostile_scans(db)
+    conn = sqlite3.connect(db)
+    try:
+        # one unmanaged resource in no component: it comes last, with size 0
+        conn.execute("update resources set import_group = null where version = (select max(version) from "
+                     "resources where until_scan is null and status = 'unmanaged')")
+        conn.commit()
+        expected = [tuple(row) for row in conn.execute(MIGRATION_COMPONENTS_BY_THE_ROWS)]
+    finally:
+        conn.close()
+    assert len({row[0] for row in expected}) > 2 and expected[-1][:2] == (None, 0)
+    assert any(row[1] > 1 for row in expected)  # a component of several resources
+    rows = query_rows(db, "migration_components")
+    assert [tuple(row.values()) for row in rows] == expected
 
 
 def test_facets_counted_from_the_summaries_equal_the_rows_they_filter(fixture_db):

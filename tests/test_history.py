@@ -375,3 +375,20 @@ def test_owners_and_edges_given_as_tuples_are_stored_and_redacted_as_the_same_ro
 def test_a_tuple_row_of_the_wrong_width_is_refused(tmp_path):
     with pytest.raises(ValueError, match="tuple has 3 values"):
         write_scan(tmp_path / "g.db", [queue("orders")], edges=[("a", "b")])
+
+
+def test_a_schema_2_database_gets_the_read_model_when_opened(tmp_path):
+    """A database a driftgraph before the read model wrote (schema 2: no summaries, no read indexes) is upgraded
+    when opened, so the summaries the dashboard and canned queries read hold its current picture at once."""
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a"), queue("b", status="managed"), {**queue("c"), "import_group": "g1"}])
+    with sqlite3.connect(db) as connection:
+        for table in ("current_counts", "current_components", "scan_counts", "version_counts"):
+            connection.execute(f"drop table {table}")
+        connection.execute("update meta set value = '2' where key = 'schema_version'")
+    handle = open_database(db)
+    assert handle["meta"].get("schema_version")["value"] == str(SCHEMA_VERSION)
+    counts = {row["status"]: row["resources"] for row in handle.query(
+        "select status, sum(resources) as resources from current_counts group by status")}
+    assert counts == {"unmanaged": 2, "managed": 1}
+    assert [(row["import_group"], row["size"]) for row in handle.query("select * from current_components")] == [("g1", 1)]

@@ -15,7 +15,7 @@ import boto3
 import botocore.session
 import pytest
 
-from edge_servers import FORWARD, aws_proxy, operation_of, scan_env
+from edge_servers import FORWARD, aws_proxy, denied, operation_of, scan_env
 from graph.resource_types import RESOURCE_TYPES, Call, ResourceType
 from importers.cloudformation import import_stacks
 from importers.terraform_state import load_terraform_states
@@ -113,6 +113,8 @@ def test_a_tag_call_whose_tokens_come_back_is_a_failed_tag_call(aws, monkeypatch
     def answer(request):
         if operation_of(request) == "ListTagsOfResource":
             return 200, request.content_type, json.dumps({"Tags": [{"Key": "a", "Value": "b"}], "NextToken": token()}).encode()
+        if operation_of(request) == "GetResources":  # failed: the per-item tag calls answer instead
+            return denied(request)
         return FORWARD
 
     with _through(aws, monkeypatch, answer):

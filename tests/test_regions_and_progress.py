@@ -145,6 +145,30 @@ def test_the_live_view_shows_phase_listings_failures_and_regions():
     assert "4 regions (us-east-1, eu-west-1, eu-central-1 +1)" in shown
 
 
+def test_the_live_view_shows_each_account_with_its_listings_failures_and_throttled_answers():
+    from scanner.rates import RateLimits
+
+    out = io.StringIO()
+    rates = RateLimits()
+    other = "444455556666"
+    with LiveProgress(Console(file=out, force_terminal=True, width=140)) as progress:
+        progress.phase("listing")
+        progress.planned(5, ["us-east-1", "eu-west-1"], {ACCOUNT: (3, 2), other: (2, 1)})
+        progress.watch(rates)
+        progress.listed(Listing(ACCOUNT, "us-east-1", "AWS::SQS::Queue", "ok"))
+        progress.listed(Listing(ACCOUNT, "eu-west-1", "AWS::SQS::Queue", "throttled"))
+        progress.listed(Listing(other, "us-east-1", "AWS::SNS::Topic", "ok"))
+        rates.throttled_answer(rates.key(ACCOUNT, "eu-west-1", "sqs"))
+        rates.throttled_answer(rates.key(ACCOUNT, "eu-west-1", "sqs"))
+        progress.phase("writing")
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    rows = {line.split()[0]: line.split()[1:] for line in shown.splitlines() if line.strip().startswith((ACCOUNT, other))}
+    assert rows[ACCOUNT] == ["2", "2/3", "1", "2"], shown  # regions, listings done/planned, failed, throttled
+    assert rows[other] == ["1", "1/2", "0", "0"], shown
+    assert "2 accounts · 2 throttled answers" in shown
+    assert "3/5 listings, 1 failed" in shown
+
+
 def test_a_piped_scan_shows_no_progress(aws, tmp_path):
     result = driftgraph(["scan", "--db", str(tmp_path / "p.db"), "--region", "us-east-1", "--no-stacks",
                          "--type", "AWS::SQS::Queue"], scan_env(aws))

@@ -9,7 +9,7 @@ import logging
 import pytest
 from botocore.exceptions import ClientError
 
-from edge_servers import FORWARD, CutShort, Rewrite, aws_proxy, driftgraph, operation_of, scan_env
+from edge_servers import FORWARD, CutShort, Rewrite, aws_proxy, denied, driftgraph, operation_of, scan_env
 from scanner.answers import REST_XML_ROOTS
 from scanner.clients import AwsSession, UnreadableAnswer, _name_unreadable, region_problems
 from scanner.live import classify_failure, scan_live
@@ -256,6 +256,8 @@ def test_an_empty_tag_answer_is_a_failed_tag_call_never_no_tags(estate_of_each_p
     empty = {"ListQueueTags", "ListTags", "GetBucketTagging", "ListTagsOfResource"}
 
     def answer(request):
+        if operation_of(request) == "GetResources":  # failed: the per-item tag calls answer instead
+            return denied(request)
         return (200, request.content_type or "application/xml", b"") if operation_of(request) in empty else FORWARD
 
     types = ["AWS::SQS::Queue", "AWS::Lambda::Function", "AWS::S3::Bucket", "AWS::DynamoDB::Table"]

@@ -9,7 +9,6 @@ driftgraph_resource.html; links and badges come from the cells plugin (driftgrap
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -31,8 +30,6 @@ from graph.report import COUNTED, managed_percent
 RECENT = timedelta(days=7)  # "what is new": since the latest scan finished at least this long before the latest
 TREND_SCANS = 20  # scans the trend charts show, the latest last
 LISTED_CHANGES = 20  # changes of one kind listed on the dashboard; the rest are counted
-DIFF_TIME_LIMIT_MS = 5000  # the SQL of one diff; generous, since the result is kept until the next scan
-DIFF_WAIT_S = 0.3  # how long a page waits for a diff not yet kept; a longer one goes on, for the next load
 NEEDS_A_PERSON = ("unmanaged", "missing", "conflict")  # the statuses the second trend chart counts, with drift
 
 RESOURCE_FIELDS = ("id", "arn", "type", "service", "account", "region", "name", "natural_id", "status", "reason",
@@ -107,6 +104,17 @@ async def _problems(db) -> dict[str, int]:
     failed = await _rows(db, "select count(*) as n from current_listings where outcome not in ('ok', 'unsupported')")
     errors = await _rows(db, "select count(*) as n from current_scan_errors where kind = 'error'")
     return {"failed_listings": failed[0]["n"], "errors": errors[0]["n"]}
+
+
+async def _picture(db) -> dict[str, Any]:
+    """How old each part of the current picture is: the scans it is pieced from, the part scanned longest ago,
+    and how many parts come from a scan that was partial (current_scopes: every account and region)."""
+    whole = await _rows(db, "select count(distinct scan_id) as scans, count(*) as parts, min(scan_id) as first, "
+                            "max(scan_id) as last, coalesce(sum(status != 'complete'), 0) as partial_parts "
+                            "from current_scopes where account is not null")
+    oldest = await _rows(db, "select account, region, scan_id, finished_at from current_scopes "
+                             "where account is not null order by finished_at, account, region limit 1")
+    return {**whole[0], "oldest": oldest[0] if oldest else None}
 
 
 async def _trend(db) -> list[dict[str, Any]]:
@@ -222,79 +230,68 @@ def trend_charts(points: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 SERIES_LABELS = {"managed_percent": "managed", "drifted": "drifted resources"}
 
-_diff_cache: dict[tuple, dict[str, Any]] = {}  # one entry per database: the diff, until a scan is added
+_last_diff: dict[str, tuple[tuple, dict[str, Any]]] = {}  # by database path: (what it was of, the diff)
 
 
-def _diff_in_thread(path: str):
-    """The diff behind "what changed", run in a query thread on the read-only connection: since the latest scan
-    finished at least RECENT before the latest, else since the previous scan, else None."""
+def _diff_of(path: str, connection: sqlite3.Connection) -> dict[str, Any]:
+    """The diff behind "what changed", on a read-only connection: since the latest scan finished at least RECENT
+    before the latest, else since the previous scan, else none. It reads only what changed between the two
+    scans (graph.diff), so it is computed in the page, under the server's time limit like any query; the last
+    one is kept for the next page while the database is as it was (the same file, unchanged since, no new scan)."""
     import sqlite_utils
 
-    def run(connection: sqlite3.Connection):
+    try:
+        stat = os.stat(path)
+        identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # read first: a commit after it only changes it
+    except OSError:
+        identity = None
+    key = (identity, *connection.execute("select max(id), count(*) from scans").fetchone())
+    kept = _last_diff.get(path)
+    if identity is not None and kept is not None and kept[0] == key:
+        return kept[1]
+    db = sqlite_utils.Database(connection, recursive_triggers=False, execute_plugins=False)
+    try:
+        found = {"diff": build_diff(db, since=RECENT), "since_week": True}
+    except ValueError:
         try:
-            stat = os.stat(path)
-            identity = (stat.st_ino, stat.st_mtime_ns)  # stat first: a commit after it only makes the key older
-        except OSError:
-            identity = None
-        key = (path, identity, *connection.execute("select max(id), count(*) from scans").fetchone())
-        if key in _diff_cache:
-            return _diff_cache[key]
-        db = sqlite_utils.Database(connection, recursive_triggers=False, execute_plugins=False)
-        with sqlite_timelimit(connection, DIFF_TIME_LIMIT_MS):
-            try:
-                found = {"diff": build_diff(db, since=RECENT), "since_week": True}
-            except ValueError:
-                try:
-                    found = {"diff": build_diff(db), "since_week": False}
-                except ValueError:
-                    found = {"diff": None, "since_week": False}
-            except sqlite3.OperationalError as error:
-                if "interrupted" not in str(error):
-                    raise
-                found = {"interrupted": True}  # kept too: every later page says so at once, until the next scan
-        _diff_cache.clear()
-        _diff_cache[key] = found
-        return found
-
-    return run
+            found = {"diff": build_diff(db), "since_week": False}
+        except ValueError:
+            found = {"diff": None, "since_week": False}
+    _last_diff[path] = (key, found)
+    return found
 
 
 def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-_diff_running: dict[str, asyncio.Task] = {}  # a diff still being computed, by database path
-
-
 async def _changes(db) -> dict[str, Any]:
-    """The diff of the dashboard. One not yet kept is computed in a query thread; a page waits DIFF_WAIT_S for it
-    at most and otherwise says so, so a large estate's comparison never holds the page up."""
-    task = _diff_running.get(db.path)
-    if task is None or task.get_loop() is not asyncio.get_running_loop() or task.cancelled():
-        # else the one a page before started, still running or done: its result is this page's too
-        task = _diff_running[db.path] = asyncio.ensure_future(db.execute_fn(_diff_in_thread(db.path)))
+    """The diff of the dashboard, computed (or the last one, kept) in a query thread under the server's time
+    limit."""
+
+    def run(connection: sqlite3.Connection) -> dict[str, Any]:
+        with sqlite_timelimit(connection, db.ds.setting("sql_time_limit_ms")):
+            return _diff_of(db.path, connection)
+
     try:
-        found = await asyncio.wait_for(asyncio.shield(task), DIFF_WAIT_S)
-    except asyncio.TimeoutError:
-        raise Unavailable("still comparing the scans (a large estate): reload the page in a moment") from None
+        found = await db.execute_fn(run)
     except sqlite3.OperationalError as error:
+        if "interrupted" in str(error):
+            raise QueryInterrupted(error, "diff", []) from None
         raise Unavailable(str(error)) from None
-    finally:
-        if task.done() and _diff_running.get(db.path) is task:
-            del _diff_running[db.path]
-    if found.get("interrupted"):
-        raise Unavailable(f"comparing the scans took longer than {DIFF_TIME_LIMIT_MS // 1000} s; "
-                          "`driftgraph diff --since 7d` shows it")
     diff = found["diff"]
     if diff is None:
         return {"diff": None}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for c in diff["changes"]:
+        by_kind.setdefault(c["change"], []).append(c)
     kinds = []
     for change in CHANGES:
-        rows = [{**c, "declared_json": _json_text(c.get("declared")), "live_json": _json_text(c.get("live"))}
-                for c in diff["changes"] if c["change"] == change]
-        if rows:
-            kinds.append({"change": change, "title": TITLES[change], "count": len(rows),
-                          "rows": rows[:LISTED_CHANGES], "more": max(0, len(rows) - LISTED_CHANGES)})
+        if rows := by_kind.get(change):
+            listed = [{**c, "declared_json": _json_text(c.get("declared")), "live_json": _json_text(c.get("live"))}
+                      for c in rows[:LISTED_CHANGES]]  # only those shown: a week can change thousands
+            kinds.append({"change": change, "title": TITLES[change], "count": len(rows), "rows": listed,
+                          "more": max(0, len(rows) - LISTED_CHANGES)})
     return {"diff": diff, "since_week": found["since_week"], "kinds": kinds,
             "not_compared": len(diff["compared"]["not_compared"])}
 
@@ -313,6 +310,7 @@ async def dashboard(datasette, database: str) -> dict[str, Any] | None:
         "latest": {**scan, "accounts": _loads(scan["accounts"]) or [], "regions": _loads(scan["regions"]) or []},
         "counts": await section(_status_counts(db)),
         "problems": await section(_problems(db)),
+        "picture": await section(_picture(db)),
         "trend": {"value": trend_charts(trend["value"])} if "value" in trend else trend,
         "changes": await section(_changes(db)),
         "week_days": RECENT.days,
