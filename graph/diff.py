@@ -61,7 +61,8 @@ _VERSION_COLUMNS = f"version, {', '.join(RESOURCE_FIELDS)}, from_scan, until_sca
 
 class _Said:
     """Whether scan `scan_id` said a version, as the store's scan_resources view decides it: the version was
-    current then in a place the scan looked at, and the scan did not keep it as last seen behind a failed listing."""
+    current then in a place the scan looked at, and the scan did not keep it as last seen behind a failed listing
+    without reporting it (scan_gap_reports)."""
 
     def __init__(self, db: sqlite_utils.Database, scan_id: int) -> None:
         self.scan_id = scan_id
@@ -70,12 +71,15 @@ class _Said:
                                                      [scan_id])}
         self.gaps = {tuple(r) for r in db.execute("select account, region, type from scan_gaps where scan_id = ?",
                                                    [scan_id])}
+        # versions it kept behind a failed listing and yet reported (found unchanged where the listing failed)
+        self.reported = {r[0] for r in db.execute("select version from scan_gap_reports where scan_id = ?", [scan_id])}
 
     def __call__(self, v: dict[str, Any]) -> bool:
         return ((v["account"], v["region"]) in self.scopes and v["from_scan"] <= self.scan_id
                 and (v["until_scan"] is None or v["until_scan"] > self.scan_id)
                 and not (v["from_scan"] < self.scan_id and v["type"] is not None
-                         and (v["account"], v["region"], v["type"]) in self.gaps))
+                         and (v["account"], v["region"], v["type"]) in self.gaps
+                         and v["version"] not in self.reported))
 
 
 def _changed_versions(db: sqlite_utils.Database, early: _Said, late: _Said, compared) -> dict[int, list[dict]]:

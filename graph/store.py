@@ -418,12 +418,19 @@ def refresh_summaries(connection: sqlite3.Connection) -> None:
 def _said_by_scan(connection: sqlite3.Connection, scan_id: int, grouped: list[tuple]) -> dict[tuple, int]:
     """(account, region, type, status) -> how many resources the latest scan `scan_id` said, from the current
     versions grouped as refresh_summaries groups them: those of its scopes, but for versions it kept as last seen
-    behind a failed listing (_SAID_BY_SCAN, for the one scan whose said versions are all current)."""
+    behind a failed listing without reporting them (_SAID_BY_SCAN, for the one scan whose said versions are all
+    current)."""
     scopes = set(connection.execute("select account, region from scan_scopes where scan_id = ?", [scan_id]))
     gaps = set(connection.execute("select account, region, type from scan_gaps where scan_id = ?", [scan_id]))
     said: dict[tuple, int] = defaultdict(int)
     for account, region, type_, _service, status, _team, began, n in grouped:
         if (account, region) in scopes and (began or type_ is None or (account, region, type_) not in gaps):
+            said[(account, region, type_, status)] += n
+    # of the versions kept behind a failed listing, those the scan reported all the same (scan_gap_reports)
+    for account, region, type_, status, n in connection.execute(
+            "select r.account, r.region, r.type, r.status, count(*) from scan_gap_reports k join resources r "
+            "on r.version = k.version where k.scan_id = ? and r.from_scan < ? group by 1, 2, 3, 4", [scan_id, scan_id]):
+        if (account, region) in scopes and (account, region, type_) in gaps:
             said[(account, region, type_, status)] += n
     return said
 
