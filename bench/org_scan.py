@@ -40,6 +40,8 @@ class CallCounter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.clients = 0
+        self.client_cpu = 0.0  # thread CPU seconds spent building clients, summed over threads
         self._lock = threading.Lock()
         self._original = boto3.session.Session.client
 
@@ -47,7 +49,11 @@ class CallCounter:
         counter, original = self, self._original
 
         def client(session, service_name, *args, **kwargs):
+            started = time.thread_time()
             made = original(session, service_name, *args, **kwargs)
+            with counter._lock:
+                counter.clients += 1
+                counter.client_cpu += time.thread_time() - started
             made.meta.events.register("before-send", lambda **_: counter.count(service_name))
             return made
 
@@ -110,9 +116,9 @@ def main() -> None:
         if args.workers:
             options.workers = args.workers
         with CallCounter() as counter:
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.process_time()
             result = run_scan(options)
-            elapsed = time.monotonic() - started
+            elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
         database = sqlite_utils.Database(db)
         scan_id = result["id"]
         listings = Counter(row["outcome"] for row in database.query(
@@ -136,6 +142,8 @@ def main() -> None:
     print(f"| scan status / (account, region) scopes / accounts not reached | {result['status']} / {scopes} / "
           f"{len(result['accounts_not_reached'])} |")
     print(f"| busiest services (calls) | {dict(counter.calls.most_common(6))} |")
+    print(f"| the scan's CPU (this process; moto's is its own) | {cpu:.1f} s |")
+    print(f"| clients built / their CPU | {counter.clients:,} / {counter.client_cpu:.1f} s |")
     covered = set(per_account) == set(accounts) and result["status"] == "complete" and not listings.keys() - {"ok"}
     print(f"\nevery account covered in one scan, the picture complete: {'yes' if covered else 'NO'}")
 
