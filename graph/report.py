@@ -132,12 +132,18 @@ _DRIFT_KEYS = ("attribute", "declared", "live", "tool", "source", "address")
 _RESOURCE_KEYS = ("id", "arn", "type", "account", "region", "name", "status", "reason", "rule")
 
 
+def _ignored_column(db: sqlite_utils.Database) -> str:
+    """The ignore rule that set a drift row aside, or null: a database written before ignore rules had
+    attributes has no drift.ignored column."""
+    return "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
+
+
 def _report_resources(db: sqlite_utils.Database, reading: Reading) -> Iterable[dict[str, Any]]:
     def present(table: str, names: Iterable[str]) -> str:
         have = db[table].columns_dict
         return ", ".join(name if name in have else "null" for name in names)
 
-    ignored = "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
+    ignored = _ignored_column(db)
     resources, params = reading.table("resources", alias="r")
     sql = _RESOURCES_SQL.format(owners=present("owners", _OWNER_KEYS),
                                 drift=f"{present('drift', _DRIFT_KEYS)}, {ignored}", resources=resources)
@@ -170,8 +176,7 @@ def stream_report(db: sqlite_utils.Database, scan_id: int | None = None) -> dict
         source, params = reading.table(table)
         return db.query(f"select * from {source}{where}{order}", params)
 
-    # a database written before ignore rules had attributes has no drift.ignored column
-    ignored = "nullif(ignored, '')" if "ignored" in db["drift"].columns_dict else "null"
+    ignored = _ignored_column(db)
     resources, params = reading.table("resources")
     by_status = Counter(dict(db.execute(f"select status, count(*) from {resources} group by status", params).fetchall()))
     drift, params = reading.table("drift")
