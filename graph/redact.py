@@ -12,8 +12,10 @@ import hashlib
 import re
 import unicodedata
 import urllib.parse
+from bisect import bisect_right
 from functools import lru_cache
-from typing import Any
+from itertools import accumulate
+from typing import Any, Sequence
 
 REDACTED = "<redacted>"
 
@@ -388,6 +390,40 @@ def may_hold_secret(text: str) -> bool:
     if _HINT.search(text.lower()) is not None:
         return True
     return len(text) >= 40 and _BASE64_RUN.search(text) is not None
+
+
+def texts_to_redact(texts: Sequence[str], identifiers: bool = False) -> set[int]:
+    """The positions, among many texts (a column of a million names), of those redact_text (with `identifiers`,
+    redact_identifier) may change: the others come back whole. One search over all of them joined by line
+    breaks rather than one a text, the same checks as may_hold_secret (with `identifiers`, the credential
+    tokens and `=`): none of their patterns reads a line break or across one, so a match lies in one text and
+    a line break reads as the text's start or end. Non-ASCII texts are always among them."""
+    flagged: set[int] = set()
+    joined = "\n".join(texts)
+    if not joined.isascii():
+        flagged = {i for i, text in enumerate(texts) if not text.isascii()}
+        texts = ["" if i in flagged else text for i, text in enumerate(texts)]
+        joined = "\n".join(texts)
+    starts = list(accumulate((len(text) + 1 for text in texts), initial=0))
+
+    def at(position: int) -> int:
+        return bisect_right(starts, position) - 1
+
+    def containing(substring: str) -> None:
+        position = joined.find(substring)
+        while position >= 0:
+            flagged.add(at(position))
+            position = joined.find(substring, position + 1)
+
+    if identifiers:
+        containing("=")
+        flagged.update(at(match.start()) for match in _CREDENTIAL.finditer(joined))
+        return flagged
+    for substring in ("%", "\\u", "@"):  # "@" stands for a URL's password: the text is then checked whole
+        containing(substring)
+    flagged.update(at(match.start()) for match in _HINT.finditer(joined.lower()))
+    flagged.update(at(match.start()) for match in _BASE64_RUN.finditer(joined))
+    return flagged
 
 
 def redact_text(text: str) -> str:

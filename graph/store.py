@@ -15,6 +15,7 @@ Every row is redacted on the way in.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -22,19 +23,25 @@ import marshal
 import math
 import operator
 import os
+import pickle
 import sqlite3
+import subprocess
 import sys
+import tempfile
+import threading
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
 from graph.records import GLOBAL, LISTING_OK, bulk_work
 from graph.resource_types import CATALOG
-from graph.redact import REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text
+from graph.redact import (REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text,
+                          texts_to_redact)
 
 log = logging.getLogger("driftgraph.store")
 
@@ -793,6 +800,65 @@ def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
     return row_tuple
 
 
+def _column_batcher(table: str, column: str) -> Callable[[Sequence[Any]], list[Any]]:
+    """How one column of many rows is cleaned at once, giving what `_cleaner_of(table, column)` gives each value.
+    Texts (and nulls) are searched together (redact.texts_to_redact: one search of a batch joined rather than
+    one a value) and only those that may hold a secret are cleaned one by one; a column's repeated texts are
+    searched once a write. Lists, dicts and anything else go through the value's own cleaner."""
+    clean = _column_cleaner(column)
+    one_by_one = _cleaner_of(table, column)
+    identifiers = column in IDENTIFIER_COLUMNS and column not in FREE_IDENTIFIER_COLUMNS
+    if column == "tags":  # dicts, remembered by their marshal form
+        return lambda values: list(map(one_by_one, values))
+    remembered = column not in _ONE_A_RESOURCE.get(table, ())
+    memory: dict[Any, Any] = {None: clean(None)}
+
+    def cleaned_texts(texts: Sequence[str]) -> list[str]:
+        out = list(texts)
+        for i in texts_to_redact(texts, identifiers) | {i for i, text in enumerate(texts) if len(text) > MAX_TEXT_CHARS}:
+            out[i] = clean(texts[i])
+        return out
+
+    def clean_column(values: Sequence[Any]) -> list[Any]:
+        kinds = set(map(type, values))
+        if kinds <= _NUMBER_OR_NULL:  # counts: every cleaner gives a number back as it is
+            return list(values)
+        if not kinds <= _TEXT_OR_NULL:
+            return list(map(one_by_one, values))
+        if remembered:
+            unseen = [value for value in set(values) if value not in memory]
+            known = memory if len(memory) + len(unseen) <= _MEMO_LIMIT else dict(memory)
+            known.update(zip(unseen, cleaned_texts(unseen)))
+            return list(map(known.__getitem__, values))
+        if kinds == _TEXT:
+            return cleaned_texts(values)
+        texts = [value if value.__class__ is str else "" for value in values]
+        return [value if value is None else done for value, done in zip(values, cleaned_texts(texts))]
+    return clean_column
+
+
+_TEXT, _TEXT_OR_NULL, _NUMBER_OR_NULL = frozenset({str}), frozenset({str, type(None)}), frozenset(_AS_IS)
+
+
+def _batch_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
+                   as_tuples: bool) -> Callable[[Sequence[dict | tuple]], list[tuple]]:
+    """`_row_cleaner` for many rows at once: cleaned column by column (_column_batcher), the same tuples."""
+    one_by_one = _row_cleaner(table, cleaned, mask, as_tuples)
+    if cleaned or table == "drift":  # nothing to clean, or judged row by row (a drift row by its attribute)
+        return lambda rows: list(map(one_by_one, rows))
+    columns = CONTENT[table]
+    batchers = [_column_batcher(table, column) for column in columns]
+
+    def clean_rows(rows: Sequence[dict | tuple]) -> list[tuple]:
+        if not rows:
+            return []
+        if not as_tuples:
+            rows = [tuple(map(row.get, columns)) for row in rows]
+        out = zip(*(batch(values) for batch, values in zip(batchers, zip(*rows))))
+        return list(out if mask is None else (tuple(map(mask, row)) for row in out))
+    return clean_rows
+
+
 # A version's bookkeeping; every other column is what the scan said, and decides whether anything changed.
 _BOOKKEEPING = frozenset({"version", "from_scan", "until_scan", "first_seen", "status_since", "digest", "raw_digest"})
 CONTENT = {table: tuple(c for c in TABLES[table] if c not in _BOOKKEEPING) for table in VERSIONED}
@@ -851,6 +917,49 @@ def _raw_digester(cleaned: bool, secrets: Iterable[str]) -> Callable[[tuple], in
     return raw_digest
 
 
+def _cleaned(givens: list[tuple], clean_resources: Callable, clean_children: dict[str, Callable]) -> list[tuple]:
+    """Resources as the scan gave them, each with its owners, edges and drift, cleaned together (column by column):
+    (resource, children by table, digest) for each."""
+    cleaned = clean_resources([given[0] for given in givens])
+    children_cleaned = []
+    for position, table in enumerate(CHILD_OF, 1):
+        done = iter(clean_children[table]([row for given in givens for row in given[position]]))
+        children_cleaned.append([tuple(islice(done, len(given[position]))) for given in givens])
+    out = []
+    for resource, *children_of in zip(cleaned, *children_cleaned):
+        # in a stable order (of their text: the order the scan gave them in is no change), sorted only where there
+        # is more than one (most resources have one owner, one edge at most)
+        own = tuple(rows if len(rows) < 2 else tuple(sorted(rows, key=repr)) for rows in children_of)
+        out.append((resource, own, _digest(resource, own)))
+    return out
+
+
+_RESOURCE_INSERT = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since",
+                    "digest", "raw_digest")
+_I_ID, _I_STATUS = CONTENT["resources"].index("id"), CONTENT["resources"].index("status")
+
+
+def _insert_versions(connection: sqlite3.Connection, scan_id: int, batch: list[tuple[tuple, int, int | None, tuple]],
+                     first_version: int, earlier: dict[str, tuple]) -> None:
+    """New versions (resource, digest, raw digest, children by table), numbered on from `first_version`; a
+    resource seen before (`earlier`: first seen, status since, status) keeps its history."""
+    def resource_rows():
+        for version, (resource, digest, raw, _) in enumerate(batch, first_version):
+            before = earlier.get(resource[_I_ID])
+            first_seen = before[0] if before and before[0] is not None else scan_id
+            status_since = before[1] if before and before[2] == resource[_I_STATUS] and before[1] else scan_id
+            yield (version, *resource, scan_id, None, first_seen, status_since, digest, raw)
+
+    def child_rows(position: int):
+        for version, (_, _, _, own) in enumerate(batch, first_version):
+            for row in own[position]:
+                yield (version, *row)
+
+    _insert_tuples(connection, "resources", _RESOURCE_INSERT, resource_rows())
+    for position, table in enumerate(CHILD_OF):
+        _insert_tuples(connection, table, ("version", *CONTENT[table]), child_rows(position))
+
+
 def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str, list[dict[str, Any]]],
                    scopes: Iterable[tuple[str | None, str | None]], secrets: Iterable[str] = (),
                    gaps: Iterable[tuple[str | None, str | None, str]] = (), scopes_complete: bool = False,
@@ -866,21 +975,14 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     failed listing. Returns the counts."""
     secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
     mask = _masker(secrets) if secrets else None
-    identity = (lambda value: value) if mask is None else mask
     raw_digest = _raw_digester(cleaned, secrets)
     as_tuples: dict[str, bool] = {}
     said = dict(said)
     for table in VERSIONED:
         rows = said.get(table, ())
         said[table], as_tuples[table] = _one_form(table, rows if isinstance(rows, list) else list(rows))
-    clean_child = {table: _row_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
-    clean_resource = _row_cleaner("resources", cleaned, mask, as_tuples["resources"])
-    # the columns every resource needs cleaned to be found (its id) and placed (account, region, type)
-    key_columns = ("id", "account", "region", "type")
-    key_cleaners = [identity if cleaned else _cleaner_of("resources", c) for c in key_columns]
-    if not cleaned and mask is not None:
-        key_cleaners = [(lambda clean: lambda value: mask(clean(value)))(c) for c in key_cleaners]
-    clean_id, clean_account, clean_region, clean_type = key_cleaners
+    clean_children = {table: _batch_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
+    clean_resources = _batch_cleaner("resources", cleaned, mask, as_tuples["resources"])
 
     # children by the id they hang off, as given: one lookup a resource
     children: dict[str, dict[Any, list[dict[str, Any]]]] = {}
@@ -899,10 +1001,18 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
 
     resources = said.get("resources", ())
     id_of = _column_of("resources", "id", as_tuples["resources"])
-    account_of, region_of, type_of = (_column_of("resources", c, as_tuples["resources"])
-                                      for c in ("account", "region", "type"))
-    placed = [(clean_id(id_of(r)), clean_account(account_of(r)), clean_region(region_of(r)), clean_type(type_of(r)))
-              for r in resources]
+
+    def key_column(column: str) -> list[Any]:
+        """One of the columns every resource needs cleaned to be found (its id) and placed (account, region,
+        type), cleaned a batch at a time."""
+        values = list(map(_column_of("resources", column, as_tuples["resources"]), resources))
+        if not cleaned:
+            batch = _column_batcher("resources", column)
+            values = [value for start in range(0, len(values), _CLEAN_ROWS)
+                      for value in batch(values[start:start + _CLEAN_ROWS])]
+        return values if mask is None else list(map(mask, values))
+
+    placed = list(zip(*map(key_column, ("id", "account", "region", "type"))))
     looked = {*scopes, (None, None)}
     covered = looked | {(account, region) for _, account, region, _ in placed}
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
@@ -932,31 +1042,15 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             if (account, region, type_) in gaps:
                 carried.add(version)
 
-    i_id, i_status = CONTENT["resources"].index("id"), CONTENT["resources"].index("status")
+    i_id = CONTENT["resources"].index("id")
     earlier: dict[str, tuple] = {}  # id -> (first seen, status since, status) of its latest earlier version
     next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
-    resource_columns = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since",
-                        "digest", "raw_digest")
+    into = connection  # where new versions go: a forked worker's own file while it loads its half
 
     def store_new(batch: list[tuple[tuple, int, int | None, tuple]]) -> None:
         """New versions stored, numbered on from next_version."""
         nonlocal next_version
-
-        def resource_rows():
-            for version, (resource, digest, raw, _) in enumerate(batch, next_version):
-                before = earlier.get(resource[i_id])
-                first_seen = before[0] if before and before[0] is not None else scan_id
-                status_since = before[1] if before and before[2] == resource[i_status] and before[1] else scan_id
-                yield (version, *resource, scan_id, None, first_seen, status_since, digest, raw)
-
-        def child_rows(position: int):
-            for version, (_, _, _, own) in enumerate(batch, next_version):
-                for row in own[position]:
-                    yield (version, *row)
-
-        _insert_tuples(connection, "resources", resource_columns, resource_rows())
-        for position, table in enumerate(CHILD_OF):
-            _insert_tuples(connection, table, ("version", *CONTENT[table]), child_rows(position))
+        _insert_versions(into, scan_id, batch, next_version, earlier)
         next_version += len(batch)
 
     # a first scan into an empty store: every resource is new and has no history, so each batch is stored as soon
@@ -971,22 +1065,12 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     gap_reports: list[tuple[int, int]] = []  # (scan, version) reported unchanged in a gap: said, not only carried
     refreshed: list[tuple[int, int, int]] = []  # (digest, raw digest, version): the same, given differently
     new: list[tuple[tuple, int, int | None, tuple]] = []  # (resource, digest, raw digest, its children by table)
-    for row, (id_, account, region, type_) in zip(resources, placed):
-        raw_id = id_of(row)
-        given = (row, owners_of.get(raw_id, ()), edges_of.get(raw_id, ()), drift_of.get(raw_id, ()))
-        raw = raw_digest(given)
-        versions = current.get(id_, ())
-        same = None
-        if raw is not None:
-            same = next((v for v in versions if v[2] == raw and v[0] not in kept), None)
-        if same is None:
-            resource = clean_resource(row)
-            # in a stable order (of their text: the order the scan gave them in is no change), sorted only
-            # where there is more than one (most resources have one owner, one edge at most)
-            own = tuple((tuple(map(clean_child[table], rows)) if len(rows) < 2 else
-                         tuple(sorted(map(clean_child[table], rows), key=repr)))
-                        for table, rows in zip(CHILD_OF, given[1:]))
-            digest = _digest(resource, own)
+    def judge(pending: list[tuple[tuple, int | None, tuple, tuple]]) -> None:
+        """Resources whose raw digest found no version, cleaned together (column by column), then compared by the
+        digest of what would be stored: the same as a current version, or new."""
+        nonlocal new, stored
+        cleaned = _cleaned([given for given, _, _, _ in pending], clean_resources, clean_children)
+        for (given, raw, versions, place), (resource, own, digest) in zip(pending, cleaned):
             # a version without a raw digest was written before them (its digest of repr) or from rows marshal
             # could not write: either digest says it is the same
             same = next((v for v in versions if v[0] not in kept and (v[1] == digest or (
@@ -999,14 +1083,69 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
                     new = []
                 continue
             refreshed.append((digest, raw, same[0]))
-        kept.add(same[0])
-        if (account, region, type_) in gaps:
-            gap_reports.append((scan_id, same[0]))
+            keep(same[0], place)
+
+    def keep(version: int, place: tuple) -> None:
+        kept.add(version)
+        if place in gaps:
+            gap_reports.append((scan_id, version))
+
+    def given_of(row: dict | tuple) -> tuple:
+        """A resource's row with its children, as the scan gave them: what its raw digest is taken of."""
+        raw_id = id_of(row)
+        return (row, owners_of.get(raw_id, ()), edges_of.get(raw_id, ()), drift_of.get(raw_id, ()))
+
+    def load(items: Iterable[tuple[tuple, tuple]]) -> None:
+        """Resources as (given, (id, account, region, type)): the same as a current version, or new."""
+        pending: list[tuple[tuple, int | None, tuple, tuple]] = []  # (given, raw digest, versions, place)
+        for given, (id_, account, region, type_) in items:
+            raw = raw_digest(given)
+            versions = current.get(id_, ())
+            same = None
+            if raw is not None:
+                same = next((v for v in versions if v[2] == raw and v[0] not in kept), None)
+            if same is None:
+                pending.append((given, raw, versions, (account, region, type_)))
+                if len(pending) >= _CLEAN_ROWS:
+                    judge(pending)
+                    pending = []
+                continue
+            keep(same[0], (account, region, type_))
+        judge(pending)
+
+    def items(start: int, end: int) -> Iterable[tuple[tuple, tuple]]:
+        return zip(map(given_of, resources[start:end]), placed[start:end])
+
+    # a large first load takes the second core: a worker process cleans, digests and stores the second half of the
+    # resources (all new, numbered after the first half) into a file of its own while this process does the first
+    half = len(resources) // 2 if bulk and len(resources) >= _PARALLEL_ROWS else len(resources)
+    worker = None
+    if half < len(resources):
+        worker = _LoadWorker.start(connection, {
+            "scan_id": scan_id, "first_version": next_version + half, "cleaned": cleaned, "secrets": secrets,
+            "as_tuples": as_tuples, "rules": _RULES})
+    try:
+        if worker is not None:
+            worker.send([given_of(row) for row in resources[start:min(start + _CLEAN_ROWS, len(resources))]]
+                        for start in range(half, len(resources), _CLEAN_ROWS))
+        load(items(0, half if worker is not None else len(resources)))
+        if worker is not None:
+            store_new(new)  # the first half's last batch, before the second half's versions
+            stored += len(new)
+            new = []
+            if worker.join(connection):
+                stored += len(resources) - half
+                next_version += len(resources) - half
+            else:
+                load(items(half, len(resources)))
+    finally:
+        if worker is not None:
+            worker.close()
     reported = {id_ for id_, _, _, _ in placed}
-    del placed
+    placed = []  # freed
     ended = [v[0] for id_, versions in current.items() for v in versions
              if v[0] not in kept and (v[0] not in carried or id_ in reported)]
-    del current
+    current = {}  # freed
 
     # history carries over from the resource's latest earlier version (ended by a failed listing, or elsewhere)
     ids = sorted({resource[i_id] for resource, _, _, _ in new if resource[i_id] is not None}) if stored_before else []
@@ -1039,7 +1178,8 @@ def _column_of(table: str, column: str, as_tuples: bool) -> Callable[[Any], Any]
 
 
 _BULK_ROWS = 10_000  # a first load at least this large drops the versioned tables' indexes and builds them after
-_STREAM_ROWS = 20_000  # new versions of a first load cleaned, then stored, at a time
+_STREAM_ROWS = 20_000  # new versions of a first load stored at a time
+_CLEAN_ROWS = 5_000  # resources cleaned together (each column of them searched at once)
 
 
 def _stored_row(table: str, row: dict[str, Any] | tuple) -> dict[str, Any]:
@@ -1119,6 +1259,153 @@ def _drop_indexes(connection: sqlite3.Connection, tables: Iterable[str]) -> None
             connection.execute(f"DROP INDEX IF EXISTS [{_index_name(table, index)}]")
 
 
+_PARALLEL_ROWS = 100_000  # a first load of at least this many resources is split with a worker process (_LoadWorker)
+
+
+class _LoadWorker:
+    """The second half of a large first load, cleaned, digested and stored by a worker process (the second core)
+    into a file of its own beside the database, then copied in by SQLite itself (ATTACH, INSERT ... SELECT).
+
+    A fresh interpreter, not a fork: a forked child shares the scan's pages, and every object either process then
+    reads gets its page copied (a read writes a reference count), which doubled the memory. The rows reach it
+    through a pipe (marshal, a batch at a time, from a thread of this process). A worker that fails costs only
+    time: its half is loaded again here."""
+
+    def __init__(self, path: str, process: subprocess.Popen, errors: Any):
+        self.path, self.process, self.errors = path, process, errors
+        self.feeder: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, connection: sqlite3.Connection, header: dict[str, Any]) -> "_LoadWorker | None":
+        main_file = connection.execute("PRAGMA database_list").fetchone()[2]
+        if not main_file or (os.cpu_count() or 1) < 2:
+            return None
+        try:
+            handle, path = tempfile.mkstemp(prefix=_load_file_prefix(main_file), suffix=".db",
+                                            dir=os.path.dirname(main_file))
+            os.close(handle)
+            errors = tempfile.TemporaryFile()
+            process = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, str(Path(__file__).resolve().parents[1])],
+                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        except OSError as error:
+            log.warning("no worker process for the first load (%s): it is loaded here alone", error)
+            return None
+        worker = cls(path, process, errors)
+        try:
+            _send_batch(process.stdin, {**header, "path": path})
+        except OSError:
+            pass  # the worker stopped at once: join() says why
+        return worker
+
+    def send(self, batches: Iterable[list]) -> None:
+        """The worker's rows, sent by a thread while this process loads its own half (the pipe holds little: the
+        thread waits on the worker, not this process)."""
+        def feed() -> None:
+            try:
+                with self.process.stdin as pipe:
+                    for batch in batches:
+                        _send_batch(pipe, batch)
+            except OSError:  # the worker stopped: join() says so
+                pass
+        self.feeder = threading.Thread(target=feed, name="driftgraph-load-feeder", daemon=True)
+        self.feeder.start()
+
+    def join(self, connection: sqlite3.Connection) -> bool:
+        """Waits for the worker and copies what it stored into the scan's transaction; False when it failed."""
+        if self.feeder is not None:
+            self.feeder.join()
+        code = self.process.wait()
+        if code != 0:
+            self.errors.seek(0)
+            said = self.errors.read().decode("utf-8", "replace").strip()
+            log.warning("the worker loading half of the first scan failed; that half is loaded here: %s",
+                        said.splitlines()[-1] if said else f"exit status {code}")
+            return False
+        alias = f"load_{os.getpid()}_{id(self)}"
+        connection.execute(f"ATTACH DATABASE ? AS [{alias}]", (self.path,))
+        for table in VERSIONED:
+            names = ", ".join(f"[{c}]" for c in TABLES[table])
+            connection.execute(f"INSERT INTO main.[{table}] ({names}) SELECT {names} FROM [{alias}].[{table}]")
+        return True  # stays attached (SQLite detaches nothing mid-transaction) until the connection closes
+
+    def close(self) -> None:
+        """The worker stopped (killed if still running) and its files gone."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.feeder is not None:
+            self.feeder.join()
+        self.errors.close()
+        for leftover in (self.path, self.path + "-journal"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+
+
+def _load_file_prefix(database: str | os.PathLike) -> str:
+    """A worker's file beside `database` starts so: one left by a scan killed mid-load is removed by the next."""
+    return f".{Path(database).name}.load-"
+
+
+def _remove_stale_load_files(database: Path) -> None:
+    """Files of a worker whose scan was killed; only the writer holding the lock makes them, and we do now."""
+    for stale in database.parent.glob(glob.escape(_load_file_prefix(database)) + "*.db"):
+        try:
+            stale.unlink()
+        except OSError as error:
+            log.warning("%s: a stale file of a killed scan could not be removed: %s", stale, error)
+
+
+# the worker's program: graph.store from the same tree as the scan's, whatever the working directory holds
+_WORKER_CODE = "import sys; sys.path.insert(0, sys.argv[1]); from graph.store import load_worker; sys.exit(load_worker())"
+
+
+def load_worker(stream: Any = None) -> int:
+    """A worker process's whole work (_LoadWorker): new versions of the resources the pipe brings, numbered from
+    the header's first_version, into a fresh database at the header's path."""
+    batches = _batches_from(stream or sys.stdin.buffer)
+    header = next(batches)
+    if header["rules"] != _RULES:
+        raise RuntimeError("graph.store or graph.redact changed on disk during the scan: their rules differ")
+    secrets, cleaned, as_tuples = header["secrets"], header["cleaned"], header["as_tuples"]
+    mask = _masker(secrets) if secrets else None
+    clean_resources = _batch_cleaner("resources", cleaned, mask, as_tuples["resources"])
+    clean_children = {table: _batch_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
+    raw_digest = _raw_digester(cleaned, secrets)
+    part = sqlite3.connect(header["path"], isolation_level=None)
+    part.execute("PRAGMA journal_mode = OFF")  # a scratch file: no journal, nothing to keep on a crash
+    part.execute("PRAGMA synchronous = OFF")
+    for table in VERSIONED:
+        part.execute(_create_table_sql(table, TABLES[table]))
+    part.execute("BEGIN")
+    version = header["first_version"]
+    with bulk_work():
+        for givens in batches:
+            done = [(resource, digest, raw_digest(given), own)
+                    for given, (resource, own, digest) in zip(givens, _cleaned(givens, clean_resources, clean_children))]
+            _insert_versions(part, header["scan_id"], done, version, {})
+            version += len(done)
+    part.execute("COMMIT")
+    part.close()
+    return 0
+
+
+def _send_batch(pipe: Any, batch: Any) -> None:
+    """One batch on the pipe: its form (marshal; pickle for what marshal cannot write, a date), length, bytes."""
+    try:
+        form, data = b"m", marshal.dumps(batch, 2)
+    except ValueError:
+        form, data = b"p", pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+    pipe.write(form + len(data).to_bytes(8, "big") + data)
+
+
+def _batches_from(pipe: Any) -> Iterator[Any]:
+    while header := pipe.read(9):
+        data = pipe.read(int.from_bytes(header[1:], "big"))
+        yield marshal.loads(data) if header[:1] == b"m" else pickle.loads(data)
+
+
 class ScanWriter:
     """Writes one scan into the database inside one transaction; `commit()` makes it visible, `abort()` (or a
     crash) leaves the database as the last scan left it.
@@ -1137,6 +1424,7 @@ class ScanWriter:
             fcntl.flock(self._lock, fcntl.LOCK_EX)
         try:
             check_database(self.path)  # again, now that no other writer is mid-scan
+            _remove_stale_load_files(self.path)
             # isolation_level=None: no implicit commits; the one transaction is ours from BEGIN to COMMIT
             self.connection = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             # the rollback journal (SQLite's default) keeps the last good database whole until COMMIT; a larger page

@@ -701,3 +701,61 @@ def test_the_check_sends_encoded_non_ascii_and_base64_shaped_text_to_the_pattern
     assert may_hold_secret("caf\u00e9") and may_hold_secret("a%3Db") and may_hold_secret("naïve")
     assert may_hold_secret(AWS_SECRET) and may_hold_secret("https://u:p@h.example")
     assert not may_hold_secret("https://h.example/path") and not may_hold_secret("owner@acme.example")
+
+
+def _column_corpus() -> list[str]:
+    """Texts for the batch checks: every secret text and word place above, plain names and reasons, and the odd
+    ones (non-ASCII, line breaks inside, encoded, empty, a credential at a text's very start or end)."""
+    from graph.redact import _mask_spans
+
+    texts = [text for word in _every_secret_word() for text in _texts_around(word)]
+    texts += [text for text, _ in SECRET_TEXTS] + PEM_TEXTS + [text for text, _ in SECRET_PROSE]
+    texts += ["AKIAIOSFODNN7EXAMPLE", "x AKIAIOSFODNN7EXAMPLE", "role/AKIAIOSFODNN7EXAMPLE", AWS_SECRET,
+              "Bearer abcdefghijklmnop1234", "da2-" + "a" * 26, "name=db_password=hunter2zebra", "café-orders",
+              "line one\nline two token x", "a%3Db", "x\\u0041", "https://u:p@h.example", "", "orders",
+              "arn:aws:sqs:us-east-1:123456789012:orders", "declared by Terraform state s3://acme/x.tfstate (q)",
+              "ghp_" + "a" * 36 + "\n", "\u3000token\u3000x", "fn-0000123", "payments-api", "shipping"]
+    assert sum(_mask_spans(text) != text for text in texts) > 300
+    return texts
+
+
+@pytest.mark.parametrize("identifiers", [False, True])
+def test_the_batch_check_finds_every_text_the_value_by_value_cleaning_changes(identifiers):
+    """texts_to_redact reads a column joined: every text redact_text (or redact_identifier) would change is
+    among the positions it gives, wherever the text stands in the column."""
+    from graph.redact import redact_identifier, texts_to_redact
+
+    texts = _column_corpus()
+    clean = redact_identifier if identifiers else redact_text
+    changed = {i for i, text in enumerate(texts) if clean(text) != text}
+    assert len(changed) > (40 if identifiers else 300)
+    assert changed <= texts_to_redact(texts, identifiers)
+    reversed_texts = texts[::-1]
+    assert {len(texts) - 1 - i for i in changed} <= texts_to_redact(reversed_texts, identifiers)
+    plain = ["orders", "payments", "fn-0000123", "10.0.0.0/8", "arn:aws:sqs:us-east-1:123456789012:orders"]
+    assert texts_to_redact(plain, identifiers) == set()
+
+
+def test_rows_cleaned_in_a_batch_are_those_cleaned_one_by_one():
+    """The store cleans many rows column by column (_batch_cleaner); each comes out as _row_cleaner makes it,
+    with known secrets masked, for texts, nulls, numbers, tags and attributes in every column."""
+    import random
+
+    from graph.store import CONTENT, _batch_cleaner, _row_cleaner
+
+    texts = _column_corpus()
+    pools = {"text": texts, "text or null": texts + [None] * 50, "counts": [0, 3, None],
+             "mixed": texts + [None, 3, {"Password": "hunter2zebra", "Name": "x"}, ["a", "token abc123def456"]],
+             "tags": [None, {}, {"Team": "payments", "db_password": "hunter2zebra"}, {"AKIAIOSFODNN7EXAMPLE": "x"}]}
+    chooser = random.Random(7)
+    for table in ("resources", "owners", "edges"):
+        kinds = [("tags" if column == "tags" else chooser.choice(["text", "text or null", "counts", "mixed"]))
+                 for column in CONTENT[table]]
+        kinds[0] = "text or null"
+        rows = [tuple(chooser.choice(pools[kind]) for kind in kinds) for _ in range(3000)]
+        for mask in (None, lambda value: value.replace("orders", "<redacted>") if isinstance(value, str) else value):
+            one_by_one = _row_cleaner(table, False, mask, as_tuples=True)
+            expected = [one_by_one(row) for row in rows]
+            assert _batch_cleaner(table, False, mask, as_tuples=True)(rows) == expected
+            as_dicts = [dict(zip(CONTENT[table], row)) for row in rows]
+            assert _batch_cleaner(table, False, mask, as_tuples=False)(as_dicts) == expected
