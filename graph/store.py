@@ -24,6 +24,7 @@ import math
 import operator
 import os
 import pickle
+import re
 import sqlite3
 import subprocess
 import sys
@@ -1166,7 +1167,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     store_new(new)
     stored += len(new)
     if bulk:
-        _create_indexes(connection, VERSIONED)
+        _create_indexes(connection, VERSIONED, read_indexes=True)
     return {"new": stored, "ended": len(ended), "unchanged": len(kept), "carried": len(carried - kept - set(ended))}
 
 
@@ -1246,17 +1247,29 @@ def _index_name(table: str, columns: list[str]) -> str:
     return f"idx_{table}_{'_'.join(columns)}"
 
 
-def _create_indexes(connection: sqlite3.Connection, tables: Iterable[str]) -> None:
+def _create_indexes(connection: sqlite3.Connection, tables: Iterable[str], read_indexes: bool = False) -> None:
+    """The tables' indexes (with `read_indexes`, the read model's on them too)."""
     for table in tables:
         for index in INDEXES.get(table, []):
             columns_sql = ", ".join(f"[{c}]" for c in index)
             connection.execute(f"CREATE INDEX IF NOT EXISTS [{_index_name(table, index)}] ON [{table}] ({columns_sql})")
+        for sql in _READ_INDEXES_ON.get(table, []) if read_indexes else ():
+            connection.execute(sql)
 
 
 def _drop_indexes(connection: sqlite3.Connection, tables: Iterable[str]) -> None:
+    """Every index on the tables, for a bulk load that builds them after (one sort each, not a million seeks)."""
     for table in tables:
         for index in INDEXES.get(table, []):
             connection.execute(f"DROP INDEX IF EXISTS [{_index_name(table, index)}]")
+        for sql in _READ_INDEXES_ON.get(table, []):
+            connection.execute(f"DROP INDEX IF EXISTS [{_READ_INDEX.match(sql)['name']}]")
+
+
+_READ_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (?P<name>\w+) ON (?P<table>\w+)")
+_READ_INDEXES_ON: dict[str, list[str]] = defaultdict(list)
+for _sql in READ_INDEXES:
+    _READ_INDEXES_ON[_READ_INDEX.match(_sql)["table"]].append(_sql)
 
 
 _PARALLEL_ROWS = 100_000  # a first load of at least this many resources is split with a worker process (_LoadWorker)

@@ -108,3 +108,17 @@ def test_a_worker_file_left_by_a_killed_scan_is_removed_by_the_next(tmp_path):
     other.write_bytes(b"another database's")
     _scan(db, _rows(10), day=2)
     assert not stale.exists() and other.exists()
+
+
+def test_a_bulk_first_load_ends_with_every_index_a_small_one_has(tmp_path, monkeypatch, small_batches):
+    """A bulk load drops the versioned tables' indexes (and the read model's on them) and builds them after."""
+    monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
+    _scan(tmp_path / "bulk.db", _rows(2000))
+    _scan(tmp_path / "small.db", _rows(20))
+
+    def indexes(db):
+        with sqlite3.connect(db) as connection:
+            return sorted(connection.execute("select name, tbl_name, sql from sqlite_master where type = 'index' "
+                                             "and sql is not null"))
+    assert len(indexes(tmp_path / "small.db")) > 10
+    assert indexes(tmp_path / "bulk.db") == indexes(tmp_path / "small.db")
