@@ -57,6 +57,8 @@ def serve_proxy(port: int, backends: list[str], regions: list[str]) -> None:
     or answers it "slow down" when throttling is on and AWS's bucket for it (scanner/rates.py's figures) is empty."""
     settings = {"latency": 0.0, "throttle": False, "replay": False}
     stats = Counter()
+    by_bucket = Counter()  # requests by the AWS bucket (scanner/rates.py) each is taken from
+    cpu_at_reset = [time.process_time()]
     answers: dict[tuple, tuple] = {}  # what moto answered each request (for --replay)
     buckets: dict[tuple, TokenBucket] = {}
     lock = threading.Lock()
@@ -72,9 +74,13 @@ def serve_proxy(port: int, backends: list[str], regions: list[str]) -> None:
             pool[url] = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
         return pool[url]
 
+    def bucket_of(service: str, region: str, operation: str) -> tuple[str, str, str]:
+        rate = RATES.get(SIGNING_TO_CLIENT.get(service, service), DEFAULT_RATE)
+        return service, "global" if rate.per_account else region, operation if rate.per_operation else ""
+
     def over_rate(service: str, region: str, operation: str) -> bool:
         rate = RATES.get(SIGNING_TO_CLIENT.get(service, service), DEFAULT_RATE)
-        key = (service, "global" if rate.per_account else region, operation if rate.per_operation else "")
+        key = bucket_of(service, region, operation)
         with lock:
             bucket = buckets.setdefault(key, TokenBucket(rate.per_second, time.monotonic, rate.burst))
             if bucket.wait_time() > 0:
@@ -98,7 +104,11 @@ def serve_proxy(port: int, backends: list[str], regions: list[str]) -> None:
                 buckets.clear()
             if self.path.endswith("/reset"):
                 stats.clear()
-            self._send(200, [("Content-Type", "application/json")], json.dumps({**settings, **stats}).encode())
+                by_bucket.clear()
+                cpu_at_reset[0] = time.process_time()
+            answer = {**settings, **stats, "by_bucket": {"|".join(key): n for key, n in by_bucket.items()},
+                      "cpu": time.process_time() - cpu_at_reset[0]}  # the proxy's own CPU seconds since the reset
+            self._send(200, [("Content-Type", "application/json")], json.dumps(answer).encode())
 
         def _send(self, status: int, headers, payload: bytes) -> None:
             self.send_response(status)
@@ -119,6 +129,7 @@ def serve_proxy(port: int, backends: list[str], regions: list[str]) -> None:
             operation = operation_of(request)
             with lock:
                 stats["requests"] += 1
+                by_bucket[bucket_of(request.service, request.region, operation)] += 1
             throttles = request.service not in ("monitoring", "sts")  # CloudWatch answers in CBOR: not faked here
             if settings["throttle"] and throttles and over_rate(request.service, request.region, operation):
                 with lock:
@@ -327,9 +338,43 @@ def scan(proxy: str, workers: int, db: Path, rates: bool = True, retry_mode: str
     phases = PhaseTimes()
     result = run_scan(options, session=session, progress=phases)
     result["phases"] = phases.done()
-    result["requests"] = control(proxy).get("requests", 0)  # every process's calls (the counter sees this one's)
+    stats = control(proxy)
+    result["requests"] = stats.get("requests", 0)  # every process's calls (the counter sees this one's)
+    result["by_bucket"] = stats.get("by_bucket", {})
+    result["proxy_cpu"] = stats.get("cpu", 0.0)
     result["waited"] = dict(session.rates.waited) if session.rates is not None else {}
     return time.monotonic() - started, counter.calls, _cpu() - cpu, result
+
+
+def profile_scan(proxy: str, workers: int, db: Path, report: Path) -> None:
+    """One scan with every thread under cProfile on its own CPU clock (time.thread_time: a thread waiting for an
+    answer or a token costs nothing), the threads' profiles summed into `report`: where the scan's CPU goes.
+    (pyinstrument samples one thread, and wall time.)"""
+    import cProfile
+    import pstats
+
+    profiles: list[cProfile.Profile] = []
+    run = threading.Thread.run
+
+    def profiled(thread: threading.Thread) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        profiles.append(profile)
+        profile.runcall(run, thread)
+
+    threading.Thread.run = profiled
+    main = cProfile.Profile(time.thread_time)
+    try:
+        seconds, _calls, cpu, result = main.runcall(scan, proxy, workers, db)
+    finally:
+        threading.Thread.run = run
+    with report.open("w") as out:
+        stats = pstats.Stats(main, stream=out)
+        for profile in profiles:
+            stats.add(profile)
+        stats.sort_stats("tottime").print_stats(60)
+        stats.sort_stats("cumulative").print_stats(120)
+    print(f"profiled scan: {seconds:.1f} s, {result['requests']} calls, {cpu / result['requests'] * 1000:.2f} ms of "
+          f"CPU a call (under the profiler); report in {report}", flush=True)
 
 
 def _cpu() -> float:
@@ -338,6 +383,18 @@ def _cpu() -> float:
 
     return time.process_time() + sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) for f in
                                      ("ru_utime", "ru_stime"))
+
+
+def rates_bound(by_bucket: dict[str, int]) -> tuple[float, str]:
+    """The least time AWS's rates (scanner/rates.py) let a scan's calls take, however many workers: the slowest
+    bucket's (its calls beyond the burst, at its refill rate); with that bucket's name."""
+    slowest = (0.0, "none")
+    for key, calls in by_bucket.items():
+        service, region, operation = key.split("|")
+        rate = RATES.get(SIGNING_TO_CLIENT.get(service, service), DEFAULT_RATE)
+        seconds = max(0.0, calls - rate.burst) / rate.per_second
+        slowest = max(slowest, (seconds, f"{service} {region}{' ' + operation if operation else ''}: {calls} calls"))
+    return slowest
 
 
 def calls_by_type(calls: Counter) -> dict[str, int]:
@@ -376,6 +433,8 @@ def main() -> None:
                              "servers are not on this machine's cores, moto's are; --no-replay asks moto each time")
     parser.add_argument("--before", metavar="CHECKOUT", help="also: the API calls another checkout's scanner (say, "
                                                              "the main branch) makes on the same estate")
+    parser.add_argument("--profile", metavar="FILE", help="instead: one scan at the last worker count under "
+                                                          "pyinstrument, its report written to FILE")
     parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backends", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -392,6 +451,8 @@ def main() -> None:
         if args.replay:  # a first scan records every answer; the timed ones get them from memory, with the latency
             scan(proxy, max(workers), Path(tmp) / "bench.db")
         control(proxy, "reset", latency=args.latency, throttle=False, replay=args.replay)
+        if args.profile:
+            return profile_scan(proxy, workers[-1], Path(tmp) / "bench.db", Path(args.profile))
         rows, baseline = [], None
         # the last two: our token buckets off (the client's own limit, AWS's rates aside), and split into processes
         runs = [(count, 1, True) for count in workers] + [(workers[-1], 1, False)] + [
@@ -400,6 +461,7 @@ def main() -> None:
             seconds, calls, cpu, result = scan(proxy, count, Path(tmp) / "bench.db", rates, processes=processes)
             total = result["requests"]
             bound = total * args.latency / count
+            paced, slowest = rates_bound(result["by_bucket"]) if rates else (0.0, "no buckets")
             baseline = baseline or seconds
             rows.append((count, seconds, total, bound, cpu, result))
             waits = ", ".join(f"{service} {waited:.1f} s" for service, waited in sorted(
@@ -407,8 +469,10 @@ def main() -> None:
             print(f"workers {count:>3} x {processes} process{'es' if processes > 1 else ''}"
                   f"{'' if rates else ', no token buckets'}: {seconds:7.1f} s, {total} calls ({total / result['resource_count']:.2f} a "
                   f"resource), speedup {baseline / seconds:5.1f}x, bound {bound:6.1f} s, ratio to bound "
-                  f"{seconds / bound:4.2f}, client CPU {cpu / total * 1000:.2f} ms a call "
-                  f"({cpu / seconds * 100:.0f}% of one core); phases: " +
+                  f"{seconds / bound:4.2f}, bound given AWS's rates {paced:.1f} s ({slowest}), ratio to the larger bound "
+                  f"{seconds / max(bound, paced):4.2f}, client CPU {cpu / total * 1000:.2f} ms a call "
+                  f"({cpu / seconds * 100:.0f}% of one core; CPU seconds: scan {cpu:.1f}, proxy "
+                  f"{result['proxy_cpu']:.1f}, of 2 cores x {seconds:.1f} s); phases: " +
                   ", ".join(f"{name} {took:.1f} s" for name, took in result["phases"].items()) +
                   (f"; waited for tokens (summed over threads): {waits}" if waits else ""), flush=True)
         calls = scan(proxy, workers[-1], Path(tmp) / "bench.db")[1]  # one process: its counter sees every call

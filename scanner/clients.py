@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore import xform_name
 from botocore.awsrequest import AWSResponse
@@ -336,6 +337,15 @@ def _set_read_timeout(raw: Any, seconds: float) -> None:
             pass
 
 
+@functools.lru_cache(maxsize=None)
+def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
+    """One botocore loader per process (per data path): every session's clients read the service models, endpoint
+    rules and paginators it parsed once. Each boto3 session would otherwise parse its own copies: the EC2 model
+    alone is megabytes of JSON, and a scan of many accounts makes a session per account. A loader is already
+    shared by every client (and thread) of a session; what it caches is never changed after loading."""
+    return botocore.loaders.create_loader(data_path)
+
+
 @dataclass
 class AwsSession:
     """A boto3 session with guarded, cached clients (clients are thread-safe; creating them is not).
@@ -371,6 +381,9 @@ class AwsSession:
             core = botocore.session.Session(profile=self.profile)
             core.register_component("credential_provider", CredentialResolver([_GivenCredentials(self.credentials)]))
             self._session = boto3.Session(botocore_session=core)
+        core = self._session._session
+        # after boto3's own set-up, which adds its resource models' path to the session's first loader
+        core.register_component("data_loader", shared_loader(core.get_config_variable("data_path")))
         self._config = client_config(self.call_timeout, self.retry_mode)
         pages = type("SessionPages", (GuardedPages,), {"max_pages": self.max_pages})
         mixin = _guarded_pagination(pages)

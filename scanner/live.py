@@ -594,6 +594,17 @@ def plan_tasks(rows: Iterable[ResourceType], regions: Iterable[str], global_type
     return tasks
 
 
+def start_order(row: ResourceType, has_children: bool = False) -> tuple[bool, float]:
+    """When a listing should start, earliest first: the listings that make calls per item (or per parent: ECS
+    services per cluster) before those that only page through a list, and among them the ones whose service AWS
+    lets refill slowest (scanner/rates.py). A scan takes at least as long as its slowest bucket needs for its calls
+    (80 ECR repositories at 10 a second: 6 s however many workers), so that bucket should start spending at once,
+    not after the quick listings queued before it in catalog order (longest job first)."""
+    tag_call_each = bool(row.tags and row.tags.call and not row.tags.tagging)  # the Tagging API answers the others
+    per_item = bool(row.details) or tag_call_each or has_children
+    return not per_item, RATES.get(row.service, DEFAULT_RATE).per_second
+
+
 def _rows(types: Iterable[str] | None) -> list[ResourceType]:
     rows = [CATALOG[t] for t in dict.fromkeys(types)] if types else list(RESOURCE_TYPES)
     problems = orphan_types(row.type for row in rows)
@@ -668,7 +679,9 @@ def scan_live(
     parts: dict[Future, int] = {}
     done: dict[int, LiveScan] = {}
     try:
-        parts = {pool.submit(run, task): n for n, task in enumerate(tasks)}
+        # started longest first; the results are still put together in plan order, whatever order they end in
+        starts = sorted(range(len(tasks)), key=lambda n: start_order(tasks[n][1], tasks[n][1].type in children))
+        parts = {pool.submit(run, tasks[n]): n for n in starts}
         pending = set(parts)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

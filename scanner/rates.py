@@ -49,8 +49,9 @@ RATES: Mapping[str, Rate] = {
     "route53": Rate(10, 5, "documented: Route 53 developer guide, 'Throttling for Amazon Route 53 API requests': "
                            "an account bucket of 50 refilled 10 a second (5 a second before 2025); we take half: "
                            "that bucket is shared with every other tool in the account", per_account=True),
-    "iam": Rate(20, 10, "guess: IAM publishes no request rate; its control plane (us-east-1) throttles list and "
-                        "get calls near 15-20 a second per account", per_account=True),
+    "iam": Rate(20, 10, "guess: IAM publishes no request rate (its security blog, 'How to monitor and query IAM "
+                        "resources at scale', describes token buckets per API without figures); list and get calls "
+                        "are seen throttled near 15-20 a second per account", per_account=True),
     "sts": Rate(100, 50, "documented: IAM user guide, 'IAM and AWS STS quotas': 600 requests a second per account "
                          "and region; we send one identity call per account"),
     "organizations": Rate(10, 5, "guess: Organizations publishes no per-operation rate; ListAccounts pages of 20",
@@ -62,15 +63,22 @@ RATES: Mapping[str, Rate] = {
     "ecs": Rate(50, 20, "documented: ECS developer guide, 'Request throttling for the Amazon ECS API': cluster read "
                         "actions (DescribeClusters, ListClusters) a bucket of 50 refilled 20 a second; service and "
                         "task definition reads are at least that"),
-    "elbv2": Rate(40, 10, "guess: ELB publishes no rate; describes are throttled per account and region"),
+    "elbv2": Rate(40, 10, "documented: ELB user guide, 'Request throttling for the ELB API': non-mutating actions "
+                          "(Describe*) a bucket of 40 refilled 10 a second per account and region, version 2's API a "
+                          "bucket of its own (docs.aws.amazon.com/elasticloadbalancing/latest/userguide/"
+                          "elb-api-throttling.html); services calling ELB for the account (EC2, ECS, Auto Scaling, "
+                          "CloudFormation) have buckets of their own"),
     "kms": Rate(50, 25, "documented: KMS developer guide, 'Request quotas': a quota per operation, per account and "
                         "region, shared with everything using the keys; we keep well under the management operations'"),
     "logs": Rate(10, 5, "documented: CloudWatch Logs quotas: DescribeLogGroups 10 transactions a second per "
                         "account and region, ListTagsLogGroup 10 a second; half, shared with the console"),
     "cloudwatch": Rate(20, 9, "documented: CloudWatch quotas: DescribeAlarms 9 transactions a second"),
-    "sqs": Rate(50, 20, "guess: SQS publishes no control plane rate (its data plane is near unlimited)"),
-    "sns": Rate(30, 15, "guess: SNS publishes ListTopics and GetTopicAttributes throttles per account and region "
-                        "(30 a second in us-east-1, fewer elsewhere): 15 is under all of them"),
+    "sqs": Rate(50, 20, "guess: SQS quotas (SQS developer guide, 'Quotas related to queues') publish no rate for "
+                        "ListQueues or GetQueueAttributes (its data plane is near unlimited); tagging actions are 5 a "
+                        "second per account, and ListQueueTags is sent only when the Tagging API failed"),
+    "sns": Rate(30, 15, "documented: SNS API reference, ListTopics (docs.aws.amazon.com/sns/latest/api/"
+                        "API_ListTopics.html): 'throttled at 30 transactions per second'; "
+                        "we take half (15 a second, a second's burst), the rest left to the account's own tools"),
     "dynamodb": Rate(100, 50, "documented: DynamoDB developer guide, 'Best practices for managing the control plane': "
                               "control plane requests throttled at 2,500 a second; we take 50, leaving the rest to "
                               "the account's own clients"),
@@ -81,13 +89,17 @@ RATES: Mapping[str, Rate] = {
     "rds": Rate(40, 20, "guess: RDS throttles describes per account and region but publishes no figure"),
     "elasticache": Rate(20, 10, "guess: ElastiCache publishes no rate"),
     "efs": Rate(20, 10, "guess: EFS publishes no rate for DescribeFileSystems"),
-    "ecr": Rate(20, 10, "guess: ECR's quota page gives rates for image pulls and pushes, none for "
-                        "DescribeRepositories or ListTagsForResource"),
+    "ecr": Rate(20, 10, "guess: ECR user guide, 'Amazon ECR service quotas' (docs.aws.amazon.com/AmazonECR/latest/"
+                        "userguide/service-quotas.html), gives per-API rates only for the image push and pull calls (GetAuthorizationToken, BatchGetImage, PutImage, ...; the lowest "
+                        "10 a second), none for DescribeRepositories or ListTagsForResource"),
     "ssm": Rate(20, 10, "guess: Systems Manager's quota page gives GetParameter rates, none for "
                         "DescribeParameters; a conservative figure"),
     "secretsmanager": Rate(50, 25, "documented: Secrets Manager quotas: ListSecrets 50 requests a second"),
-    "events": Rate(20, 10, "guess: EventBridge publishes ListRules and ListTagsForResource at 50 a second in large "
-                           "regions, fewer elsewhere"),
+    "events": Rate(25, 25, "documented: EventBridge user guide, 'Amazon EventBridge quotas' (CloudWatch Events "
+                           "limits, docs.aws.amazon.com/AmazonCloudWatch/latest/events/cloudwatch_limits_cwe.html): "
+                           "every API but PutEvents 50 requests a second per account and region by default; "
+                           "we take half, the rest left to the account's own tools (a burst the page does not give: "
+                           "one second's worth)"),
     "cloudformation": Rate(40, 10, "guess: CloudFormation publishes no describe rate; a stack's reads "
                                    "(ListStackResources, GetTemplate) come in bursts after DescribeStacks"),
 }

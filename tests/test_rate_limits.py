@@ -9,6 +9,8 @@ import pytest
 
 from edge_servers import FORWARD, aws_proxy, point_boto3_at, throttled
 from scanner.clients import AwsSession, ScanCancelled
+from graph.resource_types import CATALOG
+from scanner.live import start_order
 from scanner.rates import RATES, Cancelled, Clock, RateLimits
 
 
@@ -206,3 +208,25 @@ def test_a_lane_leaves_the_pool_to_other_services():
         release.set()
         pool.shutdown()
     assert lane_width("elasticache", 32) < lane_width("ec2", 32) <= 32 and lane_width("route53", 1) == 1
+
+
+def test_listings_that_aws_rates_make_longest_start_first():
+    # per-item calls at a slow refill (ECR's tag call each, 10 a second) before faster ones (SNS's attributes, 15),
+    # and any listing with calls per item before one that only pages through a list
+    order = {t: start_order(CATALOG[t]) for t in ("AWS::ECR::Repository", "AWS::SNS::Topic", "AWS::EC2::VPC",
+                                                  "AWS::Logs::LogGroup")}
+    assert order["AWS::ECR::Repository"] < order["AWS::SNS::Topic"] < order["AWS::EC2::VPC"]
+    # log groups' tags come from the Tagging API: a list-only listing, however slow its service's bucket
+    assert order["AWS::SNS::Topic"] < order["AWS::Logs::LogGroup"]
+    # a parent whose children are listed per item (ECS services per cluster) counts as making calls per item
+    assert start_order(CATALOG["AWS::ECS::Cluster"], has_children=True) < order["AWS::EC2::VPC"]
+
+
+def test_sessions_share_one_parsed_copy_of_the_service_models():
+    first, second = AwsSession(default_region="us-east-1"), AwsSession(default_region="us-east-1", rates=None)
+    loader = first._session._session.get_component("data_loader")
+    assert second._session._session.get_component("data_loader") is loader
+    assert first._session._session.get_service_model("sqs") is not None
+    cached = len(loader._cache)
+    second._session._session.get_service_model("sqs")  # the second session parses nothing again
+    assert len(loader._cache) == cached
