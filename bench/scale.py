@@ -13,9 +13,9 @@ import argparse
 import dataclasses
 import gc
 import random
-import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,22 +54,60 @@ STACK_SHARE = 0.004  # CloudFormation stacks per live record (4,000 at 1M): they
 STACK_FRAMEWORKS = (("cdk-v2", "2.150.0", 0.55), ("cdk-v1", "1.204.0", 0.25), ("cloudformation", None, 0.20))
 
 
-def rss_peak_mb() -> float:
-    """The peak resident set since the last reset_peak() (VmHWM), else the process's peak."""
+def _status_kb(pid: int | str, field: str) -> int:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return 0
 
 
-def reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from the current RSS
-    except OSError:
-        pass
+class WorkerPeak:
+    """The peak of this process's resident set plus its load workers' (graph.store._LoadWorker, a process of its
+    own during a large first load), sampled every 20 ms: what the scan needs of the machine. A child counts once
+    its program is the worker's (before its exec it is this process's image, already counted)."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self.worker_kb = 0
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _workers(self) -> list[str]:
+        found = []
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    if b"load_worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+                        found.append(child)
+                except OSError:
+                    pass
+        return found
+
+    def _sample(self) -> None:
+        while True:
+            workers = sum(_status_kb(child, "VmRSS") for child in self._workers())
+            total = _status_kb("self", "VmRSS") + workers
+            if total > self.peak_kb:
+                self.peak_kb = total
+            self.worker_kb = max(self.worker_kb, workers)
+            time.sleep(0.02)
+
+    def mb(self) -> float:
+        """The peak since the last reset: the sampled sum, or this process's own peak (VmHWM) when higher."""
+        return max(self.peak_kb, _status_kb("self", "VmHWM")) / 1024
+
+    def reset(self) -> None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from the current RSS
+        except OSError:
+            pass
+        self.peak_kb = self.worker_kb = 0
 
 
 def arn(type_: str, account: str, region: str, natural_id: str) -> str | None:
@@ -361,13 +399,14 @@ def main() -> None:
         db = args.db or Path(tmp) / "scale.db"
         for stale in (db, db.with_name(db.name + ".lock"), db.with_name(db.name + "-journal")):
             stale.unlink(missing_ok=True)
+        memory = WorkerPeak()
         began = time.perf_counter()
         estate = Estate(args.n)
         gc.collect()
         print(f"estate: {len(estate.live):,} live + {len(estate.declared):,} declared records, built in "
-              f"{time.perf_counter() - began:.1f} s, RSS {rss_peak_mb():,.0f} MB", flush=True)
+              f"{time.perf_counter() - began:.1f} s, RSS {memory.mb():,.0f} MB", flush=True)
         timings: dict[str, list[float]] = {}
-        reset_peak()
+        memory.reset()
         if args.profile:
             import cProfile
 
@@ -376,21 +415,22 @@ def main() -> None:
             profiler.dump_stats(args.profile)
         else:
             first = one_scan(estate, db, 1, timings)
-        peak_first = rss_peak_mb()
+        peak_first, worker_first = memory.mb(), memory.worker_kb / 1024
         size_one = megabytes(db)
         print(f"scan 1: {first['resources']:,} resources, {first['owners']:,} owners, {first['edges']:,} edges, "
               f"{first['drift']:,} drift; by status {first['summary']['by_status']}", flush=True)
         print(f"scan 1: reconcile {timings['reconcile'][0]:.1f} s, rows {timings['rows'][0]:.1f} s, store "
               f"{timings['store'][0]:.1f} s, total {timings['scan'][0]:.1f} s (CPU {timings['cpu'][0]:.1f} s: "
               f"{timings['cpu reconcile'][0]:.1f} / {timings['cpu rows'][0]:.1f} / {timings['cpu store'][0]:.1f}); "
-              f"peak RSS {peak_first:,.0f} MB; database {size_one:,.0f} MiB", flush=True)
+              f"peak RSS {peak_first:,.0f} MB (its load worker's peak alone {worker_first:,.0f} MB); database "
+              f"{size_one:,.0f} MiB", flush=True)
         for day in range(2, args.scans + 1):
             result = one_scan(estate, db, day, timings)
             print(f"scan {day}: total {timings['scan'][-1]:.1f} s (CPU {timings['cpu'][-1]:.1f} s; store "
                   f"{timings['store'][-1]:.1f} s, CPU {timings['cpu store'][-1]:.1f} s), "
                   f"versions {result['versions']}, database {megabytes(db):,.0f} MiB", flush=True)
         size_ten = megabytes(db)
-        peak_all = rss_peak_mb()
+        peak_all = memory.mb()
         changed = estate.change(args.change)
         result = one_scan(estate, db, args.scans + 1, timings)
         print(f"scan {args.scans + 1}, {args.change:.0%} changed ({changed:,} records): total "
@@ -411,7 +451,8 @@ def main() -> None:
         print(f"| unchanged scan: store (median) | {sorted(unchanged_store)[len(unchanged_store) // 2]:.1f} s | |")
         print(f"| scan with {args.change:.0%} changed: total / store | {timings['scan'][-1]:.1f} s / "
               f"{timings['store'][-1]:.1f} s | |")
-        print(f"| peak RSS, first scan (estate records included) | {peak_first / 1024:.2f} GB | <= {GOAL_RSS_GB:.0f} GB |")
+        print(f"| peak RSS, first scan (estate records and the load worker included) | {peak_first / 1024:.2f} GB | "
+              f"<= {GOAL_RSS_GB:.0f} GB |")
         print(f"| peak RSS, all scans | {peak_all / 1024:.2f} GB | |")
         print(f"| database after 1 scan / after {args.scans} | {size_one:,.0f} MiB / {size_ten:,.0f} MiB | |")
         print(f"| growth, {args.scans} scans over 1 | {growth:.3f}x | <= {GOAL_GROWTH}x |")

@@ -37,8 +37,15 @@ def bulk_work() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_count()[0] >= _FREEZE_AFTER:
+            # what was made (a million objects) is set aside for good rather than walked by the next young
+            # collection, then again by every older one, to find no cycles in it; refcounting still frees it
+            gc.freeze()
         if enabled:
             gc.enable()
+
+
+_FREEZE_AFTER = 100_000  # objects made under bulk_work from which they are frozen (bench/scale.py; tests make fewer)
 
 
 class Unresolved:

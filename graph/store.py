@@ -1119,7 +1119,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
 
     # a large first load takes the second core: a worker process cleans, digests and stores the second half of the
     # resources (all new, numbered after the first half) into a file of its own while this process does the first
-    half = len(resources) // 2 if bulk and len(resources) >= _PARALLEL_ROWS else len(resources)
+    half = int(len(resources) * (1 - _WORKER_SHARE)) if bulk and len(resources) >= _PARALLEL_ROWS else len(resources)
     worker = None
     if half < len(resources):
         worker = _LoadWorker.start(connection, {
@@ -1273,6 +1273,7 @@ for _sql in READ_INDEXES:
 
 
 _PARALLEL_ROWS = 100_000  # a first load of at least this many resources is split with a worker process (_LoadWorker)
+_WORKER_SHARE = 0.5  # of the resources (bench/scale.py at 400k: at 0.5 both halves end together, at 0.6 this waits 4 s)
 
 
 class _LoadWorker:
