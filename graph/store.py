@@ -1043,15 +1043,13 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             if (account, region, type_) in gaps:
                 carried.add(version)
 
-    i_id = CONTENT["resources"].index("id")
     earlier: dict[str, tuple] = {}  # id -> (first seen, status since, status) of its latest earlier version
     next_version = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0] + 1
-    into = connection  # where new versions go: a forked worker's own file while it loads its half
 
     def store_new(batch: list[tuple[tuple, int, int | None, tuple]]) -> None:
         """New versions stored, numbered on from next_version."""
         nonlocal next_version
-        _insert_versions(into, scan_id, batch, next_version, earlier)
+        _insert_versions(connection, scan_id, batch, next_version, earlier)
         next_version += len(batch)
 
     # a first scan into an empty store: every resource is new and has no history, so each batch is stored as soon
@@ -1149,7 +1147,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     current = {}  # freed
 
     # history carries over from the resource's latest earlier version (ended by a failed listing, or elsewhere)
-    ids = sorted({resource[i_id] for resource, _, _, _ in new if resource[i_id] is not None}) if stored_before else []
+    ids = sorted({resource[_I_ID] for resource, _, _, _ in new if resource[_I_ID] is not None}) if stored_before else []
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start:start + _IN_CHUNK]
         for id_, first_seen, status_since, status in connection.execute(
