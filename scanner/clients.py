@@ -365,6 +365,9 @@ class AwsSession:
     rates: RateLimits | None = field(default_factory=RateLimits, repr=False)
     # botocore's retry mode: "standard" (with the buckets above); bench/latency.py compares "adaptive" without them
     retry_mode: str = "standard"
+    # for a session made by assume_role: (the session it was assumed from, the role's ARN, the session name), so
+    # that a process of its own (scanner/processes.py) assumes the role again and its credentials refresh there too
+    assumed_from: tuple["AwsSession", str, str] | None = field(default=None, repr=False)
     _session: boto3.Session = field(init=False, repr=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     # one lock per (service, region) so building one client never holds up a thread that wants another; the
@@ -600,7 +603,8 @@ class AwsSession:
                                                                   method=_GivenCredentials.METHOD)
         account = ROLE_ARN_ACCOUNT.match(role_arn)
         return AwsSession(default_region=self.region_name, call_timeout=self.call_timeout, max_pages=self.max_pages,
-                          credentials=credentials, account=account.group(1) if account else None, rates=self.rates)
+                          credentials=credentials, account=account.group(1) if account else None, rates=self.rates,
+                          retry_mode=self.retry_mode, assumed_from=(self, role_arn, session_name))
 
     def _credential_client(self, service: str, **credentials: Any):
         """The STS client AssumeRole goes out by (botocore's fetcher asks for it with the source credentials)."""

@@ -7,8 +7,10 @@ region's buckets live in the one process that lists it; the per-account buckets 
 types), and sends each listing back as it ends (the live view keeps moving) and then its records.
 
 The processes are spawned, never forked (a fork would copy the scan's threads' locks and its clients' open
-connections), and get the session's credentials as they are now; a process that fails ends the scan as an error,
-and Ctrl-C ends every process at once.
+connections), and get the session's credentials as they are now; a session of an assumed role gets the
+credentials it was assumed from and the role, and assumes it again, so that its credentials refresh past the
+role's hour as the parent's do. A process that fails ends the scan as an error, and Ctrl-C ends every process
+at once.
 """
 
 from __future__ import annotations
@@ -37,11 +39,29 @@ def _list_part(spec: dict, part: int, regions: list[str], messages) -> None:
     try:
         credentials = Credentials(*spec.pop("credentials")) if spec.get("credentials") else None
         session = AwsSession(credentials=credentials, **spec.pop("session"))
+        role = spec.pop("role", None)
+        if role is not None:
+            session = session.assume_role(*role)
         scanned = scan_live(session, on_listing=lambda listing: messages.put(("listing", listing)),
                             regions=regions, global_types=part == 0, **spec)
         messages.put(("done", (part, scanned)))
     except BaseException:  # noqa: BLE001 - said to the parent, which ends the scan with it
         messages.put(("error", traceback.format_exc(limit=5)))
+
+
+def process_session(session: AwsSession) -> dict:
+    """How a spawned process makes `session` again: its settings and its credentials as they are now, or for an
+    assumed role's session, the credentials it was assumed from and the role to assume again."""
+    role = None
+    if session.assumed_from is not None:
+        source, role_arn, session_name = session.assumed_from
+        role, session = (role_arn, session_name), source
+    frozen = session._session.get_credentials()
+    frozen = frozen.get_frozen_credentials() if frozen is not None else None
+    return {"session": {"default_region": session.region_name, "call_timeout": session.call_timeout,
+                        "max_pages": session.max_pages, "account": session.account, "retry_mode": session.retry_mode,
+                        "profile": None if frozen else session.profile},
+            "credentials": tuple(frozen) if frozen else None, "role": role}
 
 
 def scan_live_in_processes(session: AwsSession, account: str, partition: str, regions: list[str],
@@ -50,14 +70,10 @@ def scan_live_in_processes(session: AwsSession, account: str, partition: str, re
     """`scan_live` of one account with its regions split across `processes` spawned processes; the same records
     and listings, in region order."""
     parts = split_regions(list(regions), processes)
-    frozen = session._session.get_credentials()
-    frozen = frozen.get_frozen_credentials() if frozen is not None else None
-    spec = {"session": {"default_region": session.region_name, "call_timeout": session.call_timeout,
-                        "max_pages": session.max_pages, "account": account, "retry_mode": session.retry_mode,
-                        "profile": None if frozen else session.profile},
-            "credentials": tuple(frozen) if frozen else None,
-            "account": account, "partition": partition, "types": list(types) if types else None,
-            "workers": workers, "scanned_regions": list(regions)}
+    spec = {**process_session(session), "account": account, "partition": partition,
+            "types": list(types) if types else None, "workers": workers, "scanned_regions": list(regions)}
+    if spec["role"] is None:
+        spec["session"]["account"] = account  # the account the credentials are in (an assumed one names its own)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     children = [context.Process(target=_list_part, args=(dict(spec, session=dict(spec["session"])), n, part, messages),

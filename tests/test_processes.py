@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 
-from scanner.clients import AwsSession
+from scanner.clients import ROLE_SESSION_NAME, AwsSession
 from scanner.live import scan_live
 from scanner.processes import scan_live_in_processes, split_regions
 
@@ -43,3 +43,29 @@ def test_processes_list_what_one_process_lists(aws):
     assert sum(r.type == "AWS::IAM::Role" and r.natural_id == "split-role" for r in split.records) == 1, \
         "the global types are listed once, by the first process"
     assert sorted((l.type, l.region) for l in heard) == sorted((l.type, l.region) for l in split.listings if not l.call)
+
+
+def test_a_role_assumed_in_another_account_is_assumed_again_in_each_process(aws):
+    """A member account's session (an assumed role) reaches the processes as the credentials it was assumed from
+    and the role, so each process assumes it again and its credentials refresh there past the role's hour; the
+    processes list the member account, as one process does."""
+    from scanner.processes import process_session
+
+    member, role_arn = "210987654321", "arn:aws:iam::210987654321:role/OrganizationAccountAccessRole"
+    base = AwsSession(default_region="us-east-1")
+    session = base.assume_role(role_arn)
+    spec = process_session(session)
+    member_keys = session._session.get_credentials().get_frozen_credentials()
+    base_keys = base._session.get_credentials().get_frozen_credentials()
+    assert spec["role"] == (role_arn, ROLE_SESSION_NAME)
+    assert spec["credentials"] == tuple(base_keys) and spec["credentials"] != tuple(member_keys)
+    assert process_session(base)["role"] is None
+
+    in_member = boto3.Session(aws_access_key_id=member_keys.access_key, aws_secret_access_key=member_keys.secret_key,
+                              aws_session_token=member_keys.token)
+    in_member.client("sqs", region_name=REGIONS[1]).create_queue(QueueName="member-queue")
+    split = scan_live_in_processes(session, member, "aws", REGIONS, ["AWS::SQS::Queue"], 4, 2)
+    whole = scan_live(session, member, "aws", REGIONS, ["AWS::SQS::Queue"], 4)
+    names = sorted((r.region, r.natural_id, r.account) for r in split.records)
+    assert names == sorted((r.region, r.natural_id, r.account) for r in whole.records)
+    assert (REGIONS[1], "member-queue", member) in names
