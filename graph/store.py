@@ -1003,9 +1003,13 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     resources = said.get("resources", ())
     id_of = _column_of("resources", "id", as_tuples["resources"])
 
+    stored_before = connection.execute("select exists (select 1 from resources)").fetchone()[0]
+
     def key_column(column: str) -> list[Any]:
         """One of the columns every resource needs cleaned to be found (its id) and placed (account, region,
-        type), cleaned a batch at a time."""
+        type), cleaned a batch at a time. Into an empty store there is nothing to find: no ids."""
+        if column == "id" and not stored_before:
+            return [None] * len(resources)
         values = list(map(_column_of("resources", column, as_tuples["resources"]), resources))
         if not cleaned:
             batch = _column_batcher("resources", column)
@@ -1028,7 +1032,6 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     connection.executemany("INSERT INTO scan_gaps (scan_id, account, region, type) VALUES (?, ?, ?, ?)",
                            [(scan_id, *gap) for gap in sorted(gaps, key=str)])
 
-    stored_before = connection.execute("select exists (select 1 from resources)").fetchone()[0]
     current: dict[str, list[tuple]] = {}  # id -> [(version, digest, raw_digest)]
     carried: set[int] = set()  # current versions in a gap: kept as last seen unless the scan reports the id
     for version, id_, account, region, type_, digest, raw in connection.execute(
