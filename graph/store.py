@@ -1365,7 +1365,8 @@ def _load_file_prefix(database: str | os.PathLike) -> str:
 
 def _remove_stale_load_files(database: Path) -> None:
     """Files of a worker whose scan was killed; only the writer holding the lock makes them, and we do now."""
-    for stale in database.parent.glob(glob.escape(_load_file_prefix(database)) + "*.db"):
+    # named as tempfile.mkstemp names them: eight characters between the prefix and the suffix
+    for stale in database.parent.glob(glob.escape(_load_file_prefix(database)) + "?" * 8 + ".db"):
         try:
             stale.unlink()
         except OSError as error:

@@ -103,7 +103,7 @@ def test_a_worker_that_fails_costs_only_time(tmp_path, monkeypatch, small_batche
 def test_a_worker_file_left_by_a_killed_scan_is_removed_by_the_next(tmp_path):
     db = tmp_path / "g.db"
     _scan(db, _rows(10))
-    stale, other = tmp_path / ".g.db.load-abc123.db", tmp_path / ".other.db.load-abc123.db"
+    stale, other = tmp_path / ".g.db.load-abc12_yz.db", tmp_path / ".other.db.load-abc12_yz.db"
     stale.write_bytes(b"half a load")
     other.write_bytes(b"another database's")
     _scan(db, _rows(10), day=2)
