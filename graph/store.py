@@ -30,10 +30,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from itertools import islice
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -824,6 +825,8 @@ def _column_batcher(table: str, column: str) -> Callable[[Sequence[Any]], list[A
         kinds = set(map(type, values))
         if kinds <= _NUMBER_OR_NULL:  # counts: every cleaner gives a number back as it is
             return list(values)
+        if clean is _clean_value and kinds <= _SEQUENCE_OR_NULL:
+            return _cleaned_sequences(values, one_by_one)
         if not kinds <= _TEXT_OR_NULL:
             return list(map(one_by_one, values))
         if remembered:
@@ -839,6 +842,34 @@ def _column_batcher(table: str, column: str) -> Callable[[Sequence[Any]], list[A
 
 
 _TEXT, _TEXT_OR_NULL, _NUMBER_OR_NULL = frozenset({str}), frozenset({str, type(None)}), frozenset(_AS_IS)
+_SEQUENCE_OR_NULL = frozenset({list, tuple, type(None)})
+# what JSON (ensure_ascii) writes escaped, besides non-ASCII (whose texts are always cleaned one by one)
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\\x7f]')
+
+
+def _cleaned_sequences(values: Sequence[Any], one_by_one: Callable[[Any], Any]) -> list[Any]:
+    """A column of lists of texts (a resource's aliases) cleaned as `one_by_one` cleans each (JSON of the list,
+    every text redacted), its texts searched together: a list none of whose texts may hold a secret or needs
+    escaping is written as JSON directly."""
+    items = [item for value in values if value is not None for item in value]
+    if not set(map(type, items)) <= _TEXT:
+        return list(map(one_by_one, values))
+    plain = "".join(items)
+    starts = list(accumulate(map(len, items), initial=0))
+    flagged = texts_to_redact(items) | {bisect_right(starts, m.start()) - 1 for m in _JSON_ESCAPED.finditer(plain)}
+    out: list[Any] = []
+    position = 0
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        end = position + len(value)
+        if any(i in flagged for i in range(position, end)):
+            out.append(one_by_one(value))
+        else:
+            out.append('["' + '", "'.join(value) + '"]' if value else "[]")
+        position = end
+    return out
 
 
 def _batch_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,

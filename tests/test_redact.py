@@ -746,10 +746,14 @@ def test_rows_cleaned_in_a_batch_are_those_cleaned_one_by_one():
     texts = _column_corpus()
     pools = {"text": texts, "text or null": texts + [None] * 50, "counts": [0, 3, None],
              "mixed": texts + [None, 3, {"Password": "hunter2zebra", "Name": "x"}, ["a", "token abc123def456"]],
-             "tags": [None, {}, {"Team": "payments", "db_password": "hunter2zebra"}, {"AKIAIOSFODNN7EXAMPLE": "x"}]}
+             "tags": [None, {}, {"Team": "payments", "db_password": "hunter2zebra"}, {"AKIAIOSFODNN7EXAMPLE": "x"}],
+             "lists": [None, (), ("arn:aws:sqs:us-east-1:123456789012:orders",), ("a", "token abc123def456"),
+                       ["https://u:p@h.example/q", "ok"], ('say "hi"',), ("back\\slash",), ("tab\there",), ("caf\u00e9",),
+                       ("\x7f",), tuple(texts[:3]), ("AKIAIOSFODNN7EXAMPLE",)]}
     chooser = random.Random(7)
     for table in ("resources", "owners", "edges"):
-        kinds = [("tags" if column == "tags" else chooser.choice(["text", "text or null", "counts", "mixed"]))
+        kinds = [("tags" if column == "tags" else "lists" if column == "aliases"
+                  else chooser.choice(["text", "text or null", "counts", "mixed", "lists"]))
                  for column in CONTENT[table]]
         kinds[0] = "text or null"
         rows = [tuple(chooser.choice(pools[kind]) for kind in kinds) for _ in range(3000)]
