@@ -424,8 +424,20 @@ def texts_to_redact(texts: Sequence[str], identifiers: bool = False) -> set[int]
     for substring in ("%", "\\u", "@"):  # "@" stands for a URL's password: the text is then checked whole
         containing(substring)
     flagged.update(at(match.start()) for match in _HINT.finditer(joined.lower()))
-    flagged.update(at(match.start()) for match in _BASE64_RUN.finditer(joined))
+    # 40 characters of the base64 alphabet in a row (_BASE64_RUN), found in bytes where the alphabet reads "a" and
+    # every other character a line break: a plain search, eight times faster than the pattern
+    runs = joined.encode("ascii").translate(_BASE64_ALPHABET)
+    position = runs.find(_BASE64_FORTY)
+    while position >= 0:
+        flagged.add(at(position))
+        end = runs.find(b"\n", position)
+        position = -1 if end < 0 else runs.find(_BASE64_FORTY, end)
     return flagged
+
+
+_BASE64_ALPHABET = bytes(ord("a") if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "/+") else ord("\n")
+                         for c in range(256))
+_BASE64_FORTY = b"a" * 40
 
 
 def redact_text(text: str) -> str:
