@@ -397,9 +397,9 @@ def may_hold_secret(text: str) -> bool:
 def texts_to_redact(texts: Sequence[str], identifiers: bool = False) -> set[int]:
     """The positions, among many texts (a column of a million names), of those redact_text (with `identifiers`,
     redact_identifier) may change: the others come back whole. One search over all of them joined by line
-    breaks rather than one a text, the same checks as may_hold_secret (with `identifiers`, the credential
-    tokens and `=`): none of their patterns reads a line break or across one, so a match lies in one text and
-    a line break reads as the text's start or end. Non-ASCII texts are always among them."""
+    breaks rather than one a text, for what may_hold_secret looks for (with `identifiers`, the credential
+    tokens' starts and `=`): none of it holds or reads a line break, so a match lies in one text and a line
+    break reads as the text's start or end. Non-ASCII texts are always among them."""
     flagged: set[int] = set()
     joined = "\n".join(texts)
     if not joined.isascii():
