@@ -1166,7 +1166,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             store_new(new)  # the first half's last batch, before the second half's versions
             stored += len(new)
             new = []
-            if worker.join(connection):
+            if worker.join(connection, len(resources) - half):
                 stored += len(resources) - half
                 next_version += len(resources) - half
             else:
@@ -1305,6 +1305,8 @@ for _sql in READ_INDEXES:
 
 
 _PARALLEL_ROWS = 100_000  # a first load of at least this many resources is split with a worker process (_LoadWorker)
+# the time a worker is given before it is stopped as hung: 60 s, and 1 ms a resource (it takes about 0.07)
+_WORKER_SECONDS, _WORKER_SECONDS_A_ROW = 60.0, 0.001
 _WORKER_SHARE = 0.5  # of the resources (bench/scale.py at 400k: at 0.5 both halves end together, at 0.6 this waits 4 s)
 
 
@@ -1356,16 +1358,22 @@ class _LoadWorker:
         self.feeder = threading.Thread(target=feed, name="driftgraph-load-feeder", daemon=True)
         self.feeder.start()
 
-    def join(self, connection: sqlite3.Connection) -> bool:
-        """Waits for the worker and copies what it stored into the scan's transaction; False when it failed."""
+    def join(self, connection: sqlite3.Connection, rows: int) -> bool:
+        """Waits for the worker (a time bound for its `rows`: one that hangs is stopped) and copies what it stored
+        into the scan's transaction; False when it failed."""
+        try:
+            code = self.process.wait(timeout=_WORKER_SECONDS + rows * _WORKER_SECONDS_A_ROW)
+            said = None
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # its pipe breaks: the thread feeding it stops too
+            code, said = self.process.wait(), f"no answer after {_WORKER_SECONDS + rows * _WORKER_SECONDS_A_ROW:.0f} s"
         if self.feeder is not None:
             self.feeder.join()
-        code = self.process.wait()
         if code != 0:
             self.errors.seek(0)
-            said = self.errors.read().decode("utf-8", "replace").strip()
+            said = said or self.errors.read().decode("utf-8", "replace").strip() or f"exit status {code}"
             log.warning("the worker loading half of the first scan failed; that half is loaded here: %s",
-                        said.splitlines()[-1] if said else f"exit status {code}")
+                        said.splitlines()[-1])
             return False
         alias = f"load_{os.getpid()}_{id(self)}"
         connection.execute(f"ATTACH DATABASE ? AS [{alias}]", (self.path,))

@@ -122,3 +122,18 @@ def test_a_bulk_first_load_ends_with_every_index_a_small_one_has(tmp_path, monke
                                              "and sql is not null"))
     assert len(indexes(tmp_path / "small.db")) > 10
     assert indexes(tmp_path / "bulk.db") == indexes(tmp_path / "small.db")
+
+
+def test_a_worker_that_hangs_is_stopped_and_costs_only_time(tmp_path, monkeypatch, small_batches, caplog):
+    rows = _rows(2000)
+    monkeypatch.setattr(store, "_PARALLEL_ROWS", 10**9)
+    _scan(tmp_path / "one.db", rows)
+    monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
+    monkeypatch.setattr(store, "_WORKER_CODE", "import time; time.sleep(600)")  # reads nothing, answers nothing
+    monkeypatch.setattr(store, "_WORKER_SECONDS", 1.0)
+    monkeypatch.setattr(store, "_WORKER_SECONDS_A_ROW", 0.0)
+    with caplog.at_level(logging.WARNING, logger="driftgraph.store"):
+        assert _scan(tmp_path / "two.db", rows)["new"] == 2000
+    assert _stored(tmp_path / "two.db") == _stored(tmp_path / "one.db")
+    assert "no answer after 1 s" in caplog.text
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".two.db.load-")] == []
