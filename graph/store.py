@@ -1328,6 +1328,7 @@ class _LoadWorker:
         main_file = connection.execute("PRAGMA database_list").fetchone()[2]
         if not main_file or (os.cpu_count() or 1) < 2:
             return None
+        path = None
         try:
             handle, path = tempfile.mkstemp(prefix=_load_file_prefix(main_file), suffix=".db",
                                             dir=os.path.dirname(main_file))
@@ -1337,6 +1338,8 @@ class _LoadWorker:
                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
         except OSError as error:
             log.warning("no worker process for the first load (%s): it is loaded here alone", error)
+            if path is not None:
+                os.unlink(path)
             return None
         worker = cls(path, process, errors)
         try:
@@ -1373,7 +1376,7 @@ class _LoadWorker:
             self.errors.seek(0)
             said = said or self.errors.read().decode("utf-8", "replace").strip() or f"exit status {code}"
             log.warning("the worker loading half of the first scan failed; that half is loaded here: %s",
-                        said.splitlines()[-1])
+                        redact_text(said.splitlines()[-1]))  # an error's message may quote a value
             return False
         alias = f"load_{os.getpid()}_{id(self)}"
         connection.execute(f"ATTACH DATABASE ? AS [{alias}]", (self.path,))

@@ -137,3 +137,25 @@ def test_a_worker_that_hangs_is_stopped_and_costs_only_time(tmp_path, monkeypatc
     assert _stored(tmp_path / "two.db") == _stored(tmp_path / "one.db")
     assert "no answer after 1 s" in caplog.text
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".two.db.load-")] == []
+
+
+def test_a_worker_that_cannot_start_leaves_no_file_and_costs_only_time(tmp_path, monkeypatch, small_batches, caplog):
+    rows = _rows(2000)
+    monkeypatch.setattr(store, "_PARALLEL_ROWS", 10**9)
+    _scan(tmp_path / "one.db", rows)
+    monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
+    monkeypatch.setattr(store.sys, "executable", str(tmp_path / "no-such-python"))
+    with caplog.at_level(logging.WARNING, logger="driftgraph.store"):
+        assert _scan(tmp_path / "two.db", rows)["new"] == 2000
+    assert _stored(tmp_path / "two.db") == _stored(tmp_path / "one.db")
+    assert "no worker process for the first load" in caplog.text
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".two.db.load-")] == []
+
+
+def test_what_a_failed_worker_says_is_redacted_before_it_is_logged(tmp_path, monkeypatch, small_batches, caplog):
+    monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
+    monkeypatch.setattr(store, "_WORKER_CODE",
+                        "import sys; sys.stderr.write('ValueError: db_password=hunter2zebra\\n'); sys.exit(1)")
+    with caplog.at_level(logging.WARNING, logger="driftgraph.store"):
+        _scan(tmp_path / "two.db", _rows(2000))
+    assert "db_password=" in caplog.text and "hunter2zebra" not in caplog.text
