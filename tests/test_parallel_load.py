@@ -87,16 +87,29 @@ def test_a_first_load_split_with_a_worker_stores_what_one_process_stores(tmp_pat
     assert _scan(tmp_path / "two.db", rows, day=2) == {"new": 0, "ended": 0, "unchanged": 3000, "carried": 0}
 
 
-def test_a_worker_that_fails_costs_only_time(tmp_path, monkeypatch, small_batches, caplog):
+@pytest.mark.parametrize("failure, said", [
+    ({"_WORKER_CODE": "import sys; sys.stderr.write('worker gave up\\n'); sys.exit(3)"}, "worker gave up"),
+    # reads nothing, answers nothing: stopped after its time
+    ({"_WORKER_CODE": "import time; time.sleep(600)", "_WORKER_SECONDS": 1.0, "_WORKER_SECONDS_A_ROW": 0.0},
+     "no answer after 1 s"),
+    ({"sys.executable": "no-such-python"}, "no worker process for the first load"),
+], ids=["exits", "hangs", "cannot start"])
+def test_a_worker_that_fails_costs_only_time(tmp_path, monkeypatch, small_batches, caplog, failure, said):
+    """Its half is loaded by the scan itself, the same rows as one process stores; the warning says why; no file
+    of the worker's is left."""
     rows = _rows(2000)
     monkeypatch.setattr(store, "_PARALLEL_ROWS", 10**9)
     _scan(tmp_path / "one.db", rows)
     monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
-    monkeypatch.setattr(store, "_WORKER_CODE", "import sys; sys.stderr.write('worker gave up\\n'); sys.exit(3)")
+    for name, value in failure.items():
+        if name == "sys.executable":
+            monkeypatch.setattr(store.sys, "executable", str(tmp_path / value))
+        else:
+            monkeypatch.setattr(store, name, value)
     with caplog.at_level(logging.WARNING, logger="driftgraph.store"):
         assert _scan(tmp_path / "two.db", rows)["new"] == 2000
     assert _stored(tmp_path / "two.db") == _stored(tmp_path / "one.db")
-    assert "worker gave up" in caplog.text
+    assert said in caplog.text
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".two.db.load-")] == []
 
 
@@ -122,34 +135,6 @@ def test_a_bulk_first_load_ends_with_every_index_a_small_one_has(tmp_path, monke
                                              "and sql is not null"))
     assert len(indexes(tmp_path / "small.db")) > 10
     assert indexes(tmp_path / "bulk.db") == indexes(tmp_path / "small.db")
-
-
-def test_a_worker_that_hangs_is_stopped_and_costs_only_time(tmp_path, monkeypatch, small_batches, caplog):
-    rows = _rows(2000)
-    monkeypatch.setattr(store, "_PARALLEL_ROWS", 10**9)
-    _scan(tmp_path / "one.db", rows)
-    monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
-    monkeypatch.setattr(store, "_WORKER_CODE", "import time; time.sleep(600)")  # reads nothing, answers nothing
-    monkeypatch.setattr(store, "_WORKER_SECONDS", 1.0)
-    monkeypatch.setattr(store, "_WORKER_SECONDS_A_ROW", 0.0)
-    with caplog.at_level(logging.WARNING, logger="driftgraph.store"):
-        assert _scan(tmp_path / "two.db", rows)["new"] == 2000
-    assert _stored(tmp_path / "two.db") == _stored(tmp_path / "one.db")
-    assert "no answer after 1 s" in caplog.text
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".two.db.load-")] == []
-
-
-def test_a_worker_that_cannot_start_leaves_no_file_and_costs_only_time(tmp_path, monkeypatch, small_batches, caplog):
-    rows = _rows(2000)
-    monkeypatch.setattr(store, "_PARALLEL_ROWS", 10**9)
-    _scan(tmp_path / "one.db", rows)
-    monkeypatch.setattr(store, "_PARALLEL_ROWS", 1000)
-    monkeypatch.setattr(store.sys, "executable", str(tmp_path / "no-such-python"))
-    with caplog.at_level(logging.WARNING, logger="driftgraph.store"):
-        assert _scan(tmp_path / "two.db", rows)["new"] == 2000
-    assert _stored(tmp_path / "two.db") == _stored(tmp_path / "one.db")
-    assert "no worker process for the first load" in caplog.text
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".two.db.load-")] == []
 
 
 def test_what_a_failed_worker_says_is_redacted_before_it_is_logged(tmp_path, monkeypatch, small_batches, caplog):
