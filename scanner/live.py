@@ -31,7 +31,6 @@ log = logging.getLogger("driftgraph.scanner")
 ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
                  "UnauthorizedException", "NotAuthorized", "AuthFailure", "InvalidClientTokenId",
                  "UnrecognizedClientException", "OptInRequired")
-THROTTLED = THROTTLING_CODES
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,13 @@ def classify_failure(exc: Exception) -> Failure:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ACCESS_DENIED or "AccessDenied" in code or (status == 403 and code in ("403", "Forbidden")):
             return Failure("access_denied", "AccessDenied" if code == "403" else code, message)
-        if code in THROTTLED:
+        if code in THROTTLING_CODES:
             return Failure("throttled", code, message)
         if "<html" in message.lower() or code in ("", "Unknown"):
             # botocore found no AWS error in the body (an HTML page from a proxy or load balancer)
             message = f"HTTP {status} with no AWS error in the answer (an HTML page: a proxy or a wrong endpoint?)"
         return Failure("error", code or f"HTTP{status}", message)
-    if isinstance(exc, CallTimeout) and exc.last_code in THROTTLED:
+    if isinstance(exc, CallTimeout) and exc.last_code in THROTTLING_CODES:
         # every attempt was answered, each time "slow down": throttled, with the budget's end in the message
         return Failure("throttled", exc.last_code, redact_text(str(exc)))
     if isinstance(exc, EndpointConnectionError):
