@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import marshal
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -173,10 +174,16 @@ def _rule_key(protocol: Any, from_port: Any, to_port: Any) -> tuple:
 
 def _cidr(value: Any) -> str:
     """A CIDR block in canonical form: `2001:DB8::/32` and `2001:db8::/32` are one block (EC2 writes lower case)."""
+    return _canonical_cidr(str(value))
+
+
+@lru_cache(maxsize=65536)
+def _canonical_cidr(text: str) -> str:
+    """(Remembered: an estate's rules name the same few hundred blocks over and over, and parsing one is 10 us.)"""
     try:
-        return ipaddress.ip_network(str(value), strict=False).compressed
+        return ipaddress.ip_network(text, strict=False).compressed
     except ValueError:
-        return str(value).lower()
+        return text.lower()
 
 
 def _names_a_group_by_name(rule: dict) -> bool:
@@ -315,13 +322,24 @@ def tags_never_applied(declared_tags: dict[str, Any], live_tags: dict[str, Any],
 
 
 _PLAIN = frozenset({str, int, float, bool})
+_NESTED = frozenset({list, dict})
+
+
+def _identical(declared: Any, live: Any) -> bool:
+    """The same nested value to the last type and order (marshal writes `True` and `1`, `1` and `1.0` apart):
+    whatever a kind's normaliser makes of one, it makes of the other, so there is nothing to compare. A value
+    marshal cannot write (one holding UNRESOLVED) is never identical."""
+    try:
+        return marshal.dumps(declared) == marshal.dumps(live)
+    except ValueError:
+        return False
 
 
 def _same_text_tags(declared: dict[str, Any], live: dict[str, Any]) -> bool:
     """Equal tags whose keys and values are all plain text: nothing to normalise, so no tag drift (most
     resources; a check before the comparison's copies)."""
-    return declared == live and all(k.__class__ is str and v.__class__ is str
-                                    for tags in (declared, live) for k, v in tags.items())
+    # equal to text, a live value is text too (a str equals no other type): the declared side tells
+    return declared == live and all(k.__class__ is str and v.__class__ is str for k, v in declared.items())
 
 
 def compare(
@@ -342,9 +360,12 @@ def compare(
             continue
         if comparable.name not in declared or comparable.name not in live:
             continue  # a source that says nothing is no evidence of drift
-        want_raw = declared[comparable.name]
-        if want_raw.__class__ is live[comparable.name].__class__ in _PLAIN and want_raw == live[comparable.name]:
-            continue  # the same value of the same plain type: no normaliser tells them apart (most attributes)
+        want_raw, have_raw = declared[comparable.name], live[comparable.name]
+        if want_raw.__class__ is have_raw.__class__:
+            if want_raw.__class__ in _PLAIN and want_raw == have_raw:
+                continue  # the same value of the same plain type: no normaliser tells them apart (most attributes)
+            if want_raw.__class__ in _NESTED and _identical(want_raw, have_raw):
+                continue  # rules, lists of ids, policies written alike on both sides
         if holds_unresolved(want_raw):
             continue
         want = _normalize(comparable.kind, want_raw, own_id)

@@ -294,3 +294,19 @@ def test_a_bucket_is_found_by_its_global_name_whatever_region_a_state_guessed():
     nodes = by_id(reconcile([bucket], [declared], scope(regions=("us-east-1", "eu-west-1"))))
     assert nodes["logs-bucket"].status == MANAGED and nodes["logs-bucket"].region == "eu-west-1"
     assert len(nodes) == 1
+
+
+def test_values_written_alike_on_both_sides_skip_normalising_and_nothing_else_does():
+    """The shortcut for nested values is exact: the same types in the same order, never Python's looser ==."""
+    from graph.drift import _identical
+    from graph.records import UNRESOLVED
+
+    rules = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    group = CATALOG["AWS::EC2::SecurityGroup"]
+    assert _identical(rules, [dict(rule) for rule in rules])
+    assert compare(group, {"ingress": rules}, None, {"ingress": [dict(rule) for rule in rules]}, None) == []
+    assert not _identical([1], [True]) and not _identical([1], [1.0]) and [1] == [True] == [1.0]
+    assert not _identical({"a": 1, "b": 2}, {"b": 2, "a": 1})  # equal, written differently: normalised as before
+    assert not _identical([UNRESOLVED], [UNRESOLVED])
+    wider = [{**rules[0], "IpRanges": [{"CidrIp": "10.0.0.0/7"}]}]
+    assert compare(group, {"ingress": rules}, None, {"ingress": wider}, None) != []
