@@ -10,6 +10,7 @@ phase, the database's size after one and ten scans, and which of issue 9's goals
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import gc
 import random
@@ -108,6 +109,17 @@ class WorkerPeak:
         except OSError:
             pass
         self.peak_kb = self.worker_kb = 0
+
+
+def give_back_freed_memory() -> None:
+    """What the last scan freed, handed back to the system before the next: glibc keeps freed pages for reuse (140 MB
+    after one scan at 100k, more than the next scan reuses), and a real scan is a process of its own that starts
+    without them."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def arn(type_: str, account: str, region: str, natural_id: str) -> str | None:
@@ -424,18 +436,25 @@ def main() -> None:
               f"{timings['cpu reconcile'][0]:.1f} / {timings['cpu rows'][0]:.1f} / {timings['cpu store'][0]:.1f}); "
               f"peak RSS {peak_first:,.0f} MB (its load worker's peak alone {worker_first:,.0f} MB); database "
               f"{size_one:,.0f} MiB", flush=True)
+        peaks = [peak_first]
         for day in range(2, args.scans + 1):
+            give_back_freed_memory()
+            memory.reset()
             result = one_scan(estate, db, day, timings)
+            peaks.append(memory.mb())
             print(f"scan {day}: total {timings['scan'][-1]:.1f} s (CPU {timings['cpu'][-1]:.1f} s; store "
                   f"{timings['store'][-1]:.1f} s, CPU {timings['cpu store'][-1]:.1f} s), "
-                  f"versions {result['versions']}, database {megabytes(db):,.0f} MiB", flush=True)
+                  f"versions {result['versions']}, peak RSS {peaks[-1]:,.0f} MB, database {megabytes(db):,.0f} MiB",
+                  flush=True)
         size_ten = megabytes(db)
-        peak_all = memory.mb()
         changed = estate.change(args.change)
+        give_back_freed_memory()
+        memory.reset()
         result = one_scan(estate, db, args.scans + 1, timings)
+        peaks.append(memory.mb())
         print(f"scan {args.scans + 1}, {args.change:.0%} changed ({changed:,} records): total "
               f"{timings['scan'][-1]:.1f} s (store {timings['store'][-1]:.1f} s), versions {result['versions']}, "
-              f"database {megabytes(db):,.0f} MiB", flush=True)
+              f"peak RSS {peaks[-1]:,.0f} MB, database {megabytes(db):,.0f} MiB", flush=True)
         unchanged = timings["scan"][1:args.scans] or [float("nan")]
         unchanged_store = timings["store"][1:args.scans] or [float("nan")]
         growth = size_ten / size_one
@@ -453,11 +472,12 @@ def main() -> None:
               f"{timings['store'][-1]:.1f} s | |")
         print(f"| peak RSS, first scan (estate records and the load worker included) | {peak_first / 1024:.2f} GB | "
               f"<= {GOAL_RSS_GB:.0f} GB |")
-        print(f"| peak RSS, all scans | {peak_all / 1024:.2f} GB | |")
+        print(f"| peak RSS, an unchanged scan (the highest) / the scan with {args.change:.0%} changed | "
+              f"{max(peaks[1:-1] or [float('nan')]) / 1024:.2f} GB / {peaks[-1] / 1024:.2f} GB | <= {GOAL_RSS_GB:.0f} GB |")
         print(f"| database after 1 scan / after {args.scans} | {size_one:,.0f} MiB / {size_ten:,.0f} MiB | |")
         print(f"| growth, {args.scans} scans over 1 | {growth:.3f}x | <= {GOAL_GROWTH}x |")
         print()
-        goals = {"time": timings["scan"][0] <= GOAL_SECONDS, "memory": peak_first / 1024 <= GOAL_RSS_GB,
+        goals = {"time": timings["scan"][0] <= GOAL_SECONDS, "memory": max(peaks) / 1024 <= GOAL_RSS_GB,
                  "growth": growth <= GOAL_GROWTH}
         print("goals: " + ", ".join(f"{name} {'met' if met else 'NOT met'}" for name, met in goals.items()))
 
