@@ -1049,9 +1049,10 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
                       for value in batch(values[start:start + _CLEAN_ROWS])]
         return values if mask is None else list(map(mask, values))
 
-    placed = list(zip(*map(key_column, ("id", "account", "region", "type"))))
+    # (id, account, region, type) of every resource, as four columns: a tuple a resource would take 100 MB at 1.3M
+    placed = [key_column(column) for column in ("id", "account", "region", "type")]
     looked = {*scopes, (None, None)}
-    covered = looked | {(account, region) for _, account, region, _ in placed}
+    covered = looked | set(zip(placed[1], placed[2]))
     connection.executemany("INSERT INTO scan_scopes (scan_id, account, region) VALUES (?, ?, ?)",
                            [(scan_id, a, r) for a, r in sorted(covered, key=str)])
     gaps = set(gaps)
@@ -1146,7 +1147,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
         judge(pending)
 
     def items(start: int, end: int) -> Iterable[tuple[tuple, tuple]]:
-        return zip(map(given_of, resources[start:end]), placed[start:end])
+        return zip(map(given_of, resources[start:end]), zip(*(column[start:end] for column in placed)))
 
     # a large first load takes the second core: a worker process cleans, digests and stores the second half of the
     # resources (all new, numbered after the first half) into a file of its own while this process does the first
@@ -1174,7 +1175,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
         if worker is not None:
             worker.close()
     # a version in a gap ends only when the scan reported its id (elsewhere, or changed); every other one not said
-    reported = {id_ for id_, _, _, _ in placed} if carried else set()
+    reported = set(placed[0]) if carried else set()
     placed = []  # freed
     unsaid = set(compress(range(len(kept)), kept.translate(_NOT)))
     left = {p for p, id_ in carried.items() if p in unsaid and id_ not in reported}
