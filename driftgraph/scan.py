@@ -600,6 +600,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
     unread = any(source.partial for source in failed_sources)
     status = "partial" if failed or unread or any(e.kind == "error" for e in errors) else "complete"
     resources = resource_rows(graph)
+    owners, edges, drift = owner_rows(graph.nodes), edge_rows(graph.edges), drift_rows(graph.nodes)
+    drifted = sum(1 for node in graph.nodes if node.counted_drift)
+    graph = None  # freed before the store: at a million resources its nodes are half a gigabyte
 
     creators = CreatorResult([], [])
     if options.cloudtrail != CLOUDTRAIL_OFF:
@@ -646,9 +649,9 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
         writer.write_scopes({(l.account, l.region) for l in listings}
                             | {(a.account, r) for a in reached for r in [*a.regions, GLOBAL, None]}, complete=True)
         writer.write("resources", resources)
-        writer.write("owners", owner_rows(graph.nodes))
-        writer.write("edges", edge_rows(graph.edges))
-        writer.write("drift", drift_rows(graph.nodes))
+        writer.write("owners", owners)
+        writer.write("edges", edges)
+        writer.write("drift", drift)
         writer.write("listings", listing_rows(listings))
         writer.write("maintenance", maintenance.rows)
         writer.write("creators", creators.rows)
@@ -670,7 +673,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             "duration_seconds": round(time.monotonic() - started, 3),
             "resource_count": len(resources),
         }
-        summary = scan_summary([row[_STATUS] for row in resources], sum(1 for n in graph.nodes if n.counted_drift))
+        summary = scan_summary([row[_STATUS] for row in resources], drifted)
         writer.finish({**scan, "summary": summary})
         scan_id = writer.scan_id
         writer.commit()
@@ -683,7 +686,7 @@ def run_scan(options: ScanOptions, session: AwsSession | None = None,
             "account_count": len(targets),
             "regions": regions, **scan, "errors": len(errors),
             "failed_listings": len(failed), "by_status": dict(by_status), "ignore_file": options.ignore_file,
-            "drifted_resources": sum(1 for node in graph.nodes if node.counted_drift)}
+            "drifted_resources": drifted}
 
 
 def account_row(account: ScanAccount) -> dict[str, Any]:
