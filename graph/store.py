@@ -1017,18 +1017,21 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     clean_children = {table: _batch_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
     clean_resources = _batch_cleaner("resources", cleaned, mask, as_tuples["resources"])
 
-    # children by the id they hang off, as given: one lookup a resource
-    children: dict[str, dict[Any, list[dict[str, Any]]]] = {}
+    # children by the id they hang off, as given: one lookup a resource. An id with one child holds the row itself
+    # (rows are tuples or dicts), a list only where there are more: a list each would take 140 MB at a million
+    children: dict[str, dict[Any, dict | tuple | list]] = {}
     for table, key in CHILD_OF.items():
-        by_id: dict[Any, list[dict[str, Any]]] = {}
+        by_id: dict[Any, dict | tuple | list] = {}
         key_of = _column_of(table, key, as_tuples[table])
         for row in said.get(table, ()):
             id_ = key_of(row)
             found = by_id.get(id_)
             if found is None:
-                by_id[id_] = [row]
-            else:
+                by_id[id_] = row
+            elif found.__class__ is list:
                 found.append(row)
+            else:
+                by_id[id_] = [found, row]
         children[table] = by_id
     owners_of, edges_of, drift_of = (children[table] for table in CHILD_OF)
 
@@ -1126,7 +1129,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     def given_of(row: dict | tuple) -> tuple:
         """A resource's row with its children, as the scan gave them: what its raw digest is taken of."""
         raw_id = id_of(row)
-        return (row, owners_of.get(raw_id, ()), edges_of.get(raw_id, ()), drift_of.get(raw_id, ()))
+        return (row, _children(owners_of, raw_id), _children(edges_of, raw_id), _children(drift_of, raw_id))
 
     def load(items: Iterable[tuple[tuple, tuple]]) -> None:
         """Resources as (given, (id, account, region, type)): the same as a current version, or new."""
@@ -1242,6 +1245,14 @@ class _CurrentVersions:
         if held is None:
             return ()
         return held if held.__class__ is list else (held,)
+
+
+def _children(by_id: dict[Any, dict | tuple | list], id_: Any) -> list | tuple:
+    """The child rows of one resource id as a list (none: an empty tuple), as write_versions groups them."""
+    found = by_id.get(id_)
+    if found is None:
+        return ()
+    return found if found.__class__ is list else [found]
 
 
 def _column_of(table: str, column: str, as_tuples: bool) -> Callable[[Any], Any]:
