@@ -14,11 +14,13 @@ import ctypes
 import dataclasses
 import gc
 import random
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -366,7 +368,8 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
     del graph
     writer = ScanWriter(db)
     try:
-        writer.begin({"started_at": f"2026-12-{day:02d}T06:00:00+00:00", "status": "running",
+        when = datetime(2026, 12, 1) + timedelta(days=day - 1)
+        writer.begin({"started_at": f"{when:%Y-%m-%d}T06:00:00+00:00", "status": "running",
                       "accounts": list(ACCOUNTS), "regions": list(REGIONS), "partition": "aws"})
         writer.write_scopes({(l.account, l.region) for l in estate.listings}
                             | {(a, r) for a in ACCOUNTS for r in [*REGIONS, GLOBAL, None]})
@@ -379,7 +382,7 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
         writer.write("stack_dependencies", estate.stack_dependencies)
         writer.write("stack_exports", estate.stack_exports)
         writer.write("stack_imports", estate.stack_imports)
-        writer.finish({"finished_at": f"2026-12-{day:02d}T06:20:00+00:00", "status": "complete",
+        writer.finish({"finished_at": f"{when:%Y-%m-%d}T06:20:00+00:00", "status": "complete",
                        "resource_count": len(resources), "summary": summary})
         writer.commit()
     except BaseException:
@@ -405,12 +408,21 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=10, help="unchanged scans (the first included)")
     parser.add_argument("--change", type=float, default=0.01, help="share of the estate changed in the last scan")
     parser.add_argument("--db", type=Path, help="write the database here (replaced), and keep it")
+    parser.add_argument("--again", action="store_true",
+                        help="with --db: keep the database and scan into it again (with the same --n, this process's "
+                             "first scan is an unchanged one, made by a fresh process as a weekly run makes it)")
     parser.add_argument("--profile", type=Path, help="cProfile the first scan into this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "scale.db"
-        for stale in (db, db.with_name(db.name + ".lock"), db.with_name(db.name + "-journal")):
-            stale.unlink(missing_ok=True)
+        earlier = 0
+        if args.again and args.db and db.exists():
+            with sqlite3.connect(db) as connection:
+                earlier = connection.execute("select count(*) from scans").fetchone()[0]
+            print(f"into {db}, which holds {earlier} scans: scan 1 below is scan {earlier + 1} of its history")
+        else:
+            for stale in (db, db.with_name(db.name + ".lock"), db.with_name(db.name + "-journal")):
+                stale.unlink(missing_ok=True)
         memory = WorkerPeak()
         began = time.perf_counter()
         estate = Estate(args.n)
@@ -423,10 +435,10 @@ def main() -> None:
             import cProfile
 
             profiler = cProfile.Profile()
-            first = profiler.runcall(one_scan, estate, db, 1, timings)
+            first = profiler.runcall(one_scan, estate, db, earlier + 1, timings)
             profiler.dump_stats(args.profile)
         else:
-            first = one_scan(estate, db, 1, timings)
+            first = one_scan(estate, db, earlier + 1, timings)
         peak_first, worker_first = memory.mb(), memory.worker_kb / 1024
         size_one = megabytes(db)
         print(f"scan 1: {first['resources']:,} resources, {first['owners']:,} owners, {first['edges']:,} edges, "
@@ -440,7 +452,7 @@ def main() -> None:
         for day in range(2, args.scans + 1):
             give_back_freed_memory()
             memory.reset()
-            result = one_scan(estate, db, day, timings)
+            result = one_scan(estate, db, earlier + day, timings)
             peaks.append(memory.mb())
             print(f"scan {day}: total {timings['scan'][-1]:.1f} s (CPU {timings['cpu'][-1]:.1f} s; store "
                   f"{timings['store'][-1]:.1f} s, CPU {timings['cpu store'][-1]:.1f} s), "
@@ -450,7 +462,7 @@ def main() -> None:
         changed = estate.change(args.change)
         give_back_freed_memory()
         memory.reset()
-        result = one_scan(estate, db, args.scans + 1, timings)
+        result = one_scan(estate, db, earlier + args.scans + 1, timings)
         peaks.append(memory.mb())
         print(f"scan {args.scans + 1}, {args.change:.0%} changed ({changed:,} records): total "
               f"{timings['scan'][-1]:.1f} s (store {timings['store'][-1]:.1f} s), versions {result['versions']}, "
