@@ -400,7 +400,10 @@ def _attach_declaration(index: NodeIndex, record: Record, scope: Scope) -> None:
     regionless = record.region is None and row is not None and row.scope == "regional"
     # in a scan of several accounts, a declaration that names no account (a template file) may be any of theirs
     accountless = record.account is None and scope.several_accounts
-    for identifier in _identifiers(record):
+    if not regionless and not accountless and record.natural_id:
+        # its natural id, the first identifier tried below, most often finds it: the others are not made
+        node = index.find(record.type, record.account, record.region, record.natural_id)
+    for identifier in _identifiers(record) if node is None else ():
         if not regionless and not accountless:
             node = index.find(record.type, record.account, record.region, identifier)
             if node is not None:
