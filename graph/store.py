@@ -1227,8 +1227,8 @@ class _CurrentVersions:
     def add(self, id_: str, version: int, digest: int | None, raw: int | None) -> int:
         position = len(self.versions)
         self.versions.append(version)
-        self.digests.append(_NO_DIGEST if digest is None else digest)
-        self.raws.append(_NO_DIGEST if raw is None else raw)
+        self.digests.append(_digest_number(digest))
+        self.raws.append(_digest_number(raw))
         key = _id_key(id_)
         held = self._at.get(key)
         if held is None:
@@ -1245,6 +1245,12 @@ class _CurrentVersions:
         if held is None:
             return ()
         return held if held.__class__ is list else (held,)
+
+
+def _digest_number(value: Any) -> int:
+    """A stored digest as the arrays hold it: null, or anything but a 64-bit number (a database edited by hand), is
+    no digest, which nothing matches: the row is then compared cleaned, or stored anew."""
+    return value if value.__class__ is int and _NO_DIGEST < value < 2**63 else _NO_DIGEST
 
 
 def _children(by_id: dict[Any, dict | tuple | list], id_: Any) -> list | tuple:

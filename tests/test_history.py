@@ -394,6 +394,20 @@ def test_a_schema_2_database_gets_the_read_model_when_opened(tmp_path):
     assert [(row["import_group"], row["size"]) for row in handle.query("select * from current_components")] == [("g1", 1)]
 
 
+def test_digests_a_hand_edited_database_holds_are_no_digests_not_a_crash(tmp_path):
+    """A stored digest that is no 64-bit number matches nothing: the resource is compared cleaned and, its digest
+    unreadable, stored as a new version; the scan completes."""
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a"), queue("b")])
+    with sqlite3.connect(db) as connection:
+        connection.execute("update resources set digest = 'not a number', raw_digest = 2.5 where name = 'a'")
+        connection.execute("update resources set digest = 99999999999999999999 where name = 'b'")
+    second = write_scan(db, [queue("a"), queue("b")])
+    assert said(db, second) == {"a": "unmanaged", "b": "unmanaged"}
+    assert [row[1:3] for row in history(db, "a")] == [(1, 2), (2, None)]
+    assert [row[1:3] for row in history(db, "b")] == [(1, None)]  # its raw digest still finds it
+
+
 @pytest.mark.parametrize("scenario", [
     test_a_scan_that_changes_nothing_stores_no_resource_rows,
     test_a_change_is_a_new_version_and_history_carries_over,
