@@ -385,19 +385,25 @@ READ_INDEXES = (
 )
 
 
-def refresh_summaries(connection: sqlite3.Connection) -> None:
+def refresh_summaries(connection: sqlite3.Connection, scan: tuple[int, int] | None = None) -> None:
     """Rewrite current_counts and current_components from the current versions and scan_counts of the latest scan
     (what it said), and add the versions not yet counted to version_counts (all of them again after prune dropped
-    some), inside the caller's transaction."""
+    some), inside the caller's transaction. With `scan` (the id of the latest scan, the first version it could have
+    added), current_counts are brought up to date from what that scan changed when they are the counts of the
+    scan before it (an unchanged scan at 1M: 0.2 s instead of 3.5), else counted again from every current version."""
     keys = SUMMARY_KEYS["current_counts"]
     latest_scan = connection.execute("select coalesce(max(id), 0) from scans").fetchone()[0]
-    # `began`: the version began with the latest scan (said by it even where its listing of the type failed)
-    grouped = connection.execute(
-        f"select account, region, type, service, status, {TEAM}, from_scan = ? as began, count(*) from resources "
-        "where until_scan is null group by 1, 2, 3, 4, 5, 6, 7", [latest_scan]).fetchall()
-    current: dict[tuple, int] = defaultdict(int)
-    for *key, _began, n in grouped:
-        current[tuple(key)] += n
+    current = _updated_counts(connection, *scan) if scan is not None and scan[0] == latest_scan else None
+    if current is not None:
+        grouped = _grouped_by_place(connection, latest_scan, current)
+    else:
+        # `began`: the version began with the latest scan (said by it even where its listing of the type failed)
+        grouped = connection.execute(
+            f"select account, region, type, service, status, {TEAM}, from_scan = ? as began, count(*) from resources "
+            "where until_scan is null group by 1, 2, 3, 4, 5, 6, 7", [latest_scan]).fetchall()
+        current = defaultdict(int)
+        for *key, _began, n in grouped:
+            current[tuple(key)] += n
     _replace_rows(connection, "current_counts", (*keys, "resources"), [(*key, n) for key, n in current.items()])
     _replace_rows(connection, "current_components", ("import_group", "size"), connection.execute(
         "select import_group, count(*) from resources where until_scan is null and import_group is not null "
@@ -423,6 +429,47 @@ def refresh_summaries(connection: sqlite3.Connection) -> None:
         (VERSIONS_COUNTED, str(latest)),
         # a reader trusts the summaries only while they are of the latest scan (an older driftgraph writes none)
         (SUMMARISED_SCAN, str(connection.execute("select coalesce(max(id), 0) from scans").fetchone()[0]))])
+
+
+# the team as current_counts stores it (a TEXT column: a tag's number read as text), so that counts read back and
+# counts made now add up under one key
+_COUNTED = f"select account, region, type, service, status, cast({TEAM} as text), count(*) from resources"
+_COUNTED_BY = "group by 1, 2, 3, 4, 5, 6"
+
+
+def _updated_counts(connection: sqlite3.Connection, scan_id: int, first_version: int) -> dict[tuple, int] | None:
+    """current_counts as scan `scan_id` leaves them: those of the scan before it, plus its new versions (numbered
+    from `first_version`), less the versions it ended. None when the stored counts are not of the scan before it
+    (the first scan, a database an older driftgraph wrote, one edited by hand): they are then counted again."""
+    summarised = connection.execute(f"select value from meta where key = '{SUMMARISED_SCAN}'").fetchone()
+    previous = connection.execute("select max(id) from scans where id < ?", [scan_id]).fetchone()[0]
+    if previous is None or summarised is None or str(summarised[0]) != str(previous):
+        return None
+    counts: dict[tuple, int] = defaultdict(int)
+    for *key, n in connection.execute(f"select {', '.join(SUMMARY_KEYS['current_counts'])}, resources "
+                                      "from current_counts"):
+        counts[tuple(key)] += n
+    for *key, n in connection.execute(f"{_COUNTED} where version >= ? and until_scan is null {_COUNTED_BY}",
+                                      [first_version]):
+        counts[tuple(key)] += n
+    for *key, n in connection.execute(f"{_COUNTED} where until_scan = ? {_COUNTED_BY}", [scan_id]):
+        counts[tuple(key)] -= n
+    if any(n < 0 for n in counts.values()):
+        return None  # they did not count what is there: counted again
+    return {key: n for key, n in counts.items() if n}
+
+
+def _grouped_by_place(connection: sqlite3.Connection, scan_id: int, current: dict[tuple, int]) -> list[tuple]:
+    """The current versions grouped as refresh_summaries' full count groups them, from the counts: whether a
+    version began with the scan matters only where its listing failed (scan_gaps), so only there is it asked."""
+    gaps = set(connection.execute("select account, region, type from scan_gaps where scan_id = ?", [scan_id]))
+    grouped = [(*key, 0, n) for key, n in current.items() if key[:3] not in gaps]
+    for account, region, type_ in gaps:
+        grouped += connection.execute(
+            f"select account, region, type, service, status, {TEAM}, from_scan = ?, count(*) from resources "
+            "where until_scan is null and type = ? and account is ? and region is ? group by 1, 2, 3, 4, 5, 6, 7",
+            [scan_id, type_, account, region]).fetchall()
+    return grouped
 
 
 def _said_by_scan(connection: sqlite3.Connection, scan_id: int, grouped: list[tuple]) -> dict[tuple, int]:
@@ -1561,6 +1608,7 @@ class ScanWriter:
         self._scopes_complete = False
         self._gaps: set[tuple[str | None, str | None, str]] = set()
         self.versions: dict[str, int] = {}  # what finish() stored: new, ended and unchanged resource versions
+        self._first_version: int | None = None  # the first version this scan could add, once finish() stored them
 
     def forget(self, secrets: Iterable[str]) -> None:
         """Values known to be secrets, masked in every text this writer stores from now on (a NoEcho parameter's
@@ -1651,6 +1699,8 @@ class ScanWriter:
 
     def _write_versions(self) -> dict[str, int]:
         if self.scan_id is not None and not self.versions:
+            self._first_version = self.connection.execute(
+                "select coalesce(max(version), 0) + 1 from resources").fetchone()[0]
             said = {table: chunks[0] if len(chunks) == 1 else [row for chunk in chunks for row in chunk]
                     for table, chunks in self._said.items()}
             with bulk_work():
@@ -1676,7 +1726,8 @@ class ScanWriter:
     def commit(self) -> Path:
         try:
             self._write_versions()
-            refresh_summaries(self.connection)
+            refresh_summaries(self.connection, None if self._first_version is None else
+                              (self.scan_id, self._first_version))
             self.connection.execute("COMMIT")
         except BaseException:
             self._close(rollback=True)

@@ -424,3 +424,51 @@ def test_ids_that_share_a_hash_are_told_apart_by_their_digests(tmp_path, monkeyp
 
     monkeypatch.setattr(graph.store, "_id_key", lambda id_: 0)
     scenario(tmp_path)
+
+
+_SUMMARY_SCENARIOS = [
+    test_a_change_is_a_new_version_and_history_carries_over,
+    test_a_resource_gone_from_a_scanned_place_ends_and_one_elsewhere_stays,
+    test_a_failed_listing_keeps_what_was_last_seen_current_without_saying_it_again,
+    test_a_resource_unknown_behind_the_same_failed_listing_twice_keeps_one_version_both_scans_say,
+    test_rows_given_differently_but_stored_alike_keep_their_version_and_the_next_scan_skips_cleaning,
+    test_prune_keeps_what_the_kept_scans_show_and_the_latest_of_every_place,
+]
+
+
+@pytest.mark.parametrize("scenario", _SUMMARY_SCENARIOS, ids=lambda scenario: scenario.__name__[len("test_"):])
+def test_summaries_brought_up_to_date_by_a_scan_equal_summaries_counted_again(tmp_path, monkeypatch, scenario):
+    """A scan adds what it changed to the counts of the scan before it: after every commit of each scenario, the
+    summaries it wrote are those a count of every current version writes."""
+    import graph.store
+
+    refresh = graph.store.refresh_summaries
+    updated = []
+
+    def both(connection, scan=None):
+        def tables():
+            return {table: sorted(connection.execute(f"select * from {table}"), key=repr)
+                    for table in ("current_counts", "current_components", "scan_counts", "version_counts")}
+        updated.append(scan is not None and graph.store._updated_counts(connection, *scan) is not None)
+        refresh(connection, scan)
+        brought = tables()
+        refresh(connection)  # counted again, from every current version
+        assert brought == tables()
+
+    monkeypatch.setattr(graph.store, "refresh_summaries", both)
+    scenario(tmp_path)
+    assert any(updated[1:])  # the scans after the first were brought up to date, not counted again
+
+
+def test_summaries_of_another_scan_are_counted_again(tmp_path):
+    """Counts the scan before did not write (an older driftgraph's, edited by hand) are not added to."""
+    db = tmp_path / "g.db"
+    write_scan(db, [queue("a", tags={"team": 7}), queue("b")])
+    with sqlite3.connect(db) as connection:
+        connection.execute("update current_counts set resources = resources + 5")
+        connection.execute("update meta set value = '0' where key = 'summaries_of_scan'")
+    write_scan(db, [queue("a", tags={"team": 7}), queue("c")])
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select name from current_resources order by name").fetchall() == [("a",), ("c",)]
+        assert connection.execute("select team, resources from current_counts order by team").fetchall() == [
+            (None, 1), ("7", 1)]
