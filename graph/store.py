@@ -417,12 +417,18 @@ def refresh_summaries(connection: sqlite3.Connection, scan: tuple[int, int] | No
     latest = connection.execute("select coalesce(max(version), 0) from resources").fetchone()[0]
     upto = int(counted[0]) if counted and str(counted[0]).isdigit() and int(counted[0]) <= latest else None
     totals: dict[tuple, int] = defaultdict(int)
-    if upto is not None:
-        for *key, n in connection.execute("select account, region, type, status, versions from version_counts"):
+    if upto is None and not connection.execute(
+            "select exists (select 1 from resources where until_scan is not null)").fetchone()[0]:
+        # none counted yet and every version current (a first scan): the current counts count them all already
+        for (account, region, type_, _service, status, _team), n in current.items():
+            totals[(account, region, type_, status)] += n
+    else:
+        if upto is not None:
+            for *key, n in connection.execute("select account, region, type, status, versions from version_counts"):
+                totals[tuple(key)] += n
+        for *key, n in connection.execute("select account, region, type, status, count(*) from resources "
+                                          "where version > ? group by 1, 2, 3, 4", [upto or 0]):
             totals[tuple(key)] += n
-    for *key, n in connection.execute("select account, region, type, status, count(*) from resources "
-                                      "where version > ? group by 1, 2, 3, 4", [upto or 0]):
-        totals[tuple(key)] += n
     _replace_rows(connection, "version_counts", (*SUMMARY_KEYS["version_counts"], "versions"),
                   [(*key, n) for key, n in totals.items()])
     connection.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [
