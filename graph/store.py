@@ -1182,7 +1182,13 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     def given_of(row: dict | tuple) -> tuple:
         """A resource's row with its children, as the scan gave them: what its raw digest is taken of."""
         raw_id = id_of(row)
-        return (row, _children(owners_of, raw_id), _children(edges_of, raw_id), _children(drift_of, raw_id))
+        # each as a list (none: _NO_ROWS), a lone row being held as itself (above)
+        owners = owners_of.get(raw_id, _NO_ROWS)
+        edges = edges_of.get(raw_id, _NO_ROWS)
+        drift = drift_of.get(raw_id, _NO_ROWS)
+        return (row, owners if owners is _NO_ROWS or owners.__class__ is list else [owners],
+                edges if edges is _NO_ROWS or edges.__class__ is list else [edges],
+                drift if drift is _NO_ROWS or drift.__class__ is list else [drift])
 
     def load(items: Iterable[tuple[tuple, tuple]]) -> None:
         """Resources as (given, (id, account, region, type)): the same as a current version, or new."""
@@ -1262,6 +1268,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     return {"new": stored, "ended": len(ended), "unchanged": unchanged, "carried": len(left)}
 
 
+_NO_ROWS = ()  # a resource's children where it has none
 _NO_DIGEST = -(2**63)  # a null digest in _CurrentVersions' arrays
 _id_key = hash  # what _CurrentVersions finds an id's versions by
 _NOT = bytes([1, 0]) + bytes(254)  # bytes.translate: 0 and 1 swapped
@@ -1304,14 +1311,6 @@ def _digest_number(value: Any) -> int:
     """A stored digest as the arrays hold it: null, or anything but a 64-bit number (a database edited by hand), is
     no digest, which nothing matches: the row is then compared cleaned, or stored anew."""
     return value if value.__class__ is int and _NO_DIGEST < value < 2**63 else _NO_DIGEST
-
-
-def _children(by_id: dict[Any, dict | tuple | list], id_: Any) -> list | tuple:
-    """The child rows of one resource id as a list (none: an empty tuple), as write_versions groups them."""
-    found = by_id.get(id_)
-    if found is None:
-        return ()
-    return found if found.__class__ is list else [found]
 
 
 def _column_of(table: str, column: str, as_tuples: bool) -> Callable[[Any], Any]:
