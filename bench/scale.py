@@ -5,6 +5,7 @@ phase, the database's size after one and ten scans, and which of issue 9's goals
 
     .venv/bin/python bench/scale.py                  # N = 1,000,000 (minutes)
     .venv/bin/python bench/scale.py --n 100000 --db /tmp/scale.db   # keep the database (bench/pages.py reads it)
+    .venv/bin/python bench/scale.py --n 100000 --db /tmp/scale.db --again   # an unchanged scan in a fresh process
 """
 
 from __future__ import annotations

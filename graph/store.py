@@ -398,10 +398,7 @@ def refresh_summaries(connection: sqlite3.Connection, scan: tuple[int, int] | No
     if current is not None:
         grouped = _grouped_by_place(connection, latest_scan, current)
     else:
-        # `began`: the version began with the latest scan (said by it even where its listing of the type failed)
-        grouped = connection.execute(
-            f"select account, region, type, service, status, {TEAM}, from_scan = ? as began, count(*) from resources "
-            "where until_scan is null group by 1, 2, 3, 4, 5, 6, 7", [latest_scan]).fetchall()
+        grouped = _grouped_current(connection, latest_scan)
         current = defaultdict(int)
         for *key, _began, n in grouped:
             current[tuple(key)] += n
@@ -472,11 +469,18 @@ def _grouped_by_place(connection: sqlite3.Connection, scan_id: int, current: dic
     gaps = set(connection.execute("select account, region, type from scan_gaps where scan_id = ?", [scan_id]))
     grouped = [(*key, 0, n) for key, n in current.items() if key[:3] not in gaps]
     for account, region, type_ in gaps:
-        grouped += connection.execute(
-            f"select account, region, type, service, status, {TEAM}, from_scan = ?, count(*) from resources "
-            "where until_scan is null and type = ? and account is ? and region is ? group by 1, 2, 3, 4, 5, 6, 7",
-            [scan_id, type_, account, region]).fetchall()
+        grouped += _grouped_current(connection, scan_id, " and type = ? and account is ? and region is ?",
+                                    [type_, account, region])
     return grouped
+
+
+def _grouped_current(connection: sqlite3.Connection, scan_id: int, where: str = "",
+                     params: Sequence[Any] = ()) -> list[tuple]:
+    """Current versions (those `where` adds to the condition picks) grouped by current_counts' keys and `began`:
+    whether the version began with scan `scan_id` (said by it even where its listing of the type failed)."""
+    return connection.execute(
+        f"select account, region, type, service, status, {TEAM}, from_scan = ? as began, count(*) from resources "
+        f"where until_scan is null{where} group by 1, 2, 3, 4, 5, 6, 7", [scan_id, *params]).fetchall()
 
 
 def _said_by_scan(connection: sqlite3.Connection, scan_id: int, grouped: list[tuple]) -> dict[tuple, int]:
