@@ -30,6 +30,8 @@ from graph.records import (
     Listing,
     Record,
     bulk_work,
+    held,
+    hold,
 )
 from graph.resource_types import BOOKKEEPING_TYPES, CATALOG, CHILD_TYPES, FUNCTIONS, format_arn
 
@@ -214,19 +216,19 @@ class NodeIndex:
                     target = self.find(target_type, source.live.account, source.live.region, value)
                     if target is not None and target is not source:
                         self._live_edges.append((source.key, relation, target.key))
-                        _hold(self._targets.setdefault(relation, {}), source.key, target)
-                        _hold(self._referrers.setdefault(relation, {}), target.key, source)
+                        hold(self._targets.setdefault(relation, {}), source.key, target)
+                        hold(self._referrers.setdefault(relation, {}), target.key, source)
         return self._live_edges
 
     def targets(self, node: Node, relation: str) -> list[Node]:
         """Nodes that `node`'s live `relation` edges point at."""
         self.live_edges()
-        return _held(self._targets.get(relation), node.key)
+        return held(self._targets.get(relation), node.key)
 
     def referrers(self, node: Node, relation: str) -> list[Node]:
         """Live nodes whose `relation` edge points at `node`."""
         self.live_edges()
-        return _held(self._referrers.get(relation), node.key)
+        return held(self._referrers.get(relation), node.key)
 
     def live_at(self, type_: str, account: str | None) -> list[Node]:
         """The live nodes of a type in an account (indexed on first use, once every live record has its node)."""
@@ -236,23 +238,6 @@ class NodeIndex:
                 if node.live is not None:
                     self._live_by_place.setdefault((node.type, node.account), []).append(node)
         return self._live_by_place.get((type_, account), [])
-
-
-def _hold(found: dict[str, Node | list[Node]], key: str, node: Node) -> None:
-    held = found.get(key)
-    if held is None:
-        found[key] = node
-    elif held.__class__ is list:
-        held.append(node)
-    else:
-        found[key] = [held, node]
-
-
-def _held(found: dict[str, Node | list[Node]] | None, key: str) -> list[Node]:
-    held = found.get(key) if found else None
-    if held is None:
-        return []
-    return held if held.__class__ is list else [held]
 
 
 def node_key(type_: str, account: str | None, region: str | None, natural_id: str, arn: str | None) -> str:

@@ -27,6 +27,26 @@ UNKNOWN = "unknown"
 STATUSES = (MANAGED, UNMANAGED, MISSING, CONFLICT, CHILD, DEFAULT, IGNORED, UNKNOWN)
 
 
+def hold(found: dict[Any, Any], key: Any, item: Any) -> None:
+    """`item` filed under `key`: the item itself while it is the only one there, a list once there are more (a
+    million one-item lists would take more memory than what they hold). Items are never lists themselves."""
+    held_ = found.get(key)
+    if held_ is None:
+        found[key] = item
+    elif held_.__class__ is list:
+        held_.append(item)
+    else:
+        found[key] = [held_, item]
+
+
+def held(found: dict[Any, Any] | None, key: Any) -> list:
+    """What `hold` filed under `key`, as a list."""
+    held_ = found.get(key) if found else None
+    if held_ is None:
+        return []
+    return held_ if held_.__class__ is list else [held_]
+
+
 @contextmanager
 def bulk_work() -> Iterator[None]:
     """No garbage collection while a million records, nodes or rows are made: each full collection walks every

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
-from graph.records import GLOBAL, LISTING_OK, bulk_work
+from graph.records import GLOBAL, LISTING_OK, bulk_work, held, hold
 from graph.resource_types import CATALOG
 from graph.redact import (REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text,
                           texts_to_redact)
@@ -1082,14 +1082,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
         by_id: dict[Any, dict | tuple | list] = {}
         key_of = _column_of(table, key, as_tuples[table])
         for row in said.get(table, ()):
-            id_ = key_of(row)
-            found = by_id.get(id_)
-            if found is None:
-                by_id[id_] = row
-            elif found.__class__ is list:
-                found.append(row)
-            else:
-                by_id[id_] = [found, row]
+            hold(by_id, key_of(row), row)
         children[table] = by_id
     owners_of, edges_of, drift_of = (children[table] for table in CHILD_OF)
 
@@ -1187,7 +1180,8 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     def given_of(row: dict | tuple) -> tuple:
         """A resource's row with its children, as the scan gave them: what its raw digest is taken of."""
         raw_id = id_of(row)
-        # each as a list (none: _NO_ROWS), a lone row being held as itself (above)
+        # each as a list (none: _NO_ROWS), a lone row being held as itself (records.hold, above): read here rather
+        # than through records.held, a call each on a path taken for every resource
         owners = owners_of.get(raw_id, _NO_ROWS)
         edges = edges_of.get(raw_id, _NO_ROWS)
         drift = drift_of.get(raw_id, _NO_ROWS)
@@ -1294,22 +1288,12 @@ class _CurrentVersions:
         self.versions.append(version)
         self.digests.append(_digest_number(digest))
         self.raws.append(_digest_number(raw))
-        key = _id_key(id_)
-        held = self._at.get(key)
-        if held is None:
-            self._at[key] = position
-        elif held.__class__ is list:
-            held.append(position)
-        else:
-            self._at[key] = [held, position]
+        hold(self._at, _id_key(id_), position)
         return position
 
     def positions(self, id_: str) -> Sequence[int]:
         """Where the versions that may be `id_`'s are (a few more only when another id has its hash)."""
-        held = self._at.get(_id_key(id_))
-        if held is None:
-            return ()
-        return held if held.__class__ is list else (held,)
+        return held(self._at, _id_key(id_))
 
 
 def _digest_number(value: Any) -> int:
