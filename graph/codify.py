@@ -182,20 +182,24 @@ def pending_resources(db, pending: set[str] | frozenset[str], scan_id: int | Non
     return [_resource(rows, key, out_edges) for key in sorted(pending) if key in rows]
 
 
-def _edges_by_source(edges: Iterable[tuple[str, str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """(relation, target) of each resource's outgoing edges, in the edges' order: looked up once per resource
-    (a scan of all edges per resource was quadratic: hours for 100,000 unmanaged resources)."""
+def _edges_by_source(edges: Iterable[tuple[str, str, str]],
+                     sources: set[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+    """(relation, target) of each resource's outgoing edges (of the `sources` only, when given), in the edges'
+    order: looked up once per resource (a scan of all edges per resource was quadratic: hours for 100,000
+    unmanaged resources)."""
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for source, relation, target in edges:
-        out[source].append((relation, target))
+        if sources is None or source in sources:
+            out[source].append((relation, target))
     return out
 
 
 def _resource(rows: Mapping[str, dict[str, Any]], key: str, out_edges: dict[str, list[tuple[str, str]]]) -> CodifyResource:
     row = rows[key]
     out = list(out_edges.get(key, ()))
-    targets = {target: {k: rows[target][k] for k in ("type", "natural_id", "name", "arn", "status")}
-               for _, target in out if target in rows}
+    # each target's row read once: `rows` may make a dict of a row each time it is read (driftgraph.scan._RowsById)
+    targets = {target: {k: found[k] for k in ("type", "natural_id", "name", "arn", "status")}
+               for _, target in out if (found := rows.get(target)) is not None}
     return CodifyResource(
         id=key, type=row["type"], account=row["account"], region=row["region"], name=row["name"],
         natural_id=row["natural_id"], arn=row["arn"], tags=loads(row["tags"]) or {},
@@ -211,7 +215,8 @@ def unmanaged_import_ids(rows: Mapping[str, dict[str, Any]], unmanaged: Iterable
     build has none."""
     from graph.codify_terraform import import_id
 
-    out_edges = _edges_by_source(edges)
+    unmanaged = list(unmanaged)
+    out_edges = _edges_by_source(edges, set(unmanaged))
     found = {}
     for id_ in unmanaged:
         try:
