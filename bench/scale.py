@@ -406,8 +406,8 @@ def warm_up(db: Path) -> None:
     """A scan of a small estate before the large one is built, so that what a scan imports and sets up the first
     time it runs (modules imported on first use, their tables) is in place before the records, as in `driftgraph
     scan`, whose modules are imported before its scanners make any record. Made in the middle of the estate's
-    objects instead, it pinned about 25 MB of freed memory at 400k after every scan (pymalloc frees an arena only
-    when nothing in it lives), which the bench counted against the scans after the first."""
+    objects instead, it kept about 23 MB more of freed memory pinned at 400k from the first scan on (pymalloc frees an
+    arena only when nothing in it lives), which the bench counted against the scans after the first."""
     one_scan(Estate(2000, seed=1), db, 1, {})
     give_back_freed_memory()
 
