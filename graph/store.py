@@ -1406,7 +1406,8 @@ for _sql in READ_INDEXES:
 _PARALLEL_ROWS = 100_000  # a first load of at least this many resources is split with a worker process (_LoadWorker)
 # the time a worker is given before it is stopped as hung: 60 s, and 1 ms a resource (it takes about 0.07)
 _WORKER_SECONDS, _WORKER_SECONDS_A_ROW = 60.0, 0.001
-_WORKER_SHARE = 0.5  # of the resources (bench/scale.py at 400k: at 0.5 both halves end together, at 0.6 this waits 4 s)
+_WORKER_SHARE = 0.55  # of the resources: this process also sends the worker its rows, so at 0.5 the worker ended
+# 11-12 s before this process's share at 1M; at 0.55, 1.7 s before it at 1M and 0.1 s after it at 400k
 
 
 class _LoadWorker:
