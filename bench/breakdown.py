@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graph.store as store  # noqa: E402
 from scale import Estate, cores, one_scan, warm_up  # noqa: E402
 
+CLEANING, DIGESTS, INSERTS = "cleaning (redaction, JSON)", "digests", "inserts"
 # the store's functions timed, by the part of the work they are: (function name, part)
-TIMED = (("_batch_cleaner", "cleaning (redaction, JSON)"), ("_column_batcher", "cleaning (redaction, JSON)"),
-         ("_raw_digester", "digests"), ("_digest", "digests"), ("_insert_versions", "inserts"),
-         ("_create_indexes", "index builds"), ("refresh_summaries", "summaries"))
+TIMED = (("_batch_cleaner", CLEANING), ("_column_batcher", CLEANING), ("_raw_digester", DIGESTS),
+         ("_digest", DIGESTS), ("_insert_versions", INSERTS), ("_create_indexes", "index builds"),
+         ("refresh_summaries", "summaries"))
 # the parts a compiled path could replace, each alone and together: what the rest of the work still costs
-COMPILABLE = (("cleaning (redaction, JSON)",), ("digests",), ("cleaning (redaction, JSON)", "digests"),
-              ("cleaning (redaction, JSON)", "digests", "inserts"))
+COMPILABLE = ((CLEANING,), (DIGESTS,), (CLEANING, DIGESTS), (CLEANING, DIGESTS, INSERTS))
 # the store's functions that give back the function doing the work (timed are the calls of what they make)
 FACTORIES = {"_batch_cleaner", "_column_batcher", "_raw_digester"}
 
@@ -62,18 +62,6 @@ class PartClock:
                 self._inside[part] -= 1
         return call
 
-    def cost_of_timing(self, calls: int = 200_000) -> float:
-        """CPU seconds one timed call adds, inside its part's figure and outside it (the wrapper, the clock)."""
-        probe = PartClock()
-        nothing = probe.timed("probe", lambda: None)
-        began = time.thread_time()
-        for _ in range(calls):
-            nothing()
-        bare = time.thread_time()
-        for _ in range(calls):
-            pass
-        return max(0.0, (bare - began) - (time.thread_time() - bare)) / calls
-
     def install(self) -> None:
         """The store's functions replaced by timed ones (module globals: the store looks them up at each call)."""
         for name, part in TIMED:
@@ -82,6 +70,18 @@ class PartClock:
                 setattr(store, name, lambda *a, _made=original, _part=part, **k: self.timed(_part, _made(*a, **k)))
             else:
                 setattr(store, name, self.timed(part, original))
+
+
+def cost_of_a_timed_call(calls: int = 200_000) -> float:
+    """CPU seconds one timed call adds, inside its part's figure and outside it (the wrapper, the clock)."""
+    nothing = PartClock().timed("probe", lambda: None)
+    began = time.thread_time()
+    for _ in range(calls):
+        nothing()
+    bare = time.thread_time()
+    for _ in range(calls):
+        pass
+    return max(0.0, (bare - began) - (time.thread_time() - bare)) / calls
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
         clock.install()
         timings: dict[str, list[float]] = {}
         first = one_scan(estate, Path(tmp) / "breakdown.db", 1, timings)
-    per_call = clock.cost_of_timing()
+    per_call = cost_of_a_timed_call()
     timing = {part: calls * per_call for part, calls in clock.calls.items()}
     parts = {"reconcile + classification": timings["cpu reconcile"][0], "row builders": timings["cpu rows"][0],
              **{part: seconds - timing[part] for part, seconds in clock.seconds.items()}}
