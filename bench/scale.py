@@ -261,6 +261,21 @@ class Estate:
         # the dependency rows and every stack's upgrade wave, by the scan's own code
         self.stack_dependencies = stack_dependency_rows(SimpleNamespace(
             stacks=self.stacks, imports=self.stack_imports, exports=self.stack_exports, references=[]))
+        self.accounts = ACCOUNTS
+
+    def job(self, account: str) -> SimpleNamespace:
+        """What a scan split by account (`driftgraph scan --account-role ...` in a job of its own) sees of the
+        estate: that account's live resources, listings and stacks, and every declaration (each job reads the same
+        IaC inputs, the other account's declarations included)."""
+        stacks = [s for s in self.stacks if s["account"] == account]
+        ids = {s["id"] for s in stacks}
+        listings = [l for l in self.listings if l.account == account]
+        return SimpleNamespace(
+            accounts=(account,), live=[r for r in self.live if r.account == account], declared=self.declared,
+            scope=Scope({account}, set(REGIONS), "aws", listings), listings=listings, stacks=stacks,
+            stack_dependencies=[d for d in self.stack_dependencies if d["stack_id"] in ids],
+            stack_exports=[e for e in self.stack_exports if e["stack_id"] in ids],
+            stack_imports=[i for i in self.stack_imports if i["stack_id"] in ids])
 
     def _make_stacks(self, count: int, places: list[tuple[str, str]]) -> None:
         """`count` deployed stacks spread over the places, of the frameworks STACK_FRAMEWORKS mixes; a stack
@@ -357,8 +372,9 @@ class Estate:
         return len(picked) + len(picked) // 5
 
 
-def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]) -> dict:
-    """One scan through the real pipeline; its phases' times are appended to `timings`."""
+def one_scan(estate: Estate | SimpleNamespace, db: Path, day: int, timings: dict[str, list[float]]) -> dict:
+    """One scan through the real pipeline (of the estate, or of one account's job: Estate.job); its phases' times
+    are appended to `timings`."""
     began, cpu_began, children_began = time.perf_counter(), time.process_time(), children_cpu()
     graph = reconcile(estate.live, estate.declared, estate.scope)
     reconciled, cpu_reconciled = time.perf_counter(), time.process_time()
@@ -373,9 +389,9 @@ def one_scan(estate: Estate, db: Path, day: int, timings: dict[str, list[float]]
     try:
         when = datetime(2026, 12, 1) + timedelta(days=day - 1)
         writer.begin({"started_at": f"{when:%Y-%m-%d}T06:00:00+00:00", "status": "running",
-                      "accounts": list(ACCOUNTS), "regions": list(REGIONS), "partition": "aws"})
+                      "accounts": list(estate.accounts), "regions": list(REGIONS), "partition": "aws"})
         writer.write_scopes({(l.account, l.region) for l in estate.listings}
-                            | {(a, r) for a in ACCOUNTS for r in [*REGIONS, GLOBAL, None]})
+                            | {(a, r) for a in estate.accounts for r in [*REGIONS, GLOBAL, None]})
         writer.write("resources", resources)
         writer.write("owners", owners)
         writer.write("edges", edges)
