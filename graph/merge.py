@@ -20,11 +20,12 @@ import json
 import os
 import sqlite3
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from graph.analysis import import_groups
 from graph.records import CLOUDFORMATION, CONFLICT, GLOBAL, LISTING_OK, MANAGED, UNKNOWN, UNMANAGED
@@ -67,9 +68,9 @@ class Version:
     """One job's version of one resource: its row and the rows hanging off it, as the job's database stores them."""
 
     row: dict[str, Any]
-    owners: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
-    drift: list[dict[str, Any]]
+    owners: Sequence[dict[str, Any]]
+    edges: Sequence[dict[str, Any]]
+    drift: Sequence[dict[str, Any]]
     job: int
 
     @property
@@ -126,7 +127,8 @@ class Merged:
 
 
 def read_job(path: str | os.PathLike) -> Job:
-    """The latest scan of a driftgraph database, read-only; MergeError naming the file when it is not one."""
+    """The latest scan of a driftgraph database, read-only, its resources not yet read (read_resources); MergeError
+    naming the file when it is not one."""
     path = str(path)
     try:
         if not check_database(path):
@@ -135,14 +137,43 @@ def read_job(path: str | os.PathLike) -> Job:
         raise
     except ValueError as error:  # not ours, of a newer driftgraph, locked: its message names the file
         raise MergeError(str(error)) from None
+    with _reading(path) as connection:
+        return _read_job(connection, path)
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a job's database; MergeError naming the file when it cannot be read."""
     connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     connection.row_factory = sqlite3.Row
     try:
-        return _read_job(connection, path)
+        yield connection
     except sqlite3.DatabaseError as error:
         raise MergeError(f"{path}: cannot be read ({error})") from None
     finally:
         connection.close()
+
+
+def read_resources(job: Job, n: int, wanted: Callable[[int, Scope], bool]) -> None:
+    """Job `n`'s resources of its latest scan, with their owners, edges and drift, into `job.resources`: only those
+    in places `wanted` says the job speaks for. The merge's memory at scale is these rows, so each is read once,
+    as the dict of its content columns, and none is held that another job's view replaces (the declarations of
+    another job's account, which every job reads)."""
+    scan_id = job.scan["id"]
+    resources: dict[str, Version] = {}
+    by_version: dict[int, Version] = {}
+    with _reading(job.path) as connection:
+        for version, row in _content_rows(connection, "resources", scan_id):
+            if wanted(n, (row["account"], row["region"])):
+                resources[row["id"]] = by_version[version] = Version(row, _NO_ROWS, _NO_ROWS, _NO_ROWS, n)
+        for table in ("owners", "edges", "drift"):
+            rows: dict[int, list[dict[str, Any]]] = {}
+            for version, row in _content_rows(connection, table, scan_id):
+                if version in by_version:
+                    rows.setdefault(version, []).append(row)
+            for version, children in rows.items():
+                setattr(by_version[version], table, children)
+    job.resources = resources
 
 
 def _read_job(connection: sqlite3.Connection, path: str) -> Job:
@@ -156,20 +187,6 @@ def _read_job(connection: sqlite3.Connection, path: str) -> Job:
         raise MergeError(f"{path}: holds no scan yet")
     scan = dict(scan)
     scan_id = scan["id"]
-
-    said = {}
-    for table in ("resources", "owners", "edges", "drift"):
-        view = f"scan_{table}"
-        said[table] = [dict(r) for r in connection.execute(f"select * from [{view}] where scan_id = ?", [scan_id])]
-    children: dict[str, dict[int, list[dict]]] = {t: defaultdict(list) for t in ("owners", "edges", "drift")}
-    for table, rows in said.items():
-        if table != "resources":
-            for row in rows:
-                children[table][row["version"]].append(_columns(row, CONTENT[table]))
-    resources = {}
-    for row in said["resources"]:
-        resources[row["id"]] = Version(_columns(row, CONTENT["resources"]), children["owners"][row["version"]],
-                                       children["edges"][row["version"]], children["drift"][row["version"]], -1)
 
     per_scan = {}
     for table in COPIED:
@@ -188,7 +205,20 @@ def _read_job(connection: sqlite3.Connection, path: str) -> Job:
     # declarations of a region it did not scan, `outside_scan`) was not looked at
     looked = {(l["account"], l["region"]) for l in per_scan["listings"]}
     looked |= {(a, r) for a in accounts for r in [*regions, GLOBAL, None]}
-    return Job(path, scan, scopes & looked, resources, per_scan, listing_gaps(per_scan["listings"]))
+    return Job(path, scan, scopes & looked, {}, per_scan, listing_gaps(per_scan["listings"]))
+
+
+_NO_ROWS: tuple = ()  # the owners, edges or drift of a resource that has none (shared: never changed in place)
+
+
+def _content_rows(connection: sqlite3.Connection, table: str, scan_id: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(version, its content columns as a dict) of every row of a versioned table in the scan."""
+    columns = CONTENT[table]
+    cursor = connection.cursor()
+    cursor.row_factory = None  # plain tuples: the dict is made once, here
+    names = ", ".join(f"[{c}]" for c in ("version", *columns))
+    for version, *values in cursor.execute(f"select {names} from [scan_{table}] where scan_id = ?", [scan_id]):
+        yield version, dict(zip(columns, values))
 
 
 def _columns(row: dict[str, Any], columns: Iterable[str]) -> dict[str, Any]:
@@ -247,10 +277,10 @@ def merge_jobs(paths: Iterable[str | os.PathLike]) -> Merged:
             if _same_file(path, other):
                 raise MergeError(f"{path} is given twice (as {other})")
     jobs = [read_job(path) for path in paths]
+    merger = _Merger(jobs)  # which job speaks for which place, from the jobs' scopes: before any resource is read
     for n, job in enumerate(jobs):
-        for version in job.resources.values():
-            version.job = n
-    return _Merger(jobs).merge()
+        read_resources(job, n, merger.speaks_for)
+    return merger.merge()
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -312,6 +342,12 @@ class _Merger:
         """The jobs that scanned `account` (every job, for an account none scanned)."""
         found = [n for n, job in enumerate(self.jobs) if account in job.accounts]
         return found or list(range(len(self.jobs)))
+
+    def speaks_for(self, n: int, scope: Scope) -> bool:
+        """Whether job `n`'s view of `scope` counts: the one job that covered it, else every job of its account."""
+        if self.kind(scope) == "own":
+            return self.owner_of[scope] == n
+        return n in self.participants(scope[0])
 
     def kind(self, scope: Scope) -> str:
         """own: one job covered it; global: every job of the account saw it; shared: each job of the account has
@@ -384,12 +420,8 @@ class _Merger:
         shared: dict[str, list[Version]] = defaultdict(list)
         for n, job in enumerate(self.jobs):
             for id_, version in job.resources.items():
-                scope = version.scope
-                if self.kind(scope) == "own":
-                    if self.owner_of[scope] == n:
-                        own[id_].append(version)
-                elif n in self.participants(scope[0]):
-                    shared[id_].append(version)
+                if self.speaks_for(n, version.scope):
+                    (own if self.kind(version.scope) == "own" else shared)[id_].append(version)
         chosen: dict[str, Version] = {}
         for id_, versions in own.items():
             # one id in two jobs' regions: a bucket (its ARN names no region) a state declares in the wrong region
@@ -640,8 +672,10 @@ class _Merger:
         versions = sorted(resources.values(), key=lambda v: v.row["id"])
         edges = [(e["source_id"], e["relation"], e["target_id"]) for v in versions for e in v.edges]
         groups = import_groups([SimpleNamespace(key=v.row["id"], status=v.row["status"]) for v in versions], edges)
+        for v in versions:  # in place: each chosen row is its version's own, and a copy of each would double them
+            v.row["import_group"] = groups.get(v.row["id"])
         rows: dict[str, list[dict[str, Any]]] = {
-            "resources": [{**v.row, "import_group": groups.get(v.row["id"])} for v in versions],
+            "resources": [v.row for v in versions],
             "owners": [o for v in versions for o in v.owners],
             "edges": [e for v in versions for e in v.edges],
             "drift": [d for v in versions for d in v.drift],

@@ -347,6 +347,28 @@ def test_jobs_of_two_accounts_merge_side_by_side(tmp_path):
     assert found == [(ACCOUNT, EAST), (other, EAST)] and roles == 2
 
 
+def test_a_declaration_in_another_jobs_account_is_that_jobs_and_is_never_read_from_the_others(tmp_path):
+    """Every job reads every declaration, so each reports the other account's declarations as outside its scan: the
+    job that scanned that account speaks for them, and the merge does not hold the other job's copies at all (at
+    a million resources they would be a third of its memory)."""
+    from graph.merge import merge_jobs
+
+    other = "210987654321"
+    queue = {"id": f"arn:aws:sqs:{EAST}:{other}:orders", "type": "AWS::SQS::Queue", "account": other,
+             "region": EAST, "name": "orders", "natural_id": "orders", "owner_count": 1, "owner_tools": "terraform",
+             "drift_count": 0}
+    owner = {"resource_id": queue["id"], "tool": "terraform", "source": "infra/prod.tfstate",
+             "address": "aws_sqs_queue.orders"}
+    first = _job(tmp_path / "a.db", ACCOUNT, EAST, [_role(ACCOUNT, "unmanaged", 0), {
+        **queue, "status": "unknown", "rule": "outside_scan"}], [owner])
+    second = _job(tmp_path / "b.db", other, EAST, [{**queue, "status": "managed", "rule": "one_owner"}], [owner])
+    merged = merge_jobs([first, second])
+    by_id = {row["id"]: row for row in merged.rows["resources"]}
+    assert by_id[queue["id"]]["status"] == "managed" and len(merged.rows["owners"]) == 1
+    held = [set(job.resources) for job in merged.inputs]
+    assert held == [{_role(ACCOUNT, "unmanaged", 0)["id"]}, {queue["id"]}]
+
+
 def test_stack_references_read_back_as_the_importer_reads_them():
     from graph.merge import references_from_rows
     from importers.stack_links import references_from_rows as importers_reading
