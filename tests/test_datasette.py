@@ -465,6 +465,54 @@ def test_what_changed_is_shown_on_every_load_and_follows_a_new_scan(tmp_path):
     assert compared(page) == str(sqlite3.connect(db).execute("select max(id) from scans").fetchone()[0])
 
 
+def _pages_plugin():
+    from datasette.plugins import pm
+
+    return next(m for m in pm.get_plugins() if getattr(m, "__name__", "") == "driftgraph_pages.py")
+
+
+def test_what_changed_is_made_between_pages_as_soon_as_a_scan_lands(tmp_path, monkeypatch):
+    """The server compares a new scan with the one before without waiting for a page: the first page after a scan
+    shows the comparison the server's own thread made, and makes none itself."""
+    db = build_fixture_db(tmp_path / f"{DB_NAME}.db")
+    ds = make_app(db)
+    plugin = _pages_plugin()
+    made_by: list[str] = []
+    compare = plugin.build_diff
+
+    def recorded(*args, **kwargs):
+        made_by.append(threading.current_thread().name)
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(plugin, "build_diff", recorded)
+    monkeypatch.setattr(plugin, "LOOK_EVERY_S", 0.05)
+
+    def compared_by_the_server(latest: int) -> list[str]:
+        """Who made the comparisons so far, once one of the latest scan is kept (or a minute has passed)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            kept = plugin._last_diff.get(str(db.resolve()))
+            if kept is not None and kept[0][1] == latest:
+                break
+            time.sleep(0.05)
+        return list(made_by)
+
+    async def first_page_after(latest: int) -> tuple[list[str], str, list[str]]:
+        await ds.invoke_startup()
+        before = compared_by_the_server(latest)
+        page = (await ds.client.get(f"/{DB_NAME}")).text
+        return before, page, list(made_by)
+
+    server = f"driftgraph-what-changed-{DB_NAME}"
+    before, page, after = asyncio.run(first_page_after(3))
+    assert before and set(before) == {server} and after == before  # the page found it made
+    assert re.search(r"to <a [^>]*>scan 3</a>", page)
+    add_hostile_scans(db)
+    latest = sqlite3.connect(db).execute("select max(id) from scans").fetchone()[0]
+    before, page, after = asyncio.run(first_page_after(latest))
+    assert set(before) == {server} and after == before
+    assert re.search(rf"to <a [^>]*>scan {latest}</a>", page)
+
 def test_the_dashboard_says_how_old_each_part_of_a_pieced_picture_is(tmp_path):
     """One scan's picture needs no word on its age beyond the latest scan's line; once another account's scans
     follow, the dashboard says the picture is pieced from several scans, names its oldest part and when that part
