@@ -360,6 +360,11 @@ READ_INDEXES = (
     # a stack's resources and drift (the stack and cloudformation_stacks queries) look owners and drift up by stack
     "CREATE INDEX IF NOT EXISTS idx_owners_source ON owners (source)",
     "CREATE INDEX IF NOT EXISTS idx_drift_source ON drift (source)",
+    # the owners and edges table pages' facets (datasette/metadata.yaml), each counted from its column's index, not
+    # from a read of every row: at a million owners 85 ms a facet against 450 (built in 0.5-1.2 s each)
+    "CREATE INDEX IF NOT EXISTS idx_owners_tool ON owners (tool)",
+    "CREATE INDEX IF NOT EXISTS idx_owners_framework ON owners (framework)",
+    "CREATE INDEX IF NOT EXISTS idx_edges_relation ON edges (relation)",
     # the unmanaged query, in its order: the first page of rows without sorting every unmanaged resource
     "CREATE INDEX IF NOT EXISTS idx_resources_current_unmanaged ON resources (account, region, type, name) "
     "WHERE until_scan IS NULL AND status = 'unmanaged'",
