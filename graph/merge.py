@@ -435,10 +435,9 @@ class _Merger:
     def resources(self) -> dict[str, Version]:
         own: dict[str, list[Version]] = defaultdict(list)
         shared: dict[str, list[Version]] = defaultdict(list)
-        for n, job in enumerate(self.jobs):
+        for job in self.jobs:  # read_resources read only the versions each job speaks for
             for id_, version in job.resources.items():
-                if self.speaks_for(n, version.scope):
-                    (own if self.kind(version.scope) == "own" else shared)[id_].append(version)
+                (own if self.kind(version.scope) == "own" else shared)[id_].append(version)
         chosen: dict[str, Version] = {}
         for id_, versions in own.items():
             # one id in two jobs' regions: a bucket (its ARN names no region) a state declares in the wrong region
