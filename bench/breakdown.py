@@ -6,8 +6,8 @@ a rewrite of one part could buy before anyone writes it.
 
     .venv/bin/python bench/breakdown.py --n 400000
 
-Each part is timed with this thread's CPU clock around the store's own functions (graph.store: the cleaning of
-rows, the raw and stored digests, the inserts, the index builds, the summaries). The digests are timed a call at a
+Each part is timed with this thread's CPU clock around the store's own functions (graph.store and graph.cleaning:
+the cleaning of rows, the raw and stored digests, the inserts, the index builds, the summaries). The digests are timed a call at a
 time, two calls a resource: what timing a call costs (measured first, 1.6-2.2 µs) is taken off them and off the
 total. Part of that cost falls outside the timed span, so the digests may read up to half of it low (about 2 s at
 1M) and the rest of the store as much high.
@@ -26,18 +26,19 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import graph.cleaning as cleaning  # noqa: E402
 import graph.store as store  # noqa: E402
 from scale import Estate, cores, one_scan, warm_up  # noqa: E402
 
 CLEANING, DIGESTS, INSERTS = "cleaning (redaction, JSON)", "digests", "inserts"
-# the store's functions timed, by the part of the work they are: (function name, part)
-TIMED = (("_batch_cleaner", CLEANING), ("_column_batcher", CLEANING), ("_raw_digester", DIGESTS),
-         ("_digest", DIGESTS), ("_insert_versions", INSERTS), ("_create_indexes", "index builds"),
-         ("refresh_summaries", "summaries"))
+# the store's functions timed, by the part of the work they are: (the module calling it, function name, part)
+TIMED = ((store, "batch_cleaner", CLEANING), (store, "column_batcher", CLEANING), (store, "raw_digester", DIGESTS),
+         (cleaning, "digest", DIGESTS), (store, "_insert_versions", INSERTS), (store, "_create_indexes", "index builds"),
+         (store, "refresh_summaries", "summaries"))
 # the parts a compiled path could replace, each alone and together: what the rest of the work still costs
 COMPILABLE = ((CLEANING,), (DIGESTS,), (CLEANING, DIGESTS), (CLEANING, DIGESTS, INSERTS))
 # the store's functions that give back the function doing the work (timed are the calls of what they make)
-FACTORIES = {"_batch_cleaner", "_column_batcher", "_raw_digester"}
+FACTORIES = {"batch_cleaner", "column_batcher", "raw_digester"}
 
 
 class PartClock:
@@ -63,13 +64,13 @@ class PartClock:
         return call
 
     def install(self) -> None:
-        """The store's functions replaced by timed ones (module globals: the store looks them up at each call)."""
-        for name, part in TIMED:
-            original = getattr(store, name)
+        """The store's functions replaced by timed ones (module globals: the caller looks them up at each call)."""
+        for module, name, part in TIMED:
+            original = getattr(module, name)
             if name in FACTORIES:
-                setattr(store, name, lambda *a, _made=original, _part=part, **k: self.timed(_part, _made(*a, **k)))
+                setattr(module, name, lambda *a, _made=original, _part=part, **k: self.timed(_part, _made(*a, **k)))
             else:
-                setattr(store, name, self.timed(part, original))
+                setattr(module, name, self.timed(part, original))
 
 
 def cost_of_a_timed_call(calls: int = 200_000) -> float:

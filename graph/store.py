@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import fcntl
 import glob
-import hashlib
 import json
 import logging
 import marshal
-import math
 import operator
 import os
 import pickle
@@ -31,20 +29,19 @@ import sys
 import tempfile
 import threading
 from array import array
-from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from itertools import accumulate, compress, islice
+from itertools import compress
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
+from graph.cleaning import (batch_cleaner, clean_row, cleaned_with_digests, column_batcher, json_text, legacy_digest,
+                            masker, raw_digester, row_cleaner, rules_digest)
 from graph.records import GLOBAL, LISTING_OK, bulk_work, held, hold
+from graph.redact import redact_text
 from graph.resource_types import CATALOG
-from graph.redact import (REDACTED, is_secret_attribute, redact, redact_identifier, redact_tags, redact_text,
-                          texts_to_redact)
 
 log = logging.getLogger("driftgraph.store")
 
@@ -679,355 +676,16 @@ def _json_list(text: str | None) -> list:
     return value if isinstance(value, list) else []
 
 
-# json.dumps with these options, its encoder made once (json.dumps makes one a call for any non-default option)
-_SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False).encode
-
-
-def _json(value: Any) -> str | None:
-    """Strict JSON: NaN and infinities (YAML `.nan`, a state's "1e999") are written as text, never as the bare
-    `NaN` other JSON readers refuse."""
-    if value is None:
-        return None
-    try:
-        return _SORTED_JSON(value)
-    except (TypeError, ValueError):  # a non-finite float, or keys of mixed types
-        return json.dumps(_finite(value), default=str, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in sorted(value.items(), key=lambda item: str(item[0]))}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
-    """A drift row keeps its attribute name; its values go if the attribute says secret (`tags.password.v2` by
-    its whole tag key, `environment.variables.X` by lying in an environment), else are judged by shape."""
-    attribute, declared, live = row["attribute"], row.get("declared"), row.get("live")
-    secret = is_secret_attribute(attribute, declared) or is_secret_attribute(attribute, live)
-
-    def shown(value: Any) -> str | None:
-        if value is None:
-            return None
-        return REDACTED if secret else _json(redact(value))
-
-    return {**row, "attribute": redact_identifier(_storable(attribute)), "declared": shown(declared), "live": shown(live)}
-
-
-# Identifier columns name things and join the tables: only credentials in them are masked, the same way
-# wherever they stand (redact_identifier), since free-text masking of a span would break the graph.
-IDENTIFIER_COLUMNS = frozenset(
-    {"id", "arn", "natural_id", "type", "account", "region", "resource_id", "source_id", "target_id",
-     "stack_id", "parent_id", "root_id", "exporting_stack_id", "export_name", "address", "source", "path",
-     "stack_name", "declared_type", "relation", "status", "tool", "framework", "outcome", "rule", "service"}
-)
-# ...except these, which no table joins on and whose text can be anything a user wrote (a Terraform address
-# quotes a for_each key; a name is often a `Name` tag): masked as free text.
-FREE_IDENTIFIER_COLUMNS = frozenset({"address", "name"})
-
-
-MAX_TEXT_CHARS = 65536  # one stored text value; Datasette pages and reports stay usable past a hostile name
-
-
-def _storable(value: Any) -> Any:
-    """Text SQLite can store and a page can show: a file name that is not UTF-8 comes from Python with lone
-    surrogates (`st\udcffate.tfstate`), which SQLite refuses, so they are written as `\udcff`; a value longer
-    than MAX_TEXT_CHARS (a 20 MB name in a state) is cut, with its length and a digest so that two long
-    identifiers stay apart. One odd value never fails the whole scan."""
-    if not isinstance(value, str):
-        return value
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if len(value) > MAX_TEXT_CHARS:
-        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
-        value = f"{value[:MAX_TEXT_CHARS]}...[{len(value)} characters, sha256 {digest}]"
-    return value
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """Text columns redacted for secret-looking spans; dict/list columns redacted and stored as JSON."""
-    return {key: _column_cleaner(key)(value) for key, value in row.items()}
-
-
-def _clean_value(value: Any) -> Any:
-    """A value under a column with no rule of its own: lists and dicts redacted and stored as JSON, text redacted."""
-    if isinstance(value, (dict, list, tuple)):
-        return _json(redact(value))
-    if isinstance(value, str):
-        return redact_text(_storable(value))
-    return value
-
-
-@lru_cache(maxsize=None)
-def _column_cleaner(column: str) -> Callable[[Any], Any]:
-    """How one column's values are cleaned, decided once for the column rather than again for every value."""
-    if column in FREE_IDENTIFIER_COLUMNS:  # a Terraform address may quote a for_each key: any text at all
-        def clean_free(value: Any) -> Any:
-            value = _storable(value)
-            if isinstance(value, str):
-                return redact_text(value)
-            return redact_identifier(value) if column in IDENTIFIER_COLUMNS else _clean_value(value)
-        return clean_free
-    if column in IDENTIFIER_COLUMNS:
-        return lambda value: redact_identifier(_storable(value))
-    if column == "tags":
-        return lambda value: _json(redact_tags(value))
-    return _clean_value
-
-
-_MEMO_LIMIT = 65536  # distinct values remembered per column: types, regions, statuses, states, and the attributes
-# and tags a million resources share (bench/scale.py: 11k distinct attributes at 100k); a few MB a column
-_MEMO_BYTES = 1024  # a list or dict is remembered by its marshal form up to this size
-_AS_IS = (type(None), int, float, bool)  # what every column's cleaning gives back unchanged
-
-
-def _remembered(clean: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`clean` for one write, remembering what it made of the values it saw: most columns hold a few values (a
-    type, a region, a status, the same attributes) a million times. Texts are remembered by themselves, lists
-    and dicts by their marshal form (equal bytes, equal value). A column of unique values fills the memory and
-    then only asks."""
-    memory: dict[Any, Any] = {}
-
-    def clean_remembered(value: Any) -> Any:
-        kind = value.__class__
-        if kind is str:
-            key = value
-        elif kind is dict or kind is list or kind is tuple:
-            try:
-                key = marshal.dumps(value, 2)
-            except ValueError:
-                return clean(value)
-            if len(key) > _MEMO_BYTES:
-                return clean(value)
-        elif kind in _AS_IS:
-            return value
-        else:
-            return clean(value)
-        done = memory.get(key, memory)
-        if done is memory:
-            done = clean(value)
-            if len(memory) < _MEMO_LIMIT:
-                memory[key] = done
-        return done
-    return clean_remembered
-
-
-# Columns that name one resource: a value a resource, which remembering would only fill the memory with (and
-# for aliases, cost a marshal a row).
-_ONE_A_RESOURCE = {"resources": frozenset({"id", "arn", "natural_id", "name", "aliases", "import_id"}),
-                   "owners": frozenset({"resource_id", "address"}), "edges": frozenset({"source_id"}),
-                   "drift": frozenset({"resource_id"})}
-
-
-def _cleaner_of(table: str, column: str) -> Callable[[Any], Any]:
-    """How a versioned table's column is cleaned in one write: remembered, unless it names one resource."""
-    clean = _column_cleaner(column)
-    return clean if column in _ONE_A_RESOURCE.get(table, ()) else _remembered(clean)
-
-
-def _row_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
-                 as_tuples: bool = False) -> Callable[[dict | tuple], tuple]:
-    """A row of `table` (a dict, or with `as_tuples` a tuple of its content columns) as the tuple of its stored
-    content columns: cleaned (redacted, JSON) unless it already is, then with the known secrets masked."""
-    columns = CONTENT[table]
-    if as_tuples:
-        if table == "drift":  # judged by its attribute, by name
-            by_name = _row_cleaner(table, cleaned, mask)
-            return lambda row: by_name(dict(zip(columns, row)))
-        if cleaned:
-            return (lambda row: row) if mask is None else (lambda row: tuple(map(mask, row)))
-        cleaners = [_cleaner_of(table, c) for c in columns]
-
-        def tuple_cleaned(row: tuple) -> tuple:
-            values = [clean(value) for clean, value in zip(cleaners, row)]
-            return tuple(values if mask is None else map(mask, values))
-        return tuple_cleaned
-    if cleaned:
-        if mask is None:
-            return lambda row: tuple(map(row.get, columns))
-        return lambda row: tuple(map(mask, map(row.get, columns)))
-    # a drift row's values are judged by its attribute (_redacted_drift), never again as free text
-    cleaners = [(lambda value: value) if table == "drift" and c in ("declared", "live")
-                else _cleaner_of(table, c) for c in columns]
-    drift = table == "drift"
-
-    def row_tuple(row: dict[str, Any]) -> tuple:
-        if drift:
-            row = _redacted_drift(row)
-        values = [clean(value) for clean, value in zip(cleaners, map(row.get, columns))]
-        return tuple(values if mask is None else map(mask, values))
-    return row_tuple
-
-
-def _column_batcher(table: str, column: str) -> Callable[[Sequence[Any]], list[Any]]:
-    """How one column of many rows is cleaned at once, giving what `_cleaner_of(table, column)` gives each value.
-    Texts (and nulls) are searched together (redact.texts_to_redact: one search of a batch joined rather than
-    one a value) and only those that may hold a secret are cleaned one by one; a column's repeated texts are
-    searched once a write. Lists, dicts and anything else go through the value's own cleaner."""
-    clean = _column_cleaner(column)
-    one_by_one = _cleaner_of(table, column)
-    identifiers = column in IDENTIFIER_COLUMNS and column not in FREE_IDENTIFIER_COLUMNS
-    if column == "tags":  # dicts, remembered by their marshal form
-        return lambda values: list(map(one_by_one, values))
-    remembered = column not in _ONE_A_RESOURCE.get(table, ())
-    memory: dict[Any, Any] = {None: clean(None)}
-
-    def cleaned_texts(texts: Sequence[str]) -> list[str]:
-        out = list(texts)
-        for i in texts_to_redact(texts, identifiers) | {i for i, text in enumerate(texts) if len(text) > MAX_TEXT_CHARS}:
-            out[i] = clean(texts[i])
-        return out
-
-    def clean_column(values: Sequence[Any]) -> list[Any]:
-        kinds = set(map(type, values))
-        if kinds <= _NUMBER_OR_NULL:  # counts: every cleaner gives a number back as it is
-            return list(values)
-        if clean is _clean_value and kinds <= _SEQUENCE_OR_NULL:
-            return _cleaned_sequences(values, one_by_one)
-        if not kinds <= _TEXT_OR_NULL:
-            return list(map(one_by_one, values))
-        if remembered:
-            unseen = [value for value in set(values) if value not in memory]
-            known = memory if len(memory) + len(unseen) <= _MEMO_LIMIT else dict(memory)
-            known.update(zip(unseen, cleaned_texts(unseen)))
-            return list(map(known.__getitem__, values))
-        if kinds == _TEXT:
-            return cleaned_texts(values)
-        texts = [value if value.__class__ is str else "" for value in values]
-        return [value if value is None else done for value, done in zip(values, cleaned_texts(texts))]
-    return clean_column
-
-
-_TEXT, _TEXT_OR_NULL, _NUMBER_OR_NULL = frozenset({str}), frozenset({str, type(None)}), frozenset(_AS_IS)
-_SEQUENCE_OR_NULL = frozenset({list, tuple, type(None)})
-# what JSON (ensure_ascii) writes escaped, besides non-ASCII (whose texts are always cleaned one by one)
-_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\\x7f]')
-
-
-def _cleaned_sequences(values: Sequence[Any], one_by_one: Callable[[Any], Any]) -> list[Any]:
-    """A column of lists of texts (a resource's aliases) cleaned as `one_by_one` cleans each (JSON of the list,
-    every text redacted), its texts searched together: a list none of whose texts may hold a secret or needs
-    escaping is written as JSON directly."""
-    items = [item for value in values if value is not None for item in value]
-    if not set(map(type, items)) <= _TEXT:
-        return list(map(one_by_one, values))
-    plain = "".join(items)
-    starts = list(accumulate(map(len, items), initial=0))
-    flagged = texts_to_redact(items) | {bisect_right(starts, m.start()) - 1 for m in _JSON_ESCAPED.finditer(plain)}
-    out: list[Any] = []
-    position = 0
-    for value in values:
-        if value is None:
-            out.append(None)
-            continue
-        end = position + len(value)
-        if any(i in flagged for i in range(position, end)):
-            out.append(one_by_one(value))
-        else:
-            out.append('["' + '", "'.join(value) + '"]' if value else "[]")
-        position = end
-    return out
-
-
-def _batch_cleaner(table: str, cleaned: bool, mask: Callable[[Any], Any] | None,
-                   as_tuples: bool) -> Callable[[Sequence[dict | tuple]], list[tuple]]:
-    """`_row_cleaner` for many rows at once: cleaned column by column (_column_batcher), the same tuples."""
-    one_by_one = _row_cleaner(table, cleaned, mask, as_tuples)
-    if cleaned or table == "drift":  # nothing to clean, or judged row by row (a drift row by its attribute)
-        return lambda rows: list(map(one_by_one, rows))
-    columns = CONTENT[table]
-    batchers = [_column_batcher(table, column) for column in columns]
-
-    def clean_rows(rows: Sequence[dict | tuple]) -> list[tuple]:
-        if not rows:
-            return []
-        if not as_tuples:
-            rows = [tuple(map(row.get, columns)) for row in rows]
-        out = zip(*(batch(values) for batch, values in zip(batchers, zip(*rows))))
-        return list(out if mask is None else (tuple(map(mask, row)) for row in out))
-    return clean_rows
-
 
 # A version's bookkeeping; every other column is what the scan said, and decides whether anything changed.
 _BOOKKEEPING = frozenset({"version", "from_scan", "until_scan", "first_seen", "status_since", "digest", "raw_digest"})
 CONTENT = {table: tuple(c for c in TABLES[table] if c not in _BOOKKEEPING) for table in VERSIONED}
 # the column tying a child row to its resource
 CHILD_OF = {"owners": "resource_id", "edges": "source_id", "drift": "resource_id"}
+# how given rows become stored ones (graph.cleaning): a raw digest taken under other rules never matches
+RULES = rules_digest(CONTENT)
 _IN_CHUNK = 500  # ids per `in (...)` lookup: well under SQLite's variable limit
 
-
-def _legacy_digest(resource: tuple, children: tuple) -> int:
-    """The digest versions written before raw digests carry (raw_digest null): repr, then BLAKE2b."""
-    data = repr((resource, children)).encode("utf-8", "backslashreplace")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
-
-
-def _digest(resource: tuple, children: tuple) -> int:
-    """64 bits of BLAKE2b over what a version says (stored values: text, numbers, null; marshal writes them
-    exactly); compared only between versions of one resource id, so a collision would need two different states
-    of the same resource to meet (about 2**-64 a scan)."""
-    try:
-        data = marshal.dumps((resource, children), 2)
-    except ValueError:  # a value no cleaning turns into text or a number (a Decimal in a count): read as repr
-        data = repr((resource, children)).encode("utf-8", "backslashreplace")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
-
-
-def _cleaning_rules() -> bytes:
-    """What decides how a given row is stored: this module's and graph.redact's code. A raw digest taken under
-    other rules never matches, so after an upgrade every row is cleaned again once (and re-versioned only where
-    the stored content differs)."""
-    import graph.redact
-
-    rules = hashlib.blake2b(digest_size=16)
-    for module in (graph.redact, sys.modules[__name__]):
-        try:
-            rules.update(Path(module.__file__).read_bytes())
-        except (OSError, TypeError):
-            rules.update(module.__name__.encode())
-    return rules.digest()
-
-
-_RULES = _cleaning_rules()
-
-
-def _raw_digester(cleaned: bool, secrets: Iterable[str]) -> Callable[[tuple], int | None]:
-    """The digest of a resource's rows as the scan gave them (before cleaning), keyed by the cleaning rules and
-    the known secrets: equal means the stored version would come out the same, without cleaning it."""
-    key = hashlib.blake2b(_RULES + (b"stored" if cleaned else b"raw") + repr(sorted(secrets)).encode(
-        "utf-8", "backslashreplace"), digest_size=32).digest()
-
-    def raw_digest(given: tuple) -> int | None:
-        try:
-            data = marshal.dumps(given, 2)  # version 2: no back-references, so equal values give equal bytes
-        except ValueError:
-            return None  # a value marshal cannot write (a date, a subclass): compared once cleaned, every scan
-        return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key).digest(), "big", signed=True)
-    return raw_digest
-
-
-def _cleaned(givens: list[tuple], clean_resources: Callable, clean_children: dict[str, Callable]) -> list[tuple]:
-    """Resources as the scan gave them, each with its owners, edges and drift, cleaned together (column by column):
-    (resource, children by table, digest) for each."""
-    cleaned = clean_resources([given[0] for given in givens])
-    children_cleaned = []
-    for position, table in enumerate(CHILD_OF, 1):
-        done = iter(clean_children[table]([row for given in givens for row in given[position]]))
-        children_cleaned.append([tuple(islice(done, len(given[position]))) for given in givens])
-    out = []
-    for resource, *children_of in zip(cleaned, *children_cleaned):
-        # in a stable order (of their text: the order the scan gave them in is no change), sorted only where there
-        # is more than one (most resources have one owner, one edge at most)
-        own = tuple(rows if len(rows) < 2 else tuple(sorted(rows, key=repr)) for rows in children_of)
-        out.append((resource, own, _digest(resource, own)))
-    return out
 
 
 _RESOURCE_INSERT = ("version", *CONTENT["resources"], "from_scan", "until_scan", "first_seen", "status_since",
@@ -1070,15 +728,15 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     (a declaration in an account or region it did not scan) keeps what an earlier scan saw there, as behind a
     failed listing. Returns the counts."""
     secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-    mask = _masker(secrets) if secrets else None
-    raw_digest = _raw_digester(cleaned, secrets)
+    mask = masker(secrets) if secrets else None
+    raw_digest = raw_digester(RULES, cleaned, secrets)
     as_tuples: dict[str, bool] = {}
     said = dict(said)
     for table in VERSIONED:
         rows = said.get(table, ())
         said[table], as_tuples[table] = _one_form(table, rows if isinstance(rows, list) else list(rows))
-    clean_children = {table: _batch_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
-    clean_resources = _batch_cleaner("resources", cleaned, mask, as_tuples["resources"])
+    clean_children = {table: batch_cleaner(table, CONTENT[table], cleaned, mask, as_tuples[table]) for table in CHILD_OF}
+    clean_resources = batch_cleaner("resources", CONTENT["resources"], cleaned, mask, as_tuples["resources"])
 
     # children by the id they hang off, as given: one lookup a resource. An id with one child holds the row itself
     # (rows are tuples or dicts), a list only where there are more: a list each would take 140 MB at a million
@@ -1103,7 +761,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
             return [None] * len(resources)
         values = list(map(_column_of("resources", column, as_tuples["resources"]), resources))
         if not cleaned:
-            batch = _column_batcher("resources", column)
+            batch = column_batcher("resources", column)
             values = [value for start in range(0, len(values), _CLEAN_ROWS)
                       for value in batch(values[start:start + _CLEAN_ROWS])]
         return values if mask is None else list(map(mask, values))
@@ -1161,12 +819,12 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
         """Resources whose raw digest found no version, cleaned together (column by column), then compared by the
         digest of what would be stored: the same as a current version, or new."""
         nonlocal new, stored
-        cleaned = _cleaned([given for given, _, _, _ in pending], clean_resources, clean_children)
+        cleaned = cleaned_with_digests([given for given, _, _, _ in pending], clean_resources, clean_children)
         for (given, raw, positions, place), (resource, own, digest) in zip(pending, cleaned):
             # a version without a raw digest was written before them (its digest of repr) or from rows marshal
             # could not write: either digest says it is the same
             same = next((p for p in positions if not kept[p] and (digests_at[p] == digest or (
-                raws_at[p] == _NO_DIGEST and digests_at[p] == _legacy_digest(resource, own)))), None)
+                raws_at[p] == _NO_DIGEST and digests_at[p] == legacy_digest(resource, own)))), None)
             if same is None:
                 new.append((resource, digest, raw, own))
                 if streamed and len(new) >= _STREAM_ROWS:
@@ -1222,7 +880,7 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     if half < len(resources):
         worker = _LoadWorker.start(connection, {
             "scan_id": scan_id, "first_version": next_version + half, "cleaned": cleaned, "secrets": secrets,
-            "as_tuples": as_tuples, "rules": _RULES})
+            "as_tuples": as_tuples, "rules": RULES})
     try:
         if worker is not None:
             worker.send([given_of(row) for row in resources[start:min(start + _CLEAN_ROWS, len(resources))]]
@@ -1321,7 +979,7 @@ _CLEAN_ROWS = 5_000  # resources cleaned together (each column of them searched 
 
 def _stored_row(table: str, row: dict[str, Any] | tuple) -> dict[str, Any]:
     """A versioned table's row as given, cleaned as the database stores it."""
-    return dict(zip(CONTENT[table], _row_cleaner(table, False, None, row.__class__ is tuple)(row)))
+    return dict(zip(CONTENT[table], row_cleaner(table, CONTENT[table], False, None, row.__class__ is tuple)(row)))
 
 
 def _one_form(table: str, rows: list) -> tuple[list, bool]:
@@ -1338,17 +996,6 @@ def _one_form(table: str, rows: list) -> tuple[list, bool]:
     if tuples:
         rows = [dict(zip(CONTENT[table], row)) if row.__class__ is tuple else row for row in rows]
     return rows, False
-
-
-def _masker(secrets: list[str]) -> Callable[[Any], Any]:
-    """Known secrets (longest first) masked in a stored text."""
-    def masked(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-        return value
-    return masked
 
 
 def listing_gaps(listings: Iterable[dict[str, Any]]) -> set[tuple[str | None, str | None, str]]:
@@ -1529,13 +1176,13 @@ def load_worker(stream: Any = None) -> int:
     the header's first_version, into a fresh database at the header's path."""
     batches = _batches_from(stream or sys.stdin.buffer)
     header = next(batches)
-    if header["rules"] != _RULES:
-        raise RuntimeError("graph.store or graph.redact changed on disk during the scan: their rules differ")
+    if header["rules"] != RULES:
+        raise RuntimeError("graph.cleaning or graph.redact changed on disk during the scan: their rules differ")
     secrets, cleaned, as_tuples = header["secrets"], header["cleaned"], header["as_tuples"]
-    mask = _masker(secrets) if secrets else None
-    clean_resources = _batch_cleaner("resources", cleaned, mask, as_tuples["resources"])
-    clean_children = {table: _batch_cleaner(table, cleaned, mask, as_tuples[table]) for table in CHILD_OF}
-    raw_digest = _raw_digester(cleaned, secrets)
+    mask = masker(secrets) if secrets else None
+    clean_resources = batch_cleaner("resources", CONTENT["resources"], cleaned, mask, as_tuples["resources"])
+    clean_children = {table: batch_cleaner(table, CONTENT[table], cleaned, mask, as_tuples[table]) for table in CHILD_OF}
+    raw_digest = raw_digester(RULES, cleaned, secrets)
     part = sqlite3.connect(header["path"], isolation_level=None)
     part.execute("PRAGMA journal_mode = OFF")  # a scratch file: no journal, nothing to keep on a crash
     part.execute("PRAGMA synchronous = OFF")
@@ -1546,7 +1193,7 @@ def load_worker(stream: Any = None) -> int:
     with bulk_work():
         for givens in batches:
             done = [(resource, digest, raw_digest(given), own)
-                    for given, (resource, own, digest) in zip(givens, _cleaned(givens, clean_resources, clean_children))]
+                    for given, (resource, own, digest) in zip(givens, cleaned_with_digests(givens, clean_resources, clean_children))]
             _insert_versions(part, header["scan_id"], done, version, {})
             version += len(done)
     part.execute("COMMIT")
@@ -1618,7 +1265,7 @@ class ScanWriter:
         self._secrets = sorted(known, key=len, reverse=True)  # a longer secret first: it may hold a shorter one
 
     def _masked(self, value: Any) -> Any:
-        return _masker(self._secrets)(value) if self._secrets else value
+        return masker(self._secrets)(value) if self._secrets else value
 
     def _close(self, rollback: bool) -> None:
         try:
@@ -1645,7 +1292,7 @@ class ScanWriter:
         self.connection.executemany(sql, ([self._masked(row.get(c)) for c in names] for row in rows))
 
     def begin(self, scan: dict[str, Any]) -> int:
-        self._insert("scans", [_clean(scan)])
+        self._insert("scans", [clean_row(scan)])
         self.scan_id = self.connection.execute("select last_insert_rowid()").fetchone()[0]
         return self.scan_id
 
@@ -1657,7 +1304,7 @@ class ScanWriter:
         if table in VERSIONED:
             self._keep_said(table, rows, stored_form=False)
         else:
-            self._keep(table, [_clean(r) for r in rows])
+            self._keep(table, [clean_row(r) for r in rows])
 
     def write_stored(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         """Rows of one table as a driftgraph database already stores them (redacted, lists and dicts as JSON),
@@ -1710,7 +1357,7 @@ class ScanWriter:
 
     def write_catalog(self, catalog: Iterable[dict[str, Any]]) -> None:
         """The catalog (`catalog_as_dicts()`) as the `resource_types` table: one row a type, lists as JSON."""
-        rows = [{k: _json(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]
+        rows = [{k: json_text(v) if isinstance(v, (list, dict)) else v for k, v in row.items()} for row in catalog]
         self._insert("resource_types", rows, verb="INSERT OR REPLACE")
 
     def write_meta(self, values: dict[str, str]) -> None:
@@ -1719,7 +1366,7 @@ class ScanWriter:
 
     def finish(self, updates: dict[str, Any]) -> None:
         self._write_versions()
-        cleaned = _clean(updates)
+        cleaned = clean_row(updates)
         assignments = ", ".join(f"[{column}] = ?" for column in cleaned)
         self.connection.execute(f"UPDATE scans SET {assignments} WHERE id = ?", [*cleaned.values(), self.scan_id])
 

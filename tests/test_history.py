@@ -4,6 +4,7 @@ history (first seen, status since) carries across scans, and a scan of one place
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -300,10 +301,11 @@ def test_rows_given_differently_but_stored_alike_keep_their_version_and_the_next
 
 def _legacy_digest_of(connection) -> int:
     """The digest the version would carry had schema 2's first release written it (repr of the stored row)."""
-    from graph.store import CONTENT, _legacy_digest
+    from graph.cleaning import legacy_digest
+    from graph.store import CONTENT
 
     row = connection.execute(f"select {', '.join(CONTENT['resources'])} from resources").fetchone()
-    return _legacy_digest(tuple(row), ((), (), ()))
+    return legacy_digest(tuple(row), ((), (), ()))
 
 
 def test_rows_marshal_cannot_digest_as_given_are_compared_cleaned_and_keep_their_version(tmp_path):
@@ -474,3 +476,30 @@ def test_summaries_of_another_scan_are_counted_again(tmp_path):
         assert connection.execute("select name from current_resources order by name").fetchall() == [("a",), ("c",)]
         assert connection.execute("select team, resources from current_counts order by team").fetchall() == [
             (None, 1), ("7", 1)]
+
+
+def test_the_cleaning_rules_cover_the_cleaning_code_and_content_columns_and_nothing_else_of_the_store(
+        tmp_path, monkeypatch):
+    """A raw digest stays good across an upgrade that changes no cleaning rule (an index, a summary, the writer):
+    the rules digest covers graph.cleaning, graph.redact and the versioned tables' content columns, not the rest
+    of graph.store, so that such an upgrade does not make the next scan clean a million rows again."""
+    import graph.cleaning
+    import graph.redact
+    import graph.store
+    from graph.cleaning import rules_digest
+    from graph.store import CONTENT, RULES
+
+    assert rules_digest(CONTENT) == RULES
+
+    def edited(module) -> str:
+        copy = tmp_path / Path(module.__file__).name
+        copy.write_text(Path(module.__file__).read_text() + "\n# an edit\n")
+        return str(copy)
+
+    monkeypatch.setattr(graph.store, "__file__", edited(graph.store))
+    assert rules_digest(CONTENT) == RULES  # the rest of the store: no rule
+    for module in (graph.cleaning, graph.redact):
+        with monkeypatch.context() as patched:
+            patched.setattr(module, "__file__", edited(module))
+            assert rules_digest(CONTENT) != RULES, module.__name__
+    assert rules_digest({**CONTENT, "resources": (*CONTENT["resources"], "owner_team")}) != RULES

@@ -737,11 +737,12 @@ def test_the_batch_check_finds_every_text_the_value_by_value_cleaning_changes(id
 
 
 def test_rows_cleaned_in_a_batch_are_those_cleaned_one_by_one():
-    """The store cleans many rows column by column (_batch_cleaner); each comes out as _row_cleaner makes it,
+    """The store cleans many rows column by column (batch_cleaner); each comes out as row_cleaner makes it,
     with known secrets masked, for texts, nulls, numbers, tags and attributes in every column."""
     import random
 
-    from graph.store import CONTENT, _batch_cleaner, _row_cleaner
+    from graph.cleaning import batch_cleaner, row_cleaner
+    from graph.store import CONTENT
 
     texts = _column_corpus()
     pools = {"text": texts, "text or null": texts + [None] * 50, "counts": [0, 3, None],
@@ -758,8 +759,8 @@ def test_rows_cleaned_in_a_batch_are_those_cleaned_one_by_one():
         kinds[0] = "text or null"
         rows = [tuple(chooser.choice(pools[kind]) for kind in kinds) for _ in range(3000)]
         for mask in (None, lambda value: value.replace("orders", "<redacted>") if isinstance(value, str) else value):
-            one_by_one = _row_cleaner(table, False, mask, as_tuples=True)
+            one_by_one = row_cleaner(table, CONTENT[table], False, mask, as_tuples=True)
             expected = [one_by_one(row) for row in rows]
-            assert _batch_cleaner(table, False, mask, as_tuples=True)(rows) == expected
+            assert batch_cleaner(table, CONTENT[table], False, mask, as_tuples=True)(rows) == expected
             as_dicts = [dict(zip(CONTENT[table], row)) for row in rows]
-            assert _batch_cleaner(table, False, mask, as_tuples=False)(as_dicts) == expected
+            assert batch_cleaner(table, CONTENT[table], False, mask, as_tuples=False)(as_dicts) == expected

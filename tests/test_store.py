@@ -203,7 +203,7 @@ def test_a_database_whose_schema_version_is_not_a_number_is_named(tmp_path):
 
 
 def test_a_huge_value_is_stored_cut_and_two_huge_ids_stay_apart(tmp_path):
-    from graph.store import MAX_TEXT_CHARS
+    from graph.cleaning import MAX_TEXT_CHARS
 
     db = tmp_path / "g.db"
     writer = ScanWriter(db)
