@@ -61,7 +61,7 @@ def _redacted_drift(row: dict[str, Any]) -> dict[str, Any]:
             return None
         return REDACTED if secret else json_text(redact(value))
 
-    return {**row, "attribute": redact_identifier(storable(attribute)), "declared": shown(declared),
+    return {**row, "attribute": redact_identifier(_storable(attribute)), "declared": shown(declared),
             "live": shown(live)}
 
 
@@ -80,7 +80,7 @@ FREE_IDENTIFIER_COLUMNS = frozenset({"address", "name"})
 MAX_TEXT_CHARS = 65536  # one stored text value; Datasette pages and reports stay usable past a hostile name
 
 
-def storable(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     """Text SQLite can store and a page can show: a file name that is not UTF-8 comes from Python with lone
     surrogates (`st\udcffate.tfstate`), which SQLite refuses, so they are written as `\udcff`; a value longer
     than MAX_TEXT_CHARS (a 20 MB name in a state) is cut, with its length and a digest so that two long
@@ -108,7 +108,7 @@ def _clean_value(value: Any) -> Any:
     if isinstance(value, (dict, list, tuple)):
         return json_text(redact(value))
     if isinstance(value, str):
-        return redact_text(storable(value))
+        return redact_text(_storable(value))
     return value
 
 
@@ -117,13 +117,13 @@ def _column_cleaner(column: str) -> Callable[[Any], Any]:
     """How one column's values are cleaned, decided once for the column rather than again for every value."""
     if column in FREE_IDENTIFIER_COLUMNS:  # a Terraform address may quote a for_each key: any text at all
         def clean_free(value: Any) -> Any:
-            value = storable(value)
+            value = _storable(value)
             if isinstance(value, str):
                 return redact_text(value)
             return redact_identifier(value) if column in IDENTIFIER_COLUMNS else _clean_value(value)
         return clean_free
     if column in IDENTIFIER_COLUMNS:
-        return lambda value: redact_identifier(storable(value))
+        return lambda value: redact_identifier(_storable(value))
     if column == "tags":
         return lambda value: json_text(redact_tags(value))
     return _clean_value
