@@ -338,13 +338,16 @@ def raw_digester(rules: bytes, cleaned: bool, secrets: Iterable[str]) -> Callabl
     cleaning it."""
     key = hashlib.blake2b(rules + (b"stored" if cleaned else b"raw") + repr(sorted(secrets)).encode(
         "utf-8", "backslashreplace"), digest_size=32).digest()
+    keyed = hashlib.blake2b(digest_size=8, key=key).copy  # the key's block hashed once, not once a resource
 
     def raw_digest(given: tuple) -> int | None:
         try:
             data = marshal.dumps(given, 2)  # version 2: no back-references, so equal values give equal bytes
         except ValueError:
             return None  # a value marshal cannot write (a date, a subclass): compared once cleaned, every scan
-        return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key).digest(), "big", signed=True)
+        hasher = keyed()
+        hasher.update(data)
+        return int.from_bytes(hasher.digest(), "big", signed=True)
     return raw_digest
 
 
