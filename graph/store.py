@@ -728,15 +728,12 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     (a declaration in an account or region it did not scan) keeps what an earlier scan saw there, as behind a
     failed listing. Returns the counts."""
     secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-    mask = masker(secrets) if secrets else None
-    raw_digest = raw_digester(RULES, cleaned, secrets)
     as_tuples: dict[str, bool] = {}
     said = dict(said)
     for table in VERSIONED:
         rows = said.get(table, ())
         said[table], as_tuples[table] = _one_form(table, rows if isinstance(rows, list) else list(rows))
-    clean_children = {table: batch_cleaner(table, CONTENT[table], cleaned, mask, as_tuples[table]) for table in CHILD_OF}
-    clean_resources = batch_cleaner("resources", CONTENT["resources"], cleaned, mask, as_tuples["resources"])
+    mask, clean_resources, clean_children, raw_digest = _cleaners(cleaned, secrets, as_tuples)
 
     # children by the id they hang off, as given: one lookup a resource. An id with one child holds the row itself
     # (rows are tuples or dicts), a list only where there are more: a list each would take 140 MB at a million
@@ -928,6 +925,16 @@ def write_versions(connection: sqlite3.Connection, scan_id: int, said: dict[str,
     if bulk:
         _create_indexes(connection, VERSIONED, read_indexes=True)
     return {"new": stored, "ended": len(ended), "unchanged": unchanged, "carried": len(left)}
+
+
+def _cleaners(cleaned: bool, secrets: list[str], as_tuples: dict[str, bool]) -> tuple[Callable | None, Callable,
+                                                                                     dict[str, Callable], Callable]:
+    """What a write (or its load worker) cleans and digests with: the known `secrets`' mask, the resources' and
+    each child table's batch cleaner, and the raw digester."""
+    mask = masker(secrets) if secrets else None
+    clean_children = {table: batch_cleaner(table, CONTENT[table], cleaned, mask, as_tuples[table]) for table in CHILD_OF}
+    clean_resources = batch_cleaner("resources", CONTENT["resources"], cleaned, mask, as_tuples["resources"])
+    return mask, clean_resources, clean_children, raw_digester(RULES, cleaned, secrets)
 
 
 _NO_ROWS = ()  # a resource's children where it has none
@@ -1181,12 +1188,10 @@ def load_worker(stream: Any = None) -> int:
     batches = _batches_from(stream or sys.stdin.buffer)
     header = next(batches)
     if header["rules"] != RULES:
-        raise RuntimeError("graph.cleaning or graph.redact changed on disk during the scan: their rules differ")
-    secrets, cleaned, as_tuples = header["secrets"], header["cleaned"], header["as_tuples"]
-    mask = masker(secrets) if secrets else None
-    clean_resources = batch_cleaner("resources", CONTENT["resources"], cleaned, mask, as_tuples["resources"])
-    clean_children = {table: batch_cleaner(table, CONTENT[table], cleaned, mask, as_tuples[table]) for table in CHILD_OF}
-    raw_digest = raw_digester(RULES, cleaned, secrets)
+        raise RuntimeError("the cleaning rules (graph.cleaning, graph.redact, the schema) changed on disk during the "
+                           "scan")
+    _, clean_resources, clean_children, raw_digest = _cleaners(header["cleaned"], header["secrets"],
+                                                               header["as_tuples"])
     part = sqlite3.connect(header["path"], isolation_level=None)
     part.execute("PRAGMA journal_mode = OFF")  # a scratch file: no journal, nothing to keep on a crash
     part.execute("PRAGMA synchronous = OFF")
