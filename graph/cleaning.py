@@ -3,8 +3,8 @@
 Every text is redacted for secret-looking spans (graph.redact), identifiers only for credentials, lists and dicts
 stored as strict JSON, known secrets masked everywhere; a column of a million rows is cleaned a batch at a time,
 its repeated values once. The digests: `digest` of what a version stores, `raw_digester` of what a scan gave,
-keyed by `rules_digest`, which covers this module and graph.redact and nothing else, so that an upgrade that
-changes no rule leaves every stored raw digest good. Pure: nothing here reads or writes a database.
+keyed by `rules_digest`, which covers this module, graph.redact and the stored columns and no other code, so
+that an upgrade that changes no rule leaves every stored raw digest good. Nothing here touches a database.
 """
 
 from __future__ import annotations
