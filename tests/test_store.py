@@ -215,3 +215,18 @@ def test_a_huge_value_is_stored_cut_and_two_huge_ids_stay_apart(tmp_path):
     rows = list(sqlite_utils.Database(db).query("select id, name from resources"))
     assert len({r["id"] for r in rows}) == 2
     assert all(len(r["name"]) < MAX_TEXT_CHARS + 100 and "characters, sha256" in r["name"] for r in rows)
+
+
+@pytest.mark.parametrize("edges", [[("a", "uses")], [("a", "uses", "b"), ("c", "uses")],
+                                   [{"source_id": "a", "relation": "uses", "target_id": "b"}, ("c", "uses")]])
+def test_a_row_given_as_a_tuple_of_the_wrong_width_is_refused_and_nothing_is_written(tmp_path, edges):
+    """Tuples are read by position: one of the wrong width, alone or among right ones or dicts, would put values
+    under the wrong columns, so the scan stops with the table and its columns named and the database unchanged."""
+    db = tmp_path / "g.db"
+    writer = ScanWriter(db)
+    writer.begin({"status": "running"})
+    writer.write("edges", edges)
+    with pytest.raises(ValueError, match=r"an? edges row given as a tuple has 3 values: source_id, relation, target_id"):
+        writer.finish({"status": "complete"})
+    writer.abort()
+    assert not check_database(db)
