@@ -503,3 +503,45 @@ def test_the_cleaning_rules_cover_the_cleaning_code_and_content_columns_and_noth
             patched.setattr(module, "__file__", edited(module))
             assert rules_digest(CONTENT) != RULES, module.__name__
     assert rules_digest({**CONTENT, "resources": (*CONTENT["resources"], "owner_team")}) != RULES
+
+
+def test_the_current_views_of_per_scan_tables_show_the_latest_scan_of_each_place_over_a_long_history(tmp_path):
+    """current_stacks and its kin read only the scans latest somewhere (so they do not slow with the history):
+    the rows they give are those of the plain rule, each place's latest scan, a row of no region its account's
+    latest scan, a row of no account the latest scan."""
+    db = tmp_path / "g.db"
+
+    def scan(places, stacks, listings):
+        writer = ScanWriter(db)
+        writer.begin({"started_at": "2026-12-01T00:00:00+00:00", "status": "running"})
+        writer.write_scopes(places)
+        writer.write("resources", [])
+        writer.write("stacks", stacks)
+        writer.write("listings", listings)
+        writer.finish({"status": "complete", "finished_at": "2026-12-01T00:01:00+00:00"})
+        writer.commit()
+
+    def stack(name, account, region):
+        return {"id": f"arn:{account}:{region}:{name}", "name": name, "account": account, "region": region}
+
+    def listing(account, region, outcome="ok"):
+        return {"account": account, "region": region, "type": "AWS::SQS::Queue", "outcome": outcome}
+
+    for week in range(6):  # a weekly history: A's Ireland every week, B's Virginia every other week
+        places = [(ACCOUNT, "eu-west-1")] + ([(OTHER, "us-east-1")] if week % 2 == 0 else [])
+        scan(places, [stack(f"a{week}", ACCOUNT, "eu-west-1"), stack(f"n{week}", None, None)]
+             + ([stack(f"b{week}", OTHER, "us-east-1"), stack(f"r{week}", OTHER, None)] if week % 2 == 0 else []),
+             [listing(a, r) for a, r in places])
+    # the latest: A alone, its Ireland listing failed
+    scan([(ACCOUNT, "eu-west-1")], [stack("a-last", ACCOUNT, "eu-west-1")],
+         [listing(ACCOUNT, "eu-west-1", "AccessDenied")])
+
+    with sqlite3.connect(db) as connection:
+        for table in ("stacks", "listings"):
+            plain = connection.execute(
+                f"select * from {table} x where x.scan_id = coalesce((select max(c.scan_id) from scan_scopes c "
+                "where c.account is x.account and (x.region is null or c.region is x.region) and x.account is not "
+                "null), (select max(id) from scans)) order by rowid").fetchall()
+            assert connection.execute(f"select * from current_{table} order by rowid").fetchall() == plain
+        names = {row[0] for row in connection.execute("select name from current_stacks")}
+    assert names == {"a-last", "b4", "r4"}  # the latest of A; B's latest (week 4); no stack of no account now
